@@ -1,0 +1,94 @@
+//! The subcommands: each turns command-line arguments into work and an exit
+//! code. Exit codes: 0 success; 1 a profile is invalid; 2 usage error (clap);
+//! for `exec`, the program's own status (128+N for a signal), or 125 when
+//! moksha could not set the sandbox up, 126/127 when the program could not
+//! be executed / was not found inside.
+
+use crate::cli::{Cli, Command};
+use crate::plan::Plan;
+use crate::script::{self, Timings};
+use crate::{launch, profiles};
+
+/// Exit code for a profile that does not evaluate or validate.
+pub const EXIT_PROFILE: i32 = 1;
+
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Exec { profile, timings, args } => exec(&profile, &args, timings),
+        Command::Plan { profile, json, args } => plan(&profile, &args, json),
+        Command::Check { profiles } => check(&profiles),
+        Command::Profiles => {
+            for (name, place) in profiles::list() {
+                println!("{name:<16} {place}");
+            }
+            0
+        }
+        Command::Api => {
+            print!("{}", script::api_definitions());
+            0
+        }
+    }
+}
+
+/// Finds, evaluates and validates a profile; prints the error and returns
+/// None when that fails.
+pub fn load(profile: &str, args: &[String]) -> Option<(Plan, Timings)> {
+    let source = match profiles::find(profile) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            return None;
+        }
+    };
+    match script::evaluate(&source, args) {
+        Ok(done) => Some(done),
+        Err(e) => {
+            eprint!("{}", e.render());
+            None
+        }
+    }
+}
+
+fn plan(profile: &str, args: &[String], json: bool) -> i32 {
+    let Some((plan, _)) = load(profile, args) else { return EXIT_PROFILE };
+    if json {
+        match serde_json::to_string_pretty(&plan) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("moksha: cannot serialize the plan: {e}");
+                return EXIT_PROFILE;
+            }
+        }
+    } else {
+        print!("{}", plan.describe());
+    }
+    0
+}
+
+fn check(list: &[String]) -> i32 {
+    let mut bad = 0;
+    for profile in list {
+        match load(profile, &[]) {
+            Some(_) => println!("{profile}: ok"),
+            None => bad += 1,
+        }
+    }
+    if bad > 0 {
+        eprintln!("moksha: {bad} of {} profiles failed", list.len());
+        EXIT_PROFILE
+    } else {
+        0
+    }
+}
+
+fn exec(profile: &str, args: &[String], show_timings: bool) -> i32 {
+    let start = std::time::Instant::now();
+    let Some((plan, timings)) = load(profile, args) else { return EXIT_PROFILE };
+    if show_timings {
+        eprintln!(
+            "moksha timings: engine {:?}, compile {:?}, eval {:?}, validate {:?}, total {:?}",
+            timings.engine, timings.compile, timings.eval, timings.validate, start.elapsed()
+        );
+    }
+    launch::run(&plan, show_timings)
+}

@@ -1,0 +1,301 @@
+//! Turning a validated plan into a running sandbox.
+//!
+//! `run` is the launcher side: checks, clone, id maps, then waiting and
+//! forwarding signals. `sandbox_main` is the one function that owns the
+//! privileged order of operations inside; it becomes the supervisor (PID 1
+//! of the sandbox) after forking the program.
+
+mod program;
+mod report;
+pub mod rootfs;
+mod seccomp;
+mod supervisor;
+
+use crate::plan::{FsOp, Plan};
+use crate::sys;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use report::Message;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
+
+/// moksha itself could not set the sandbox up.
+pub const EXIT_SETUP: i32 = 125;
+/// The program exists in the sandbox but cannot be executed.
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// The program is not in the sandbox.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// Signals the launcher and the supervisor pass on to the program.
+pub const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// The signals handled synchronously with sigwait: forwarded ones and SIGCHLD.
+fn waited_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Unblocks every signal (the program starts with a clean mask).
+pub(crate) fn restore_signals() {
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+/// Where the staging tmpfs goes: a host directory that is hidden only inside
+/// our own mount namespace, after every host source has been opened.
+fn staging_base() -> Option<&'static str> {
+    ["/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).is_dir())
+}
+
+/// Checks that need the host but no privilege, done before any namespace
+/// exists: a clear error here leaves nothing behind.
+fn precheck(plan: &Plan) -> Result<(), String> {
+    let ns = &plan.namespaces;
+    if !ns.user && !nix::unistd::geteuid().is_root() {
+        return Err("the profile shares the host's user namespace, which only root can do; \
+                    remove s.share([\"user\"]) to run rootless"
+            .into());
+    }
+    if ns.mount && staging_base().is_none() {
+        return Err("no directory to stage the new root in (/tmp, /mnt, /run ... all missing)".into());
+    }
+    for step in &plan.fs {
+        if let FsOp::Bind { source, optional: false, .. } = &step.op {
+            if let Err(e) = sys::open_path(source) {
+                return Err(rootfs::missing_source(source, &step.at, &e).to_string());
+            }
+        }
+    }
+    if let Some(root) = &plan.root {
+        if !std::path::Path::new(&root.value).is_dir() {
+            return Err(format!("{}: pivot_root directory {} is not a directory on the host", root.at, root.value));
+        }
+    }
+    Ok(())
+}
+
+/// The clone flags for the plan's new namespaces (time is entered with
+/// unshare later: clone cannot take it).
+fn clone_flags(plan: &Plan) -> (libc::c_int, Vec<&'static str>) {
+    let names: Vec<&'static str> = plan.namespaces.new_ones().into_iter().filter(|n| *n != "time").collect();
+    (names.iter().fold(0, |f, n| f | sys::ns_flag(n)), names)
+}
+
+/// Launches the sandbox and waits for it. Returns the exit code for moksha:
+/// the program's status, 128+N if it died of signal N, or EXIT_* codes.
+pub fn run(plan: &Plan, show_timings: bool) -> i32 {
+    let t0 = Instant::now();
+    if let Err(e) = precheck(plan) {
+        eprintln!("moksha: {e}");
+        return EXIT_SETUP;
+    }
+    let launcher_env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+
+    // Signals are handled with sigwait from here on; the sandbox side
+    // restores its mask before running the program.
+    let waited = waited_signals();
+    if let Err(e) = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None) {
+        eprintln!("moksha: sigprocmask: {e}");
+        return EXIT_SETUP;
+    }
+    let pipes = sys::pipe().and_then(|go| Ok((go, sys::pipe()?)));
+    let ((go_read, go_write), (report_read, report_write)) = match pipes {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            return EXIT_SETUP;
+        }
+    };
+
+    let (flags, names) = clone_flags(plan);
+    let child = match sys::clone_into(flags, &names) {
+        Err(e) => {
+            eprintln!("moksha: cannot create the sandbox's namespaces: {e}");
+            return EXIT_SETUP;
+        }
+        Ok(None) => {
+            drop(go_write);
+            drop(report_read);
+            sandbox_main(plan, &launcher_env, go_read, report_write, t0)
+        }
+        Ok(Some(pid)) => pid,
+    };
+    drop(go_read);
+    drop(report_write);
+    let t_clone = t0.elapsed();
+
+    // Rootless or not, the new user namespace maps the caller to the ids the
+    // plan asks for (itself by default). setgroups must be denied before an
+    // unprivileged gid_map can be written.
+    if plan.namespaces.user {
+        let inside_uid = plan.ids.uid.unwrap_or(uid);
+        let inside_gid = plan.ids.gid.unwrap_or(gid);
+        let maps = sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
+            .and_then(|_| sys::write_host_file(&format!("/proc/{child}/uid_map"), &format!("{inside_uid} {uid} 1\n")))
+            .and_then(|_| sys::write_host_file(&format!("/proc/{child}/gid_map"), &format!("{inside_gid} {gid} 1\n")));
+        if let Err(e) = maps {
+            eprintln!("moksha: cannot map ids into the sandbox: {e}");
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
+            let _ = supervisor::wait_exit(child);
+            return EXIT_SETUP;
+        }
+    }
+    // Tell the sandbox side to go on.
+    let _ = nix::unistd::write(&go_write, b"1");
+    drop(go_write);
+
+    // Setup errors and timings arrive on the report pipe; it closes when the
+    // program has been executed.
+    let messages = report::receive_all(report_read);
+    let t_exec = t0.elapsed();
+    let mut failure = None;
+    for msg in &messages {
+        match msg {
+            Message::Error(code, text) => {
+                eprintln!("moksha: {text}");
+                failure = Some(*code);
+            }
+            Message::Phase(name, us) if show_timings => eprintln!("moksha timings: {name} at {us} us after start"),
+            Message::Phase(..) => {}
+        }
+    }
+    if show_timings {
+        eprintln!("moksha timings: clone returned at {t_clone:?}, program executed at {t_exec:?}");
+    }
+    let status = supervisor::wait_for(child, &waited);
+    if !plan.supervision.new_session {
+        // Take the terminal back from the program's process group.
+        for fd in 0..3 {
+            sys::take_terminal(fd);
+        }
+    }
+    failure.unwrap_or(status)
+}
+
+/// The sandbox side, in its new namespaces. Owns the privileged order of
+/// operations; becomes the supervisor. Never returns.
+fn sandbox_main(plan: &Plan, launcher_env: &[(String, String)], go: OwnedFd, report: OwnedFd, t0: Instant) -> ! {
+    let fail = |msg: String| -> ! {
+        report::send(&report, &Message::Error(EXIT_SETUP, msg));
+        // SAFETY: _exit ends the process without running the launcher's exit handlers.
+        unsafe { libc::_exit(EXIT_SETUP) }
+    };
+    let phase = |name: &str| report::send(&report, &Message::Phase(name.into(), t0.elapsed().as_micros() as u64));
+
+    // 1. Die with the launcher, and close everything inherited from it but
+    //    our two pipes and the descriptors the plan passes on.
+    if plan.supervision.die_with_parent {
+        if let Err(e) = sys::set_pdeathsig(libc::SIGKILL) {
+            fail(e.to_string());
+        }
+    }
+    let mut keep = plan.process.pass_fds.clone();
+    keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
+    if let Err(e) = sys::close_fds_except(&keep) {
+        fail(e.to_string());
+    }
+    // Nobody inside may ptrace us or read our memory; exact modes for setup.
+    let _ = sys::set_dumpable(false);
+    // SAFETY: umask only sets the process's file mode mask.
+    let old_umask = unsafe { libc::umask(0) };
+
+    // 2. Wait until the launcher has written the id maps. End-of-file
+    //    without the byte means the launcher died: stop here.
+    let mut byte = [0u8; 1];
+    if !matches!(nix::unistd::read(go.as_raw_fd(), &mut byte), Ok(1)) {
+        // SAFETY: see above.
+        unsafe { libc::_exit(EXIT_SETUP) }
+    }
+    drop(go);
+    phase("id maps written");
+
+    // 3. The filesystem: private propagation, host sources opened, the new
+    //    root built in a staging tmpfs, pivot_root, old root detached,
+    //    read-only remounts.
+    if plan.namespaces.mount {
+        if let Err(e) = build_root(plan) {
+            fail(e.to_string());
+        }
+        phase("root built");
+    }
+
+    // 4. Hostname, and the time namespace (entered by unshare; it applies to
+    //    the program we fork next).
+    if let Some(host) = &plan.process.hostname {
+        if let Err(e) = sys::sethostname(&host.value) {
+            fail(format!("{}: {e}", host.at));
+        }
+    }
+    if plan.namespaces.time {
+        if let Err(e) = sys::unshare(sys::ns_flag("time"), "CLONE_NEWTIME") {
+            fail(e.hint("the time namespace needs Linux 5.6 or newer").to_string());
+        }
+    }
+
+    // 5. Sessions: by default the supervisor starts a new session, so the
+    //    program has no controlling terminal and terminal signals reach only
+    //    the launcher, which forwards them. A program that shares the
+    //    terminal gets its own foreground process group (program.rs).
+    let session = if plan.supervision.new_session { sys::setsid() } else { sys::setpgid_self() };
+    if let Err(e) = session {
+        fail(e.to_string());
+    }
+    // Adopt orphans even when the PID namespace is shared.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    phase("forking the program");
+
+    // 6. The program: its own last steps (fds, capabilities, no_new_privs,
+    //    seccomp) and exec happen in program::start.
+    // SAFETY: single-threaded; the child only runs program::start, which execs or exits.
+    let child = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => program::start(plan, launcher_env, old_umask, &report),
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+        Err(e) => fail(format!("fork: {e}")),
+    };
+
+    // 7. The supervisor keeps nothing: no report pipe, no capabilities,
+    //    no_new_privs; then it waits, forwards signals and reaps orphans.
+    drop(report);
+    let _ = sys::caps::restrict_to(&[]);
+    let _ = sys::set_no_new_privs();
+    if plan.supervision.die_with_parent {
+        let _ = sys::set_pdeathsig(libc::SIGKILL);
+    }
+    sys::set_name("moksha-init");
+    let code = supervisor::wait_for(child.as_raw(), &waited_signals());
+    // SAFETY: see above.
+    unsafe { libc::_exit(code) }
+}
+
+/// Step 3 of `sandbox_main`.
+fn build_root(plan: &Plan) -> Result<(), rootfs::StepError> {
+    sys::mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None, "none", "/")?;
+    let host = rootfs::open_host(plan)?;
+    let base = staging_base().ok_or_else(|| rootfs::StepError::plain("no staging directory"))?;
+    let mut builder = rootfs::Builder::new(base, plan, &host)?;
+    builder.apply_all(&plan.fs)?;
+    sys::fchdir(&builder.root, "<new root>")?;
+    drop(builder);
+    drop(host);
+    sys::pivot_root_here("<new root>")?;
+    sys::umount_detach(".", "<old root>")?;
+    sys::chdir("/")?;
+    rootfs::remount_read_only(&plan.fs)
+}

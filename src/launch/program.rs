@@ -1,0 +1,136 @@
+//! The program's last steps inside the finished sandbox: terminal, working
+//! directory, environment, file descriptors, capabilities, no_new_privs,
+//! seccomp, exec.
+
+use super::report::{self, Message};
+use super::{seccomp, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SETUP};
+use crate::plan::{EnvOp, Plan};
+use crate::sys;
+use nix::errno::Errno;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+/// The path searched for a program name without '/' when the sandbox's
+/// environment has no PATH.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The program's environment: empty or the launcher's, then the plan's
+/// operations in order.
+pub fn environment(plan: &Plan, launcher: &[(String, String)]) -> BTreeMap<String, String> {
+    let env = &plan.process.env;
+    let mut out: BTreeMap<String, String> = if env.clear { BTreeMap::new() } else { launcher.iter().cloned().collect() };
+    for op in &env.ops {
+        match op {
+            EnvOp::Set { name, value } => {
+                out.insert(name.clone(), value.clone());
+            }
+            EnvOp::Unset { name } => {
+                out.remove(name);
+            }
+            EnvOp::Keep { name } => {
+                if let Some((_, v)) = launcher.iter().find(|(k, _)| k == name) {
+                    out.insert(name.clone(), v.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fail(report: &OwnedFd, code: i32, msg: String) -> ! {
+    report::send(report, &Message::Error(code, msg));
+    // SAFETY: _exit ends this process without running the parent's atexit state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Becomes the program. Never returns: exec or exit with the reason reported.
+pub fn start(plan: &Plan, launcher_env: &[(String, String)], old_umask: libc::mode_t, report: &OwnedFd) -> ! {
+    let setup = |r: sys::Result<()>| {
+        if let Err(e) = r {
+            fail(report, EXIT_SETUP, e.to_string())
+        }
+    };
+    let sup = &plan.supervision;
+    if plan.supervision.die_with_parent {
+        setup(sys::set_pdeathsig(libc::SIGKILL));
+    }
+    if !sup.new_session {
+        // Our own process group in the caller's session, in the foreground,
+        // so job control and Ctrl-C work for the program and not for moksha.
+        setup(sys::setpgid_self());
+        for fd in 0..3 {
+            sys::take_terminal(fd);
+        }
+    }
+    let cwd = plan.process.cwd.as_ref().map_or("/", |c| c.value.as_str());
+    if let Err(e) = sys::chdir(cwd) {
+        let at = plan.process.cwd.as_ref().map(|c| format!("{}: ", c.at)).unwrap_or_default();
+        fail(report, EXIT_SETUP, format!("{at}working directory {cwd} is not usable inside the sandbox: {e}"));
+    }
+    let env = environment(plan, launcher_env);
+    let envp: Vec<CString> = env.iter().filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()).collect();
+    let Some(exec) = &plan.process.exec else { fail(report, EXIT_SETUP, "no command".into()) };
+    let argv: Vec<CString> = exec.op.argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+    let program = exec.op.argv[0].clone();
+    let candidates: Vec<String> = if program.contains('/') {
+        vec![program.clone()]
+    } else {
+        env.get("PATH")
+            .map_or(DEFAULT_PATH, String::as_str)
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
+            .collect()
+    };
+
+    // Nothing of the launcher's stays open but 0, 1, 2, the descriptors the
+    // plan passes, and the report pipe (close-on-exec).
+    let mut keep = plan.process.pass_fds.clone();
+    keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
+    setup(sys::close_fds_except(&keep));
+
+    let kept: Vec<u32> = plan.security.keep_caps.iter().filter_map(|c| sys::caps::by_name(&c.value)).collect();
+    setup(sys::caps::restrict_to(&kept));
+    setup(sys::set_no_new_privs());
+    // Credentials changed: set the parent-death signal again to be sure.
+    if plan.supervision.die_with_parent {
+        setup(sys::set_pdeathsig(libc::SIGKILL));
+    }
+    super::restore_signals();
+    // SAFETY: umask only sets the process's file mode mask.
+    unsafe { libc::umask(old_umask) };
+    if !sup.new_session {
+        setup(sys::seccomp_install(&seccomp::terminal_guard()));
+    }
+
+    let mut denied = None;
+    for path in &candidates {
+        match sys::execve(path, &argv, &envp) {
+            Errno::ENOENT | Errno::ENOTDIR => {}
+            Errno::EACCES => denied = Some(path.clone()),
+            other => fail(report, EXIT_NOT_EXECUTABLE, format!("{}: exec {path:?} failed: {other:?} ({})", exec.at, other.desc())),
+        }
+    }
+    if let Some(path) = denied {
+        fail(report, EXIT_NOT_EXECUTABLE, format!(
+            "{}: {path} exists in the sandbox but is not executable (permission denied, or on a noexec mount)",
+            exec.at
+        ));
+    }
+    let msg = if program.contains('/') {
+        if std::path::Path::new(&program).exists() {
+            format!("{}: {program} exists in the sandbox but its interpreter or dynamic loader is missing there (bind the libraries it needs)", exec.at)
+        } else {
+            format!("{}: {program} does not exist in the sandbox's view of the filesystem (bind it, or the directory holding it)", exec.at)
+        }
+    } else {
+        let dirs: Vec<&str> = candidates.iter().filter_map(|c| c.rsplit_once('/').map(|(d, _)| d)).collect();
+        format!(
+            "{}: program {program:?} was not found in the sandbox (looked in {}); bind it or set PATH",
+            exec.at,
+            dirs.join(", ")
+        )
+    };
+    fail(report, EXIT_NOT_FOUND, msg)
+}

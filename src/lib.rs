@@ -1,0 +1,15 @@
+//! moksha: a programmable Linux application sandbox.
+//!
+//! profile.rhai ─► script (Rhai engine) ─► plan ─► validate ─► launch ─► supervise
+//!
+//! `script` evaluates a profile into a `plan::Plan` without touching the host;
+//! `launch` turns a validated plan into namespaces, mounts and a process,
+//! making every system call through `sys`.
+
+pub mod cli;
+pub mod commands;
+pub mod launch;
+pub mod plan;
+pub mod profiles;
+pub mod script;
+pub mod sys;

@@ -1,0 +1,329 @@
+//! The Plan: a plain, serializable description of one sandbox.
+//!
+//! A profile evaluates to a Plan; `validate` checks it without privileges;
+//! `launch` turns it into kernel state. Nothing here touches the host.
+
+mod show;
+pub mod validate;
+
+pub use validate::{validate, ValidationError};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where in a script a step was created: the file as the user knows it
+/// (a path, or `<stdlib>/base.rhai`), 1-based line and column.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Pos {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// The whole sandbox.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Instance name (the profile may set it; defaults to the sandbox name).
+    pub name: String,
+    /// The profile file this plan came from, as given.
+    pub profile: String,
+    pub namespaces: Namespaces,
+    pub ids: Ids,
+    /// A host directory bind-mounted as the new root, instead of an empty tmpfs.
+    pub root: Option<Located>,
+    /// Filesystem steps, applied in order inside the new root.
+    pub fs: Vec<Step<FsOp>>,
+    pub process: Process,
+    pub supervision: Supervision,
+    pub security: Security,
+}
+
+/// A structured value (a filesystem step, the command) together with the
+/// script position that produced it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Step<T> {
+    #[serde(flatten)]
+    pub op: T,
+    pub at: Pos,
+}
+
+/// A plain string setting (a path, a name) and the script position that set it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Located {
+    pub value: String,
+    pub at: Pos,
+}
+
+/// Which namespaces are new (true) or shared with the host (false).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Namespaces {
+    pub user: bool,
+    pub mount: bool,
+    pub pid: bool,
+    pub net: bool,
+    pub ipc: bool,
+    pub uts: bool,
+    pub cgroup: bool,
+    pub time: bool,
+}
+
+/// Every namespace name the profile may use, in a stable order.
+pub const NAMESPACE_NAMES: [&str; 8] = ["user", "mount", "pid", "net", "ipc", "uts", "cgroup", "time"];
+
+impl Default for Namespaces {
+    /// Strict by default: everything but the time namespace is new.
+    fn default() -> Self {
+        Namespaces {
+            user: true,
+            mount: true,
+            pid: true,
+            net: true,
+            ipc: true,
+            uts: true,
+            cgroup: true,
+            time: false,
+        }
+    }
+}
+
+impl Namespaces {
+    /// The flag for a namespace by name, if the name is known.
+    pub fn flag_mut(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "user" => &mut self.user,
+            "mount" | "mnt" => &mut self.mount,
+            "pid" => &mut self.pid,
+            "net" | "network" => &mut self.net,
+            "ipc" => &mut self.ipc,
+            "uts" => &mut self.uts,
+            "cgroup" => &mut self.cgroup,
+            "time" => &mut self.time,
+            _ => return None,
+        })
+    }
+
+    /// Names of the new namespaces, in a stable order.
+    pub fn new_ones(&self) -> Vec<&'static str> {
+        let flags = [
+            self.user, self.mount, self.pid, self.net, self.ipc, self.uts, self.cgroup, self.time,
+        ];
+        NAMESPACE_NAMES
+            .iter()
+            .zip(flags)
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
+
+/// The ids the program has inside the user namespace. The caller's own
+/// uid/gid are mapped to them (the only mapping an unprivileged user may write).
+/// `None` maps the caller to itself.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Ids {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// One filesystem step. Targets are paths as the sandboxed program sees them;
+/// bind sources are host paths.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FsOp {
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+        mode: u32,
+        replace: bool,
+    },
+    Bind {
+        source: String,
+        target: String,
+        rw: bool,
+        dev: bool,
+        optional: bool,
+        replace: bool,
+    },
+    Proc {
+        target: String,
+        replace: bool,
+    },
+    Dev {
+        target: String,
+        replace: bool,
+    },
+    Mqueue {
+        target: String,
+        replace: bool,
+    },
+    Mkdir {
+        target: String,
+        mode: u32,
+    },
+    Symlink {
+        /// What the link points to (may be relative); not validated as a path.
+        points_to: String,
+        target: String,
+        replace: bool,
+    },
+    WriteFile {
+        target: String,
+        content: String,
+        mode: u32,
+        replace: bool,
+    },
+    RemountRo {
+        target: String,
+    },
+    Chmod {
+        target: String,
+        mode: u32,
+    },
+}
+
+impl FsOp {
+    /// The path inside the sandbox this step acts on.
+    pub fn target(&self) -> &str {
+        match self {
+            FsOp::Tmpfs { target, .. }
+            | FsOp::Bind { target, .. }
+            | FsOp::Proc { target, .. }
+            | FsOp::Dev { target, .. }
+            | FsOp::Mqueue { target, .. }
+            | FsOp::Mkdir { target, .. }
+            | FsOp::Symlink { target, .. }
+            | FsOp::WriteFile { target, .. }
+            | FsOp::RemountRo { target }
+            | FsOp::Chmod { target, .. } => target,
+        }
+    }
+
+    /// Whether this step creates something at its target (a mount, a link, a
+    /// file) as opposed to adjusting what is there. Two creating steps on the
+    /// same target are a conflict unless the later one says `replace`.
+    /// Returns the `replace` flag for creating steps.
+    pub fn creates(&self) -> Option<bool> {
+        match self {
+            FsOp::Tmpfs { replace, .. }
+            | FsOp::Bind { replace, .. }
+            | FsOp::Proc { replace, .. }
+            | FsOp::Dev { replace, .. }
+            | FsOp::Mqueue { replace, .. }
+            | FsOp::Symlink { replace, .. }
+            | FsOp::WriteFile { replace, .. } => Some(*replace),
+            FsOp::Mkdir { .. } | FsOp::RemountRo { .. } | FsOp::Chmod { .. } => None,
+        }
+    }
+
+    /// Whether this step is a mount (needs a mount namespace).
+    pub fn is_mount(&self) -> bool {
+        matches!(
+            self,
+            FsOp::Tmpfs { .. }
+                | FsOp::Bind { .. }
+                | FsOp::Proc { .. }
+                | FsOp::Dev { .. }
+                | FsOp::Mqueue { .. }
+                | FsOp::RemountRo { .. }
+        )
+    }
+}
+
+/// How the environment of the program is built: start empty (or from the
+/// launcher's environment when `clear` is false), then apply `ops` in order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnvPlan {
+    pub clear: bool,
+    pub ops: Vec<EnvOp>,
+}
+
+impl Default for EnvPlan {
+    fn default() -> Self {
+        EnvPlan {
+            clear: true,
+            ops: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EnvOp {
+    /// Set a variable to a value.
+    Set { name: String, value: String },
+    /// Remove a variable.
+    Unset { name: String },
+    /// Copy a variable from the launcher's environment, if it is set there.
+    Keep { name: String },
+}
+
+/// The program and how it starts.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// The command; `None` until the profile calls `exec`.
+    pub exec: Option<Step<Exec>>,
+    pub env: EnvPlan,
+    pub cwd: Option<Located>,
+    pub hostname: Option<Located>,
+    /// File descriptors of the launcher passed into the sandbox as they are.
+    pub pass_fds: Vec<i32>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Exec {
+    pub argv: Vec<String>,
+}
+
+/// How the sandbox lives and dies.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Supervision {
+    /// Kill the sandbox when the launching `moksha` dies.
+    pub die_with_parent: bool,
+    /// Start the program in a new session without a controlling terminal.
+    /// When false the program shares the terminal and the TIOCSTI/TIOCLINUX
+    /// ioctls are filtered so it cannot push input into the caller's shell.
+    pub new_session: bool,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision {
+            die_with_parent: true,
+            new_session: true,
+        }
+    }
+}
+
+/// Security knobs. Later sections (seccomp, landlock, rlimits) join here.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// Capabilities kept (in the sandbox's user namespace), by kernel name.
+    pub keep_caps: Vec<Located>,
+}
+
+impl Plan {
+    /// An empty plan for a sandbox called `name`, strict defaults.
+    pub fn new(name: &str, profile: &str) -> Plan {
+        Plan {
+            name: name.to_string(),
+            profile: profile.to_string(),
+            ..Plan::default()
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Pure checks of a Plan before anything is touched. Every error carries the
+//! script position of the step that caused it (when a step caused it).
+
+use super::{EnvOp, FsOp, Plan, Pos};
+use std::collections::HashMap;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidationError {
+    pub message: String,
+    pub at: Option<Pos>,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+fn fail<T>(message: impl Into<String>, at: &Pos) -> Result<T, ValidationError> {
+    Err(ValidationError {
+        message: message.into(),
+        at: Some(at.clone()),
+    })
+}
+
+/// Checks that `path` is absolute, has no `..` component and no NUL byte.
+/// `what` names the role of the path in messages ("bind source", ...).
+pub fn check_path(path: &str, what: &str) -> Result<(), String> {
+    if path.contains('\0') {
+        return Err(format!("{what} {path:?} contains a NUL byte"));
+    }
+    if !path.starts_with('/') {
+        return Err(format!(
+            "{what} {path:?} is relative; paths in a profile must be absolute (start with /)"
+        ));
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "{what} {path:?} contains '..'; write the path without parent references"
+        ));
+    }
+    Ok(())
+}
+
+/// The path with repeated and trailing slashes and `.` components removed,
+/// so that `/usr/`, `//usr` and `/usr/.` compare equal.
+pub fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Validates the whole plan; the first problem found is returned.
+pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
+    let ns = &plan.namespaces;
+
+    let exec = match &plan.process.exec {
+        None => {
+            return Err(ValidationError {
+                message: "the profile never calls exec: a sandbox needs exactly one command \
+                          (e.g. s.exec([\"/bin/sh\"]))"
+                    .into(),
+                at: None,
+            })
+        }
+        Some(exec) => exec,
+    };
+    if exec.op.argv.is_empty() || exec.op.argv[0].is_empty() {
+        return fail("exec needs a program: the command is empty", &exec.at);
+    }
+    if let Some(arg) = exec.op.argv.iter().find(|a| a.contains('\0')) {
+        return fail(format!("command argument {arg:?} contains a NUL byte"), &exec.at);
+    }
+
+    if let Some(root) = &plan.root {
+        check_path(&root.value, "pivot_root directory").or_else(|m| fail(m, &root.at))?;
+        if !ns.mount {
+            return fail("pivot_root needs a mount namespace", &root.at);
+        }
+    }
+
+    // Creating steps by normalized target, to find conflicts.
+    let mut created: HashMap<String, &Pos> = HashMap::new();
+    for step in &plan.fs {
+        let target = step.op.target();
+        check_path(target, "target").or_else(|m| fail(m, &step.at))?;
+        if !ns.mount {
+            return fail(
+                "filesystem steps need a mount namespace, but the profile shares the host's \
+                 (remove s.share([\"mount\"]) or the step)",
+                &step.at,
+            );
+        }
+        match &step.op {
+            FsOp::Bind { source, .. } => {
+                check_path(source, "bind source").or_else(|m| fail(m, &step.at))?
+            }
+            FsOp::Proc { .. } if !ns.pid => {
+                return fail(
+                    "proc needs a new PID namespace: a proc of the host's PID namespace \
+                     would show every host process (remove s.share([\"pid\"]) or the proc step)",
+                    &step.at,
+                )
+            }
+            FsOp::Mqueue { .. } if !ns.ipc => {
+                return fail(
+                    "mqueue needs a new IPC namespace (remove s.share([\"ipc\"]) or the step)",
+                    &step.at,
+                )
+            }
+            FsOp::Symlink { points_to, .. } if points_to.is_empty() || points_to.contains('\0') => {
+                return fail(
+                    format!("symlink destination {points_to:?} is empty or contains a NUL byte"),
+                    &step.at,
+                )
+            }
+            FsOp::WriteFile { content, .. } if content.contains('\0') => {
+                return fail("write_file content contains a NUL byte", &step.at)
+            }
+            _ => {}
+        }
+        let key = normalize(target);
+        if let Some(replace) = step.op.creates() {
+            if key == "/" {
+                return fail(
+                    "cannot mount or create at / itself: the root is the sandbox's own tmpfs \
+                     (use pivot_root to make a host directory the root)",
+                    &step.at,
+                );
+            }
+            if let Some(earlier) = created.get(&key) {
+                if !replace {
+                    return fail(
+                        format!(
+                            "{key} was already set up at {earlier}; pass #{{ replace: true }} \
+                             if this step is meant to replace it"
+                        ),
+                        &step.at,
+                    );
+                }
+            }
+            created.insert(key, &step.at);
+        }
+    }
+
+    if let Some(cwd) = &plan.process.cwd {
+        check_path(&cwd.value, "working directory").or_else(|m| fail(m, &cwd.at))?;
+    }
+    if let Some(host) = &plan.process.hostname {
+        if !ns.uts {
+            return fail(
+                "hostname needs a new UTS namespace (remove s.share([\"uts\"]))",
+                &host.at,
+            );
+        }
+        let h = &host.value;
+        if h.is_empty() || h.len() > 64 || h.contains('\0') || h.contains('/') {
+            return fail(
+                format!("hostname {h:?} is not valid: 1 to 64 characters, no NUL or /"),
+                &host.at,
+            );
+        }
+    }
+    for op in &plan.process.env.ops {
+        let name = match op {
+            EnvOp::Set { name, value } => {
+                if value.contains('\0') {
+                    return Err(ValidationError {
+                        message: format!("environment variable {name}: value contains a NUL byte"),
+                        at: Some(exec.at.clone()),
+                    });
+                }
+                name
+            }
+            EnvOp::Unset { name } | EnvOp::Keep { name } => name,
+        };
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(ValidationError {
+                message: format!("{name:?} is not a valid environment variable name"),
+                at: None,
+            });
+        }
+    }
+    if (plan.ids.uid.is_some() || plan.ids.gid.is_some()) && !ns.user {
+        return Err(ValidationError {
+            message: "uid/gid inside the sandbox need a new user namespace".into(),
+            at: None,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! The whole Rhai surface of moksha, registered in one place. Each function's
+//! doc text here is what `moksha api` prints and what editor definitions show.
+//!
+//! Every sandbox method appends to the shared plan and remembers the script
+//! position of the call; host queries only read.
+
+use super::host;
+use crate::plan::{self, EnvOp, Exec, FsOp, Located, Plan, Pos, Step};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, NativeCallContext};
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// The sandbox object profiles build: a shared handle, so a library function
+/// that receives it and adds a bind really adds it.
+#[derive(Clone)]
+pub struct Sandbox(pub Rc<RefCell<Plan>>);
+
+/// What the engine's functions need to know about this evaluation.
+#[derive(Clone, Default)]
+pub struct Context {
+    /// The profile path, as recorded in the plan.
+    pub profile: String,
+    /// Every sandbox the profile created, in order.
+    pub sandboxes: Rc<RefCell<Vec<(Sandbox, Pos)>>>,
+}
+
+/// Limits on what host queries may return.
+const GLOB_LIMIT: usize = 10_000;
+
+fn err<T>(msg: impl Into<String>) -> Res<T> {
+    Err(msg.into().into())
+}
+
+/// The script position of the current call.
+fn pos(ctx: &NativeCallContext) -> Pos {
+    let p = ctx.call_position();
+    Pos {
+        file: ctx.call_source().unwrap_or("<profile>").to_string(),
+        line: p.line().unwrap_or(0),
+        col: p.position().unwrap_or(0),
+    }
+}
+
+/// A path argument checked on the spot, so the error points at this call.
+fn path_arg(path: &str, what: &str) -> Res<String> {
+    plan::validate::check_path(path, what).or_else(err)?;
+    Ok(path.to_string())
+}
+
+fn mode_arg(mode: i64, what: &str) -> Res<u32> {
+    if !(0..=0o7777).contains(&mode) {
+        return err(format!(
+            "{what}: mode {mode:#o} is out of range (0 to 0o7777; write octal as 0o755)"
+        ));
+    }
+    Ok(mode as u32)
+}
+
+/// Options maps are deserialized strictly: an unknown key is an error.
+fn options<T: for<'de> Deserialize<'de>>(map: &Map, what: &str) -> Res<T> {
+    rhai::serde::from_dynamic(&Dynamic::from_map(map.clone()))
+        .map_err(|e| format!("{what} options: {}", strip_rhai_noise(&e.to_string())).into())
+}
+
+/// Rhai's serde messages carry their own "in ..." tails; keep the useful part.
+fn strip_rhai_noise(msg: &str) -> String {
+    msg.lines().next().unwrap_or(msg).to_string()
+}
+
+fn strings(arr: &Array, what: &str) -> Res<Vec<String>> {
+    arr.iter()
+        .map(|v| {
+            v.clone().into_string().or_else(|t| {
+                err(format!("{what}: every element must be a string, found a {t}"))
+            })
+        })
+        .collect()
+}
+
+/// A size: bytes as an integer, or a string with a K, M or G suffix.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(i64),
+    Text(String),
+}
+
+impl Size {
+    fn bytes(&self) -> Res<u64> {
+        let bad = || err(format!("size must be bytes or a string like \"64M\"; got {}", self.show()));
+        match self {
+            Size::Bytes(n) if *n > 0 => Ok(*n as u64),
+            Size::Bytes(_) => bad(),
+            Size::Text(t) => {
+                let t = t.trim();
+                let (num, mult) = match t.chars().last() {
+                    Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+                    Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+                    Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+                    _ => (t, 1),
+                };
+                match num.parse::<u64>() {
+                    Ok(n) if n > 0 => n.checked_mul(mult).map_or_else(bad, Ok),
+                    _ => bad(),
+                }
+            }
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Size::Bytes(n) => n.to_string(),
+            Size::Text(t) => format!("{t:?}"),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct BindOpts {
+    rw: bool,
+    dev: bool,
+    optional: bool,
+    replace: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct TmpfsOpts {
+    size: Option<Size>,
+    mode: Option<i64>,
+    replace: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct ReplaceOpts {
+    replace: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct FileOpts {
+    mode: Option<i64>,
+    replace: bool,
+}
+
+impl Sandbox {
+    fn step(&self, ctx: &NativeCallContext, op: FsOp) {
+        self.0.borrow_mut().fs.push(Step { op, at: pos(ctx) });
+    }
+
+    fn bind(&self, ctx: &NativeCallContext, source: &str, target: &str, opts: &Map) -> Res<()> {
+        let o: BindOpts = options(opts, "bind")?;
+        let source = path_arg(source, "bind source")?;
+        let target = path_arg(target, "bind target")?;
+        self.step(
+            ctx,
+            FsOp::Bind {
+                source,
+                target,
+                rw: o.rw,
+                dev: o.dev,
+                optional: o.optional,
+                replace: o.replace,
+            },
+        );
+        Ok(())
+    }
+
+    fn tmpfs(&self, ctx: &NativeCallContext, target: &str, opts: &Map) -> Res<()> {
+        let o: TmpfsOpts = options(opts, "tmpfs")?;
+        let target = path_arg(target, "tmpfs target")?;
+        let size = o.size.as_ref().map(Size::bytes).transpose()?;
+        let mode = mode_arg(o.mode.unwrap_or(0o755), "tmpfs")?;
+        self.step(
+            ctx,
+            FsOp::Tmpfs {
+                target,
+                size,
+                mode,
+                replace: o.replace,
+            },
+        );
+        Ok(())
+    }
+
+    /// proc, dev and mqueue: a kind of mount that takes only `replace`.
+    fn special(&self, ctx: &NativeCallContext, kind: &str, target: &str, opts: &Map) -> Res<()> {
+        let o: ReplaceOpts = options(opts, kind)?;
+        let target = path_arg(target, &format!("{kind} target"))?;
+        let replace = o.replace;
+        let op = match kind {
+            "proc" => FsOp::Proc { target, replace },
+            "dev" => FsOp::Dev { target, replace },
+            _ => FsOp::Mqueue { target, replace },
+        };
+        self.step(ctx, op);
+        Ok(())
+    }
+
+    fn write_file(&self, ctx: &NativeCallContext, target: &str, content: &str, opts: &Map) -> Res<()> {
+        let o: FileOpts = options(opts, "write_file")?;
+        let target = path_arg(target, "write_file target")?;
+        let mode = mode_arg(o.mode.unwrap_or(0o644), "write_file")?;
+        self.step(
+            ctx,
+            FsOp::WriteFile {
+                target,
+                content: content.to_string(),
+                mode,
+                replace: o.replace,
+            },
+        );
+        Ok(())
+    }
+
+    fn set_namespaces(&self, names: &Array, on: bool) -> Res<()> {
+        let names = strings(names, if on { "unshare" } else { "share" })?;
+        let mut plan = self.0.borrow_mut();
+        for name in names {
+            match plan.namespaces.flag_mut(&name) {
+                Some(flag) => *flag = on,
+                None => {
+                    return err(format!(
+                        "unknown namespace {name:?}; expected one of {}",
+                        plan::NAMESPACE_NAMES.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn env_op(&self, op: EnvOp) -> Res<()> {
+        let name = match &op {
+            EnvOp::Set { name, .. } | EnvOp::Unset { name } | EnvOp::Keep { name } => name,
+        };
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return err(format!(
+                "{name:?} is not a valid environment variable name (no '=', not empty)"
+            ));
+        }
+        self.0.borrow_mut().process.env.ops.push(op);
+        Ok(())
+    }
+}
+
+/// Splits a doc text into `///` comment lines for Rhai's metadata.
+fn doc_lines(doc: &str) -> Vec<String> {
+    doc.lines().map(|l| format!("/// {}", l.trim())).collect()
+}
+
+/// Registers one function with its parameter names and documentation.
+/// `sig` is "name: Type, ..." followed by "-> Ret" when it returns a value.
+macro_rules! api {
+    ($engine:expr, $name:literal, $sig:literal, $doc:literal, $f:expr) => {{
+        let sig: &str = $sig;
+        let (params, ret) = match sig.split_once("->") {
+            Some((p, r)) => (p, Some(r.trim())),
+            None => (sig, None),
+        };
+        let mut info: Vec<&str> = params
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        info.extend(ret);
+        FuncRegistration::new($name)
+            .with_params_info(info)
+            .with_comments(doc_lines($doc))
+            .register_into_engine($engine, $f);
+    }};
+}
+
+/// Registers the host queries, `sandbox()` and every sandbox method.
+pub fn register(engine: &mut Engine, cx: &Context) {
+    engine.register_type_with_name::<Sandbox>("Sandbox");
+    engine.register_fn("to_string", |s: &mut Sandbox| format!("sandbox({:?})", s.0.borrow().name));
+    engine.register_fn("to_debug", |s: &mut Sandbox| format!("sandbox({:?})", s.0.borrow().name));
+    register_host(engine);
+    register_sandbox(engine, cx);
+    register_fs(engine);
+    register_process(engine);
+}
+
+fn register_host(engine: &mut Engine) {
+    api!(engine, "env", "name: String -> ?",
+        "The launcher's environment variable `name`, or `()` when it is unset.",
+        |name: &str| std::env::var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    api!(engine, "env", "name: String, default: String -> String",
+        "The launcher's environment variable `name`, or `default` when it is unset.",
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string()));
+    api!(engine, "uid", "-> int", "The caller's effective uid on the host.",
+        || host::uid() as i64);
+    api!(engine, "gid", "-> int", "The caller's effective gid on the host.",
+        || host::gid() as i64);
+    api!(engine, "user_name", "-> String",
+        "The caller's login name (password database, then $USER, then the uid).",
+        host::user_name);
+    api!(engine, "home_dir", "-> String", "The caller's home directory on the host.",
+        host::home_dir);
+    api!(engine, "xdg_dir", "kind: String -> String",
+        "An XDG base directory on the host: \"config\", \"data\", \"cache\", \"state\" or \"runtime\".",
+        |kind: &str| host::xdg_dir(kind).or_else(err));
+    api!(engine, "current_dir", "-> String", "The directory `moksha` was started in.",
+        host::current_dir);
+    api!(engine, "exists", "path: String -> bool",
+        "Whether `path` exists on the host (a dangling symlink exists).",
+        |p: &str| host::exists(p));
+    api!(engine, "read_link", "path: String -> ?",
+        "Where the host symlink `path` points (as written in the link), or `()` if it is not a symlink.",
+        |p: &str| host::read_link(p).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    api!(engine, "is_dir", "path: String -> bool", "Whether `path` is a directory on the host.",
+        |p: &str| host::is_dir(p));
+    api!(engine, "is_file", "path: String -> bool", "Whether `path` is a regular file on the host.",
+        |p: &str| host::is_file(p));
+    api!(engine, "glob", "pattern: String -> Array",
+        "Host paths matching a shell glob such as \"/dev/video*\", sorted (at most 10000).",
+        |p: &str| -> Res<Array> {
+            Ok(host::glob(p, GLOB_LIMIT).or_else(err)?.into_iter().map(Dynamic::from).collect())
+        });
+    api!(engine, "kernel_version", "-> String", "The running kernel's release, e.g. \"6.18.4\".",
+        host::kernel_release);
+    api!(engine, "kernel_at_least", "major: int, minor: int -> bool",
+        "Whether the running kernel is at least `major.minor`.",
+        |major: i64, minor: i64| host::kernel_version() >= (major, minor));
+    api!(engine, "which", "name: String -> ?",
+        "The full path of the program `name` on the launcher's $PATH, or `()` when absent.",
+        |name: &str| host::which(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+}
+
+fn register_sandbox(engine: &mut Engine, cx: &Context) {
+    let cx = cx.clone();
+    api!(engine, "sandbox", "name: String -> Sandbox",
+        "Creates the sandbox this profile describes. It starts strict: new user, mount, pid,
+        net, ipc, uts and cgroup namespaces, an empty tmpfs root, no command. A profile
+        creates exactly one.",
+        move |ctx: NativeCallContext, name: &str| -> Res<Sandbox> {
+            if name.is_empty() || name.len() > 64 || name.contains(['/', '\0']) {
+                return err(format!("sandbox name {name:?} must be 1 to 64 characters without '/'"));
+            }
+            let s = Sandbox(Rc::new(RefCell::new(Plan::new(name, &cx.profile))));
+            cx.sandboxes.borrow_mut().push((s.clone(), pos(&ctx)));
+            Ok(s)
+        });
+    api!(engine, "unshare", "s: Sandbox, namespaces: Array",
+        "Gives the sandbox new namespaces, by name: user, mount, pid, net, ipc, uts, cgroup, time.",
+        |s: &mut Sandbox, names: Array| s.set_namespaces(&names, true));
+    api!(engine, "share", "s: Sandbox, namespaces: Array",
+        "Makes the sandbox share these host namespaces instead (e.g. [\"net\"] for host networking).",
+        |s: &mut Sandbox, names: Array| s.set_namespaces(&names, false));
+    api!(engine, "uid", "s: Sandbox, uid: int",
+        "The uid the program has inside; the caller's uid is mapped to it (0 makes it root in the box).",
+        |s: &mut Sandbox, uid: i64| -> Res<()> {
+            s.0.borrow_mut().ids.uid = Some(u32::try_from(uid).or_else(|_| err("uid out of range"))?);
+            Ok(())
+        });
+    api!(engine, "gid", "s: Sandbox, gid: int",
+        "The gid the program has inside; the caller's gid is mapped to it.",
+        |s: &mut Sandbox, gid: i64| -> Res<()> {
+            s.0.borrow_mut().ids.gid = Some(u32::try_from(gid).or_else(|_| err("gid out of range"))?);
+            Ok(())
+        });
+    api!(engine, "name", "s: Sandbox, name: String",
+        "Sets the instance name (defaults to the name given to `sandbox`).",
+        |s: &mut Sandbox, name: &str| -> Res<()> {
+            if name.is_empty() || name.len() > 64 || name.contains(['/', '\0']) {
+                return err(format!("instance name {name:?} must be 1 to 64 characters without '/'"));
+            }
+            s.0.borrow_mut().name = name.to_string();
+            Ok(())
+        });
+    api!(engine, "die_with_parent", "s: Sandbox, on: bool",
+        "Whether the sandbox is killed when the `moksha` that launched it dies (default true).",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.die_with_parent = on);
+    api!(engine, "new_session", "s: Sandbox, on: bool",
+        "Whether the program starts in a new session without a controlling terminal (default true).
+        `false` lets an interactive program use the terminal; TIOCSTI and TIOCLINUX are then
+        filtered so it cannot type into the caller's shell.",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.new_session = on);
+    api!(engine, "keep_caps", "s: Sandbox, caps: Array",
+        "Keeps these capabilities (e.g. [\"CAP_NET_BIND_SERVICE\"]) for the program, within
+        the sandbox's user namespace. Every other capability is dropped.",
+        |ctx: NativeCallContext, s: &mut Sandbox, caps: Array| -> Res<()> {
+            for cap in strings(&caps, "keep_caps")? {
+                let name = cap.to_ascii_uppercase();
+                let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
+                if crate::sys::caps::by_name(&name).is_none() {
+                    return err(format!("unknown capability {cap:?} (see capabilities(7) for names)"));
+                }
+                s.0.borrow_mut().security.keep_caps.push(Located { value: name, at: pos(&ctx) });
+            }
+            Ok(())
+        });
+}
+
+fn register_fs(engine: &mut Engine) {
+    let none = Map::new;
+    api!(engine, "bind", "s: Sandbox, path: String",
+        "Bind-mounts the host `path` at the same place inside, read-only, nosuid, nodev.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, path: &str| s.bind(&ctx, path, path, &none()));
+    api!(engine, "bind", "s: Sandbox, path: String, options: Map",
+        "Bind-mounts the host `path` at the same place inside. Options: rw (writable),
+        dev (device nodes work), optional (skip when the source is missing), replace
+        (this step replaces an earlier one at the same target).",
+        |ctx: NativeCallContext, s: &mut Sandbox, path: &str, o: Map| s.bind(&ctx, path, path, &o));
+    api!(engine, "bind", "s: Sandbox, source: String, target: String",
+        "Bind-mounts the host `source` at `target` inside, read-only, nosuid, nodev.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str| s.bind(&ctx, src, dst, &none()));
+    api!(engine, "bind", "s: Sandbox, source: String, target: String, options: Map",
+        "Bind-mounts the host `source` at `target` inside; options as for bind(path, options).",
+        |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str, o: Map| s.bind(&ctx, src, dst, &o));
+    api!(engine, "tmpfs", "s: Sandbox, target: String",
+        "Mounts an empty private tmpfs at `target` (mode 0o755).",
+        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.tmpfs(&ctx, t, &none()));
+    api!(engine, "tmpfs", "s: Sandbox, target: String, options: Map",
+        "Mounts an empty private tmpfs at `target`. Options: size (bytes or \"64M\"),
+        mode (e.g. 0o1777), replace.",
+        |ctx: NativeCallContext, s: &mut Sandbox, t: &str, o: Map| s.tmpfs(&ctx, t, &o));
+    api!(engine, "mount", "s: Sandbox, fstype: String, target: String",
+        "Mounts a fresh filesystem of type \"tmpfs\", \"proc\" or \"mqueue\" at `target`.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, fstype: &str, t: &str| mount(&ctx, s, fstype, t, &none()));
+    api!(engine, "mount", "s: Sandbox, fstype: String, target: String, options: Map",
+        "Mounts a fresh filesystem of type \"tmpfs\", \"proc\" or \"mqueue\" at `target`, with
+        the options of tmpfs(), proc() or mqueue().",
+        |ctx: NativeCallContext, s: &mut Sandbox, fstype: &str, t: &str, o: Map| mount(&ctx, s, fstype, t, &o));
+    api!(engine, "proc", "s: Sandbox",
+        "Mounts a fresh /proc for the sandbox's PID namespace.",
+        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "proc", "/proc", &none()));
+    api!(engine, "proc", "s: Sandbox, target: String",
+        "Mounts a fresh proc for the sandbox's PID namespace at `target`.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.special(&ctx, "proc", t, &none()));
+    api!(engine, "dev", "s: Sandbox",
+        "Mounts a minimal /dev: null, zero, full, random, urandom, tty, a private devpts
+        with ptmx, /dev/shm, and the fd/stdin/stdout/stderr links.",
+        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "dev", "/dev", &none()));
+    api!(engine, "dev", "s: Sandbox, target: String",
+        "Mounts a minimal dev tree (see dev()) at `target`.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.special(&ctx, "dev", t, &none()));
+    api!(engine, "mqueue", "s: Sandbox",
+        "Mounts the POSIX message queue filesystem of the sandbox's IPC namespace at /dev/mqueue.",
+        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "mqueue", "/dev/mqueue", &none()));
+    api!(engine, "mkdir", "s: Sandbox, path: String",
+        "Creates the directory `path` (and missing parents) with mode 0o755.",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
+            let target = path_arg(p, "mkdir path")?;
+            s.step(&ctx, FsOp::Mkdir { target, mode: 0o755 });
+            Ok(())
+        });
+    api!(engine, "mkdir", "s: Sandbox, path: String, mode: int",
+        "Creates the directory `path` (and missing parents) with `mode`, e.g. 0o700.",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| -> Res<()> {
+            let target = path_arg(p, "mkdir path")?;
+            let mode = mode_arg(mode, "mkdir")?;
+            s.step(&ctx, FsOp::Mkdir { target, mode });
+            Ok(())
+        });
+    api!(engine, "symlink", "s: Sandbox, points_to: String, link: String",
+        "Creates the symlink `link` pointing to `points_to`, as symlink(2) and `ln -s` order them.",
+        |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str| -> Res<()> {
+            let target = path_arg(link, "symlink path")?;
+            s.step(&ctx, FsOp::Symlink { points_to: to.to_string(), target, replace: false });
+            Ok(())
+        });
+    api!(engine, "symlink", "s: Sandbox, points_to: String, link: String, options: Map",
+        "Creates the symlink `link` pointing to `points_to`. Options: replace.",
+        |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str, o: Map| -> Res<()> {
+            let o: ReplaceOpts = options(&o, "symlink")?;
+            let target = path_arg(link, "symlink path")?;
+            s.step(&ctx, FsOp::Symlink { points_to: to.to_string(), target, replace: o.replace });
+            Ok(())
+        });
+    api!(engine, "write_file", "s: Sandbox, path: String, content: String",
+        "Writes a file with `content` (mode 0o644) at `path` inside. If something is already
+        there (e.g. from a read-only bind), the new file is mounted over it.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, p: &str, c: &str| s.write_file(&ctx, p, c, &none()));
+    api!(engine, "write_file", "s: Sandbox, path: String, content: String, options: Map",
+        "Writes a file with `content` at `path` inside. Options: mode (default 0o644), replace.",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, c: &str, o: Map| s.write_file(&ctx, p, c, &o));
+    api!(engine, "remount_ro", "s: Sandbox, path: String",
+        "Makes the mount at `path` read-only once the root is built (only that mount,
+        not those below it). A path that is not a mount point is first bound onto itself.",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
+            let target = path_arg(p, "remount_ro path")?;
+            s.step(&ctx, FsOp::RemountRo { target });
+            Ok(())
+        });
+    api!(engine, "chmod", "s: Sandbox, path: String, mode: int",
+        "Changes the mode of `path` inside the new root.",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| -> Res<()> {
+            let target = path_arg(p, "chmod path")?;
+            let mode = mode_arg(mode, "chmod")?;
+            s.step(&ctx, FsOp::Chmod { target, mode });
+            Ok(())
+        });
+    api!(engine, "pivot_root", "s: Sandbox, host_dir: String",
+        "Uses the host directory `host_dir` (e.g. an unpacked root filesystem) as the sandbox's
+        root instead of an empty tmpfs; later steps build on top of it.",
+        |ctx: NativeCallContext, s: &mut Sandbox, dir: &str| -> Res<()> {
+            let value = path_arg(dir, "pivot_root directory")?;
+            let mut plan = s.0.borrow_mut();
+            if let Some(earlier) = &plan.root {
+                return err(format!("pivot_root was already called at {}", earlier.at));
+            }
+            plan.root = Some(Located { value, at: pos(&ctx) });
+            Ok(())
+        });
+}
+
+fn mount(ctx: &NativeCallContext, s: &Sandbox, fstype: &str, target: &str, o: &Map) -> Res<()> {
+    match fstype {
+        "tmpfs" => s.tmpfs(ctx, target, o),
+        "proc" | "mqueue" => s.special(ctx, fstype, target, o),
+        other => err(format!(
+            "mount: filesystem type {other:?} is not supported; use \"tmpfs\", \"proc\", \"mqueue\", \
+             or bind() for host paths"
+        )),
+    }
+}
+
+fn register_process(engine: &mut Engine) {
+    api!(engine, "exec", "s: Sandbox, argv: Array",
+        "The command the sandbox runs: program and arguments. A name without '/' is looked
+        up on the sandbox's PATH, inside the sandbox. Called exactly once.",
+        |ctx: NativeCallContext, s: &mut Sandbox, argv: Array| -> Res<()> {
+            let argv = strings(&argv, "exec")?;
+            if argv.is_empty() {
+                return err("exec needs at least the program name");
+            }
+            let mut plan = s.0.borrow_mut();
+            if let Some(earlier) = &plan.process.exec {
+                return err(format!(
+                    "exec was already called at {}; a sandbox runs exactly one command",
+                    earlier.at
+                ));
+            }
+            plan.process.exec = Some(Step { op: Exec { argv }, at: pos(&ctx) });
+            Ok(())
+        });
+    api!(engine, "hostname", "s: Sandbox, name: String",
+        "Sets the hostname inside the sandbox's UTS namespace.",
+        |ctx: NativeCallContext, s: &mut Sandbox, name: &str| {
+            s.0.borrow_mut().process.hostname = Some(Located { value: name.to_string(), at: pos(&ctx) });
+        });
+    api!(engine, "cwd", "s: Sandbox, path: String",
+        "The program's working directory inside the sandbox (default /).",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
+            let value = path_arg(p, "working directory")?;
+            s.0.borrow_mut().process.cwd = Some(Located { value, at: pos(&ctx) });
+            Ok(())
+        });
+    api!(engine, "env", "s: Sandbox, name: String, value: String",
+        "Sets the environment variable `name` for the program. The environment starts empty.",
+        |s: &mut Sandbox, name: &str, value: &str| {
+            s.env_op(EnvOp::Set { name: name.into(), value: value.into() })
+        });
+    api!(engine, "unsetenv", "s: Sandbox, name: String",
+        "Removes the environment variable `name` from the program's environment.",
+        |s: &mut Sandbox, name: &str| s.env_op(EnvOp::Unset { name: name.into() }));
+    api!(engine, "keep_env", "s: Sandbox, name: String",
+        "Passes the launcher's variable `name` through, when it is set.",
+        |s: &mut Sandbox, name: &str| s.env_op(EnvOp::Keep { name: name.into() }));
+    api!(engine, "keep_env", "s: Sandbox, names: Array",
+        "Passes the launcher's variables `names` through, those that are set.",
+        |s: &mut Sandbox, names: Array| -> Res<()> {
+            for name in strings(&names, "keep_env")? {
+                s.env_op(EnvOp::Keep { name })?;
+            }
+            Ok(())
+        });
+    api!(engine, "inherit_env", "s: Sandbox",
+        "Starts the program's environment from the launcher's whole environment instead of
+        an empty one (later env/unsetenv calls still apply).",
+        |s: &mut Sandbox| s.0.borrow_mut().process.env.clear = false);
+}

@@ -1,0 +1,175 @@
+//! Errors in profiles, rendered like a compiler's: `file:line:col`, the
+//! source line, a caret, the message, and the chain of calls through library
+//! modules that led there.
+
+use super::{limits, Sources};
+use crate::plan::{Pos, ValidationError};
+use rhai::EvalAltResult;
+use std::fmt::Write;
+
+#[derive(Debug)]
+pub enum ProfileError {
+    /// The script failed to compile or run.
+    Script {
+        main: String,
+        error: Box<EvalAltResult>,
+        sources: Sources,
+    },
+    /// The plan it produced is not valid.
+    Validation {
+        error: ValidationError,
+        sources: Sources,
+    },
+    /// Anything without a script position (a profile that cannot be read, ...).
+    Plain(String),
+}
+
+impl ProfileError {
+    /// The message, the primary position and the call chain (outermost first).
+    pub fn parts(&self) -> (String, Option<Pos>, Vec<(String, Pos)>) {
+        match self {
+            ProfileError::Script { main, error, .. } => unwind(main, error),
+            ProfileError::Validation { error, .. } => {
+                (error.message.clone(), error.at.clone(), Vec::new())
+            }
+            ProfileError::Plain(m) => (m.clone(), None, Vec::new()),
+        }
+    }
+
+    /// The full human rendering.
+    pub fn render(&self) -> String {
+        let (message, at, chain) = self.parts();
+        let empty = Sources::new();
+        let sources = match self {
+            ProfileError::Script { sources, .. } | ProfileError::Validation { sources, .. } => {
+                sources
+            }
+            ProfileError::Plain(_) => &empty,
+        };
+        let mut out = String::new();
+        match &at {
+            Some(at) => {
+                let _ = writeln!(out, "{at}: error: {message}");
+                snippet(&mut out, sources, at);
+            }
+            None => {
+                let _ = writeln!(out, "error: {message}");
+            }
+        }
+        for (what, pos) in chain.iter().rev() {
+            let _ = writeln!(out, "  = {what}, called at {pos}");
+            snippet(&mut out, sources, pos);
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.render().trim_end())
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+fn to_pos(file: &str, p: rhai::Position) -> Option<Pos> {
+    Some(Pos {
+        file: file.to_string(),
+        line: p.line()?,
+        col: p.position().unwrap_or(1),
+    })
+}
+
+/// Walks Rhai's nested errors from the profile down to where it happened.
+fn unwind(main: &str, error: &EvalAltResult) -> (String, Option<Pos>, Vec<(String, Pos)>) {
+    let mut chain = Vec::new();
+    let mut file = main.to_string();
+    let mut err = error;
+    loop {
+        match err {
+            EvalAltResult::ErrorInFunctionCall(name, src, inner, p) => {
+                if let Some(at) = to_pos(&file, *p) {
+                    chain.push((format!("in {name}()"), at));
+                }
+                if !src.is_empty() {
+                    file = src.clone();
+                }
+                err = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, p) => {
+                if let Some(at) = to_pos(&file, *p) {
+                    chain.push((format!("in module {name}"), at));
+                }
+                file = name.clone();
+                err = inner;
+            }
+            other => return (describe(other), to_pos(&file, other.position()), chain),
+        }
+    }
+}
+
+/// A message for one Rhai error, in words a profile author can act on.
+fn describe(err: &EvalAltResult) -> String {
+    match err {
+        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "the profile ran more than {} operations and was stopped (an infinite loop?)",
+            limits::OPERATIONS
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "function calls nested deeper than {} levels (runaway recursion?)",
+            limits::CALL_LEVELS
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} exceeds the profile limits (strings {} bytes, arrays {} items, maps {} items)",
+            limits::STRING_BYTES,
+            limits::ARRAY_LEN,
+            limits::MAP_LEN
+        ),
+        EvalAltResult::ErrorTooManyModules(_) => {
+            format!("more than {} modules imported", limits::MODULES)
+        }
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
+            let name = sig.split(['(', ' ']).next().unwrap_or(sig);
+            let known = super::api_signatures(name);
+            if known.is_empty() {
+                format!("unknown function {sig}")
+            } else {
+                format!(
+                    "no function {sig} (wrong argument types?); available: {}",
+                    known.join("; ")
+                )
+            }
+        }
+        EvalAltResult::ErrorVariableNotFound(name, _) => format!("unknown variable {name}"),
+        EvalAltResult::ErrorModuleNotFound(m, _) => m.clone(),
+        EvalAltResult::ErrorRuntime(d, _) => match d.clone().into_string() {
+            Ok(s) => s,
+            Err(_) => format!("error thrown: {d}"),
+        },
+        other => {
+            // Rhai's own text; drop its trailing position, we print ours.
+            let text = other.to_string();
+            match text.rfind(" (line ") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// The source line at `pos` with a caret under the column.
+fn snippet(out: &mut String, sources: &Sources, pos: &Pos) {
+    let Some(line) = sources
+        .get(&pos.file)
+        .and_then(|text| text.lines().nth(pos.line.saturating_sub(1)))
+    else {
+        return;
+    };
+    let num = pos.line.to_string();
+    let pad = " ".repeat(num.len());
+    let line = line.replace('\t', " ");
+    let _ = writeln!(out, "{pad} |");
+    let _ = writeln!(out, "{num} | {line}");
+    let _ = writeln!(out, "{pad} | {}^", " ".repeat(pos.col.saturating_sub(1)));
+}

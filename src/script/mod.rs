@@ -1,0 +1,189 @@
+//! Rhai side: the engine, the API, host queries, module resolution and
+//! error rendering. `evaluate` turns a profile into a validated Plan.
+
+pub mod api;
+pub mod diagnostics;
+pub mod host;
+pub mod resolver;
+
+use crate::plan::{self, Plan};
+use diagnostics::ProfileError;
+use rhai::{Dynamic, Engine, EvalAltResult, Scope};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Script texts by the name used in positions, for rendering errors.
+pub type Sources = HashMap<String, String>;
+
+/// Limits, the same in debug and release builds.
+pub mod limits {
+    pub const OPERATIONS: u64 = 1_000_000;
+    pub const CALL_LEVELS: usize = 48;
+    pub const EXPR_DEPTH: usize = 64;
+    pub const FN_EXPR_DEPTH: usize = 32;
+    pub const STRING_BYTES: usize = 1 << 20;
+    pub const ARRAY_LEN: usize = 16_384;
+    pub const MAP_LEN: usize = 4_096;
+    pub const MODULES: usize = 64;
+    pub const VARIABLES: usize = 1_024;
+    pub const FUNCTIONS: usize = 1_024;
+}
+
+/// A profile to evaluate: its display name (a path, or `<profiles>/x.rhai`),
+/// its text, and the directory its relative imports are looked up in.
+#[derive(Clone, Debug)]
+pub struct ProfileSource {
+    pub name: String,
+    pub text: String,
+    pub dir: Option<PathBuf>,
+}
+
+/// How long each phase of evaluation took, for `--timings`.
+#[derive(Default, Debug, Clone)]
+pub struct Timings {
+    pub engine: Duration,
+    pub compile: Duration,
+    pub eval: Duration,
+    pub validate: Duration,
+}
+
+/// Builds an engine with every limit set explicitly, strict variables, no
+/// `eval`, print/debug to stderr, the moksha API and the module resolver.
+pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(rhai::packages::Package::as_shared_module(
+        &rhai::packages::StandardPackage::new(),
+    ));
+    engine
+        .set_max_operations(limits::OPERATIONS)
+        .set_max_call_levels(limits::CALL_LEVELS)
+        .set_max_expr_depths(limits::EXPR_DEPTH, limits::FN_EXPR_DEPTH)
+        .set_max_string_size(limits::STRING_BYTES)
+        .set_max_array_size(limits::ARRAY_LEN)
+        .set_max_map_size(limits::MAP_LEN)
+        .set_max_modules(limits::MODULES)
+        .set_max_variables(limits::VARIABLES)
+        .set_max_functions(limits::FUNCTIONS)
+        .set_strict_variables(true)
+        .set_fail_on_invalid_map_property(true)
+        .set_optimization_level(rhai::OptimizationLevel::Simple);
+    engine.disable_symbol("eval");
+    engine.on_print(|text| eprintln!("{text}"));
+    engine.on_debug(|text, source, pos| match (source, pos.line()) {
+        (Some(src), Some(line)) => eprintln!("[{src}:{line}] {text}"),
+        _ => eprintln!("{text}"),
+    });
+    engine.set_module_resolver(resolver);
+    api::register(&mut engine, cx);
+    engine
+}
+
+/// A context for evaluating `profile` with no imports resolved yet; used by
+/// `evaluate` and by tools that only want the API (e.g. `moksha api`).
+pub fn engine_for(profile: &ProfileSource, sources: Rc<RefCell<Sources>>) -> (Engine, api::Context) {
+    let cx = api::Context {
+        profile: profile.name.clone(),
+        sandboxes: Default::default(),
+    };
+    let resolver = resolver::Resolver::new(profile.dir.clone(), sources);
+    (new_engine(&cx, resolver), cx)
+}
+
+/// Evaluates a profile with `args` as `ARGS` and validates the plan.
+pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timings), ProfileError> {
+    let mut timings = Timings::default();
+    let sources = Rc::new(RefCell::new(Sources::new()));
+    sources
+        .borrow_mut()
+        .insert(profile.name.clone(), profile.text.clone());
+    let script_err = |e: EvalAltResult, sources: &Rc<RefCell<Sources>>| ProfileError::Script {
+        main: profile.name.clone(),
+        error: Box::new(e),
+        sources: sources.borrow().clone(),
+    };
+
+    let t = Instant::now();
+    let (engine, cx) = engine_for(profile, sources.clone());
+    timings.engine = t.elapsed();
+
+    let t = Instant::now();
+    let mut scope = Scope::new();
+    let args: rhai::Array = args.iter().cloned().map(Dynamic::from).collect();
+    scope.push_constant("ARGS", args);
+    let mut ast = engine
+        .compile_with_scope(&scope, &profile.text)
+        .map_err(|e| script_err(EvalAltResult::ErrorParsing(*e.0, e.1), &sources))?;
+    ast.set_source(profile.name.as_str());
+    timings.compile = t.elapsed();
+
+    let t = Instant::now();
+    engine
+        .run_ast_with_scope(&mut scope, &ast)
+        .map_err(|e| script_err(*e, &sources))?;
+    timings.eval = t.elapsed();
+
+    let t = Instant::now();
+    let created = cx.sandboxes.borrow();
+    let plan = match created.as_slice() {
+        [] => {
+            return Err(ProfileError::Plain(format!(
+                "{}: the profile never calls sandbox(\"name\"), so there is nothing to run",
+                profile.name
+            )))
+        }
+        [(only, _)] => only.0.borrow().clone(),
+        [_, (_, second), ..] => {
+            return Err(ProfileError::Validation {
+                error: plan::ValidationError {
+                    message: "a profile describes exactly one sandbox, but this is the second \
+                              call to sandbox()"
+                        .into(),
+                    at: Some(second.clone()),
+                },
+                sources: sources.borrow().clone(),
+            })
+        }
+    };
+    plan::validate(&plan).map_err(|error| ProfileError::Validation {
+        error,
+        sources: sources.borrow().clone(),
+    })?;
+    timings.validate = t.elapsed();
+    Ok((plan, timings))
+}
+
+/// Signatures of the API functions called `name`, for "did you mean" hints.
+pub fn api_signatures(name: &str) -> Vec<String> {
+    let profile = ProfileSource {
+        name: "<api>".into(),
+        text: String::new(),
+        dir: None,
+    };
+    let (engine, _) = engine_for(&profile, Default::default());
+    let prefix = format!("{name}(");
+    let mut sigs: Vec<String> = engine
+        .gen_fn_signatures(false)
+        .into_iter()
+        .filter(|s| s.starts_with(&prefix))
+        .collect();
+    sigs.sort();
+    sigs
+}
+
+/// The API reference as Rhai definitions (what editors load), from the
+/// registrations themselves.
+pub fn api_definitions() -> String {
+    let profile = ProfileSource {
+        name: "<api>".into(),
+        text: String::new(),
+        dir: None,
+    };
+    let (engine, _) = engine_for(&profile, Default::default());
+    engine
+        .definitions()
+        .include_standard_packages(false)
+        .single_file()
+}

@@ -1,0 +1,141 @@
+//! Where `import "name"` finds its module: next to the profile, then the
+//! user's library directory, then the system's, then the stdlib embedded in
+//! the binary. A file of the same name earlier in the chain overrides a later
+//! one, so a user can replace any stdlib module.
+
+use super::Sources;
+use rhai::{Engine, EvalAltResult, Module, Position, Scope, Shared};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The stdlib modules embedded at build time: (name, source).
+pub fn stdlib() -> &'static [(&'static str, &'static str)] {
+    embedded::STDLIB
+}
+
+/// The profiles embedded at build time: (name, source).
+pub fn embedded_profiles() -> &'static [(&'static str, &'static str)] {
+    embedded::PROFILES
+}
+
+/// The display name of an embedded stdlib module in messages.
+pub fn stdlib_source_name(name: &str) -> String {
+    format!("<stdlib>/{name}.rhai")
+}
+
+/// The user's and the system's library directories, in lookup order.
+pub fn library_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(cfg) = super::host::xdg_dir("config") {
+        dirs.push(PathBuf::from(cfg).join("moksha/lib"));
+    }
+    dirs.push(PathBuf::from("/etc/moksha/lib"));
+    dirs
+}
+
+pub struct Resolver {
+    /// The importing profile's directory; `None` for embedded profiles.
+    profile_dir: Option<PathBuf>,
+    lib_dirs: Vec<PathBuf>,
+    cache: RefCell<HashMap<String, Shared<Module>>>,
+    sources: Rc<RefCell<Sources>>,
+}
+
+impl Resolver {
+    pub fn new(profile_dir: Option<PathBuf>, sources: Rc<RefCell<Sources>>) -> Self {
+        Resolver {
+            profile_dir,
+            lib_dirs: library_dirs(),
+            cache: RefCell::new(HashMap::new()),
+            sources,
+        }
+    }
+
+    /// Finds the module text: (display name, source).
+    fn find(&self, path: &str) -> Result<(String, String), String> {
+        let file = format!("{path}.rhai");
+        let dirs = self.profile_dir.iter().chain(self.lib_dirs.iter());
+        let mut searched = Vec::new();
+        for dir in dirs {
+            let candidate = dir.join(&file);
+            match std::fs::read_to_string(&candidate) {
+                Ok(text) => return Ok((candidate.to_string_lossy().into_owned(), text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    searched.push(candidate.to_string_lossy().into_owned())
+                }
+                Err(e) => return Err(format!("cannot read {}: {e}", candidate.display())),
+            }
+        }
+        if let Some((_, text)) = stdlib().iter().find(|(n, _)| *n == path) {
+            return Ok((stdlib_source_name(path), text.to_string()));
+        }
+        searched.push("the embedded stdlib".into());
+        Err(format!(
+            "module {path:?} not found; looked in {}",
+            searched.join(", ")
+        ))
+    }
+}
+
+/// Import paths are plain names, optionally with `/` for subdirectories:
+/// no absolute paths, no `..`, no extension games.
+fn check_import(path: &str) -> Result<(), String> {
+    if path.starts_with('/') {
+        return Err(format!(
+            "import {path:?}: absolute paths are refused; import a module by name (e.g. import \"base\")"
+        ));
+    }
+    if path.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+        return Err(format!(
+            "import {path:?}: '..', '.' and empty components are refused in imports"
+        ));
+    }
+    if !path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.'))
+    {
+        return Err(format!(
+            "import {path:?}: module names may use letters, digits, '_', '-', '.' and '/'"
+        ));
+    }
+    Ok(())
+}
+
+impl rhai::ModuleResolver for Resolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let path = path.strip_suffix(".rhai").unwrap_or(path);
+        check_import(path).map_err(|m| EvalAltResult::ErrorRuntime(m.into(), pos))?;
+        if let Some(module) = self.cache.borrow().get(path) {
+            return Ok(module.clone());
+        }
+        let (name, text) =
+            self.find(path).map_err(|m| EvalAltResult::ErrorModuleNotFound(m, pos))?;
+        self.sources.borrow_mut().insert(name.clone(), text.clone());
+        let in_module = |err: EvalAltResult| {
+            Box::new(EvalAltResult::ErrorInModule(name.clone(), err.into(), pos))
+        };
+        let mut ast = engine
+            .compile(&text)
+            .map_err(|e| in_module(EvalAltResult::ErrorParsing(*e.0, e.1)))?;
+        ast.set_source(name.as_str());
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|e| in_module(*e))?;
+        let module: Shared<Module> = module.into();
+        self.cache
+            .borrow_mut()
+            .insert(path.to_string(), module.clone());
+        Ok(module)
+    }
+}
