@@ -20,7 +20,10 @@ fn embed(dir: &str, out: &mut String, konst: &str) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(&name);
         println!("cargo:rerun-if-changed={}", path.display());
         let stem = name.trim_end_matches(".rhai");
-        out.push_str(&format!("    ({stem:?}, include_str!({:?})),\n", path.display().to_string()));
+        out.push_str(&format!(
+            "    ({stem:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     out.push_str("];\n");
 }

@@ -14,8 +14,16 @@ pub const EXIT_PROFILE: i32 = 1;
 
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Exec { profile, timings, args } => exec(&profile, &args, timings),
-        Command::Plan { profile, json, args } => plan(&profile, &args, json),
+        Command::Exec {
+            profile,
+            timings,
+            args,
+        } => exec(&profile, &args, timings),
+        Command::Plan {
+            profile,
+            json,
+            args,
+        } => plan(&profile, &args, json),
         Command::Check { profiles } => check(&profiles),
         Command::Profiles => {
             for (name, place) in profiles::list() {
@@ -50,7 +58,9 @@ pub fn load(profile: &str, args: &[String]) -> Option<(Plan, Timings)> {
 }
 
 fn plan(profile: &str, args: &[String], json: bool) -> i32 {
-    let Some((plan, _)) = load(profile, args) else { return EXIT_PROFILE };
+    let Some((plan, _)) = load(profile, args) else {
+        return EXIT_PROFILE;
+    };
     if json {
         match serde_json::to_string_pretty(&plan) {
             Ok(text) => println!("{text}"),
@@ -83,11 +93,17 @@ fn check(list: &[String]) -> i32 {
 
 fn exec(profile: &str, args: &[String], show_timings: bool) -> i32 {
     let start = std::time::Instant::now();
-    let Some((plan, timings)) = load(profile, args) else { return EXIT_PROFILE };
+    let Some((plan, timings)) = load(profile, args) else {
+        return EXIT_PROFILE;
+    };
     if show_timings {
         eprintln!(
             "moksha timings: engine {:?}, compile {:?}, eval {:?}, validate {:?}, total {:?}",
-            timings.engine, timings.compile, timings.eval, timings.validate, start.elapsed()
+            timings.engine,
+            timings.compile,
+            timings.eval,
+            timings.validate,
+            start.elapsed()
         );
     }
     launch::run(&plan, show_timings)

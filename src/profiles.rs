@@ -25,7 +25,13 @@ fn read(path: &Path) -> Result<ProfileSource, String> {
         .map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
     let dir = path
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .map(Path::to_path_buf);
     Ok(ProfileSource {
         name: path.to_string_lossy().into_owned(),
@@ -39,8 +45,14 @@ pub fn find(arg: &str) -> Result<ProfileSource, String> {
     if is_path(arg) {
         return read(Path::new(arg));
     }
-    if arg.is_empty() || !arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(format!("{arg:?} is not a profile name or a path to a .rhai file"));
+    if arg.is_empty()
+        || !arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "{arg:?} is not a profile name or a path to a .rhai file"
+        ));
     }
     let file = format!("{arg}.rhai");
     for dir in profile_dirs() {
@@ -49,7 +61,10 @@ pub fn find(arg: &str) -> Result<ProfileSource, String> {
             return read(&candidate);
         }
     }
-    if let Some((name, text)) = resolver::embedded_profiles().iter().find(|(n, _)| *n == arg) {
+    if let Some((name, text)) = resolver::embedded_profiles()
+        .iter()
+        .find(|(n, _)| *n == arg)
+    {
         return Ok(ProfileSource {
             name: format!("<profiles>/{name}.rhai"),
             text: text.to_string(),
@@ -75,7 +90,9 @@ pub fn list() -> Vec<(String, String)> {
         }
     };
     for dir in profile_dirs() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut names: Vec<String> = entries
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
@@ -83,7 +100,10 @@ pub fn list() -> Vec<(String, String)> {
             .collect();
         names.sort();
         for name in names {
-            let place = dir.join(format!("{name}.rhai")).to_string_lossy().into_owned();
+            let place = dir
+                .join(format!("{name}.rhai"))
+                .to_string_lossy()
+                .into_owned();
             add(name, place);
         }
     }

@@ -54,9 +54,11 @@ pub(crate) fn restore_signals() {
 /// Where the staging tmpfs goes: a host directory that is hidden only inside
 /// our own mount namespace, after every host source has been opened.
 fn staging_base() -> Option<&'static str> {
-    ["/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home"]
-        .into_iter()
-        .find(|d| std::path::Path::new(d).is_dir())
+    [
+        "/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home",
+    ]
+    .into_iter()
+    .find(|d| std::path::Path::new(d).is_dir())
 }
 
 /// Checks that need the host but no privilege, done before any namespace
@@ -64,15 +66,24 @@ fn staging_base() -> Option<&'static str> {
 fn precheck(plan: &Plan) -> Result<(), String> {
     let ns = &plan.namespaces;
     if !ns.user && !nix::unistd::geteuid().is_root() {
-        return Err("the profile shares the host's user namespace, which only root can do; \
+        return Err(
+            "the profile shares the host's user namespace, which only root can do; \
                     remove s.share([\"user\"]) to run rootless"
-            .into());
+                .into(),
+        );
     }
     if ns.mount && staging_base().is_none() {
-        return Err("no directory to stage the new root in (/tmp, /mnt, /run ... all missing)".into());
+        return Err(
+            "no directory to stage the new root in (/tmp, /mnt, /run ... all missing)".into(),
+        );
     }
     for step in &plan.fs {
-        if let FsOp::Bind { source, optional: false, .. } = &step.op {
+        if let FsOp::Bind {
+            source,
+            optional: false,
+            ..
+        } = &step.op
+        {
             if let Err(e) = sys::open_path(source) {
                 return Err(rootfs::missing_source(source, &step.at, &e).to_string());
             }
@@ -80,7 +91,10 @@ fn precheck(plan: &Plan) -> Result<(), String> {
     }
     if let Some(root) = &plan.root {
         if !std::path::Path::new(&root.value).is_dir() {
-            return Err(format!("{}: pivot_root directory {} is not a directory on the host", root.at, root.value));
+            return Err(format!(
+                "{}: pivot_root directory {} is not a directory on the host",
+                root.at, root.value
+            ));
         }
     }
     Ok(())
@@ -89,7 +103,12 @@ fn precheck(plan: &Plan) -> Result<(), String> {
 /// The clone flags for the plan's new namespaces (time is entered with
 /// unshare later: clone cannot take it).
 fn clone_flags(plan: &Plan) -> (libc::c_int, Vec<&'static str>) {
-    let names: Vec<&'static str> = plan.namespaces.new_ones().into_iter().filter(|n| *n != "time").collect();
+    let names: Vec<&'static str> = plan
+        .namespaces
+        .new_ones()
+        .into_iter()
+        .filter(|n| *n != "time")
+        .collect();
     (names.iter().fold(0, |f, n| f | sys::ns_flag(n)), names)
 }
 
@@ -147,8 +166,18 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
         let inside_uid = plan.ids.uid.unwrap_or(uid);
         let inside_gid = plan.ids.gid.unwrap_or(gid);
         let maps = sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
-            .and_then(|_| sys::write_host_file(&format!("/proc/{child}/uid_map"), &format!("{inside_uid} {uid} 1\n")))
-            .and_then(|_| sys::write_host_file(&format!("/proc/{child}/gid_map"), &format!("{inside_gid} {gid} 1\n")));
+            .and_then(|_| {
+                sys::write_host_file(
+                    &format!("/proc/{child}/uid_map"),
+                    &format!("{inside_uid} {uid} 1\n"),
+                )
+            })
+            .and_then(|_| {
+                sys::write_host_file(
+                    &format!("/proc/{child}/gid_map"),
+                    &format!("{inside_gid} {gid} 1\n"),
+                )
+            });
         if let Err(e) = maps {
             eprintln!("moksha: cannot map ids into the sandbox: {e}");
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
@@ -171,7 +200,9 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
                 eprintln!("moksha: {text}");
                 failure = Some(*code);
             }
-            Message::Phase(name, us) if show_timings => eprintln!("moksha timings: {name} at {us} us after start"),
+            Message::Phase(name, us) if show_timings => {
+                eprintln!("moksha timings: {name} at {us} us after start")
+            }
             Message::Phase(..) => {}
         }
     }
@@ -190,13 +221,24 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
 
 /// The sandbox side, in its new namespaces. Owns the privileged order of
 /// operations; becomes the supervisor. Never returns.
-fn sandbox_main(plan: &Plan, launcher_env: &[(String, String)], go: OwnedFd, report: OwnedFd, t0: Instant) -> ! {
+fn sandbox_main(
+    plan: &Plan,
+    launcher_env: &[(String, String)],
+    go: OwnedFd,
+    report: OwnedFd,
+    t0: Instant,
+) -> ! {
     let fail = |msg: String| -> ! {
         report::send(&report, &Message::Error(EXIT_SETUP, msg));
         // SAFETY: _exit ends the process without running the launcher's exit handlers.
         unsafe { libc::_exit(EXIT_SETUP) }
     };
-    let phase = |name: &str| report::send(&report, &Message::Phase(name.into(), t0.elapsed().as_micros() as u64));
+    let phase = |name: &str| {
+        report::send(
+            &report,
+            &Message::Phase(name.into(), t0.elapsed().as_micros() as u64),
+        )
+    };
 
     // 1. Die with the launcher, and close everything inherited from it but
     //    our two pipes and the descriptors the plan passes on.
@@ -244,7 +286,10 @@ fn sandbox_main(plan: &Plan, launcher_env: &[(String, String)], go: OwnedFd, rep
     }
     if plan.namespaces.time {
         if let Err(e) = sys::unshare(sys::ns_flag("time"), "CLONE_NEWTIME") {
-            fail(e.hint("the time namespace needs Linux 5.6 or newer").to_string());
+            fail(
+                e.hint("the time namespace needs Linux 5.6 or newer")
+                    .to_string(),
+            );
         }
     }
 
@@ -252,7 +297,11 @@ fn sandbox_main(plan: &Plan, launcher_env: &[(String, String)], go: OwnedFd, rep
     //    program has no controlling terminal and terminal signals reach only
     //    the launcher, which forwards them. A program that shares the
     //    terminal gets its own foreground process group (program.rs).
-    let session = if plan.supervision.new_session { sys::setsid() } else { sys::setpgid_self() };
+    let session = if plan.supervision.new_session {
+        sys::setsid()
+    } else {
+        sys::setpgid_self()
+    };
     if let Err(e) = session {
         fail(e.to_string());
     }
@@ -265,7 +314,9 @@ fn sandbox_main(plan: &Plan, launcher_env: &[(String, String)], go: OwnedFd, rep
     //    seccomp) and exec happen in program::start.
     // SAFETY: single-threaded; the child only runs program::start, which execs or exits.
     let child = match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => program::start(plan, launcher_env, old_umask, &report),
+        Ok(nix::unistd::ForkResult::Child) => {
+            program::start(plan, launcher_env, old_umask, &report)
+        }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
         Err(e) => fail(format!("fork: {e}")),
     };
@@ -286,7 +337,15 @@ fn sandbox_main(plan: &Plan, launcher_env: &[(String, String)], go: OwnedFd, rep
 
 /// Step 3 of `sandbox_main`.
 fn build_root(plan: &Plan) -> Result<(), rootfs::StepError> {
-    sys::mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None, "none", "/")?;
+    sys::mount(
+        None,
+        "/",
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+        "none",
+        "/",
+    )?;
     let host = rootfs::open_host(plan)?;
     let base = staging_base().ok_or_else(|| rootfs::StepError::plain("no staging directory"))?;
     let mut builder = rootfs::Builder::new(base, plan, &host)?;

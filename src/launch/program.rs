@@ -19,7 +19,11 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// operations in order.
 pub fn environment(plan: &Plan, launcher: &[(String, String)]) -> BTreeMap<String, String> {
     let env = &plan.process.env;
-    let mut out: BTreeMap<String, String> = if env.clear { BTreeMap::new() } else { launcher.iter().cloned().collect() };
+    let mut out: BTreeMap<String, String> = if env.clear {
+        BTreeMap::new()
+    } else {
+        launcher.iter().cloned().collect()
+    };
     for op in &env.ops {
         match op {
             EnvOp::Set { name, value } => {
@@ -45,7 +49,12 @@ fn fail(report: &OwnedFd, code: i32, msg: String) -> ! {
 }
 
 /// Becomes the program. Never returns: exec or exit with the reason reported.
-pub fn start(plan: &Plan, launcher_env: &[(String, String)], old_umask: libc::mode_t, report: &OwnedFd) -> ! {
+pub fn start(
+    plan: &Plan,
+    launcher_env: &[(String, String)],
+    old_umask: libc::mode_t,
+    report: &OwnedFd,
+) -> ! {
     let setup = |r: sys::Result<()>| {
         if let Err(e) = r {
             fail(report, EXIT_SETUP, e.to_string())
@@ -65,13 +74,32 @@ pub fn start(plan: &Plan, launcher_env: &[(String, String)], old_umask: libc::mo
     }
     let cwd = plan.process.cwd.as_ref().map_or("/", |c| c.value.as_str());
     if let Err(e) = sys::chdir(cwd) {
-        let at = plan.process.cwd.as_ref().map(|c| format!("{}: ", c.at)).unwrap_or_default();
-        fail(report, EXIT_SETUP, format!("{at}working directory {cwd} is not usable inside the sandbox: {e}"));
+        let at = plan
+            .process
+            .cwd
+            .as_ref()
+            .map(|c| format!("{}: ", c.at))
+            .unwrap_or_default();
+        fail(
+            report,
+            EXIT_SETUP,
+            format!("{at}working directory {cwd} is not usable inside the sandbox: {e}"),
+        );
     }
     let env = environment(plan, launcher_env);
-    let envp: Vec<CString> = env.iter().filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()).collect();
-    let Some(exec) = &plan.process.exec else { fail(report, EXIT_SETUP, "no command".into()) };
-    let argv: Vec<CString> = exec.op.argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+    let envp: Vec<CString> = env
+        .iter()
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect();
+    let Some(exec) = &plan.process.exec else {
+        fail(report, EXIT_SETUP, "no command".into())
+    };
+    let argv: Vec<CString> = exec
+        .op
+        .argv
+        .iter()
+        .filter_map(|a| CString::new(a.as_str()).ok())
+        .collect();
     let program = exec.op.argv[0].clone();
     let candidates: Vec<String> = if program.contains('/') {
         vec![program.clone()]
@@ -90,7 +118,12 @@ pub fn start(plan: &Plan, launcher_env: &[(String, String)], old_umask: libc::mo
     keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
     setup(sys::close_fds_except(&keep));
 
-    let kept: Vec<u32> = plan.security.keep_caps.iter().filter_map(|c| sys::caps::by_name(&c.value)).collect();
+    let kept: Vec<u32> = plan
+        .security
+        .keep_caps
+        .iter()
+        .filter_map(|c| sys::caps::by_name(&c.value))
+        .collect();
     setup(sys::caps::restrict_to(&kept));
     setup(sys::set_no_new_privs());
     // Credentials changed: set the parent-death signal again to be sure.
@@ -109,7 +142,15 @@ pub fn start(plan: &Plan, launcher_env: &[(String, String)], old_umask: libc::mo
         match sys::execve(path, &argv, &envp) {
             Errno::ENOENT | Errno::ENOTDIR => {}
             Errno::EACCES => denied = Some(path.clone()),
-            other => fail(report, EXIT_NOT_EXECUTABLE, format!("{}: exec {path:?} failed: {other:?} ({})", exec.at, other.desc())),
+            other => fail(
+                report,
+                EXIT_NOT_EXECUTABLE,
+                format!(
+                    "{}: exec {path:?} failed: {other:?} ({})",
+                    exec.at,
+                    other.desc()
+                ),
+            ),
         }
     }
     if let Some(path) = denied {
@@ -125,7 +166,10 @@ pub fn start(plan: &Plan, launcher_env: &[(String, String)], old_umask: libc::mo
             format!("{}: {program} does not exist in the sandbox's view of the filesystem (bind it, or the directory holding it)", exec.at)
         }
     } else {
-        let dirs: Vec<&str> = candidates.iter().filter_map(|c| c.rsplit_once('/').map(|(d, _)| d)).collect();
+        let dirs: Vec<&str> = candidates
+            .iter()
+            .filter_map(|c| c.rsplit_once('/').map(|(d, _)| d))
+            .collect();
         format!(
             "{}: program {program:?} was not found in the sandbox (looked in {}); bind it or set PATH",
             exec.at,

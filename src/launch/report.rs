@@ -18,7 +18,10 @@ pub enum Message {
 pub fn send(fd: &OwnedFd, msg: &Message) {
     let line = match msg {
         Message::Error(code, text) => {
-            format!("E {code} {}\n", serde_json::to_string(text).unwrap_or_default())
+            format!(
+                "E {code} {}\n",
+                serde_json::to_string(text).unwrap_or_default()
+            )
         }
         Message::Phase(name, us) => format!("P {us} {name}\n"),
     };
@@ -47,7 +50,10 @@ fn parse(line: &str) -> Option<Message> {
     let (kind, rest) = line.split_once(' ')?;
     let (num, rest) = rest.split_once(' ')?;
     match kind {
-        "E" => Some(Message::Error(num.parse().ok()?, serde_json::from_str(rest).ok()?)),
+        "E" => Some(Message::Error(
+            num.parse().ok()?,
+            serde_json::from_str(rest).ok()?,
+        )),
         "P" => Some(Message::Phase(rest.to_string(), num.parse().ok()?)),
         _ => None,
     }

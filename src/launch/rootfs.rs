@@ -19,7 +19,10 @@ pub struct StepError {
 
 impl StepError {
     pub fn plain(message: impl Into<String>) -> Self {
-        StepError { at: None, message: message.into() }
+        StepError {
+            at: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -58,13 +61,20 @@ pub fn missing_source(source: &str, at: &Pos, e: &SysError) -> StepError {
     } else {
         format!("bind source {source} cannot be opened: {e}")
     };
-    StepError { at: Some(at.clone()), message: what }
+    StepError {
+        at: Some(at.clone()),
+        message: what,
+    }
 }
 
 /// Opens every host path the plan needs, following the host's symlinks.
 /// Optional binds whose source is missing are left out.
 pub fn open_host(plan: &Plan) -> Result<HostFds> {
-    let mut fds = HostFds { binds: HashMap::new(), root: None, dev: Vec::new() };
+    let mut fds = HostFds {
+        binds: HashMap::new(),
+        root: None,
+        dev: Vec::new(),
+    };
     if let Some(root) = &plan.root {
         let fd = sys::open_path(&root.value).map_err(|e| StepError {
             at: Some(root.at.clone()),
@@ -80,7 +90,9 @@ pub fn open_host(plan: &Plan) -> Result<HostFds> {
     }
     for (i, step) in plan.fs.iter().enumerate() {
         match &step.op {
-            FsOp::Bind { source, optional, .. } => match sys::open_path(source) {
+            FsOp::Bind {
+                source, optional, ..
+            } => match sys::open_path(source) {
                 Ok(fd) => {
                     fds.binds.insert(i, fd);
                 }
@@ -94,7 +106,12 @@ pub fn open_host(plan: &Plan) -> Result<HostFds> {
                         Ok(fd) => fds.dev.push((node, fd)),
                         // No controlling-terminal device on some hosts: skip tty only.
                         Err(_) if node == "tty" => {}
-                        Err(e) => return Err(StepError { at: Some(step.at.clone()), message: e.to_string() }),
+                        Err(e) => {
+                            return Err(StepError {
+                                at: Some(step.at.clone()),
+                                message: e.to_string(),
+                            })
+                        }
                     }
                 }
             }
@@ -108,7 +125,14 @@ pub fn open_host(plan: &Plan) -> Result<HostFds> {
 fn split(path: &str) -> (String, String) {
     let norm = crate::plan::validate::normalize(path);
     match norm.rsplit_once('/') {
-        Some((parent, name)) => (if parent.is_empty() { "/".into() } else { parent.into() }, name.into()),
+        Some((parent, name)) => (
+            if parent.is_empty() {
+                "/".into()
+            } else {
+                parent.into()
+            },
+            name.into(),
+        ),
         None => ("/".into(), norm),
     }
 }
@@ -123,7 +147,11 @@ fn ensure_dir(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysErr
         Err(_) => {}
     }
     let (parent, name) = split(path);
-    let parent_fd = if parent == "/" { sys::open_in_root(root, "/", flags)? } else { ensure_dir(root, &parent)? };
+    let parent_fd = if parent == "/" {
+        sys::open_in_root(root, "/", flags)?
+    } else {
+        ensure_dir(root, &parent)?
+    };
     sys::mkdirat(&parent_fd, &name, 0o755, path)?;
     sys::open_in_root(root, path, flags)
 }
@@ -151,16 +179,40 @@ fn ensure_file(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysEr
 
 /// Attaches a clone of the host object `source` at `target` in the root,
 /// with the given mount attributes applied before it becomes visible.
-fn attach_clone(root: &OwnedFd, source: &OwnedFd, target: &str, attrs: u64, shown_source: &str) -> std::result::Result<(), SysError> {
-    let target_fd = if sys::is_dir_fd(source) { ensure_dir(root, target)? } else { ensure_file(root, target)? };
+fn attach_clone(
+    root: &OwnedFd,
+    source: &OwnedFd,
+    target: &str,
+    attrs: u64,
+    shown_source: &str,
+) -> std::result::Result<(), SysError> {
+    let target_fd = if sys::is_dir_fd(source) {
+        ensure_dir(root, target)?
+    } else {
+        ensure_file(root, target)?
+    };
     let tree = sys::clone_tree(source, shown_source)?;
     sys::mount_setattr(&tree, attrs, true, shown_source)?;
     sys::move_mount(&tree, &target_fd, shown_source, target)
 }
 
-fn mount_fs(root: &OwnedFd, fstype: &str, target: &str, flags: libc::c_ulong, data: Option<&str>) -> std::result::Result<(), SysError> {
+fn mount_fs(
+    root: &OwnedFd,
+    fstype: &str,
+    target: &str,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> std::result::Result<(), SysError> {
     let fd = ensure_dir(root, target)?;
-    sys::mount(Some(fstype), &sys::fd_path(&fd), Some(fstype), flags, data, fstype, target)
+    sys::mount(
+        Some(fstype),
+        &sys::fd_path(&fd),
+        Some(fstype),
+        flags,
+        data,
+        fstype,
+        target,
+    )
 }
 
 fn tmpfs_data(mode: u32, size: Option<u64>) -> String {
@@ -183,7 +235,15 @@ impl<'a> Builder<'a> {
     /// Mounts the staging tmpfs at `base` (a host directory, hidden only in
     /// our mount namespace) with `root/` (the new root) and `files/` in it.
     pub fn new(base: &str, plan: &Plan, host: &'a HostFds) -> Result<Builder<'a>> {
-        sys::mount(Some("tmpfs"), base, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0700"), "tmpfs", base)?;
+        sys::mount(
+            Some("tmpfs"),
+            base,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=0700"),
+            "tmpfs",
+            base,
+        )?;
         let base_fd = sys::open_path(base)?;
         sys::mkdirat(&base_fd, "root", 0o755, "<staging>/root")?;
         sys::mkdirat(&base_fd, "files", 0o700, "<staging>/files")?;
@@ -191,12 +251,27 @@ impl<'a> Builder<'a> {
         match (&plan.root, &host.root) {
             (Some(located), Some(dir)) => {
                 let tree = sys::clone_tree(dir, &located.value)?;
-                sys::mount_setattr(&tree, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, &located.value)?;
+                sys::mount_setattr(
+                    &tree,
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    true,
+                    &located.value,
+                )?;
                 let target = sys::open_path(&root_path)?;
-                sys::move_mount(&tree, &target, &located.value, "/")
-                    .map_err(|e| StepError { at: Some(located.at.clone()), message: e.to_string() })?;
+                sys::move_mount(&tree, &target, &located.value, "/").map_err(|e| StepError {
+                    at: Some(located.at.clone()),
+                    message: e.to_string(),
+                })?;
             }
-            _ => sys::mount(Some("tmpfs"), &root_path, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0755"), "tmpfs", "/")?,
+            _ => sys::mount(
+                Some("tmpfs"),
+                &root_path,
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some("mode=0755"),
+                "tmpfs",
+                "/",
+            )?,
         }
         Ok(Builder {
             root: sys::open_path(&root_path)?,
@@ -209,7 +284,10 @@ impl<'a> Builder<'a> {
     /// Applies every step but remount_ro (done after pivot_root), in order.
     pub fn apply_all(&mut self, steps: &[Step<FsOp>]) -> Result<()> {
         for (i, step) in steps.iter().enumerate() {
-            self.apply(i, &step.op).map_err(|e| StepError { at: Some(step.at.clone()), message: e.to_string() })?;
+            self.apply(i, &step.op).map_err(|e| StepError {
+                at: Some(step.at.clone()),
+                message: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -218,9 +296,17 @@ impl<'a> Builder<'a> {
         let root = &self.root;
         let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
         match op {
-            FsOp::Bind { source, target, rw, dev, .. } => {
+            FsOp::Bind {
+                source,
+                target,
+                rw,
+                dev,
+                ..
+            } => {
                 // A missing optional source was left out when opening.
-                let Some(src) = self.host.binds.get(&index) else { return Ok(()) };
+                let Some(src) = self.host.binds.get(&index) else {
+                    return Ok(());
+                };
                 let mut attrs = MOUNT_ATTR_NOSUID;
                 if !rw {
                     attrs |= MOUNT_ATTR_RDONLY;
@@ -230,9 +316,21 @@ impl<'a> Builder<'a> {
                 }
                 attach_clone(root, src, target, attrs, source)
             }
-            FsOp::Tmpfs { target, size, mode, .. } => mount_fs(root, "tmpfs", target, nosuid_nodev, Some(&tmpfs_data(*mode, *size))),
-            FsOp::Proc { target, .. } => mount_fs(root, "proc", target, nosuid_nodev | libc::MS_NOEXEC, None),
-            FsOp::Mqueue { target, .. } => mount_fs(root, "mqueue", target, nosuid_nodev | libc::MS_NOEXEC, None),
+            FsOp::Tmpfs {
+                target, size, mode, ..
+            } => mount_fs(
+                root,
+                "tmpfs",
+                target,
+                nosuid_nodev,
+                Some(&tmpfs_data(*mode, *size)),
+            ),
+            FsOp::Proc { target, .. } => {
+                mount_fs(root, "proc", target, nosuid_nodev | libc::MS_NOEXEC, None)
+            }
+            FsOp::Mqueue { target, .. } => {
+                mount_fs(root, "mqueue", target, nosuid_nodev | libc::MS_NOEXEC, None)
+            }
             FsOp::Dev { target, .. } => self.dev(target),
             FsOp::Mkdir { target, mode } => {
                 let existed = sys::open_in_root(root, target, libc::O_PATH).is_ok();
@@ -242,7 +340,11 @@ impl<'a> Builder<'a> {
                 }
                 Ok(())
             }
-            FsOp::Symlink { points_to, target, replace } => {
+            FsOp::Symlink {
+                points_to,
+                target,
+                replace,
+            } => {
                 let (dir, name) = parent_of(root, target)?;
                 if *replace {
                     let c = std::ffi::CString::new(name.clone()).unwrap_or_default();
@@ -252,7 +354,12 @@ impl<'a> Builder<'a> {
                 }
                 sys::symlinkat(points_to, &dir, &name, target)
             }
-            FsOp::WriteFile { target, content, mode, .. } => self.write_file(target, content, *mode),
+            FsOp::WriteFile {
+                target,
+                content,
+                mode,
+                ..
+            } => self.write_file(target, content, *mode),
             FsOp::Chmod { target, mode } => {
                 let fd = sys::open_in_root(root, target, libc::O_PATH)?;
                 sys::chmod_fd(&fd, *mode, target)
@@ -264,13 +371,21 @@ impl<'a> Builder<'a> {
     /// A file with the given content: created in place when nothing is
     /// there, otherwise written in the private scratch space and mounted
     /// over what is there (e.g. /etc/passwd under a read-only /etc).
-    fn write_file(&mut self, target: &str, content: &str, mode: u32) -> std::result::Result<(), SysError> {
+    fn write_file(
+        &mut self,
+        target: &str,
+        content: &str,
+        mode: u32,
+    ) -> std::result::Result<(), SysError> {
         let existing = sys::open_in_root(&self.root, target, libc::O_PATH);
         let overlay = existing.is_ok();
         let (dir, name) = match existing {
             Ok(_) => {
                 self.files += 1;
-                (sys::open_in_root(&self.scratch, "/", libc::O_PATH | libc::O_DIRECTORY)?, self.files.to_string())
+                (
+                    sys::open_in_root(&self.scratch, "/", libc::O_PATH | libc::O_DIRECTORY)?,
+                    self.files.to_string(),
+                )
             }
             Err(e) if e.errno == Errno::ENOENT => parent_of(&self.root, target)?,
             Err(e) => return Err(e),
@@ -293,14 +408,38 @@ impl<'a> Builder<'a> {
     /// in, a private devpts, shm, and the usual links.
     fn dev(&mut self, target: &str) -> std::result::Result<(), SysError> {
         let root = &self.root;
-        mount_fs(root, "tmpfs", target, libc::MS_NOSUID | libc::MS_NOEXEC, Some("mode=755"))?;
+        mount_fs(
+            root,
+            "tmpfs",
+            target,
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some("mode=755"),
+        )?;
         let dev = target.trim_end_matches('/');
         for (node, fd) in &self.host.dev {
-            attach_clone(root, fd, &format!("{dev}/{node}"), MOUNT_ATTR_NOSUID, &format!("/dev/{node}"))?;
+            attach_clone(
+                root,
+                fd,
+                &format!("{dev}/{node}"),
+                MOUNT_ATTR_NOSUID,
+                &format!("/dev/{node}"),
+            )?;
         }
         let pts = format!("{dev}/pts");
-        mount_fs(root, "devpts", &pts, libc::MS_NOSUID | libc::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=620"))?;
-        mount_fs(root, "tmpfs", &format!("{dev}/shm"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=1777"))?;
+        mount_fs(
+            root,
+            "devpts",
+            &pts,
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=620"),
+        )?;
+        mount_fs(
+            root,
+            "tmpfs",
+            &format!("{dev}/shm"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=1777"),
+        )?;
         let dir = ensure_dir(root, dev)?;
         for (link, to) in [
             ("ptmx", "pts/ptmx"),
@@ -321,8 +460,13 @@ impl<'a> Builder<'a> {
 pub fn remount_read_only(steps: &[Step<FsOp>]) -> Result<()> {
     let root = sys::open_path("/")?;
     for step in steps {
-        let FsOp::RemountRo { target } = &step.op else { continue };
-        let at = |e: SysError| StepError { at: Some(step.at.clone()), message: e.to_string() };
+        let FsOp::RemountRo { target } = &step.op else {
+            continue;
+        };
+        let at = |e: SysError| StepError {
+            at: Some(step.at.clone()),
+            message: e.to_string(),
+        };
         let mut fd = sys::open_in_root(&root, target, libc::O_PATH).map_err(at)?;
         if !is_mount_point(&root, target, &fd) {
             let tree = sys::clone_tree(&fd, target).map_err(at)?;
@@ -341,7 +485,12 @@ fn is_mount_point(root: &OwnedFd, path: &str, fd: &OwnedFd) -> bool {
         return true;
     }
     let (parent, _) = split(&norm);
-    match (sys::mount_id(fd), sys::open_in_root(root, &parent, libc::O_PATH).ok().and_then(|p| sys::mount_id(&p))) {
+    match (
+        sys::mount_id(fd),
+        sys::open_in_root(root, &parent, libc::O_PATH)
+            .ok()
+            .and_then(|p| sys::mount_id(&p)),
+    ) {
         (Some(a), Some(b)) => a != b,
         _ => false,
     }

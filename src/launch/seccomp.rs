@@ -24,7 +24,12 @@ const OFF_ARCH: u32 = 4;
 const OFF_ARG1_LO: u32 = 16 + 8;
 
 const fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter { code, jt: 0, jf: 0, k }
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {

@@ -78,7 +78,9 @@ pub struct Namespaces {
 }
 
 /// Every namespace name the profile may use, in a stable order.
-pub const NAMESPACE_NAMES: [&str; 8] = ["user", "mount", "pid", "net", "ipc", "uts", "cgroup", "time"];
+pub const NAMESPACE_NAMES: [&str; 8] = [
+    "user", "mount", "pid", "net", "ipc", "uts", "cgroup", "time",
+];
 
 impl Default for Namespaces {
     /// Strict by default: everything but the time namespace is new.
@@ -115,7 +117,14 @@ impl Namespaces {
     /// Names of the new namespaces, in a stable order.
     pub fn new_ones(&self) -> Vec<&'static str> {
         let flags = [
-            self.user, self.mount, self.pid, self.net, self.ipc, self.uts, self.cgroup, self.time,
+            self.user,
+            self.mount,
+            self.pid,
+            self.net,
+            self.ipc,
+            self.uts,
+            self.cgroup,
+            self.time,
         ];
         NAMESPACE_NAMES
             .iter()

@@ -19,27 +19,61 @@ fn flags(list: &[(&str, bool)]) -> String {
 /// One line describing a filesystem step.
 pub fn describe_step(op: &FsOp) -> String {
     match op {
-        FsOp::Tmpfs { target, size, mode: m, replace } => format!(
+        FsOp::Tmpfs {
+            target,
+            size,
+            mode: m,
+            replace,
+        } => format!(
             "tmpfs      {target}  mode {}{}{}",
             mode(*m),
-            size.map(|s| format!(", size {s} bytes")).unwrap_or_default(),
+            size.map(|s| format!(", size {s} bytes"))
+                .unwrap_or_default(),
             flags(&[("replace", *replace)])
         ),
-        FsOp::Bind { source, target, rw, dev, optional, replace } => {
-            let dest = if source == target { String::new() } else { format!(" -> {target}") };
+        FsOp::Bind {
+            source,
+            target,
+            rw,
+            dev,
+            optional,
+            replace,
+        } => {
+            let dest = if source == target {
+                String::new()
+            } else {
+                format!(" -> {target}")
+            };
             format!(
                 "bind       {source}{dest}  {}{}",
                 if *rw { "read-write" } else { "read-only" },
-                flags(&[("devices", *dev), ("optional", *optional), ("replace", *replace)])
+                flags(&[
+                    ("devices", *dev),
+                    ("optional", *optional),
+                    ("replace", *replace)
+                ])
             )
         }
         FsOp::Proc { target, .. } => format!("proc       {target}"),
-        FsOp::Dev { target, .. } => format!("dev        {target}  (null zero full random urandom tty pts shm)"),
+        FsOp::Dev { target, .. } => {
+            format!("dev        {target}  (null zero full random urandom tty pts shm)")
+        }
         FsOp::Mqueue { target, .. } => format!("mqueue     {target}"),
         FsOp::Mkdir { target, mode: m } => format!("mkdir      {target}  mode {}", mode(*m)),
-        FsOp::Symlink { points_to, target, .. } => format!("symlink    {target} -> {points_to}"),
-        FsOp::WriteFile { target, content, mode: m, .. } => {
-            format!("write_file {target}  mode {}, {} bytes", mode(*m), content.len())
+        FsOp::Symlink {
+            points_to, target, ..
+        } => format!("symlink    {target} -> {points_to}"),
+        FsOp::WriteFile {
+            target,
+            content,
+            mode: m,
+            ..
+        } => {
+            format!(
+                "write_file {target}  mode {}, {} bytes",
+                mode(*m),
+                content.len()
+            )
         }
         FsOp::RemountRo { target } => format!("remount_ro {target}"),
         FsOp::Chmod { target, mode: m } => format!("chmod      {target}  {}", mode(*m)),
@@ -60,7 +94,15 @@ impl Plan {
             .collect();
         let _ = writeln!(o, "\nnamespaces");
         let _ = writeln!(o, "  new:    {}", new.join(" "));
-        let _ = writeln!(o, "  shared with the host: {}", if shared.is_empty() { "none".into() } else { shared.join(" ") });
+        let _ = writeln!(
+            o,
+            "  shared with the host: {}",
+            if shared.is_empty() {
+                "none".into()
+            } else {
+                shared.join(" ")
+            }
+        );
         if !ns.net {
             let _ = writeln!(
                 o,
@@ -70,23 +112,41 @@ impl Plan {
         }
         if ns.user {
             let show = |v: Option<u32>| v.map_or("the caller's own".to_string(), |v| v.to_string());
-            let _ = writeln!(o, "  ids inside: uid {}, gid {}", show(self.ids.uid), show(self.ids.gid));
+            let _ = writeln!(
+                o,
+                "  ids inside: uid {}, gid {}",
+                show(self.ids.uid),
+                show(self.ids.gid)
+            );
         }
 
         let _ = writeln!(o, "\nfilesystem");
         match &self.root {
             Some(root) => {
-                let _ = writeln!(o, "  root       host directory {}    [{}]", root.value, root.at);
+                let _ = writeln!(
+                    o,
+                    "  root       host directory {}    [{}]",
+                    root.value, root.at
+                );
             }
             None if ns.mount => {
                 let _ = writeln!(o, "  root       empty tmpfs");
             }
             None => {
-                let _ = writeln!(o, "  the host's filesystem, unchanged (mount namespace shared)");
+                let _ = writeln!(
+                    o,
+                    "  the host's filesystem, unchanged (mount namespace shared)"
+                );
             }
         }
         for (i, step) in self.fs.iter().enumerate() {
-            let _ = writeln!(o, "  {:>2}. {}    [{}]", i + 1, describe_step(&step.op), step.at);
+            let _ = writeln!(
+                o,
+                "  {:>2}. {}    [{}]",
+                i + 1,
+                describe_step(&step.op),
+                step.at
+            );
         }
 
         let _ = writeln!(o, "\nprocess");
@@ -102,7 +162,11 @@ impl Plan {
         let _ = writeln!(
             o,
             "  env        starts {}",
-            if env.clear { "empty" } else { "from the launcher's environment" }
+            if env.clear {
+                "empty"
+            } else {
+                "from the launcher's environment"
+            }
         );
         for op in &env.ops {
             let line = match op {
@@ -115,7 +179,11 @@ impl Plan {
 
         let _ = writeln!(o, "\nsupervision");
         let s = &self.supervision;
-        let _ = writeln!(o, "  dies with the launcher: {}", if s.die_with_parent { "yes" } else { "no" });
+        let _ = writeln!(
+            o,
+            "  dies with the launcher: {}",
+            if s.die_with_parent { "yes" } else { "no" }
+        );
         let _ = writeln!(
             o,
             "  terminal:  {}",
@@ -127,11 +195,20 @@ impl Plan {
         );
 
         let _ = writeln!(o, "\nsecurity");
-        let caps: Vec<&str> = self.security.keep_caps.iter().map(|c| c.value.as_str()).collect();
+        let caps: Vec<&str> = self
+            .security
+            .keep_caps
+            .iter()
+            .map(|c| c.value.as_str())
+            .collect();
         let _ = writeln!(
             o,
             "  capabilities: {}",
-            if caps.is_empty() { "all dropped".into() } else { format!("all dropped except {}", caps.join(", ")) }
+            if caps.is_empty() {
+                "all dropped".into()
+            } else {
+                format!("all dropped except {}", caps.join(", "))
+            }
         );
         let _ = writeln!(o, "  no_new_privs: yes");
         o

@@ -77,7 +77,10 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
         return fail("exec needs a program: the command is empty", &exec.at);
     }
     if let Some(arg) = exec.op.argv.iter().find(|a| a.contains('\0')) {
-        return fail(format!("command argument {arg:?} contains a NUL byte"), &exec.at);
+        return fail(
+            format!("command argument {arg:?} contains a NUL byte"),
+            &exec.at,
+        );
     }
 
     if let Some(root) = &plan.root {

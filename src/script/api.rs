@@ -67,14 +67,20 @@ fn options<T: for<'de> Deserialize<'de>>(map: &Map, what: &str) -> Res<T> {
 
 /// Rhai's serde messages carry their own "in ..." tails; keep the useful part.
 fn strip_rhai_noise(msg: &str) -> String {
-    msg.lines().next().unwrap_or(msg).to_string()
+    let first = msg.lines().next().unwrap_or(msg);
+    first
+        .strip_prefix("Syntax error: ")
+        .unwrap_or(first)
+        .to_string()
 }
 
 fn strings(arr: &Array, what: &str) -> Res<Vec<String>> {
     arr.iter()
         .map(|v| {
             v.clone().into_string().or_else(|t| {
-                err(format!("{what}: every element must be a string, found a {t}"))
+                err(format!(
+                    "{what}: every element must be a string, found a {t}"
+                ))
             })
         })
         .collect()
@@ -90,7 +96,12 @@ enum Size {
 
 impl Size {
     fn bytes(&self) -> Res<u64> {
-        let bad = || err(format!("size must be bytes or a string like \"64M\"; got {}", self.show()));
+        let bad = || {
+            err(format!(
+                "size must be bytes or a string like \"64M\"; got {}",
+                self.show()
+            ))
+        };
         match self {
             Size::Bytes(n) if *n > 0 => Ok(*n as u64),
             Size::Bytes(_) => bad(),
@@ -201,7 +212,13 @@ impl Sandbox {
         Ok(())
     }
 
-    fn write_file(&self, ctx: &NativeCallContext, target: &str, content: &str, opts: &Map) -> Res<()> {
+    fn write_file(
+        &self,
+        ctx: &NativeCallContext,
+        target: &str,
+        content: &str,
+        opts: &Map,
+    ) -> Res<()> {
         let o: FileOpts = options(opts, "write_file")?;
         let target = path_arg(target, "write_file target")?;
         let mode = mode_arg(o.mode.unwrap_or(0o644), "write_file")?;
@@ -278,8 +295,12 @@ macro_rules! api {
 /// Registers the host queries, `sandbox()` and every sandbox method.
 pub fn register(engine: &mut Engine, cx: &Context) {
     engine.register_type_with_name::<Sandbox>("Sandbox");
-    engine.register_fn("to_string", |s: &mut Sandbox| format!("sandbox({:?})", s.0.borrow().name));
-    engine.register_fn("to_debug", |s: &mut Sandbox| format!("sandbox({:?})", s.0.borrow().name));
+    engine.register_fn("to_string", |s: &mut Sandbox| {
+        format!("sandbox({:?})", s.0.borrow().name)
+    });
+    engine.register_fn("to_debug", |s: &mut Sandbox| {
+        format!("sandbox({:?})", s.0.borrow().name)
+    });
     register_host(engine);
     register_sandbox(engine, cx);
     register_fs(engine);
@@ -287,68 +308,149 @@ pub fn register(engine: &mut Engine, cx: &Context) {
 }
 
 fn register_host(engine: &mut Engine) {
-    api!(engine, "env", "name: String -> ?",
+    api!(
+        engine,
+        "env",
+        "name: String -> ?",
         "The launcher's environment variable `name`, or `()` when it is unset.",
-        |name: &str| std::env::var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
-    api!(engine, "env", "name: String, default: String -> String",
+        |name: &str| std::env::var(name)
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    );
+    api!(
+        engine,
+        "env",
+        "name: String, default: String -> String",
         "The launcher's environment variable `name`, or `default` when it is unset.",
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string()));
-    api!(engine, "uid", "-> int", "The caller's effective uid on the host.",
-        || host::uid() as i64);
-    api!(engine, "gid", "-> int", "The caller's effective gid on the host.",
-        || host::gid() as i64);
-    api!(engine, "user_name", "-> String",
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string())
+    );
+    api!(
+        engine,
+        "uid",
+        "-> int",
+        "The caller's effective uid on the host.",
+        || host::uid() as i64
+    );
+    api!(
+        engine,
+        "gid",
+        "-> int",
+        "The caller's effective gid on the host.",
+        || host::gid() as i64
+    );
+    api!(
+        engine,
+        "user_name",
+        "-> String",
         "The caller's login name (password database, then $USER, then the uid).",
-        host::user_name);
-    api!(engine, "home_dir", "-> String", "The caller's home directory on the host.",
-        host::home_dir);
+        host::user_name
+    );
+    api!(
+        engine,
+        "home_dir",
+        "-> String",
+        "The caller's home directory on the host.",
+        host::home_dir
+    );
     api!(engine, "xdg_dir", "kind: String -> String",
         "An XDG base directory on the host: \"config\", \"data\", \"cache\", \"state\" or \"runtime\".",
         |kind: &str| host::xdg_dir(kind).or_else(err));
-    api!(engine, "current_dir", "-> String", "The directory `moksha` was started in.",
-        host::current_dir);
-    api!(engine, "exists", "path: String -> bool",
+    api!(
+        engine,
+        "current_dir",
+        "-> String",
+        "The directory `moksha` was started in.",
+        host::current_dir
+    );
+    api!(
+        engine,
+        "exists",
+        "path: String -> bool",
         "Whether `path` exists on the host (a dangling symlink exists).",
-        |p: &str| host::exists(p));
+        |p: &str| host::exists(p)
+    );
     api!(engine, "read_link", "path: String -> ?",
         "Where the host symlink `path` points (as written in the link), or `()` if it is not a symlink.",
         |p: &str| host::read_link(p).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
-    api!(engine, "is_dir", "path: String -> bool", "Whether `path` is a directory on the host.",
-        |p: &str| host::is_dir(p));
-    api!(engine, "is_file", "path: String -> bool", "Whether `path` is a regular file on the host.",
-        |p: &str| host::is_file(p));
-    api!(engine, "glob", "pattern: String -> Array",
+    api!(
+        engine,
+        "is_dir",
+        "path: String -> bool",
+        "Whether `path` is a directory on the host.",
+        |p: &str| host::is_dir(p)
+    );
+    api!(
+        engine,
+        "is_file",
+        "path: String -> bool",
+        "Whether `path` is a regular file on the host.",
+        |p: &str| host::is_file(p)
+    );
+    api!(
+        engine,
+        "glob",
+        "pattern: String -> Array",
         "Host paths matching a shell glob such as \"/dev/video*\", sorted (at most 10000).",
         |p: &str| -> Res<Array> {
-            Ok(host::glob(p, GLOB_LIMIT).or_else(err)?.into_iter().map(Dynamic::from).collect())
-        });
-    api!(engine, "kernel_version", "-> String", "The running kernel's release, e.g. \"6.18.4\".",
-        host::kernel_release);
-    api!(engine, "kernel_at_least", "major: int, minor: int -> bool",
+            Ok(host::glob(p, GLOB_LIMIT)
+                .or_else(err)?
+                .into_iter()
+                .map(Dynamic::from)
+                .collect())
+        }
+    );
+    api!(
+        engine,
+        "kernel_version",
+        "-> String",
+        "The running kernel's release, e.g. \"6.18.4\".",
+        host::kernel_release
+    );
+    api!(
+        engine,
+        "kernel_at_least",
+        "major: int, minor: int -> bool",
         "Whether the running kernel is at least `major.minor`.",
-        |major: i64, minor: i64| host::kernel_version() >= (major, minor));
-    api!(engine, "which", "name: String -> ?",
+        |major: i64, minor: i64| host::kernel_version() >= (major, minor)
+    );
+    api!(
+        engine,
+        "which",
+        "name: String -> ?",
         "The full path of the program `name` on the launcher's $PATH, or `()` when absent.",
-        |name: &str| host::which(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+        |name: &str| host::which(name)
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    );
 }
 
 fn register_sandbox(engine: &mut Engine, cx: &Context) {
     let cx = cx.clone();
-    api!(engine, "sandbox", "name: String -> Sandbox",
+    api!(
+        engine,
+        "sandbox",
+        "name: String -> Sandbox",
         "Creates the sandbox this profile describes. It starts strict: new user, mount, pid,
         net, ipc, uts and cgroup namespaces, an empty tmpfs root, no command. A profile
         creates exactly one.",
         move |ctx: NativeCallContext, name: &str| -> Res<Sandbox> {
             if name.is_empty() || name.len() > 64 || name.contains(['/', '\0']) {
-                return err(format!("sandbox name {name:?} must be 1 to 64 characters without '/'"));
+                return err(format!(
+                    "sandbox name {name:?} must be 1 to 64 characters without '/'"
+                ));
             }
             let s = Sandbox(Rc::new(RefCell::new(Plan::new(name, &cx.profile))));
             cx.sandboxes.borrow_mut().push((s.clone(), pos(&ctx)));
             Ok(s)
-        });
-    api!(engine, "unshare", "s: Sandbox, namespaces: Array",
+        }
+    );
+    api!(
+        engine,
+        "unshare",
+        "s: Sandbox, namespaces: Array",
         "Gives the sandbox new namespaces, by name: user, mount, pid, net, ipc, uts, cgroup, time.",
-        |s: &mut Sandbox, names: Array| s.set_namespaces(&names, true));
+        |s: &mut Sandbox, names: Array| s.set_namespaces(&names, true)
+    );
     api!(engine, "share", "s: Sandbox, namespaces: Array",
         "Makes the sandbox share these host namespaces instead (e.g. [\"net\"] for host networking).",
         |s: &mut Sandbox, names: Array| s.set_namespaces(&names, false));
@@ -358,145 +460,314 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
             s.0.borrow_mut().ids.uid = Some(u32::try_from(uid).or_else(|_| err("uid out of range"))?);
             Ok(())
         });
-    api!(engine, "gid", "s: Sandbox, gid: int",
+    api!(
+        engine,
+        "gid",
+        "s: Sandbox, gid: int",
         "The gid the program has inside; the caller's gid is mapped to it.",
         |s: &mut Sandbox, gid: i64| -> Res<()> {
-            s.0.borrow_mut().ids.gid = Some(u32::try_from(gid).or_else(|_| err("gid out of range"))?);
+            s.0.borrow_mut().ids.gid =
+                Some(u32::try_from(gid).or_else(|_| err("gid out of range"))?);
             Ok(())
-        });
-    api!(engine, "name", "s: Sandbox, name: String",
+        }
+    );
+    api!(
+        engine,
+        "name",
+        "s: Sandbox, name: String",
         "Sets the instance name (defaults to the name given to `sandbox`).",
         |s: &mut Sandbox, name: &str| -> Res<()> {
             if name.is_empty() || name.len() > 64 || name.contains(['/', '\0']) {
-                return err(format!("instance name {name:?} must be 1 to 64 characters without '/'"));
+                return err(format!(
+                    "instance name {name:?} must be 1 to 64 characters without '/'"
+                ));
             }
             s.0.borrow_mut().name = name.to_string();
             Ok(())
-        });
-    api!(engine, "die_with_parent", "s: Sandbox, on: bool",
+        }
+    );
+    api!(
+        engine,
+        "die_with_parent",
+        "s: Sandbox, on: bool",
         "Whether the sandbox is killed when the `moksha` that launched it dies (default true).",
-        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.die_with_parent = on);
-    api!(engine, "new_session", "s: Sandbox, on: bool",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.die_with_parent = on
+    );
+    api!(
+        engine,
+        "new_session",
+        "s: Sandbox, on: bool",
         "Whether the program starts in a new session without a controlling terminal (default true).
         `false` lets an interactive program use the terminal; TIOCSTI and TIOCLINUX are then
         filtered so it cannot type into the caller's shell.",
-        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.new_session = on);
-    api!(engine, "keep_caps", "s: Sandbox, caps: Array",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.new_session = on
+    );
+    api!(
+        engine,
+        "keep_caps",
+        "s: Sandbox, caps: Array",
         "Keeps these capabilities (e.g. [\"CAP_NET_BIND_SERVICE\"]) for the program, within
         the sandbox's user namespace. Every other capability is dropped.",
         |ctx: NativeCallContext, s: &mut Sandbox, caps: Array| -> Res<()> {
             for cap in strings(&caps, "keep_caps")? {
                 let name = cap.to_ascii_uppercase();
-                let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
+                let name = if name.starts_with("CAP_") {
+                    name
+                } else {
+                    format!("CAP_{name}")
+                };
                 if crate::sys::caps::by_name(&name).is_none() {
-                    return err(format!("unknown capability {cap:?} (see capabilities(7) for names)"));
+                    return err(format!(
+                        "unknown capability {cap:?} (see capabilities(7) for names)"
+                    ));
                 }
-                s.0.borrow_mut().security.keep_caps.push(Located { value: name, at: pos(&ctx) });
+                s.0.borrow_mut().security.keep_caps.push(Located {
+                    value: name,
+                    at: pos(&ctx),
+                });
             }
             Ok(())
-        });
+        }
+    );
 }
 
 fn register_fs(engine: &mut Engine) {
     let none = Map::new;
-    api!(engine, "bind", "s: Sandbox, path: String",
+    api!(
+        engine,
+        "bind",
+        "s: Sandbox, path: String",
         "Bind-mounts the host `path` at the same place inside, read-only, nosuid, nodev.",
-        move |ctx: NativeCallContext, s: &mut Sandbox, path: &str| s.bind(&ctx, path, path, &none()));
-    api!(engine, "bind", "s: Sandbox, path: String, options: Map",
+        move |ctx: NativeCallContext, s: &mut Sandbox, path: &str| s.bind(
+            &ctx,
+            path,
+            path,
+            &none()
+        )
+    );
+    api!(
+        engine,
+        "bind",
+        "s: Sandbox, path: String, options: Map",
         "Bind-mounts the host `path` at the same place inside. Options: rw (writable),
         dev (device nodes work), optional (skip when the source is missing), replace
         (this step replaces an earlier one at the same target).",
-        |ctx: NativeCallContext, s: &mut Sandbox, path: &str, o: Map| s.bind(&ctx, path, path, &o));
-    api!(engine, "bind", "s: Sandbox, source: String, target: String",
+        |ctx: NativeCallContext, s: &mut Sandbox, path: &str, o: Map| s.bind(&ctx, path, path, &o)
+    );
+    api!(
+        engine,
+        "bind",
+        "s: Sandbox, source: String, target: String",
         "Bind-mounts the host `source` at `target` inside, read-only, nosuid, nodev.",
-        move |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str| s.bind(&ctx, src, dst, &none()));
-    api!(engine, "bind", "s: Sandbox, source: String, target: String, options: Map",
+        move |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str| s.bind(
+            &ctx,
+            src,
+            dst,
+            &none()
+        )
+    );
+    api!(
+        engine,
+        "bind",
+        "s: Sandbox, source: String, target: String, options: Map",
         "Bind-mounts the host `source` at `target` inside; options as for bind(path, options).",
-        |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str, o: Map| s.bind(&ctx, src, dst, &o));
-    api!(engine, "tmpfs", "s: Sandbox, target: String",
+        |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str, o: Map| s
+            .bind(&ctx, src, dst, &o)
+    );
+    api!(
+        engine,
+        "tmpfs",
+        "s: Sandbox, target: String",
         "Mounts an empty private tmpfs at `target` (mode 0o755).",
-        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.tmpfs(&ctx, t, &none()));
-    api!(engine, "tmpfs", "s: Sandbox, target: String, options: Map",
+        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.tmpfs(&ctx, t, &none())
+    );
+    api!(
+        engine,
+        "tmpfs",
+        "s: Sandbox, target: String, options: Map",
         "Mounts an empty private tmpfs at `target`. Options: size (bytes or \"64M\"),
         mode (e.g. 0o1777), replace.",
-        |ctx: NativeCallContext, s: &mut Sandbox, t: &str, o: Map| s.tmpfs(&ctx, t, &o));
-    api!(engine, "mount", "s: Sandbox, fstype: String, target: String",
+        |ctx: NativeCallContext, s: &mut Sandbox, t: &str, o: Map| s.tmpfs(&ctx, t, &o)
+    );
+    api!(
+        engine,
+        "mount",
+        "s: Sandbox, fstype: String, target: String",
         "Mounts a fresh filesystem of type \"tmpfs\", \"proc\" or \"mqueue\" at `target`.",
-        move |ctx: NativeCallContext, s: &mut Sandbox, fstype: &str, t: &str| mount(&ctx, s, fstype, t, &none()));
-    api!(engine, "mount", "s: Sandbox, fstype: String, target: String, options: Map",
+        move |ctx: NativeCallContext, s: &mut Sandbox, fstype: &str, t: &str| mount(
+            &ctx,
+            s,
+            fstype,
+            t,
+            &none()
+        )
+    );
+    api!(
+        engine,
+        "mount",
+        "s: Sandbox, fstype: String, target: String, options: Map",
         "Mounts a fresh filesystem of type \"tmpfs\", \"proc\" or \"mqueue\" at `target`, with
         the options of tmpfs(), proc() or mqueue().",
-        |ctx: NativeCallContext, s: &mut Sandbox, fstype: &str, t: &str, o: Map| mount(&ctx, s, fstype, t, &o));
-    api!(engine, "proc", "s: Sandbox",
+        |ctx: NativeCallContext, s: &mut Sandbox, fstype: &str, t: &str, o: Map| mount(
+            &ctx, s, fstype, t, &o
+        )
+    );
+    api!(
+        engine,
+        "proc",
+        "s: Sandbox",
         "Mounts a fresh /proc for the sandbox's PID namespace.",
-        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "proc", "/proc", &none()));
-    api!(engine, "proc", "s: Sandbox, target: String",
+        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "proc", "/proc", &none())
+    );
+    api!(
+        engine,
+        "proc",
+        "s: Sandbox, target: String",
         "Mounts a fresh proc for the sandbox's PID namespace at `target`.",
-        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.special(&ctx, "proc", t, &none()));
-    api!(engine, "dev", "s: Sandbox",
+        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.special(&ctx, "proc", t, &none())
+    );
+    api!(
+        engine,
+        "dev",
+        "s: Sandbox",
         "Mounts a minimal /dev: null, zero, full, random, urandom, tty, a private devpts
         with ptmx, /dev/shm, and the fd/stdin/stdout/stderr links.",
-        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "dev", "/dev", &none()));
-    api!(engine, "dev", "s: Sandbox, target: String",
+        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "dev", "/dev", &none())
+    );
+    api!(
+        engine,
+        "dev",
+        "s: Sandbox, target: String",
         "Mounts a minimal dev tree (see dev()) at `target`.",
-        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.special(&ctx, "dev", t, &none()));
-    api!(engine, "mqueue", "s: Sandbox",
+        move |ctx: NativeCallContext, s: &mut Sandbox, t: &str| s.special(&ctx, "dev", t, &none())
+    );
+    api!(
+        engine,
+        "mqueue",
+        "s: Sandbox",
         "Mounts the POSIX message queue filesystem of the sandbox's IPC namespace at /dev/mqueue.",
-        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(&ctx, "mqueue", "/dev/mqueue", &none()));
-    api!(engine, "mkdir", "s: Sandbox, path: String",
+        move |ctx: NativeCallContext, s: &mut Sandbox| s.special(
+            &ctx,
+            "mqueue",
+            "/dev/mqueue",
+            &none()
+        )
+    );
+    api!(
+        engine,
+        "mkdir",
+        "s: Sandbox, path: String",
         "Creates the directory `path` (and missing parents) with mode 0o755.",
         |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
             let target = path_arg(p, "mkdir path")?;
-            s.step(&ctx, FsOp::Mkdir { target, mode: 0o755 });
+            s.step(
+                &ctx,
+                FsOp::Mkdir {
+                    target,
+                    mode: 0o755,
+                },
+            );
             Ok(())
-        });
-    api!(engine, "mkdir", "s: Sandbox, path: String, mode: int",
+        }
+    );
+    api!(
+        engine,
+        "mkdir",
+        "s: Sandbox, path: String, mode: int",
         "Creates the directory `path` (and missing parents) with `mode`, e.g. 0o700.",
         |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| -> Res<()> {
             let target = path_arg(p, "mkdir path")?;
             let mode = mode_arg(mode, "mkdir")?;
             s.step(&ctx, FsOp::Mkdir { target, mode });
             Ok(())
-        });
-    api!(engine, "symlink", "s: Sandbox, points_to: String, link: String",
+        }
+    );
+    api!(
+        engine,
+        "symlink",
+        "s: Sandbox, points_to: String, link: String",
         "Creates the symlink `link` pointing to `points_to`, as symlink(2) and `ln -s` order them.",
         |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str| -> Res<()> {
             let target = path_arg(link, "symlink path")?;
-            s.step(&ctx, FsOp::Symlink { points_to: to.to_string(), target, replace: false });
+            s.step(
+                &ctx,
+                FsOp::Symlink {
+                    points_to: to.to_string(),
+                    target,
+                    replace: false,
+                },
+            );
             Ok(())
-        });
-    api!(engine, "symlink", "s: Sandbox, points_to: String, link: String, options: Map",
+        }
+    );
+    api!(
+        engine,
+        "symlink",
+        "s: Sandbox, points_to: String, link: String, options: Map",
         "Creates the symlink `link` pointing to `points_to`. Options: replace.",
         |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str, o: Map| -> Res<()> {
             let o: ReplaceOpts = options(&o, "symlink")?;
             let target = path_arg(link, "symlink path")?;
-            s.step(&ctx, FsOp::Symlink { points_to: to.to_string(), target, replace: o.replace });
+            s.step(
+                &ctx,
+                FsOp::Symlink {
+                    points_to: to.to_string(),
+                    target,
+                    replace: o.replace,
+                },
+            );
             Ok(())
-        });
-    api!(engine, "write_file", "s: Sandbox, path: String, content: String",
+        }
+    );
+    api!(
+        engine,
+        "write_file",
+        "s: Sandbox, path: String, content: String",
         "Writes a file with `content` (mode 0o644) at `path` inside. If something is already
         there (e.g. from a read-only bind), the new file is mounted over it.",
-        move |ctx: NativeCallContext, s: &mut Sandbox, p: &str, c: &str| s.write_file(&ctx, p, c, &none()));
-    api!(engine, "write_file", "s: Sandbox, path: String, content: String, options: Map",
+        move |ctx: NativeCallContext, s: &mut Sandbox, p: &str, c: &str| s.write_file(
+            &ctx,
+            p,
+            c,
+            &none()
+        )
+    );
+    api!(
+        engine,
+        "write_file",
+        "s: Sandbox, path: String, content: String, options: Map",
         "Writes a file with `content` at `path` inside. Options: mode (default 0o644), replace.",
-        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, c: &str, o: Map| s.write_file(&ctx, p, c, &o));
-    api!(engine, "remount_ro", "s: Sandbox, path: String",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, c: &str, o: Map| s
+            .write_file(&ctx, p, c, &o)
+    );
+    api!(
+        engine,
+        "remount_ro",
+        "s: Sandbox, path: String",
         "Makes the mount at `path` read-only once the root is built (only that mount,
         not those below it). A path that is not a mount point is first bound onto itself.",
         |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
             let target = path_arg(p, "remount_ro path")?;
             s.step(&ctx, FsOp::RemountRo { target });
             Ok(())
-        });
-    api!(engine, "chmod", "s: Sandbox, path: String, mode: int",
+        }
+    );
+    api!(
+        engine,
+        "chmod",
+        "s: Sandbox, path: String, mode: int",
         "Changes the mode of `path` inside the new root.",
         |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| -> Res<()> {
             let target = path_arg(p, "chmod path")?;
             let mode = mode_arg(mode, "chmod")?;
             s.step(&ctx, FsOp::Chmod { target, mode });
             Ok(())
-        });
-    api!(engine, "pivot_root", "s: Sandbox, host_dir: String",
+        }
+    );
+    api!(
+        engine,
+        "pivot_root",
+        "s: Sandbox, host_dir: String",
         "Uses the host directory `host_dir` (e.g. an unpacked root filesystem) as the sandbox's
         root instead of an empty tmpfs; later steps build on top of it.",
         |ctx: NativeCallContext, s: &mut Sandbox, dir: &str| -> Res<()> {
@@ -505,9 +776,13 @@ fn register_fs(engine: &mut Engine) {
             if let Some(earlier) = &plan.root {
                 return err(format!("pivot_root was already called at {}", earlier.at));
             }
-            plan.root = Some(Located { value, at: pos(&ctx) });
+            plan.root = Some(Located {
+                value,
+                at: pos(&ctx),
+            });
             Ok(())
-        });
+        }
+    );
 }
 
 fn mount(ctx: &NativeCallContext, s: &Sandbox, fstype: &str, target: &str, o: &Map) -> Res<()> {
@@ -522,7 +797,10 @@ fn mount(ctx: &NativeCallContext, s: &Sandbox, fstype: &str, target: &str, o: &M
 }
 
 fn register_process(engine: &mut Engine) {
-    api!(engine, "exec", "s: Sandbox, argv: Array",
+    api!(
+        engine,
+        "exec",
+        "s: Sandbox, argv: Array",
         "The command the sandbox runs: program and arguments. A name without '/' is looked
         up on the sandbox's PATH, inside the sandbox. Called exactly once.",
         |ctx: NativeCallContext, s: &mut Sandbox, argv: Array| -> Res<()> {
@@ -537,42 +815,83 @@ fn register_process(engine: &mut Engine) {
                     earlier.at
                 ));
             }
-            plan.process.exec = Some(Step { op: Exec { argv }, at: pos(&ctx) });
+            plan.process.exec = Some(Step {
+                op: Exec { argv },
+                at: pos(&ctx),
+            });
             Ok(())
-        });
-    api!(engine, "hostname", "s: Sandbox, name: String",
+        }
+    );
+    api!(
+        engine,
+        "hostname",
+        "s: Sandbox, name: String",
         "Sets the hostname inside the sandbox's UTS namespace.",
         |ctx: NativeCallContext, s: &mut Sandbox, name: &str| {
-            s.0.borrow_mut().process.hostname = Some(Located { value: name.to_string(), at: pos(&ctx) });
-        });
-    api!(engine, "cwd", "s: Sandbox, path: String",
+            s.0.borrow_mut().process.hostname = Some(Located {
+                value: name.to_string(),
+                at: pos(&ctx),
+            });
+        }
+    );
+    api!(
+        engine,
+        "cwd",
+        "s: Sandbox, path: String",
         "The program's working directory inside the sandbox (default /).",
         |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
             let value = path_arg(p, "working directory")?;
-            s.0.borrow_mut().process.cwd = Some(Located { value, at: pos(&ctx) });
+            s.0.borrow_mut().process.cwd = Some(Located {
+                value,
+                at: pos(&ctx),
+            });
             Ok(())
-        });
-    api!(engine, "env", "s: Sandbox, name: String, value: String",
+        }
+    );
+    api!(
+        engine,
+        "env",
+        "s: Sandbox, name: String, value: String",
         "Sets the environment variable `name` for the program. The environment starts empty.",
         |s: &mut Sandbox, name: &str, value: &str| {
-            s.env_op(EnvOp::Set { name: name.into(), value: value.into() })
-        });
-    api!(engine, "unsetenv", "s: Sandbox, name: String",
+            s.env_op(EnvOp::Set {
+                name: name.into(),
+                value: value.into(),
+            })
+        }
+    );
+    api!(
+        engine,
+        "unsetenv",
+        "s: Sandbox, name: String",
         "Removes the environment variable `name` from the program's environment.",
-        |s: &mut Sandbox, name: &str| s.env_op(EnvOp::Unset { name: name.into() }));
-    api!(engine, "keep_env", "s: Sandbox, name: String",
+        |s: &mut Sandbox, name: &str| s.env_op(EnvOp::Unset { name: name.into() })
+    );
+    api!(
+        engine,
+        "keep_env",
+        "s: Sandbox, name: String",
         "Passes the launcher's variable `name` through, when it is set.",
-        |s: &mut Sandbox, name: &str| s.env_op(EnvOp::Keep { name: name.into() }));
-    api!(engine, "keep_env", "s: Sandbox, names: Array",
+        |s: &mut Sandbox, name: &str| s.env_op(EnvOp::Keep { name: name.into() })
+    );
+    api!(
+        engine,
+        "keep_env",
+        "s: Sandbox, names: Array",
         "Passes the launcher's variables `names` through, those that are set.",
         |s: &mut Sandbox, names: Array| -> Res<()> {
             for name in strings(&names, "keep_env")? {
                 s.env_op(EnvOp::Keep { name })?;
             }
             Ok(())
-        });
-    api!(engine, "inherit_env", "s: Sandbox",
+        }
+    );
+    api!(
+        engine,
+        "inherit_env",
+        "s: Sandbox",
         "Starts the program's environment from the launcher's whole environment instead of
         an empty one (later env/unsetenv calls still apply).",
-        |s: &mut Sandbox| s.0.borrow_mut().process.env.clear = false);
+        |s: &mut Sandbox| s.0.borrow_mut().process.env.clear = false
+    );
 }

@@ -120,10 +120,12 @@ pub fn which(name: &str) -> Option<String> {
         return None;
     }
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    path.split(':').filter(|d| d.starts_with('/')).find_map(|dir| {
-        let candidate = Path::new(dir).join(name);
-        let meta = candidate.metadata().ok()?;
-        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-            .then(|| candidate.to_string_lossy().into_owned())
-    })
+    path.split(':')
+        .filter(|d| d.starts_with('/'))
+        .find_map(|dir| {
+            let candidate = Path::new(dir).join(name);
+            let meta = candidate.metadata().ok()?;
+            (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                .then(|| candidate.to_string_lossy().into_owned())
+        })
 }

@@ -83,7 +83,10 @@ pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
 
 /// A context for evaluating `profile` with no imports resolved yet; used by
 /// `evaluate` and by tools that only want the API (e.g. `moksha api`).
-pub fn engine_for(profile: &ProfileSource, sources: Rc<RefCell<Sources>>) -> (Engine, api::Context) {
+pub fn engine_for(
+    profile: &ProfileSource,
+    sources: Rc<RefCell<Sources>>,
+) -> (Engine, api::Context) {
     let cx = api::Context {
         profile: profile.name.clone(),
         sandboxes: Default::default(),

@@ -91,7 +91,10 @@ fn check_import(path: &str) -> Result<(), String> {
             "import {path:?}: absolute paths are refused; import a module by name (e.g. import \"base\")"
         ));
     }
-    if path.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+    if path
+        .split('/')
+        .any(|c| c == ".." || c == "." || c.is_empty())
+    {
         return Err(format!(
             "import {path:?}: '..', '.' and empty components are refused in imports"
         ));
@@ -120,8 +123,9 @@ impl rhai::ModuleResolver for Resolver {
         if let Some(module) = self.cache.borrow().get(path) {
             return Ok(module.clone());
         }
-        let (name, text) =
-            self.find(path).map_err(|m| EvalAltResult::ErrorModuleNotFound(m, pos))?;
+        let (name, text) = self
+            .find(path)
+            .map_err(|m| EvalAltResult::ErrorRuntime(m.into(), pos))?;
         self.sources.borrow_mut().insert(name.clone(), text.clone());
         let in_module = |err: EvalAltResult| {
             Box::new(EvalAltResult::ErrorInModule(name.clone(), err.into(), pos))
@@ -130,8 +134,8 @@ impl rhai::ModuleResolver for Resolver {
             .compile(&text)
             .map_err(|e| in_module(EvalAltResult::ErrorParsing(*e.0, e.1)))?;
         ast.set_source(name.as_str());
-        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
-            .map_err(|e| in_module(*e))?;
+        let module =
+            Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| in_module(*e))?;
         let module: Shared<Module> = module.into();
         self.cache
             .borrow_mut()

@@ -88,7 +88,13 @@ pub fn restrict_to(keep: &[u32]) -> Result<()> {
     // Securebits need CAP_SETPCAP, which we still hold here.
     // SAFETY: prctl with integer arguments only.
     check("prctl(PR_SET_SECUREBITS, NOROOT|NOROOT_LOCKED)", unsafe {
-        libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0)
+        libc::prctl(
+            libc::PR_SET_SECUREBITS,
+            SECBIT_NOROOT | SECBIT_NOROOT_LOCKED,
+            0,
+            0,
+            0,
+        )
     })?;
     for cap in 0..=last_cap() {
         if keep_mask & (1 << cap) == 0 {
@@ -100,18 +106,39 @@ pub fn restrict_to(keep: &[u32]) -> Result<()> {
     }
     // SAFETY: prctl with integer arguments only.
     check("prctl(PR_CAP_AMBIENT, CLEAR_ALL)", unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
     })?;
     let lo = keep_mask as u32;
     let hi = (keep_mask >> 32) as u32;
     let data = [
-        CapData { effective: lo, permitted: lo, inheritable: lo },
-        CapData { effective: hi, permitted: hi, inheritable: hi },
+        CapData {
+            effective: lo,
+            permitted: lo,
+            inheritable: lo,
+        },
+        CapData {
+            effective: hi,
+            permitted: hi,
+            inheritable: hi,
+        },
     ];
-    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     // SAFETY: header and data are valid, correctly laid out v3 structures.
     check("capset(kept capabilities)", unsafe {
-        libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) as libc::c_int
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        ) as libc::c_int
     })?;
     for cap in keep {
         // SAFETY: prctl with integer arguments only.

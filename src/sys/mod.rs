@@ -21,7 +21,13 @@ pub struct SysError {
 
 impl fmt::Display for SysError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed: {:?} ({})", self.call, self.errno, self.errno.desc())?;
+        write!(
+            f,
+            "{} failed: {:?} ({})",
+            self.call,
+            self.errno,
+            self.errno.desc()
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -33,7 +39,11 @@ impl std::error::Error for SysError {}
 
 impl SysError {
     pub fn new(call: impl Into<String>, errno: Errno) -> Self {
-        SysError { call: call.into(), errno, hint: None }
+        SysError {
+            call: call.into(),
+            errno,
+            hint: None,
+        }
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -98,7 +108,14 @@ pub fn clone_into(flags: libc::c_int, names: &[&str]) -> Result<Option<libc::pid
     };
     if ret < 0 {
         let errno = Errno::last();
-        let call = format!("clone({})", names.iter().map(|n| format!("NEW{}", n.to_uppercase())).collect::<Vec<_>>().join("|"));
+        let call = format!(
+            "clone({})",
+            names
+                .iter()
+                .map(|n| format!("NEW{}", n.to_uppercase()))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
         let err = SysError::new(call, errno);
         return Err(match errno {
             Errno::ENOSPC | Errno::EUSERS => err.hint(
@@ -115,7 +132,11 @@ pub fn clone_into(flags: libc::c_int, names: &[&str]) -> Result<Option<libc::pid
             _ => err,
         });
     }
-    Ok(if ret == 0 { None } else { Some(ret as libc::pid_t) })
+    Ok(if ret == 0 {
+        None
+    } else {
+        Some(ret as libc::pid_t)
+    })
 }
 
 /// unshare(2) for namespaces that can only be entered that way (time).
@@ -210,7 +231,8 @@ pub fn close_fds_except(keep: &[RawFd]) -> Result<()> {
 }
 
 pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SysError::new("pipe2(O_CLOEXEC)", e))
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SysError::new("pipe2(O_CLOEXEC)", e))
 }
 
 /// execve(2); returns only on failure, with the errno.
@@ -227,10 +249,19 @@ pub fn execve(path: &str, argv: &[CString], envp: &[CString]) -> Errno {
 
 /// Installs a classic BPF seccomp filter (no_new_privs must be set).
 pub fn seccomp_install(prog: &[libc::sock_filter]) -> Result<()> {
-    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut _,
+    };
     // SAFETY: fprog points at `prog`, which outlives the call.
     check("prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)", unsafe {
-        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER as libc::c_ulong, &fprog as *const _ as libc::c_ulong, 0, 0)
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &fprog as *const _ as libc::c_ulong,
+            0,
+            0,
+        )
     })
     .map(drop)
 }
@@ -262,17 +293,30 @@ pub fn open_path(path: &str) -> Result<OwnedFd> {
 /// `..` cannot leave it (openat2 with RESOLVE_IN_ROOT).
 pub fn open_in_root(root: &OwnedFd, path: &str, flags: libc::c_int) -> Result<OwnedFd> {
     let c = cstr(path.trim_start_matches('/'));
-    let c = if c.as_bytes().is_empty() { cstr(".") } else { c };
+    let c = if c.as_bytes().is_empty() {
+        cstr(".")
+    } else {
+        c
+    };
     // SAFETY: open_how is plain data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, root.as_raw_fd(), c.as_ptr(), &how as *const _, std::mem::size_of::<libc::open_how>())
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const _,
+            std::mem::size_of::<libc::open_how>(),
+        )
     };
     if fd < 0 {
-        return Err(SysError::new(format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"), Errno::last()));
+        return Err(SysError::new(
+            format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"),
+            Errno::last(),
+        ));
     }
     // SAFETY: fd was just returned by openat2 and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
@@ -302,14 +346,17 @@ pub fn symlinkat(points_to: &str, dir: &OwnedFd, name: &str, shown: &str) -> Res
 pub fn create_file(dir: &OwnedFd, name: &str, mode: u32, shown: &str) -> Result<OwnedFd> {
     let c = cstr(name);
     // SAFETY: valid dirfd and NUL-terminated name.
-    let fd = check(&format!("open({shown:?}, O_CREAT|O_EXCL, {mode:#o})"), unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            mode,
-        )
-    })?;
+    let fd = check(
+        &format!("open({shown:?}, O_CREAT|O_EXCL, {mode:#o})"),
+        unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                mode,
+            )
+        },
+    )?;
     // SAFETY: fd was just returned by openat and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -329,18 +376,27 @@ pub fn write_all(fd: &OwnedFd, mut data: &[u8], shown: &str) -> Result<()> {
 pub fn chmod_fd(fd: &OwnedFd, mode: u32, shown: &str) -> Result<()> {
     let c = cstr(&fd_path(fd));
     // SAFETY: valid NUL-terminated path.
-    check(&format!("chmod({shown:?}, {mode:#o})"), unsafe { libc::chmod(c.as_ptr(), mode) }).map(drop)
+    check(&format!("chmod({shown:?}, {mode:#o})"), unsafe {
+        libc::chmod(c.as_ptr(), mode)
+    })
+    .map(drop)
 }
 
 pub fn fchdir(fd: &OwnedFd, shown: &str) -> Result<()> {
     // SAFETY: valid descriptor.
-    check(&format!("chdir({shown:?})"), unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+    check(&format!("chdir({shown:?})"), unsafe {
+        libc::fchdir(fd.as_raw_fd())
+    })
+    .map(drop)
 }
 
 pub fn chdir(path: &str) -> Result<()> {
     let c = cstr(path);
     // SAFETY: valid NUL-terminated path.
-    check(&format!("chdir({path:?})"), unsafe { libc::chdir(c.as_ptr()) }).map(drop)
+    check(&format!("chdir({path:?})"), unsafe {
+        libc::chdir(c.as_ptr())
+    })
+    .map(drop)
 }
 
 /// Kind of an inode behind an fd: directory or not.
@@ -365,8 +421,16 @@ pub fn mount_flags_str(flags: libc::c_ulong) -> String {
         (libc::MS_PRIVATE, "PRIVATE"),
         (libc::MS_SLAVE, "SLAVE"),
     ];
-    let names: Vec<&str> = NAMES.iter().filter(|(f, _)| flags & f != 0).map(|(_, n)| *n).collect();
-    if names.is_empty() { "0".into() } else { names.join("|") }
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
 }
 
 /// mount(2). `shown_source`/`shown_target` are the paths as the profile
@@ -381,15 +445,33 @@ pub fn mount(
     shown_source: &str,
     shown_target: &str,
 ) -> Result<()> {
-    let (s, t, f, d) = (source.map(cstr), cstr(target), fstype.map(cstr), data.map(cstr));
+    let (s, t, f, d) = (
+        source.map(cstr),
+        cstr(target),
+        fstype.map(cstr),
+        data.map(cstr),
+    );
     let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: every pointer is either NULL or a valid NUL-terminated string.
     let ret = unsafe {
-        libc::mount(ptr(&s), t.as_ptr(), ptr(&f), flags, ptr(&d) as *const libc::c_void)
+        libc::mount(
+            ptr(&s),
+            t.as_ptr(),
+            ptr(&f),
+            flags,
+            ptr(&d) as *const libc::c_void,
+        )
     };
     let what = match fstype {
-        Some(fs) => format!("mount({fs} -> {shown_target:?}, {}{})", mount_flags_str(flags), data.map(|d| format!(", {d:?}")).unwrap_or_default()),
-        None => format!("mount({shown_source:?} -> {shown_target:?}, {})", mount_flags_str(flags)),
+        Some(fs) => format!(
+            "mount({fs} -> {shown_target:?}, {}{})",
+            mount_flags_str(flags),
+            data.map(|d| format!(", {d:?}")).unwrap_or_default()
+        ),
+        None => format!(
+            "mount({shown_source:?} -> {shown_target:?}, {})",
+            mount_flags_str(flags)
+        ),
     };
     check(&what, ret).map(drop)
 }
@@ -426,11 +508,17 @@ pub fn clone_tree(from: &OwnedFd, shown: &str) -> Result<OwnedFd> {
             libc::SYS_open_tree,
             from.as_raw_fd(),
             empty.as_ptr(),
-            OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint | libc::O_CLOEXEC as libc::c_uint,
+            OPEN_TREE_CLONE
+                | libc::AT_RECURSIVE as libc::c_uint
+                | libc::AT_EMPTY_PATH as libc::c_uint
+                | libc::O_CLOEXEC as libc::c_uint,
         )
     };
     if fd < 0 {
-        return Err(too_old(SysError::new(format!("open_tree({shown:?}, CLONE|RECURSIVE)"), Errno::last())));
+        return Err(too_old(SysError::new(
+            format!("open_tree({shown:?}, CLONE|RECURSIVE)"),
+            Errno::last(),
+        )));
     }
     // SAFETY: fd was just returned by open_tree and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
@@ -439,29 +527,53 @@ pub fn clone_tree(from: &OwnedFd, shown: &str) -> Result<OwnedFd> {
 /// Sets mount attributes on the mount at `fd` (and below it if `recursive`).
 /// Only sets flags, never clears: flags the kernel locked stay as they are.
 pub fn mount_setattr(fd: &OwnedFd, set: u64, recursive: bool, shown: &str) -> Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let empty = cstr("");
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let names: Vec<&str> = [(MOUNT_ATTR_RDONLY, "RDONLY"), (MOUNT_ATTR_NOSUID, "NOSUID"), (MOUNT_ATTR_NODEV, "NODEV")]
-        .iter()
-        .filter(|(f, _)| set & f != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let names: Vec<&str> = [
+        (MOUNT_ATTR_RDONLY, "RDONLY"),
+        (MOUNT_ATTR_NOSUID, "NOSUID"),
+        (MOUNT_ATTR_NODEV, "NODEV"),
+    ]
+    .iter()
+    .filter(|(f, _)| set & f != 0)
+    .map(|(_, n)| *n)
+    .collect();
     // SAFETY: valid fd, empty path with AT_EMPTY_PATH, correctly sized attr.
     let ret = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), empty.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     if ret < 0 {
-        return Err(too_old(SysError::new(format!("mount_setattr({shown:?}, {})", names.join("|")), Errno::last())));
+        return Err(too_old(SysError::new(
+            format!("mount_setattr({shown:?}, {})", names.join("|")),
+            Errno::last(),
+        )));
     }
     Ok(())
 }
 
 /// Attaches the detached tree `tree` on top of `target`.
-pub fn move_mount(tree: &OwnedFd, target: &OwnedFd, shown_source: &str, shown_target: &str) -> Result<()> {
+pub fn move_mount(
+    tree: &OwnedFd,
+    target: &OwnedFd,
+    shown_source: &str,
+    shown_target: &str,
+) -> Result<()> {
     let empty = cstr("");
     // SAFETY: valid fds and empty paths with the EMPTY_PATH flags.
     let ret = unsafe {
@@ -475,7 +587,10 @@ pub fn move_mount(tree: &OwnedFd, target: &OwnedFd, shown_source: &str, shown_ta
         )
     };
     if ret < 0 {
-        return Err(too_old(SysError::new(format!("move_mount({shown_source:?} -> {shown_target:?})"), Errno::last())));
+        return Err(too_old(SysError::new(
+            format!("move_mount({shown_source:?} -> {shown_target:?})"),
+            Errno::last(),
+        )));
     }
     Ok(())
 }
@@ -507,7 +622,13 @@ pub fn mount_id(fd: &OwnedFd) -> Option<u64> {
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: valid fd, empty path with AT_EMPTY_PATH, valid out pointer.
     let ret = unsafe {
-        libc::statx(fd.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &mut stx)
+        libc::statx(
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
     };
     (ret == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
 }

@@ -1,0 +1,181 @@
+//! Helpers: run the `moksha` binary as root or as uid 65534 on profiles
+//! written to world-readable temporary directories.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Who runs moksha.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Who {
+    Root,
+    /// uid/gid 65534 via setpriv, no supplementary groups.
+    Nobody,
+}
+
+pub const NOBODY: u32 = 65534;
+
+/// A copy of the binary in a directory every user can reach.
+pub fn moksha_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("moksha-test-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("moksha");
+        std::fs::copy(env!("CARGO_BIN_EXE_moksha"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    })
+}
+
+/// A temporary directory readable (and traversable) by everyone.
+pub fn world_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("moksha-test-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A directory owned by `who` (writable by them), inside `parent`.
+pub fn owned_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if who == Who::Nobody {
+        std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    dir
+}
+
+/// A command running `moksha ARGS` as `who`, with a small clean environment.
+pub fn moksha(who: Who, args: &[&str]) -> Command {
+    let bin = moksha_bin();
+    let mut cmd = match who {
+        Who::Root => Command::new(bin),
+        Who::Nobody => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+            c.arg(bin);
+            c
+        }
+    };
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env(
+            "HOME",
+            if who == Who::Root {
+                "/root"
+            } else {
+                "/nonexistent"
+            },
+        )
+        .current_dir("/")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The result of a run, with text output.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(out: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        let code = out
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+        Run {
+            code,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Writes `text` as `name` in `dir` (world-readable) and returns its path.
+pub fn write_profile(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `moksha exec` on a profile text as `who`.
+pub fn exec_profile(who: Who, text: &str, extra: &[&str]) -> Run {
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "test.rhai", text);
+    let mut args = vec!["exec", path.as_str()];
+    args.extend_from_slice(extra);
+    Run::from(moksha(who, &args).output().unwrap())
+}
+
+/// A profile: the base minimal root plus `extra` Rhai lines, running `script`
+/// with /bin/sh.
+pub fn sh_profile(extra: &str, script: &str) -> String {
+    format!(
+        "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n{extra}\ns.exec([\"/bin/sh\", \"-c\", {}]);\n",
+        rhai_string(script)
+    )
+}
+
+/// Runs a shell script in the minimal sandbox as `who`.
+pub fn sh(who: Who, extra: &str, script: &str) -> Run {
+    exec_profile(who, &sh_profile(extra, script), &[])
+}
+
+/// A Rhai string literal for arbitrary text.
+pub fn rhai_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Defines a test twice: `root` and `rootless` (uid 65534).
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn root() {
+                ($body)($crate::common::Who::Root)
+            }
+            #[test]
+            fn rootless() {
+                ($body)($crate::common::Who::Nobody)
+            }
+        }
+    };
+}
