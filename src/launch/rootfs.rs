@@ -46,12 +46,27 @@ type Result<T> = std::result::Result<T, StepError>;
 /// Host device nodes a `dev` step binds into the sandbox.
 pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
-/// Host objects opened before the root is built: bind sources by step
-/// index, the pivot_root directory, and device nodes.
+/// A detached copy of a host mount tree, and whether its root is a directory.
+struct Tree {
+    fd: OwnedFd,
+    is_dir: bool,
+}
+
+/// Host objects copied before anything is mounted: bind sources by step
+/// index, the pivot_root directory, and device nodes. They are detached
+/// clones (open_tree), taken before the staging tmpfs exists, so a bind of
+/// an ancestor of the staging directory (e.g. /tmp, or /) cannot reveal it.
 pub struct HostFds {
-    binds: HashMap<usize, OwnedFd>,
+    binds: HashMap<usize, Tree>,
     root: Option<OwnedFd>,
-    dev: Vec<(&'static str, OwnedFd)>,
+    dev: Vec<(&'static str, Tree)>,
+}
+
+/// Opens a host path and clones the mount tree at it.
+fn clone_host(path: &str) -> std::result::Result<Tree, SysError> {
+    let fd = sys::open_path(path)?;
+    let is_dir = sys::is_dir_fd(&fd);
+    Ok(Tree { fd: sys::clone_tree(&fd, path)?, is_dir })
 }
 
 /// Whether a required host source is missing: the message says which step.
@@ -86,15 +101,15 @@ pub fn open_host(plan: &Plan) -> Result<HostFds> {
                 message: format!("pivot_root: {} is not a directory", root.value),
             });
         }
-        fds.root = Some(fd);
+        fds.root = Some(sys::clone_tree(&fd, &root.value)?);
     }
     for (i, step) in plan.fs.iter().enumerate() {
         match &step.op {
             FsOp::Bind {
                 source, optional, ..
-            } => match sys::open_path(source) {
-                Ok(fd) => {
-                    fds.binds.insert(i, fd);
+            } => match clone_host(source) {
+                Ok(tree) => {
+                    fds.binds.insert(i, tree);
                 }
                 Err(e) if *optional && matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => {}
                 Err(e) => return Err(missing_source(source, &step.at, &e)),
@@ -102,7 +117,7 @@ pub fn open_host(plan: &Plan) -> Result<HostFds> {
             FsOp::Dev { .. } if fds.dev.is_empty() => {
                 for node in DEV_NODES {
                     let path = format!("/dev/{node}");
-                    match sys::open_path(&path) {
+                    match clone_host(&path) {
                         Ok(fd) => fds.dev.push((node, fd)),
                         // No controlling-terminal device on some hosts: skip tty only.
                         Err(_) if node == "tty" => {}
@@ -177,23 +192,22 @@ fn ensure_file(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysEr
     sys::open_in_root(root, path, libc::O_PATH)
 }
 
-/// Attaches a clone of the host object `source` at `target` in the root,
-/// with the given mount attributes applied before it becomes visible.
-fn attach_clone(
+/// Attaches a detached host tree at `target` in the root, with the given
+/// mount attributes applied before it becomes visible.
+fn attach(
     root: &OwnedFd,
-    source: &OwnedFd,
+    tree: &Tree,
     target: &str,
     attrs: u64,
     shown_source: &str,
 ) -> std::result::Result<(), SysError> {
-    let target_fd = if sys::is_dir_fd(source) {
+    let target_fd = if tree.is_dir {
         ensure_dir(root, target)?
     } else {
         ensure_file(root, target)?
     };
-    let tree = sys::clone_tree(source, shown_source)?;
-    sys::mount_setattr(&tree, attrs, true, shown_source)?;
-    sys::move_mount(&tree, &target_fd, shown_source, target)
+    sys::mount_setattr(&tree.fd, attrs, true, shown_source)?;
+    sys::move_mount(&tree.fd, &target_fd, shown_source, target)
 }
 
 fn mount_fs(
@@ -314,7 +328,7 @@ impl<'a> Builder<'a> {
                 if !dev {
                     attrs |= MOUNT_ATTR_NODEV;
                 }
-                attach_clone(root, src, target, attrs, source)
+                attach(root, src, target, attrs, source)
             }
             FsOp::Tmpfs {
                 target, size, mode, ..
@@ -417,7 +431,7 @@ impl<'a> Builder<'a> {
         )?;
         let dev = target.trim_end_matches('/');
         for (node, fd) in &self.host.dev {
-            attach_clone(
+            attach(
                 root,
                 fd,
                 &format!("{dev}/{node}"),
