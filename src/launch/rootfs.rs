@@ -263,16 +263,15 @@ impl<'a> Builder<'a> {
         sys::mkdirat(&base_fd, "files", 0o700, "<staging>/files")?;
         let root_path = format!("{base}/root");
         match (&plan.root, &host.root) {
-            (Some(located), Some(dir)) => {
-                let tree = sys::clone_tree(dir, &located.value)?;
+            (Some(located), Some(tree)) => {
                 sys::mount_setattr(
-                    &tree,
+                    tree,
                     MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                     true,
                     &located.value,
                 )?;
                 let target = sys::open_path(&root_path)?;
-                sys::move_mount(&tree, &target, &located.value, "/").map_err(|e| StepError {
+                sys::move_mount(tree, &target, &located.value, "/").map_err(|e| StepError {
                     at: Some(located.at.clone()),
                     message: e.to_string(),
                 })?;
