@@ -4,6 +4,8 @@
 //! `launch` turns it into kernel state. Nothing here touches the host.
 
 mod show;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 
 pub use validate::{validate, ValidationError};
