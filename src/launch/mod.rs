@@ -252,8 +252,7 @@ fn sandbox_main(
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(e.to_string());
     }
-    // Nobody inside may ptrace us or read our memory; exact modes for setup.
-    let _ = sys::set_dumpable(false);
+    // Exact modes for the files and directories setup creates.
     // SAFETY: umask only sets the process's file mode mask.
     let old_umask = unsafe { libc::umask(0) };
 
@@ -265,6 +264,10 @@ fn sandbox_main(
         unsafe { libc::_exit(EXIT_SETUP) }
     }
     drop(go);
+    // Nobody inside may ptrace us or read our memory. Not earlier: a
+    // non-dumpable process's /proc files belong to root, and the launcher
+    // could not have written our id maps.
+    let _ = sys::set_dumpable(false);
     phase("id maps written");
 
     // 3. The filesystem: private propagation, host sources opened, the new

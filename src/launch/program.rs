@@ -142,6 +142,14 @@ pub fn start(
         match sys::execve(path, &argv, &envp) {
             Errno::ENOENT | Errno::ENOTDIR => {}
             Errno::EACCES => denied = Some(path.clone()),
+            Errno::ENOEXEC => fail(
+                report,
+                EXIT_NOT_EXECUTABLE,
+                format!(
+                    "{}: {path} is not executable: not a format this kernel runs, and no #! line",
+                    exec.at
+                ),
+            ),
             other => fail(
                 report,
                 EXIT_NOT_EXECUTABLE,

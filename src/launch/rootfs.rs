@@ -66,7 +66,10 @@ pub struct HostFds {
 fn clone_host(path: &str) -> std::result::Result<Tree, SysError> {
     let fd = sys::open_path(path)?;
     let is_dir = sys::is_dir_fd(&fd);
-    Ok(Tree { fd: sys::clone_tree(&fd, path)?, is_dir })
+    Ok(Tree {
+        fd: sys::clone_tree(&fd, path)?,
+        is_dir,
+    })
 }
 
 /// Whether a required host source is missing: the message says which step.
@@ -229,6 +232,42 @@ fn mount_fs(
     )
 }
 
+/// Parts of a fresh proc that act on the whole machine, not the sandbox's
+/// namespaces: global sysctls, sysrq, interrupt and bus settings. The kernel
+/// lets a uid 0 without capabilities write some of them (sysctl files check
+/// only the owner), so they are made read-only, as bubblewrap and Docker do.
+const PROC_READ_ONLY: [&str; 8] = [
+    "sys",
+    "sysrq-trigger",
+    "irq",
+    "bus",
+    "fs",
+    "acpi",
+    "scsi",
+    "asound",
+];
+
+fn protect_proc(root: &OwnedFd, target: &str) -> std::result::Result<(), SysError> {
+    let proc_dir = target.trim_end_matches('/');
+    for entry in PROC_READ_ONLY {
+        let path = format!("{proc_dir}/{entry}");
+        let fd = match sys::open_in_root(root, &path, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.errno == Errno::ENOENT => continue,
+            Err(e) => return Err(e),
+        };
+        let tree = sys::clone_tree(&fd, &path)?;
+        sys::mount_setattr(
+            &tree,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            true,
+            &path,
+        )?;
+        sys::move_mount(&tree, &fd, &path, &path)?;
+    }
+    Ok(())
+}
+
 fn tmpfs_data(mode: u32, size: Option<u64>) -> String {
     match size {
         Some(size) => format!("mode={mode:o},size={size}"),
@@ -339,7 +378,8 @@ impl<'a> Builder<'a> {
                 Some(&tmpfs_data(*mode, *size)),
             ),
             FsOp::Proc { target, .. } => {
-                mount_fs(root, "proc", target, nosuid_nodev | libc::MS_NOEXEC, None)
+                mount_fs(root, "proc", target, nosuid_nodev | libc::MS_NOEXEC, None)?;
+                protect_proc(root, target)
             }
             FsOp::Mqueue { target, .. } => {
                 mount_fs(root, "mqueue", target, nosuid_nodev | libc::MS_NOEXEC, None)

@@ -66,7 +66,16 @@ impl Resolver {
             let candidate = dir.join(&file);
             match std::fs::read_to_string(&candidate) {
                 Ok(text) => return Ok((candidate.to_string_lossy().into_owned(), text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A library directory we may not enter (e.g. another user's
+                // home) holds nothing for us.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
                     searched.push(candidate.to_string_lossy().into_owned())
                 }
                 Err(e) => return Err(format!("cannot read {}: {e}", candidate.display())),
