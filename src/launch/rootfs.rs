@@ -158,6 +158,17 @@ fn split(path: &str) -> (String, String) {
 /// The directory `path` inside `root`, created with its parents (mode 0755)
 /// when missing. Every lookup stays inside `root`.
 fn ensure_dir(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysError> {
+    ensure_dir_within(root, path, 0)
+}
+
+/// How many dangling symlinks one `ensure_dir` follows (as the kernel's 40).
+const MAX_LINKS: usize = 40;
+
+fn ensure_dir_within(
+    root: &OwnedFd,
+    path: &str,
+    links: usize,
+) -> std::result::Result<OwnedFd, SysError> {
     let flags = libc::O_PATH | libc::O_DIRECTORY;
     match sys::open_in_root(root, path, flags) {
         Ok(fd) => return Ok(fd),
@@ -165,13 +176,42 @@ fn ensure_dir(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysErr
         Err(_) => {}
     }
     let (parent, name) = split(path);
-    let parent_fd = if parent == "/" {
-        sys::open_in_root(root, "/", flags)?
-    } else {
-        ensure_dir(root, &parent)?
-    };
+    let parent_fd = ensure_dir_within(root, &parent, links)?;
     sys::mkdirat(&parent_fd, &name, 0o755, path)?;
-    sys::open_in_root(root, path, flags)
+    match sys::open_in_root(root, path, flags) {
+        // Still missing after mkdir: `name` is a dangling symlink. Create
+        // what it points to, as seen inside the new root, like `mkdir -p`
+        // through a link would.
+        Err(e) if e.errno == Errno::ENOENT && links < MAX_LINKS => {
+            let Some(link) = sys::readlinkat(&parent_fd, &name) else {
+                return Err(e);
+            };
+            let target = if link.starts_with('/') {
+                link
+            } else {
+                format!("{parent}/{link}")
+            };
+            ensure_dir_within(root, &resolve_dots(&target), links + 1)?;
+            sys::open_in_root(root, path, flags)
+        }
+        other => other,
+    }
+}
+
+/// `path` with `.` and `..` resolved textually, `..` stopping at `/` as it
+/// does in the new root.
+fn resolve_dots(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// Opens the parent directory of `path` (creating it) and returns it with

@@ -333,6 +333,13 @@ pub fn mkdirat(dir: &OwnedFd, name: &str, mode: u32, shown: &str) -> Result<()> 
     }
 }
 
+/// Where the symlink `name` in `dir` points, if it is one.
+pub fn readlinkat(dir: &OwnedFd, name: &str) -> Option<String> {
+    nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
 pub fn symlinkat(points_to: &str, dir: &OwnedFd, name: &str, shown: &str) -> Result<()> {
     let (t, n) = (cstr(points_to), cstr(name));
     // SAFETY: valid dirfd and NUL-terminated strings.

@@ -179,3 +179,124 @@ macro_rules! both {
         }
     };
 }
+
+/// A program running on a pseudo-terminal, as a person at a terminal would
+/// run it: its own session, the pty as controlling terminal.
+pub struct Pty {
+    master: std::fs::File,
+    pub child: std::process::Child,
+    pub seen: String,
+}
+
+impl Pty {
+    pub fn spawn(mut cmd: Command) -> Pty {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two descriptors; the name/termios/winsize pointers may be NULL.
+        let ret = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(ret, 0, "openpty failed");
+        // SAFETY: both descriptors were just returned by openpty and are owned here.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                std::fs::File::from_raw_fd(slave),
+            )
+        };
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid and ioctl are async-signal-safe; run in the child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        drop(cmd);
+        Pty {
+            master,
+            child,
+            seen: String::new(),
+        }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        self.master.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Reads until `want` appears (returns everything read so far) or panics
+    /// with the screen after `secs`.
+    pub fn expect(&mut self, want: &str, secs: u64) -> String {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if self.seen.contains(want) {
+                return self.seen.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {want:?}; the terminal showed:\n{}",
+                self.seen
+            );
+            let mut pfd = libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(1000) as i32) };
+            if n > 0 {
+                let mut buf = [0u8; 4096];
+                match self.master.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        assert!(
+                            self.seen.contains(want),
+                            "terminal closed before {want:?}:\n{}",
+                            self.seen
+                        );
+                    }
+                    Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        }
+    }
+
+    /// Sets the terminal's window size (the kernel signals SIGWINCH to its
+    /// foreground process group).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+        let ret = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        assert_eq!(ret, 0, "TIOCSWINSZ failed");
+    }
+
+    /// Waits for the program and returns its exit code.
+    pub fn wait(mut self) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.wait().unwrap();
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    }
+}

@@ -527,3 +527,62 @@ fn python_profile_sees_only_the_current_directory() {
     }
     assert!(Path::new(&work).exists());
 }
+
+both!(
+    interactive_shell_has_job_control_signals_and_window_size,
+    |who| {
+        let mut cmd = moksha(who, &["exec", "shell"]);
+        cmd.env("TERM", "dumb");
+        let mut t = Pty::spawn(cmd);
+        t.expect("@moksha:", 20);
+        t.send("set -o | grep -w monitor | tr -s ' \\t' ' '\n");
+        t.expect("monitor on", 10);
+        // Ctrl-C reaches the program's foreground job, not moksha.
+        t.send("sleep 100\n");
+        std::thread::sleep(Duration::from_millis(500));
+        t.send("\x03");
+        t.send("echo rc=$?\n");
+        t.expect("rc=130", 10);
+        // Ctrl-Z stops the job: job control works.
+        t.send("sleep 100\n");
+        std::thread::sleep(Duration::from_millis(500));
+        t.send("\x1a");
+        t.expect("Stopped", 10);
+        t.send("kill -9 %1; wait; echo killed-job\n");
+        t.expect("killed-job", 10);
+        // Window size changes reach it.
+        t.send("trap 'echo GOT-WINCH' WINCH; sleep 1; echo slept\n");
+        std::thread::sleep(Duration::from_millis(300));
+        t.resize(40, 100);
+        t.expect("slept", 10);
+        t.send("stty size\n");
+        let screen = t.expect("40 100", 10);
+        assert!(screen.contains("GOT-WINCH"), "{screen}");
+        t.send("exit 5\n");
+        assert_eq!(t.wait(), 5);
+    }
+);
+
+both!(
+    symlinks_made_by_the_profile_cannot_lead_setup_out_of_the_root,
+    |who| {
+        // A profile (or a library) links /evil to a host directory, then writes
+        // and mounts "through" it: everything must land inside the new root.
+        let dir = world_dir();
+        let host = owned_dir(dir.path(), "host", who);
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let h = host.to_string_lossy();
+        let extra = format!(
+        "s.symlink({0}, \"/evil\");\ns.symlink(\"../../../../..{h}\", \"/tmp/rel\");\n\
+         s.write_file(\"/evil/pwned\", \"x\");\ns.tmpfs(\"/tmp/rel/mnt\");\ns.mkdir(\"/evil/dir\");",
+        rhai_string(&h)
+    );
+        let r = sh(who, &extra, "ls -A /evil/ | tr '\\n' ' '").expect_code(0);
+        assert_eq!(r.stdout.trim(), "dir mnt pwned", "{r:?}");
+        let left: Vec<_> = std::fs::read_dir(&host)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "setup wrote to the host: {left:?}");
+    }
+);
