@@ -260,6 +260,13 @@ impl Sandbox {
                 "{name:?} is not a valid environment variable name (no '=', not empty)"
             ));
         }
+        if let EnvOp::Set { value, .. } = &op {
+            if value.contains('\0') {
+                return err(format!(
+                    "environment variable {name}: the value contains a NUL byte"
+                ));
+            }
+        }
         self.0.borrow_mut().process.env.ops.push(op);
         Ok(())
     }
@@ -284,7 +291,8 @@ macro_rules! api {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .collect();
-        info.extend(ret);
+        // No return value is declared as `()`, so definitions never read `-> ;`.
+        info.push(ret.unwrap_or("()"));
         FuncRegistration::new($name)
             .with_params_info(info)
             .with_comments(doc_lines($doc))
