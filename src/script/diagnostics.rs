@@ -7,14 +7,11 @@ use crate::plan::{Pos, ValidationError};
 use rhai::EvalAltResult;
 use std::fmt::Write;
 
-#[derive(Debug)]
+/// Plain data (no Rhai values), so it can leave the evaluation thread.
+#[derive(Debug, Clone)]
 pub enum ProfileError {
     /// The script failed to compile or run.
-    Script {
-        main: String,
-        error: Box<EvalAltResult>,
-        sources: Sources,
-    },
+    Script(Box<ScriptFailure>),
     /// The plan it produced is not valid.
     Validation {
         error: ValidationError,
@@ -24,11 +21,33 @@ pub enum ProfileError {
     Plain(String),
 }
 
+/// A script that failed: the message, where, and the chain of calls
+/// (outermost first) that led there.
+#[derive(Debug, Clone)]
+pub struct ScriptFailure {
+    pub message: String,
+    pub at: Option<Pos>,
+    pub chain: Vec<(String, Pos)>,
+    pub sources: Sources,
+}
+
 impl ProfileError {
+    /// A script error of the profile `main`, unwound through Rhai's nested
+    /// errors into words and positions.
+    pub fn script(main: &str, error: &EvalAltResult, sources: Sources) -> ProfileError {
+        let (message, at, chain) = unwind(main, error);
+        ProfileError::Script(Box::new(ScriptFailure {
+            message,
+            at,
+            chain,
+            sources,
+        }))
+    }
+
     /// The message, the primary position and the call chain (outermost first).
     pub fn parts(&self) -> (String, Option<Pos>, Vec<(String, Pos)>) {
         match self {
-            ProfileError::Script { main, error, .. } => unwind(main, error),
+            ProfileError::Script(f) => (f.message.clone(), f.at.clone(), f.chain.clone()),
             ProfileError::Validation { error, .. } => {
                 (error.message.clone(), error.at.clone(), Vec::new())
             }
@@ -41,9 +60,8 @@ impl ProfileError {
         let (message, at, chain) = self.parts();
         let empty = Sources::new();
         let sources = match self {
-            ProfileError::Script { sources, .. } | ProfileError::Validation { sources, .. } => {
-                sources
-            }
+            ProfileError::Script(f) => &f.sources,
+            ProfileError::Validation { sources, .. } => sources,
             ProfileError::Plain(_) => &empty,
         };
         let mut out = String::new();
@@ -89,7 +107,14 @@ fn unwind(main: &str, error: &EvalAltResult) -> (String, Option<Pos>, Vec<(Strin
         match err {
             EvalAltResult::ErrorInFunctionCall(name, src, inner, p) => {
                 if let Some(at) = to_pos(&file, *p) {
-                    chain.push((format!("in {name}()"), at));
+                    // Name the library a function comes from when the call
+                    // crosses into it.
+                    let what = if src.is_empty() || *src == file {
+                        format!("in {name}()")
+                    } else {
+                        format!("in {name}() from {src}")
+                    };
+                    chain.push((what, at));
                 }
                 if !src.is_empty() {
                     file = src.clone();
@@ -116,6 +141,14 @@ fn describe(err: &EvalAltResult) -> String {
             "the profile ran more than {} operations and was stopped (an infinite loop?)",
             limits::OPERATIONS
         ),
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(super::OUT_OF_MEMORY) =>
+        {
+            format!(
+                "the profile held more than {} MiB of data and was stopped",
+                limits::MEMORY_BYTES >> 20
+            )
+        }
         EvalAltResult::ErrorStackOverflow(_) => format!(
             "function calls nested deeper than {} levels (runaway recursion?)",
             limits::CALL_LEVELS

@@ -4,7 +4,10 @@
 pub mod api;
 pub mod diagnostics;
 pub mod host;
+pub mod memory;
 pub mod resolver;
+#[cfg(test)]
+mod tests;
 
 use crate::plan::{self, Plan};
 use diagnostics::ProfileError;
@@ -30,7 +33,17 @@ pub mod limits {
     pub const MODULES: usize = 64;
     pub const VARIABLES: usize = 1_024;
     pub const FUNCTIONS: usize = 1_024;
+    /// The stack of the thread profiles are evaluated on. Rhai recurses on
+    /// the native stack; at the limits above a debug build needs several
+    /// MiB, more than a test thread (2 MiB) or a small `ulimit -s` gives, so
+    /// evaluation gets its own stack of a known size (reserved, not used).
+    pub const STACK_BYTES: usize = 64 << 20;
+    /// Heap the evaluation may hold (all its strings, arrays, maps, ...).
+    pub const MEMORY_BYTES: usize = 256 << 20;
 }
+
+/// What the progress callback throws when the profile holds too much memory.
+const OUT_OF_MEMORY: &str = "moksha: memory limit";
 
 /// A profile to evaluate: its display name (a path, or `<profiles>/x.rhai`),
 /// its text, and the directory its relative imports are looked up in.
@@ -70,6 +83,13 @@ pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
         .set_strict_variables(true)
         .set_fail_on_invalid_map_property(true)
         .set_optimization_level(rhai::OptimizationLevel::Simple);
+    // Checked at every operation: data Rhai's own size checks miss (a map
+    // grown by `m[k] = v`) cannot exhaust memory.
+    let base = memory::in_use();
+    engine.on_progress(move |_| {
+        let used = memory::in_use().saturating_sub(base);
+        (used > limits::MEMORY_BYTES as isize).then(|| Dynamic::from(OUT_OF_MEMORY))
+    });
     engine.disable_symbol("eval");
     engine.on_print(|text| eprintln!("{text}"));
     engine.on_debug(|text, source, pos| match (source, pos.line()) {
@@ -96,16 +116,39 @@ pub fn engine_for(
 }
 
 /// Evaluates a profile with `args` as `ARGS` and validates the plan.
+///
+/// The evaluation runs on its own thread with a stack of
+/// `limits::STACK_BYTES`, so that the same profile gives the same result
+/// whatever thread calls this and however it was built. The thread has ended
+/// when this returns (the caller may then be single-threaded again).
 pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timings), ProfileError> {
+    let (profile, args) = (profile.clone(), args.to_vec());
+    let worker = std::thread::Builder::new()
+        .name("moksha-eval".into())
+        .stack_size(limits::STACK_BYTES)
+        .spawn(move || evaluate_here(&profile, &args));
+    match worker {
+        Ok(worker) => worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => Err(ProfileError::Plain(format!(
+            "cannot start the thread that evaluates the profile: {e}"
+        ))),
+    }
+}
+
+/// `evaluate` on the calling thread.
+fn evaluate_here(
+    profile: &ProfileSource,
+    args: &[String],
+) -> Result<(Plan, Timings), ProfileError> {
     let mut timings = Timings::default();
     let sources = Rc::new(RefCell::new(Sources::new()));
     sources
         .borrow_mut()
         .insert(profile.name.clone(), profile.text.clone());
-    let script_err = |e: EvalAltResult, sources: &Rc<RefCell<Sources>>| ProfileError::Script {
-        main: profile.name.clone(),
-        error: Box::new(e),
-        sources: sources.borrow().clone(),
+    let script_err = |e: EvalAltResult, sources: &Rc<RefCell<Sources>>| {
+        ProfileError::script(&profile.name, &e, sources.borrow().clone())
     };
 
     let t = Instant::now();
@@ -130,14 +173,14 @@ pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timin
 
     let t = Instant::now();
     let created = cx.sandboxes.borrow();
-    let plan = match created.as_slice() {
+    let (plan, created_at) = match created.as_slice() {
         [] => {
             return Err(ProfileError::Plain(format!(
                 "{}: the profile never calls sandbox(\"name\"), so there is nothing to run",
                 profile.name
             )))
         }
-        [(only, _)] => only.0.borrow().clone(),
+        [(only, created_at)] => (only.0.borrow().clone(), created_at.clone()),
         [_, (_, second), ..] => {
             return Err(ProfileError::Validation {
                 error: plan::ValidationError {
@@ -150,9 +193,14 @@ pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timin
             })
         }
     };
-    plan::validate(&plan).map_err(|error| ProfileError::Validation {
-        error,
-        sources: sources.borrow().clone(),
+    plan::validate(&plan).map_err(|mut error| {
+        // A problem of the whole plan (no command, ids without a user
+        // namespace) points at the sandbox it concerns.
+        error.at.get_or_insert(created_at);
+        ProfileError::Validation {
+            error,
+            sources: sources.borrow().clone(),
+        }
     })?;
     timings.validate = t.elapsed();
     Ok((plan, timings))
