@@ -548,10 +548,8 @@ fn json_round_trip_of_every_step() {
         value: "h".into(),
         at: at(11),
     });
-    p.supervision = Supervision {
-        die_with_parent: false,
-        new_session: false,
-    };
+    p.supervision.die_with_parent = false;
+    p.supervision.new_session = false;
     p.security.keep_caps.push(Located {
         value: "CAP_CHOWN".into(),
         at: at(12),

@@ -1,5 +1,6 @@
 //! One integration test binary: every test runs the real `moksha` binary.
 //! Sandbox tests run twice, as root and rootless as uid 65534.
 
+mod cli;
 mod common;
 mod sandbox;
