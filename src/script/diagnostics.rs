@@ -109,10 +109,15 @@ fn unwind(main: &str, error: &EvalAltResult) -> (String, Option<Pos>, Vec<(Strin
                 if let Some(at) = to_pos(&file, *p) {
                     // Name the library a function comes from when the call
                     // crosses into it.
-                    let what = if src.is_empty() || *src == file {
-                        format!("in {name}()")
+                    let func = if name.starts_with("anon$") {
+                        "a closure".to_string()
                     } else {
-                        format!("in {name}() from {src}")
+                        format!("{name}()")
+                    };
+                    let what = if src.is_empty() || *src == file {
+                        format!("in {func}")
+                    } else {
+                        format!("in {func} from {src}")
                     };
                     chain.push((what, at));
                 }

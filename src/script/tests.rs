@@ -905,6 +905,27 @@ fn an_error_in_a_library_shows_the_chain() {
 }
 
 #[test]
+fn steps_made_through_function_pointers_and_closures_keep_positions() {
+    let plan = plan_of(
+        "let f = Fn(\"proc\"); s.call(f);\nlet g = |p| s.bind(p);\ng.call(\"/usr\");\n\
+         [\"/a\", \"/b\"].for_each(|| s.tmpfs(this));",
+    );
+    let got: Vec<(&str, usize)> = plan.fs.iter().map(|s| (s.op.target(), s.at.line)).collect();
+    assert_eq!(got, [("/proc", 2), ("/usr", 3), ("/a", 5), ("/b", 5)]);
+    assert!(plan.fs.iter().all(|s| s.at.file == FILE && s.at.col > 0));
+}
+
+#[test]
+fn an_error_in_a_closure_says_closure() {
+    let (message, pos, chain) = failure("let g = |p| s.bind(p);\ng.call(\"rel\");");
+    assert!(message.contains("is relative"), "{message}");
+    assert_eq!(pos, Some(at(2, 15)));
+    assert_eq!(chain.len(), 1, "{chain:?}");
+    assert_eq!(chain[0].0, "in a closure");
+    assert_eq!(chain[0].1.line, 3);
+}
+
+#[test]
 fn import_errors() {
     let dir = tempfile::tempdir().unwrap();
     for (import, needle) in [
