@@ -170,6 +170,7 @@ fn describe(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
             let name = sig.split(['(', ' ']).next().unwrap_or(sig);
             let known = super::api_signatures(name);
+            let sig = tidy_signature(sig);
             if known.is_empty() {
                 format!("unknown function {sig}")
             } else {
@@ -194,6 +195,26 @@ fn describe(err: &EvalAltResult) -> String {
             }
         }
     }
+}
+
+/// Rhai's `bnd (Sandbox, &str | ImmutableString | String, i64)` in the
+/// profile language's words: `bnd(Sandbox, String, int)`.
+fn tidy_signature(sig: &str) -> String {
+    let Some((name, args)) = sig.split_once(" (") else {
+        return sig.to_string();
+    };
+    let args: Vec<&str> = args
+        .strip_suffix(')')
+        .unwrap_or(args)
+        .split(", ")
+        .filter(|a| !a.is_empty())
+        .map(|arg| match arg.trim_start_matches("&mut ") {
+            "&str | ImmutableString | String" | "ImmutableString" | "&str" => "String",
+            "i64" => "int",
+            other => other,
+        })
+        .collect();
+    format!("{name}({})", args.join(", "))
 }
 
 /// The source line at `pos` with a caret under the column.

@@ -606,15 +606,27 @@ fn syntax_error() {
 
 #[test]
 fn unknown_function() {
-    fails_at("  s.bnd(\"/usr\");", 5, "unknown function bnd");
-    fails_at("frobnicate();", 1, "unknown function frobnicate");
+    fails_at(
+        "  s.bnd(\"/usr\", 1);",
+        5,
+        "unknown function bnd(Sandbox, String, int)",
+    );
+    fails_at("frobnicate();", 1, "unknown function frobnicate()");
+    fails_at(
+        "s.bind(1, [], #{}, true, ());",
+        3,
+        "no function bind(Sandbox, int, array, map, bool, ()) (wrong",
+    );
 }
 
 #[test]
 fn wrong_argument_type() {
     let (message, pos, _) = failure("s.bind(42);");
     assert_eq!(pos, Some(at(2, 3)));
-    assert!(message.contains("wrong argument types"), "{message}");
+    assert!(
+        message.starts_with("no function bind(Sandbox, int) (wrong argument types?)"),
+        "{message}"
+    );
     // The hint lists the real signatures.
     assert!(
         message.contains("bind(s: Sandbox, source: String, target: String)"),

@@ -78,7 +78,10 @@ fn unknown_function() {
         &[],
         ("p.rhai", 2, 5),
     );
-    assert!(headline(&err).contains("unknown function bnd"), "{err}");
+    assert!(
+        headline(&err).contains("unknown function bnd(Sandbox, String)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -89,7 +92,7 @@ fn wrong_argument_type() {
         ("p.rhai", 2, 3),
     );
     let head = headline(&err);
-    assert!(head.contains("no function tmpfs"), "{err}");
+    assert!(head.contains("no function tmpfs(Sandbox, int)"), "{err}");
     assert!(head.contains("wrong argument types"), "{err}");
     assert!(head.contains("tmpfs(s: Sandbox, target: String)"), "{err}");
 }
