@@ -44,6 +44,9 @@ pub struct Resolver {
     profile_dir: Option<PathBuf>,
     lib_dirs: Vec<PathBuf>,
     cache: RefCell<HashMap<String, Shared<Module>>>,
+    /// Modules being loaded, outermost first: an import of one of them is a
+    /// cycle, which would otherwise recurse until the stack overflows.
+    loading: RefCell<Vec<String>>,
     sources: Rc<RefCell<Sources>>,
 }
 
@@ -53,6 +56,7 @@ impl Resolver {
             profile_dir,
             lib_dirs: library_dirs(),
             cache: RefCell::new(HashMap::new()),
+            loading: RefCell::new(Vec::new()),
             sources,
         }
     }
@@ -132,6 +136,46 @@ impl rhai::ModuleResolver for Resolver {
         if let Some(module) = self.cache.borrow().get(path) {
             return Ok(module.clone());
         }
+        let cycle = {
+            let loading = self.loading.borrow();
+            if loading.iter().any(|m| m == path) {
+                let mut chain = loading.clone();
+                chain.push(path.to_string());
+                Some(format!(
+                    "import {path:?} is a cycle: {}",
+                    chain.join(" imports ")
+                ))
+            } else if loading.len() >= super::limits::MODULES {
+                Some(format!(
+                    "import {path:?}: imports nested deeper than {} modules",
+                    super::limits::MODULES
+                ))
+            } else {
+                None
+            }
+        };
+        if let Some(message) = cycle {
+            return Err(EvalAltResult::ErrorRuntime(message.into(), pos).into());
+        }
+        self.loading.borrow_mut().push(path.to_string());
+        let loaded = self.load(engine, path, pos);
+        self.loading.borrow_mut().pop();
+        let module = loaded?;
+        self.cache
+            .borrow_mut()
+            .insert(path.to_string(), module.clone());
+        Ok(module)
+    }
+}
+
+impl Resolver {
+    /// Finds, compiles and evaluates the module `path`.
+    fn load(
+        &self,
+        engine: &Engine,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let (name, text) = self
             .find(path)
             .map_err(|m| EvalAltResult::ErrorRuntime(m.into(), pos))?;
@@ -145,10 +189,6 @@ impl rhai::ModuleResolver for Resolver {
         ast.set_source(name.as_str());
         let module =
             Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| in_module(*e))?;
-        let module: Shared<Module> = module.into();
-        self.cache
-            .borrow_mut()
-            .insert(path.to_string(), module.clone());
-        Ok(module)
+        Ok(module.into())
     }
 }

@@ -961,6 +961,67 @@ fn import_errors() {
 }
 
 #[test]
+fn import_cycles_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.rhai", "import \"b\" as b;\nfn f() {}\n");
+    let b = write(dir.path(), "b.rhai", "\nimport \"a\" as a;\n");
+    let e = in_dir(dir.path(), "import \"a\" as a;\nlet s = sandbox(\"t\");").unwrap_err();
+    let (message, pos, chain) = e.parts();
+    assert_eq!(message, "import \"a\" is a cycle: a imports b imports a");
+    assert_eq!(
+        pos,
+        Some(Pos {
+            file: b,
+            line: 2,
+            col: 8
+        })
+    );
+    assert_eq!(chain.len(), 2, "{chain:?}");
+    // Importing itself.
+    write(dir.path(), "self.rhai", "import \"self\" as me;\n");
+    let e = in_dir(dir.path(), "import \"self\" as m;").unwrap_err();
+    assert!(e.parts().0.contains("is a cycle: self imports self"));
+}
+
+#[test]
+fn import_nesting_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = limits::MODULES + 5;
+    for i in 0..n {
+        write(
+            dir.path(),
+            &format!("m{i}.rhai"),
+            &format!(
+                "import \"m{}\" as n;\nlet x = (1 + (1 + (1 + 1)));\n",
+                i + 1
+            ),
+        );
+    }
+    write(dir.path(), &format!("m{n}.rhai"), "fn f() {}\n");
+    let e = in_dir(dir.path(), "import \"m0\" as m;\nlet s = sandbox(\"t\");").unwrap_err();
+    let (message, pos, _) = e.parts();
+    assert!(
+        message.contains(&format!(
+            "imports nested deeper than {} modules",
+            limits::MODULES
+        )),
+        "{message}"
+    );
+    assert!(pos
+        .unwrap()
+        .file
+        .ends_with(&format!("m{}.rhai", limits::MODULES - 1)));
+    // Just within the limit, it works.
+    let last = limits::MODULES - 1;
+    write(dir.path(), &format!("m{last}.rhai"), "fn f() {}\n");
+    in_dir(
+        dir.path(),
+        "import \"m0\" as m;\nlet s = sandbox(\"t\");\ns.exec([\"x\"]);",
+    )
+    .unwrap();
+}
+
+#[test]
 fn errors_at_module_level_name_the_module() {
     let dir = tempfile::tempdir().unwrap();
     let lib = write(dir.path(), "broken.rhai", "fn f() {\n  1 +\n}\n");
