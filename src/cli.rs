@@ -24,6 +24,13 @@ pub enum Command {
         /// Print how long each phase of startup took, to stderr.
         #[arg(long)]
         timings: bool,
+        /// Instance name for `moksha ps/logs/stop/enter` (default: the
+        /// sandbox name plus a short id, or the profile's `s.name()`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Return once the program runs; its output goes to log files.
+        #[arg(long, short = 'd')]
+        detach: bool,
         /// Arguments for the profile, available to it as ARGS.
         #[arg(last = true)]
         args: Vec<String>,
@@ -42,6 +49,34 @@ pub enum Command {
     Check {
         #[arg(required = true)]
         profiles: Vec<String>,
+    },
+    /// List your sandboxes: running, and those that ended since the last look.
+    Ps {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the output of a detached sandbox.
+    Logs {
+        name: String,
+        /// Keep printing new output until the sandbox ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Stop a sandbox: SIGTERM to the program, SIGKILL to everything in it
+    /// after the timeout.
+    Stop {
+        name: String,
+        /// Seconds to wait after SIGTERM before killing.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Run a command inside a running sandbox, under the same policy.
+    Enter {
+        name: String,
+        /// The command (default: /bin/sh).
+        #[arg(last = true)]
+        command: Vec<String>,
     },
     /// List the profiles moksha can find, and where each comes from.
     Profiles,

@@ -7,7 +7,7 @@
 use crate::cli::{Cli, Command};
 use crate::plan::Plan;
 use crate::script::{self, Timings};
-use crate::{launch, profiles};
+use crate::{launch, manage, profiles};
 
 /// Exit code for a profile that does not evaluate or validate.
 pub const EXIT_PROFILE: i32 = 1;
@@ -17,8 +17,21 @@ pub fn run(cli: Cli) -> i32 {
         Command::Exec {
             profile,
             timings,
+            name,
+            detach,
             args,
-        } => exec(&profile, &args, timings),
+        } => {
+            let opts = launch::Options {
+                timings,
+                name,
+                detach,
+            };
+            exec(&profile, &args, &opts)
+        }
+        Command::Ps { json } => manage::ps(json),
+        Command::Logs { name, follow } => manage::logs(&name, follow),
+        Command::Stop { name, timeout } => manage::stop(&name, timeout),
+        Command::Enter { name, command } => manage::enter(&name, command),
         Command::Plan {
             profile,
             json,
@@ -91,12 +104,12 @@ fn check(list: &[String]) -> i32 {
     }
 }
 
-fn exec(profile: &str, args: &[String], show_timings: bool) -> i32 {
+fn exec(profile: &str, args: &[String], opts: &launch::Options) -> i32 {
     let start = std::time::Instant::now();
     let Some((plan, timings)) = load(profile, args) else {
         return EXIT_PROFILE;
     };
-    if show_timings {
+    if opts.timings {
         eprintln!(
             "moksha timings: engine {:?}, compile {:?}, eval {:?}, validate {:?}, total {:?}",
             timings.engine,
@@ -106,5 +119,5 @@ fn exec(profile: &str, args: &[String], show_timings: bool) -> i32 {
             start.elapsed()
         );
     }
-    launch::run(&plan, show_timings)
+    launch::run(&plan, opts)
 }

@@ -9,7 +9,9 @@
 pub mod cli;
 pub mod commands;
 pub mod launch;
+pub mod manage;
 pub mod plan;
 pub mod profiles;
 pub mod script;
+pub mod state;
 pub mod sys;

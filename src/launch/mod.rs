@@ -5,6 +5,7 @@
 //! privileged order of operations inside; it becomes the supervisor (PID 1
 //! of the sandbox) after forking the program.
 
+mod enter;
 mod program;
 mod report;
 pub mod rootfs;
@@ -12,7 +13,9 @@ mod seccomp;
 mod supervisor;
 
 use crate::plan::{FsOp, Plan};
+use crate::state::{self, Claim};
 use crate::sys;
+pub use enter::enter;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use report::Message;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -112,14 +115,85 @@ fn clone_flags(plan: &Plan) -> (libc::c_int, Vec<&'static str>) {
     (names.iter().fold(0, |f, n| f | sys::ns_flag(n)), names)
 }
 
-/// Launches the sandbox and waits for it. Returns the exit code for moksha:
-/// the program's status, 128+N if it died of signal N, or EXIT_* codes.
-pub fn run(plan: &Plan, show_timings: bool) -> i32 {
+/// How `moksha exec` was asked to run the plan.
+#[derive(Default, Debug, Clone)]
+pub struct Options {
+    /// Print phase timings to stderr.
+    pub timings: bool,
+    /// Instance name from the command line (overrides the profile's).
+    pub name: Option<String>,
+    /// Return once the program runs; its output goes to log files.
+    pub detach: bool,
+}
+
+/// The instance name: the command line's, the profile's `s.name()`, or the
+/// sandbox name plus a short random id.
+fn instance_name(plan: &Plan, opts: &Options) -> String {
+    match &opts.name {
+        Some(n) => n.clone(),
+        None if plan.supervision.named => plan.name.clone(),
+        None => format!("{}-{}", plan.name, state::short_id()),
+    }
+}
+
+/// What the sandbox side inherits from the launcher.
+struct Inherited<'a> {
+    go: OwnedFd,
+    report: OwnedFd,
+    /// The instance's lock: the supervisor holds it for as long as it lives
+    /// and writes the program's exit code into it.
+    lock: &'a std::fs::File,
+    /// When detached: /dev/null, the stdout log and the stderr log.
+    stdio: Option<[OwnedFd; 3]>,
+}
+
+/// Launches the sandbox and waits for it (or, detached, until the program
+/// runs). Returns the exit code for moksha: the program's status, 128+N if
+/// it died of signal N, or EXIT_* codes.
+pub fn run(plan: &Plan, opts: &Options) -> i32 {
     let t0 = Instant::now();
+    let show_timings = opts.timings;
+    let mut plan = plan.clone();
+    if opts.detach || plan.supervision.detach {
+        // Nobody is at a terminal for a detached sandbox, and it must
+        // outlive its launcher.
+        plan.supervision.detach = true;
+        plan.supervision.die_with_parent = false;
+        plan.supervision.new_session = true;
+    }
+    let plan = &plan;
     if let Err(e) = precheck(plan) {
         eprintln!("moksha: {e}");
         return EXIT_SETUP;
     }
+    let name = instance_name(plan, opts);
+    let claim = match Claim::take(&name) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let mut logs = None;
+    let stdio = if plan.supervision.detach {
+        let opened = claim
+            .open_logs()
+            .and_then(|(out, err, out_path, err_path)| {
+                let null = sys::open_dev_null().map_err(|e| e.to_string())?;
+                logs = Some((out_path, err_path));
+                Ok([null, out.into(), err.into()])
+            });
+        match opened {
+            Ok(fds) => Some(fds),
+            Err(e) => {
+                eprintln!("moksha: {e}");
+                claim.remove();
+                return EXIT_SETUP;
+            }
+        }
+    } else {
+        None
+    };
     let launcher_env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -146,17 +220,25 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
     let child = match sys::clone_into(flags, &names) {
         Err(e) => {
             eprintln!("moksha: cannot create the sandbox's namespaces: {e}");
+            claim.remove();
             return EXIT_SETUP;
         }
         Ok(None) => {
             drop(go_write);
             drop(report_read);
-            sandbox_main(plan, &launcher_env, go_read, report_write, t0)
+            let inherited = Inherited {
+                go: go_read,
+                report: report_write,
+                lock: &claim.lock,
+                stdio,
+            };
+            sandbox_main(plan, &launcher_env, inherited, t0)
         }
         Ok(Some(pid)) => pid,
     };
     drop(go_read);
     drop(report_write);
+    drop(stdio);
     let t_clone = t0.elapsed();
 
     // Rootless or not, the new user namespace maps the caller to the ids the
@@ -182,9 +264,16 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
             eprintln!("moksha: cannot map ids into the sandbox: {e}");
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
             let _ = supervisor::wait_exit(child);
+            claim.remove();
             return EXIT_SETUP;
         }
     }
+    // The namespaces, for the instance record: read now, while the child
+    // is still dumpable (its /proc links close to us once it is not).
+    let namespaces: Vec<(String, u64)> = state::NAMESPACES
+        .iter()
+        .filter_map(|ns| Some((ns.to_string(), state::ns_inode(child, ns)?)))
+        .collect();
     // Tell the sandbox side to go on.
     let _ = nix::unistd::write(&go_write, b"1");
     drop(go_write);
@@ -209,7 +298,19 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
     if show_timings {
         eprintln!("moksha timings: clone returned at {t_clone:?}, program executed at {t_exec:?}");
     }
+    if failure.is_none() {
+        let record = record_of(plan, &name, child, namespaces, logs);
+        if let Err(e) = claim.write_record(&record) {
+            eprintln!("moksha: warning: the instance will not show in `moksha ps`: {e}");
+        }
+        if plan.supervision.detach {
+            // The supervisor holds the lock from here on; the launcher goes.
+            println!("{name}");
+            return 0;
+        }
+    }
     let status = supervisor::wait_for(child, &waited);
+    claim.remove();
     if !plan.supervision.new_session {
         // Take the terminal back from the program's process group.
         for fd in 0..3 {
@@ -224,10 +325,15 @@ pub fn run(plan: &Plan, show_timings: bool) -> i32 {
 fn sandbox_main(
     plan: &Plan,
     launcher_env: &[(String, String)],
-    go: OwnedFd,
-    report: OwnedFd,
+    inherited: Inherited,
     t0: Instant,
 ) -> ! {
+    let Inherited {
+        go,
+        report,
+        lock,
+        stdio,
+    } = inherited;
     let fail = |msg: String| -> ! {
         report::send(&report, &Message::Error(EXIT_SETUP, msg));
         // SAFETY: _exit ends the process without running the launcher's exit handlers.
@@ -240,15 +346,25 @@ fn sandbox_main(
         )
     };
 
-    // 1. Die with the launcher, and close everything inherited from it but
-    //    our two pipes and the descriptors the plan passes on.
+    // 1. Die with the launcher (unless detached), take the log files as
+    //    stdio when detached, and close everything inherited from the
+    //    launcher but our pipes, the instance lock and the descriptors the
+    //    plan passes on.
     if plan.supervision.die_with_parent {
         if let Err(e) = sys::set_pdeathsig(libc::SIGKILL) {
             fail(e.to_string());
         }
     }
+    if let Some(fds) = &stdio {
+        for (target, fd) in fds.iter().enumerate() {
+            if let Err(e) = sys::dup_onto(fd, target as i32) {
+                fail(e.to_string());
+            }
+        }
+    }
+    drop(stdio);
     let mut keep = plan.process.pass_fds.clone();
-    keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
+    keep.extend([go.as_raw_fd(), report.as_raw_fd(), lock.as_raw_fd()]);
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(e.to_string());
     }
@@ -334,8 +450,45 @@ fn sandbox_main(
     }
     sys::set_name("moksha-init");
     let code = supervisor::wait_for(child.as_raw(), &waited_signals());
+    state::record_exit(lock, code);
     // SAFETY: see above.
     unsafe { libc::_exit(code) }
+}
+
+/// The record of a sandbox whose program runs: pids with their start
+/// times, namespaces, logs, the plan.
+fn record_of(
+    plan: &Plan,
+    name: &str,
+    supervisor: libc::pid_t,
+    namespaces: Vec<(String, u64)>,
+    logs: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> state::Record {
+    use sha2::Digest;
+    let json = serde_json::to_string(plan).unwrap_or_default();
+    let digest = sha2::Sha256::digest(json.as_bytes());
+    let program = state::first_child(supervisor).unwrap_or(0);
+    let show = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let (stdout_log, stderr_log) = match logs {
+        Some((o, e)) => (Some(show(o)), Some(show(e))),
+        None => (None, None),
+    };
+    state::Record {
+        name: name.to_string(),
+        profile: plan.profile.clone(),
+        plan_digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        uid: nix::unistd::geteuid().as_raw(),
+        supervisor_pid: supervisor,
+        supervisor_start: state::start_time(supervisor).unwrap_or(0),
+        program_pid: program,
+        program_start: state::start_time(program).unwrap_or(0),
+        namespaces,
+        started_at: state::now(),
+        detached: plan.supervision.detach,
+        stdout_log,
+        stderr_log,
+        plan: plan.clone(),
+    }
 }
 
 /// Step 3 of `sandbox_main`.

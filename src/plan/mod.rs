@@ -25,6 +25,10 @@ pub struct Pos {
 
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Line 0: not from a script (e.g. a command line).
+        if self.line == 0 {
+            return f.write_str(&self.file);
+        }
         write!(f, "{}:{}:{}", self.file, self.line, self.col)
     }
 }
@@ -309,6 +313,12 @@ pub struct Supervision {
     /// When false the program shares the terminal and the TIOCSTI/TIOCLINUX
     /// ioctls are filtered so it cannot push input into the caller's shell.
     pub new_session: bool,
+    /// The profile chose the instance name (`s.name()`); otherwise a short
+    /// id is appended to the sandbox name so several can run at once.
+    pub named: bool,
+    /// Run in the background: the launcher returns once the program runs,
+    /// output goes to log files.
+    pub detach: bool,
 }
 
 impl Default for Supervision {
@@ -316,6 +326,8 @@ impl Default for Supervision {
         Supervision {
             die_with_parent: true,
             new_session: true,
+            named: false,
+            detach: false,
         }
     }
 }

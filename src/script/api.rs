@@ -442,11 +442,9 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         net, ipc, uts and cgroup namespaces, an empty tmpfs root, no command. A profile
         creates exactly one.",
         move |ctx: NativeCallContext, name: &str| -> Res<Sandbox> {
-            if name.is_empty() || name.len() > 64 || name.contains(['/', '\0']) {
-                return err(format!(
-                    "sandbox name {name:?} must be 1 to 64 characters without '/'"
-                ));
-            }
+            crate::state::check_name(name)
+                .map_err(|e| e.replace("instance name", "sandbox name"))
+                .or_else(err)?;
             let s = Sandbox(Rc::new(RefCell::new(Plan::new(name, &cx.profile))));
             cx.sandboxes.borrow_mut().push((s.clone(), pos(&ctx)));
             Ok(s)
@@ -483,14 +481,13 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         engine,
         "name",
         "s: Sandbox, name: String",
-        "Sets the instance name (defaults to the name given to `sandbox`).",
+        "Sets the instance name shown by `moksha ps` (default: the sandbox name plus a
+        short id). Only one instance of a name runs at a time.",
         |s: &mut Sandbox, name: &str| -> Res<()> {
-            if name.is_empty() || name.len() > 64 || name.contains(['/', '\0']) {
-                return err(format!(
-                    "instance name {name:?} must be 1 to 64 characters without '/'"
-                ));
-            }
-            s.0.borrow_mut().name = name.to_string();
+            crate::state::check_name(name).or_else(err)?;
+            let mut plan = s.0.borrow_mut();
+            plan.name = name.to_string();
+            plan.supervision.named = true;
             Ok(())
         }
     );
@@ -500,6 +497,14 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         "s: Sandbox, on: bool",
         "Whether the sandbox is killed when the `moksha` that launched it dies (default true).",
         |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.die_with_parent = on
+    );
+    api!(
+        engine,
+        "detach",
+        "s: Sandbox, on: bool",
+        "Whether `moksha exec` returns once the program runs, leaving the sandbox in the
+        background (its output goes to log files: `moksha logs NAME`). Same as `--detach`.",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.detach = on
     );
     api!(
         engine,

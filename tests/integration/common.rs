@@ -14,6 +14,18 @@ pub enum Who {
     Root,
     /// uid/gid 65534 via setpriv, no supplementary groups.
     Nobody,
+    /// Another unprivileged uid (= gid), for tests between two users.
+    Other(u32),
+}
+
+impl Who {
+    pub fn uid(self) -> u32 {
+        match self {
+            Who::Root => 0,
+            Who::Nobody => NOBODY,
+            Who::Other(uid) => uid,
+        }
+    }
 }
 
 pub const NOBODY: u32 = 65534;
@@ -47,8 +59,8 @@ pub fn owned_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
     let dir = parent.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    if who == Who::Nobody {
-        std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    if who != Who::Root {
+        std::os::unix::fs::chown(&dir, Some(who.uid()), Some(who.uid())).unwrap();
     }
     dir
 }
@@ -58,9 +70,10 @@ pub fn moksha(who: Who, args: &[&str]) -> Command {
     let bin = moksha_bin();
     let mut cmd = match who {
         Who::Root => Command::new(bin),
-        Who::Nobody => {
+        Who::Nobody | Who::Other(_) => {
+            let id = who.uid();
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+            c.args([format!("--reuid={id}"), format!("--regid={id}"), "--clear-groups".into(), "--".into()]);
             c.arg(bin);
             c
         }

@@ -4,3 +4,4 @@
 mod cli;
 mod common;
 mod sandbox;
+mod manage;

@@ -1,0 +1,503 @@
+//! Instances on disk, per user, without a daemon.
+//!
+//! Each instance NAME has, in the user's state directory:
+//! - `NAME.lock`: held (flock) by the sandbox's supervisor for as long as it
+//!   lives — the kernel releases it when the supervisor dies, however it
+//!   dies, so liveness never depends on a pid. The supervisor writes
+//!   `exit N` into it when the program ends. Taking the lock is also how
+//!   exactly one of two launches with the same name wins.
+//! - `NAME.json`: the record (profile, pids, start times, namespaces, logs,
+//!   the plan), written atomically, mode 0600.
+//! - `NAME.out`, `NAME.err`: the program's output when detached.
+//!
+//! Nothing here trusts a record alone: a pid is used only while the lock is
+//! held and the process still has the recorded start time, owner and
+//! namespaces.
+
+use crate::plan::Plan;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Namespaces recorded for an instance, in the order `enter` joins them.
+pub const NAMESPACES: [&str; 7] = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub name: String,
+    pub profile: String,
+    /// SHA-256 of the plan's JSON.
+    pub plan_digest: String,
+    pub uid: u32,
+    /// Host pid of the supervisor (PID 1 inside) and its start time in
+    /// clock ticks since boot (/proc/PID/stat field 22).
+    pub supervisor_pid: i32,
+    pub supervisor_start: u64,
+    /// Host pid of the program, and its start time.
+    pub program_pid: i32,
+    pub program_start: u64,
+    /// Namespace inode numbers of the supervisor, by name.
+    pub namespaces: Vec<(String, u64)>,
+    /// Seconds since the epoch.
+    pub started_at: u64,
+    pub detached: bool,
+    pub stdout_log: Option<String>,
+    pub stderr_log: Option<String>,
+    pub plan: Plan,
+}
+
+/// Why an instance cannot be used.
+pub type Result<T> = std::result::Result<T, String>;
+
+/// The user's state directory: `$XDG_RUNTIME_DIR/moksha`, or
+/// `/tmp/moksha-UID` when there is no usable runtime dir. Created 0700 and
+/// checked: a directory (not a symlink), owned by us, private.
+pub fn state_dir() -> Result<PathBuf> {
+    let uid = nix::unistd::geteuid().as_raw();
+    let runtime = std::env::var("XDG_RUNTIME_DIR")
+        .ok()
+        .filter(|d| d.starts_with('/'))
+        .map(PathBuf::from)
+        .filter(|d| {
+            d.symlink_metadata()
+                .map(|m| m.is_dir() && m.uid() == uid)
+                .unwrap_or(false)
+        });
+    let dir = match runtime {
+        Some(d) => d.join("moksha"),
+        None => PathBuf::from(format!("/tmp/moksha-{uid}")),
+    };
+    match std::fs::create_dir(&dir) {
+        Ok(()) => std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(format!(
+                "cannot create the state directory {}: {e}",
+                dir.display()
+            ))
+        }
+    }
+    let meta = dir
+        .symlink_metadata()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "the state directory {} is not a private directory owned by uid {uid}; refusing to use it",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// Instance names: what a file name can safely be.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "instance name {name:?} must be 1 to 64 characters: letters, digits, '-', '_' or '.', not starting with '.'"
+        ))
+    }
+}
+
+/// A short random id for default instance names.
+pub fn short_id() -> String {
+    let mut buf = [0u8; 3];
+    let _ = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn path(dir: &Path, name: &str, ext: &str) -> PathBuf {
+    dir.join(format!("{name}.{ext}"))
+}
+
+/// Opens a file in the state dir without following symlinks, private.
+fn open_private(path: &Path, write: bool, append: bool) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write && !append)
+        .append(append)
+        .create(write)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn flock(file: &File, op: libc::c_int) -> bool {
+    // SAFETY: flock on a descriptor we own.
+    unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) == 0 }
+}
+
+/// The launcher's hold on a name: the locked lock file. The sandbox's
+/// supervisor inherits it and keeps the name taken while it lives.
+pub struct Claim {
+    pub dir: PathBuf,
+    pub name: String,
+    pub lock: File,
+}
+
+impl Claim {
+    /// Takes the name, or says that an instance of that name runs.
+    pub fn take(name: &str) -> Result<Claim> {
+        check_name(name)?;
+        let dir = state_dir()?;
+        let lock_path = path(&dir, name, "lock");
+        let lock = open_private(&lock_path, true, false)
+            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        if !flock(&lock, libc::LOCK_EX) {
+            return Err(format!(
+                "an instance named {name:?} is already running (see `moksha ps`; stop it with `moksha stop {name}`)"
+            ));
+        }
+        // A previous instance's leftovers: its lock is free, so it is dead.
+        let _ = lock.set_len(0);
+        for ext in ["json", "out", "err"] {
+            let _ = std::fs::remove_file(path(&dir, name, ext));
+        }
+        Ok(Claim {
+            dir,
+            name: name.to_string(),
+            lock,
+        })
+    }
+
+    /// The log files for a detached instance (stdout, stderr).
+    pub fn open_logs(&self) -> Result<(File, File, PathBuf, PathBuf)> {
+        let out = path(&self.dir, &self.name, "out");
+        let err = path(&self.dir, &self.name, "err");
+        let open = |p: &Path| {
+            open_private(p, true, true).map_err(|e| format!("cannot create {}: {e}", p.display()))
+        };
+        Ok((open(&out)?, open(&err)?, out, err))
+    }
+
+    /// Writes the record atomically (temporary file, then rename).
+    pub fn write_record(&self, record: &Record) -> Result<()> {
+        let tmp = self.dir.join(format!(".{}.json.tmp", self.name));
+        let _ = std::fs::remove_file(&tmp);
+        let text = serde_json::to_string_pretty(record).map_err(|e| e.to_string())?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path(&self.dir, &self.name, "json"))
+            .map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
+    }
+
+    /// Removes every file of the instance (a foreground run that ended).
+    pub fn remove(self) {
+        remove_files(&self.dir, &self.name);
+    }
+}
+
+fn remove_files(dir: &Path, name: &str) {
+    for ext in ["json", "out", "err", "lock"] {
+        let _ = std::fs::remove_file(path(dir, name, ext));
+    }
+}
+
+/// Writes the program's exit code into the lock file (by the supervisor).
+pub fn record_exit(lock: &File, code: i32) {
+    let mut f = lock;
+    let _ = f.rewind();
+    let _ = f.write_all(format!("exit {code}\n").as_bytes());
+}
+
+/// Start time of a process in clock ticks since boot, from /proc/PID/stat.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may contain spaces and ')': fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Inode of one of a process's namespaces.
+pub fn ns_inode(pid: i32, ns: &str) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/{ns}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Real uid of a process.
+fn proc_uid(pid: i32) -> Option<u32> {
+    std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|m| m.uid())
+}
+
+/// What is known of an instance found on disk.
+#[derive(Debug)]
+pub enum Status {
+    /// Its supervisor lives and matches the record.
+    Running(Record),
+    /// The program ended with this code; the supervisor is gone.
+    Exited(Option<Record>, i32),
+    /// The supervisor died without recording an exit (killed).
+    Dead(Option<Record>),
+    /// The files are unusable: corrupt, truncated, crafted or not matching
+    /// the process they name. The reason says which.
+    Invalid(String),
+}
+
+/// Reads and checks one instance.
+pub fn inspect(dir: &Path, name: &str) -> Status {
+    let record = read_record(dir, name);
+    // No lock file: nothing can be running under this name.
+    let Ok(lock) = open_private(&path(dir, name, "lock"), false, false) else {
+        return Status::Dead(record.ok());
+    };
+    // If we can take the lock, nobody holds it: the supervisor is gone.
+    if flock(&lock, libc::LOCK_SH) {
+        let mut text = String::new();
+        let _ = (&lock).read_to_string(&mut text);
+        let record = record.ok();
+        return match text
+            .trim()
+            .strip_prefix("exit ")
+            .and_then(|c| c.parse().ok())
+        {
+            Some(code) => Status::Exited(record, code),
+            None => Status::Dead(record),
+        };
+    }
+    let record = match record {
+        Ok(r) => r,
+        // A launch still starting has a held lock and no record yet.
+        Err(e) => return Status::Invalid(e),
+    };
+    match verify(&record) {
+        Ok(()) => Status::Running(record),
+        Err(e) => Status::Invalid(e),
+    }
+}
+
+fn read_record(dir: &Path, name: &str) -> Result<Record> {
+    let p = path(dir, name, "json");
+    let mut text = String::new();
+    open_private(&p, false, false)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    let record: Record =
+        serde_json::from_str(&text).map_err(|e| format!("{}: corrupt record: {e}", p.display()))?;
+    if record.name != name {
+        return Err(format!(
+            "{}: the record names another instance ({:?})",
+            p.display(),
+            record.name
+        ));
+    }
+    Ok(record)
+}
+
+/// Checks that the record's processes are really this instance: same
+/// owner, same start times, same namespaces, program a child of the
+/// supervisor. A crafted record naming another process fails here.
+pub fn verify(r: &Record) -> Result<()> {
+    let me = nix::unistd::geteuid().as_raw();
+    if r.uid != me {
+        return Err(format!(
+            "record {:?} belongs to uid {}, not to you",
+            r.name, r.uid
+        ));
+    }
+    let sup = r.supervisor_pid;
+    if sup <= 1 || start_time(sup) != Some(r.supervisor_start) || proc_uid(sup) != Some(me) {
+        return Err(format!(
+            "record {:?} names pid {sup}, which is not its supervisor (gone, reused or not yours)",
+            r.name
+        ));
+    }
+    // The namespace links of a non-dumpable supervisor are readable only by
+    // root; where we can read them, they must match.
+    for (ns, ino) in &r.namespaces {
+        if matches!(ns_inode(sup, ns), Some(found) if found != *ino) {
+            return Err(format!(
+                "record {:?}: pid {sup} is not in the recorded {ns} namespace",
+                r.name
+            ));
+        }
+    }
+    // A supervisor is called moksha-init, and with a PID namespace it is
+    // PID 1 there, in a user namespace that is not ours.
+    let status = std::fs::read_to_string(format!("/proc/{sup}/status")).unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let not_ours = |why: &str| {
+        Err(format!(
+            "record {:?}: pid {sup} is not a moksha supervisor ({why})",
+            r.name
+        ))
+    };
+    if field("Name:") != "moksha-init" {
+        return not_ours("its name is not moksha-init");
+    }
+    if r.plan.namespaces.pid && field("NSpid:").split_whitespace().last() != Some("1") {
+        return not_ours("it is not PID 1 of its own PID namespace");
+    }
+    let theirs = ns_inode(sup, "user");
+    if r.plan.namespaces.user
+        && theirs.is_some()
+        && theirs == ns_inode(std::process::id() as i32, "user")
+    {
+        return not_ours("it is in our own user namespace");
+    }
+    if r.namespaces.is_empty() {
+        return not_ours("the record lists no namespaces");
+    }
+    Ok(())
+}
+
+/// Every instance name in the state dir (by its lock or record file).
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| {
+                    n.strip_suffix(".lock")
+                        .or_else(|| n.strip_suffix(".json"))
+                        .map(str::to_string)
+                })
+                .filter(|n| check_name(n).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Forgets a dead instance (keeps nothing).
+pub fn clean(dir: &Path, name: &str) {
+    // Only if still dead now: take the lock exclusively first.
+    if let Ok(lock) = open_private(&path(dir, name, "lock"), false, false) {
+        if !flock(&lock, libc::LOCK_EX) {
+            return;
+        }
+    }
+    remove_files(dir, name);
+}
+
+/// The log paths of an instance, only inside our state dir.
+pub fn log_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (path(dir, name, "out"), path(dir, name, "err"))
+}
+
+/// A process handle that cannot be confused with a later process of the
+/// same pid: opened, then checked against the record.
+pub struct Verified {
+    pub pidfd: std::os::fd::OwnedFd,
+    pub pid: i32,
+}
+
+/// Opens the supervisor of a running, verified instance.
+pub fn open_supervisor(r: &Record) -> Result<Verified> {
+    let pidfd = crate::sys::pidfd_open(r.supervisor_pid).map_err(|e| e.to_string())?;
+    // Checked after opening: if the pid was reused before the open, the
+    // start time differs now; after the open the pidfd pins the process.
+    verify(r)?;
+    Ok(Verified {
+        pidfd,
+        pid: r.supervisor_pid,
+    })
+}
+
+/// Opens the program of a running, verified instance: the process `enter`
+/// joins. (The supervisor is non-dumpable, so only root could join through
+/// it; the program is an ordinary process of ours, in every namespace of
+/// the sandbox.) It must be the supervisor's child, with the recorded start
+/// time and the recorded namespaces.
+pub fn open_program(r: &Record) -> Result<Verified> {
+    verify(r)?;
+    let pid = r.program_pid;
+    let pidfd = crate::sys::pidfd_open(pid).map_err(|e| e.to_string())?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let parent = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .map(str::trim);
+    if pid <= 1
+        || start_time(pid) != Some(r.program_start)
+        || parent != Some(&r.supervisor_pid.to_string())
+    {
+        return Err(format!(
+            "the program of {:?} (pid {pid}) has ended or is not the one recorded",
+            r.name
+        ));
+    }
+    for (ns, ino) in &r.namespaces {
+        if ns_inode(pid, ns) != Some(*ino) {
+            return Err(format!(
+                "the program of {:?} (pid {pid}) is not in the sandbox's {ns} namespace",
+                r.name
+            ));
+        }
+    }
+    Ok(Verified { pidfd, pid })
+}
+
+/// Resident memory of a process tree in bytes (the supervisor and below).
+pub fn memory(pid: i32) -> u64 {
+    // SAFETY: sysconf with a constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let mut total = 0;
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        if let Ok(statm) = std::fs::read_to_string(format!("/proc/{p}/statm")) {
+            total += statm
+                .split(' ')
+                .nth(1)
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0)
+                * page;
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        todo.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    total
+}
+
+/// The first child of a process (the program, for a supervisor).
+pub fn first_child(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,390 @@
+//! Managed sandboxes: detach, ps, logs, enter, stop; dead and crafted
+//! records; two users; two launches racing for one name.
+
+use crate::both;
+use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A name unique to this test run and test.
+fn unique(test: &str) -> String {
+    format!("t{}-{test}", std::process::id())
+}
+
+/// The state directory of `who` as moksha computes it without
+/// XDG_RUNTIME_DIR (the tests' environment has none).
+fn state_dir(who: Who) -> PathBuf {
+    PathBuf::from(format!("/tmp/moksha-{}", who.uid()))
+}
+
+const SERVICE: &str = "import \"base\" as base;\nlet s = sandbox(\"svc\");\nbase::minimal(s);\n\
+    s.hostname(\"svc-box\");\n\
+    s.exec([\"/bin/sh\", \"-c\", \"echo ready > /tmp/marker; echo to-stdout; echo to-stderr >&2; \
+    trap 'echo got-term; exit 9' TERM; while :; do sleep 0.1; done\"]);\n";
+
+const STUBBORN: &str = "import \"base\" as base;\nlet s = sandbox(\"stubborn\");\nbase::minimal(s);\n\
+    s.exec([\"/bin/sh\", \"-c\", \"trap '' TERM; echo up; sleep 1000 & while :; do sleep 0.1; done\"]);\n";
+
+/// Starts a detached instance named `name` from `profile` as `who`.
+fn start(who: Who, name: &str, profile: &str) -> tempfile::TempDir {
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "svc.rhai", profile);
+    let r = Run::from(
+        moksha(who, &["exec", "--detach", "--name", name, &path])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert_eq!(
+        r.stdout.trim(),
+        name,
+        "detach prints the instance name: {r:?}"
+    );
+    dir
+}
+
+fn run(who: Who, args: &[&str]) -> Run {
+    Run::from(moksha(who, args).output().unwrap())
+}
+
+/// `moksha ps --json` rows.
+fn ps(who: Who) -> Vec<serde_json::Value> {
+    let r = run(who, &["ps", "--json"]).expect_code(0);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("ps --json: {e}: {}", r.stdout))
+}
+
+fn row(who: Who, name: &str) -> Option<serde_json::Value> {
+    ps(who).into_iter().find(|r| r["name"] == name)
+}
+
+/// Host pids of a process and everything below it.
+fn tree(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        let children =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        out.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+        i += 1;
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until `f` holds, or panics after 10 s.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+both!(detach_ps_logs_enter_stop, |who| {
+    let name = unique("svc");
+    let _dir = start(who, &name, SERVICE);
+    let r = row(who, &name).expect("ps lists the instance");
+    assert_eq!(r["status"], "running");
+    assert!(r["profile"].as_str().unwrap().ends_with("svc.rhai"), "{r}");
+    let pid = r["pid"].as_u64().unwrap() as u32;
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(),
+        "moksha-init\n",
+        "ps shows the supervisor's pid"
+    );
+    assert!(r["memory_bytes"].as_u64().unwrap() > 0, "{r}");
+
+    eventually("the program wrote its output", || {
+        run(who, &["logs", &name]).stdout.contains("to-stdout")
+    });
+    let logs = run(who, &["logs", &name]).expect_code(0);
+    assert!(logs.stderr.contains("to-stderr"), "{logs:?}");
+
+    let e = run(
+        who,
+        &[
+            "enter",
+            &name,
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /proc/1/comm; hostname; id -u; cat /tmp/marker; ls /proc | grep -c '^[0-9]'; \
+           grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status",
+        ],
+    )
+    .expect_code(0);
+    let lines: Vec<&str> = e.stdout.lines().collect();
+    assert_eq!(lines[0], "moksha-init", "{e:?}");
+    assert_eq!(lines[1], "svc-box", "the instance's hostname: {e:?}");
+    assert_eq!(lines[2], who.uid().to_string(), "{e:?}");
+    assert_eq!(lines[3], "ready", "the instance's own /tmp: {e:?}");
+    let procs: usize = lines[4].parse().unwrap();
+    assert!(procs <= 8, "only the instance's processes: {e:?}");
+    for cap in ["CapEff", "CapPrm", "CapBnd"] {
+        assert!(
+            e.stdout.contains(&format!("{cap}:\t0000000000000000")),
+            "{cap}: {e:?}"
+        );
+    }
+    assert!(e.stdout.contains("NoNewPrivs:\t1"), "{e:?}");
+    assert!(
+        e.stdout.contains("Seccomp:\t2"),
+        "the entered process runs under the filter: {e:?}"
+    );
+    // The exit status of the entered command comes back.
+    run(who, &["enter", &name, "--", "/bin/sh", "-c", "exit 4"]).expect_code(4);
+
+    // A second launch of the same name is refused while it runs.
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "svc.rhai", SERVICE);
+    let dup = run(who, &["exec", "--name", &name, &path]).expect_code(125);
+    assert!(dup.stderr.contains("already running"), "{dup:?}");
+
+    let inside = tree(pid);
+    let s = run(who, &["stop", &name, "--timeout", "5"]).expect_code(0);
+    assert!(
+        s.stdout.contains("exited with status 9"),
+        "SIGTERM reached the program: {s:?}"
+    );
+    let left: Vec<u32> = inside.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "processes left after stop: {left:?}");
+    assert!(
+        row(who, &name).is_none(),
+        "stopped instances are gone from ps"
+    );
+});
+
+both!(stop_kills_a_program_that_ignores_sigterm, |who| {
+    let name = unique("stubborn");
+    let _dir = start(who, &name, STUBBORN);
+    eventually("it runs", || {
+        run(who, &["logs", &name]).stdout.contains("up")
+    });
+    let pid = row(who, &name).unwrap()["pid"].as_u64().unwrap() as u32;
+    let inside = tree(pid);
+    assert!(inside.len() >= 3, "{inside:?}");
+    let t = Instant::now();
+    let s = run(who, &["stop", &name, "--timeout", "1"]).expect_code(0);
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    assert!(s.stdout.contains("killed"), "{s:?}");
+    let left: Vec<u32> = inside.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "processes left after stop: {left:?}");
+});
+
+both!(killed_supervisor_shows_dead_then_is_cleaned, |who| {
+    let name = unique("killed");
+    let _dir = start(who, &name, SERVICE);
+    let pid = row(who, &name).unwrap()["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill with a pid that ps just reported for our own instance.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    eventually("the supervisor is gone", || !alive(pid as u32));
+    let r = row(who, &name).expect("the dead instance is reported once");
+    assert_eq!(r["status"], "dead (killed)", "{r}");
+    assert!(row(who, &name).is_none(), "and then cleaned");
+    assert!(!state_dir(who).join(format!("{name}.json")).exists());
+});
+
+#[test]
+fn another_user_cannot_see_enter_stop_or_read_logs() {
+    let owner = Who::Nobody;
+    let other = Who::Other(54321);
+    let name = unique("private");
+    let _dir = start(owner, &name, SERVICE);
+    eventually("output", || {
+        run(owner, &["logs", &name]).stdout.contains("to-stdout")
+    });
+    assert!(
+        row(other, &name).is_none(),
+        "another uid's ps does not list it"
+    );
+    for args in [
+        vec!["enter", &name, "--", "true"],
+        vec!["stop", &name],
+        vec!["logs", &name],
+    ] {
+        let r = run(other, &args);
+        assert_ne!(r.code, 0, "{args:?} must fail for another uid: {r:?}");
+        assert!(
+            r.stderr.contains("no instance") || r.stderr.contains("no logs"),
+            "{args:?}: {r:?}"
+        );
+    }
+    // Pointing at the owner's state directory does not help: it is private.
+    let mut cmd = moksha(other, &["ps"]);
+    cmd.env("XDG_RUNTIME_DIR", state_dir(owner).parent().unwrap());
+    let r = Run::from(cmd.output().unwrap());
+    assert!(!r.stdout.contains(&name), "{r:?}");
+    let mode = std::fs::metadata(state_dir(owner))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // Still running for its owner.
+    assert_eq!(row(owner, &name).unwrap()["status"], "running");
+    run(owner, &["stop", &name, "--timeout", "2"]).expect_code(0);
+}
+
+both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
+    let dir = state_dir(who);
+    // Make sure the directory exists with the right owner.
+    run(who, &["ps"]).expect_code(0);
+    let write = |name: &str, text: &str| {
+        let p = dir.join(format!("{name}.json"));
+        std::fs::write(&p, text).unwrap();
+        std::os::unix::fs::chown(&p, Some(who.uid()), Some(who.uid())).unwrap();
+    };
+    // An unrelated process of the same user, holding a lock file of the
+    // right name, so liveness alone would say "running".
+    let victim_name = unique("crafted");
+    let lock = dir.join(format!("{victim_name}.lock"));
+    let mut victim = moksha(who, &[]);
+    let program = victim.get_program().to_owned();
+    let prefix: Vec<_> = victim.get_args().map(|a| a.to_owned()).collect();
+    let mut holder = std::process::Command::new(if who == Who::Root {
+        "flock".into()
+    } else {
+        program
+    });
+    if who != Who::Root {
+        holder.args(&prefix[..prefix.len() - 1]).arg("flock");
+    }
+    holder.arg(&lock).args(["sleep", "30"]);
+    let mut holder = holder.spawn().unwrap();
+    eventually("the lock file exists", || lock.exists());
+    std::thread::sleep(Duration::from_millis(200));
+    let sleep_pid = tree(holder.id()).into_iter().last().unwrap();
+    let start = std::fs::read_to_string(format!("/proc/{sleep_pid}/stat")).unwrap();
+    let start: u64 = start
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ns = |n: &str| {
+        std::fs::metadata(format!("/proc/{sleep_pid}/ns/{n}"))
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap()
+    };
+    let plan = run(who, &["plan", "--json", "demo"]).expect_code(0).stdout;
+    let crafted = format!(
+        r#"{{"name":"{victim_name}","profile":"x","plan_digest":"0","uid":{uid},"supervisor_pid":{sleep_pid},"supervisor_start":{start},"program_pid":{sleep_pid},"program_start":{start},"namespaces":[["user",{u}],["pid",{p}]],"started_at":0,"detached":true,"stdout_log":"/etc/shadow","stderr_log":null,"plan":{plan}}}"#,
+        uid = who.uid(),
+        u = ns("user"),
+        p = ns("pid"),
+    );
+    write(&victim_name, &crafted);
+    let corrupt = unique("corrupt");
+    write(&corrupt, "{ not json");
+    let truncated = unique("truncated");
+    write(
+        &truncated,
+        &crafted[..crafted.len() / 2].replace(&victim_name, &truncated),
+    );
+
+    let r = run(who, &["ps"]).expect_code(0);
+    assert!(
+        r.stderr
+            .contains(&format!("ignoring instance {victim_name}")),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("not a moksha supervisor"), "{r:?}");
+    assert!(!r.stdout.contains(&victim_name), "{r:?}");
+    for args in [
+        vec!["stop", victim_name.as_str(), "--timeout", "1"],
+        vec!["enter", &victim_name, "--", "true"],
+    ] {
+        let out = run(who, &args);
+        assert_ne!(out.code, 0, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("cannot be used"), "{args:?}: {out:?}");
+    }
+    assert!(alive(sleep_pid), "the unrelated process was not signalled");
+    // Logs come only from the state directory, never from a path a record names.
+    let l = run(who, &["logs", &victim_name]);
+    assert!(!l.stdout.contains("root:"), "{l:?}");
+    // Corrupt and truncated records without a live lock are cleaned.
+    run(who, &["ps"]).expect_code(0);
+    assert!(!dir.join(format!("{corrupt}.json")).exists());
+    assert!(!dir.join(format!("{truncated}.json")).exists());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let _ = std::fs::remove_file(dir.join(format!("{victim_name}.json")));
+    let _ = std::fs::remove_file(&lock);
+});
+
+both!(two_launches_of_one_name_exactly_one_wins, |who| {
+    let name = unique("race");
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "svc.rhai", SERVICE);
+    let spawn = || {
+        moksha(who, &["exec", "--detach", "--name", &name, &path])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        Run::from(a.wait_with_output().unwrap()),
+        Run::from(b.wait_with_output().unwrap()),
+    );
+    let mut codes = [a.code, b.code];
+    codes.sort();
+    assert_eq!(codes, [0, 125], "{a:?} {b:?}");
+    let loser = if a.code == 125 { &a } else { &b };
+    assert!(loser.stderr.contains("already running"), "{loser:?}");
+    run(who, &["stop", &name, "--timeout", "2"]).expect_code(0);
+});
+
+both!(a_sandbox_cannot_enter_another, |who| {
+    // Sandbox A gets the moksha binary and the state directory, and tries
+    // to enter sandbox B of the same user.
+    let target = unique("target");
+    let _dir = start(who, &target, SERVICE);
+    let bin_dir = moksha_bin()
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let state = state_dir(who).to_string_lossy().into_owned();
+    let extra = format!(
+        "s.bind({}, \"/mk\");\ns.bind({}, {}, #{{ rw: true }});",
+        rhai_string(&bin_dir),
+        rhai_string(&state),
+        rhai_string(&state)
+    );
+    let r = sh(
+        who,
+        &extra,
+        &format!("/mk/moksha enter {target} -- /bin/sh -c 'echo INSIDE-B'; echo rc=$?"),
+    );
+    assert!(!r.stdout.contains("INSIDE-B"), "{r:?}");
+    assert!(
+        r.stdout.contains("rc=1") || r.stdout.contains("rc=125"),
+        "{r:?}"
+    );
+    run(who, &["stop", &target, "--timeout", "2"]).expect_code(0);
+});
