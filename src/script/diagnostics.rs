@@ -158,12 +158,18 @@ fn describe(err: &EvalAltResult) -> String {
             "function calls nested deeper than {} levels (runaway recursion?)",
             limits::CALL_LEVELS
         ),
-        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
-            "{what} exceeds the profile limits (strings {} bytes, arrays {} items, maps {} items)",
-            limits::STRING_BYTES,
-            limits::ARRAY_LEN,
-            limits::MAP_LEN
-        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            let (thing, limit) = if what.contains("string") {
+                ("string data", format!("{} bytes", limits::STRING_BYTES))
+            } else if what.contains("array") {
+                ("an array", format!("{} items", limits::ARRAY_LEN))
+            } else if what.contains("map") {
+                ("a map", format!("{} items", limits::MAP_LEN))
+            } else {
+                (what.as_str(), "its limit".to_string())
+            };
+            format!("{thing} grew past the profile limit of {limit} and was stopped")
+        }
         EvalAltResult::ErrorTooManyModules(_) => {
             format!("more than {} modules imported", limits::MODULES)
         }

@@ -181,7 +181,7 @@ fn huge_string() {
         ("p.rhai", 3, 31),
     );
     assert!(
-        headline(&err).contains("string exceeds the profile limits"),
+        headline(&err).contains("string data grew past the profile limit"),
         "{err}"
     );
 }
@@ -214,6 +214,22 @@ fn missing_import() {
         "{err}"
     );
     assert!(headline(&err).contains("the embedded stdlib"), "{err}");
+}
+
+#[test]
+fn import_cycle() {
+    let (err, _) = bad_profile(
+        "import \"a\" as a;\n",
+        &[
+            ("a.rhai", "import \"b\" as b;\n"),
+            ("b.rhai", "import \"a\" as a;\n"),
+        ],
+        ("b.rhai", 1, 8),
+    );
+    assert!(
+        headline(&err).contains("import \"a\" is a cycle: a imports b imports a"),
+        "{err}"
+    );
 }
 
 #[test]
