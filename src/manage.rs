@@ -7,7 +7,7 @@
 use crate::launch;
 use crate::state::{self, Record, Status};
 use serde::Serialize;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -188,9 +188,6 @@ pub fn logs(name: &str, follow: bool) -> i32 {
             return 0;
         }
         std::thread::sleep(Duration::from_millis(100));
-        for f in [&mut out, &mut err].into_iter().flatten() {
-            let _ = f.seek(SeekFrom::Current(0));
-        }
     }
 }
 

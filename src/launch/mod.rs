@@ -142,7 +142,7 @@ struct Inherited<'a> {
     report: OwnedFd,
     /// The instance's lock: the supervisor holds it for as long as it lives
     /// and writes the program's exit code into it.
-    lock: &'a std::fs::File,
+    lock: Option<&'a std::fs::File>,
     /// When detached: /dev/null, the stdout log and the stderr log.
     stdio: Option<[OwnedFd; 3]>,
 }
@@ -167,17 +167,29 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         return EXIT_SETUP;
     }
     let name = instance_name(plan, opts);
+    // A foreground sandbox nobody named still runs when the state
+    // directory is unusable (e.g. inside another user namespace); it just
+    // does not show in `moksha ps`.
+    let optional = !plan.supervision.detach && opts.name.is_none() && !plan.supervision.named;
     let claim = match Claim::take(&name) {
-        Ok(c) => c,
+        Ok(c) => Some(c),
+        Err(e) if optional && state::state_dir().is_err() => {
+            eprintln!("moksha: warning: {e}; this sandbox will not show in `moksha ps`");
+            None
+        }
         Err(e) => {
             eprintln!("moksha: {e}");
             return EXIT_SETUP;
         }
     };
+    let remove = |claim: Option<Claim>| claim.into_iter().for_each(Claim::remove);
     let mut logs = None;
     let stdio = if plan.supervision.detach {
+        // Detached sandboxes always have a claim (it is not optional then).
         let opened = claim
-            .open_logs()
+            .as_ref()
+            .ok_or_else(|| "no state directory".to_string())
+            .and_then(Claim::open_logs)
             .and_then(|(out, err, out_path, err_path)| {
                 let null = sys::open_dev_null().map_err(|e| e.to_string())?;
                 logs = Some((out_path, err_path));
@@ -187,7 +199,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
             Ok(fds) => Some(fds),
             Err(e) => {
                 eprintln!("moksha: {e}");
-                claim.remove();
+                remove(claim);
                 return EXIT_SETUP;
             }
         }
@@ -220,7 +232,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
     let child = match sys::clone_into(flags, &names) {
         Err(e) => {
             eprintln!("moksha: cannot create the sandbox's namespaces: {e}");
-            claim.remove();
+            remove(claim);
             return EXIT_SETUP;
         }
         Ok(None) => {
@@ -229,7 +241,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
             let inherited = Inherited {
                 go: go_read,
                 report: report_write,
-                lock: &claim.lock,
+                lock: claim.as_ref().map(|c| &c.lock),
                 stdio,
             };
             sandbox_main(plan, &launcher_env, inherited, t0)
@@ -264,7 +276,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
             eprintln!("moksha: cannot map ids into the sandbox: {e}");
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
             let _ = supervisor::wait_exit(child);
-            claim.remove();
+            remove(claim);
             return EXIT_SETUP;
         }
     }
@@ -300,7 +312,11 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
     }
     if failure.is_none() {
         let record = record_of(plan, &name, child, namespaces, logs);
-        if let Err(e) = claim.write_record(&record) {
+        let written = match &claim {
+            Some(c) => c.write_record(&record),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
             eprintln!("moksha: warning: the instance will not show in `moksha ps`: {e}");
         }
         if plan.supervision.detach {
@@ -310,7 +326,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         }
     }
     let status = supervisor::wait_for(child, &waited);
-    claim.remove();
+    remove(claim);
     if !plan.supervision.new_session {
         // Take the terminal back from the program's process group.
         for fd in 0..3 {
@@ -364,7 +380,8 @@ fn sandbox_main(
     }
     drop(stdio);
     let mut keep = plan.process.pass_fds.clone();
-    keep.extend([go.as_raw_fd(), report.as_raw_fd(), lock.as_raw_fd()]);
+    keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
+    keep.extend(lock.map(|l| l.as_raw_fd()));
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(e.to_string());
     }
@@ -450,7 +467,9 @@ fn sandbox_main(
     }
     sys::set_name("moksha-init");
     let code = supervisor::wait_for(child.as_raw(), &waited_signals());
-    state::record_exit(lock, code);
+    if let Some(lock) = lock {
+        state::record_exit(lock, code);
+    }
     // SAFETY: see above.
     unsafe { libc::_exit(code) }
 }

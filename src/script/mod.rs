@@ -82,7 +82,9 @@ pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
         .set_max_functions(limits::FUNCTIONS)
         .set_strict_variables(true)
         .set_fail_on_invalid_map_property(true)
-        .set_optimization_level(rhai::OptimizationLevel::Simple);
+        // No optimizer: it would drop an unused `import` inside a block, and
+        // with it the error for a module that does not exist.
+        .set_optimization_level(rhai::OptimizationLevel::None);
     // Checked at every operation: data Rhai's own size checks miss (a map
     // grown by `m[k] = v`) cannot exhaust memory.
     let base = memory::in_use();

@@ -1075,7 +1075,7 @@ fn engine_limits_are_the_explicit_constants() {
     assert_eq!(engine.max_functions(), limits::FUNCTIONS);
     assert!(engine.strict_variables());
     assert!(engine.fail_on_invalid_map_property());
-    assert_eq!(engine.optimization_level(), rhai::OptimizationLevel::Simple);
+    assert_eq!(engine.optimization_level(), rhai::OptimizationLevel::None);
 }
 
 #[test]

@@ -658,10 +658,19 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd> {
 pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int, shown: &str) -> Result<()> {
     // SAFETY: valid pidfd, no siginfo.
     let ret = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
     };
     if ret < 0 {
-        return Err(SysError::new(format!("pidfd_send_signal({shown}, {sig})"), Errno::last()));
+        return Err(SysError::new(
+            format!("pidfd_send_signal({shown}, {sig})"),
+            Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -669,14 +678,19 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int, shown: &str) -> Resu
 /// Joins the namespaces `flags` of the process behind a pidfd, all at once.
 pub fn setns_pidfd(pidfd: &OwnedFd, flags: libc::c_int, shown: &str) -> Result<()> {
     // SAFETY: valid pidfd and namespace flags.
-    check(&format!("setns({shown})"), unsafe { libc::setns(pidfd.as_raw_fd(), flags) }).map(drop)
+    check(&format!("setns({shown})"), unsafe {
+        libc::setns(pidfd.as_raw_fd(), flags)
+    })
+    .map(drop)
 }
 
 /// /dev/null opened read-write (stdin of a detached sandbox).
 pub fn open_dev_null() -> Result<OwnedFd> {
     let c = cstr("/dev/null");
     // SAFETY: valid NUL-terminated path.
-    let fd = check("open(\"/dev/null\")", unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+    let fd = check("open(\"/dev/null\")", unsafe {
+        libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)
+    })?;
     // SAFETY: fd was just returned by open and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -684,5 +698,8 @@ pub fn open_dev_null() -> Result<OwnedFd> {
 /// Makes `fd` the descriptor `target` (for the standard streams).
 pub fn dup_onto(fd: &OwnedFd, target: RawFd) -> Result<()> {
     // SAFETY: dup2 between valid descriptors.
-    check(&format!("dup2({}, {target})", fd.as_raw_fd()), unsafe { libc::dup2(fd.as_raw_fd(), target) }).map(drop)
+    check(&format!("dup2({}, {target})", fd.as_raw_fd()), unsafe {
+        libc::dup2(fd.as_raw_fd(), target)
+    })
+    .map(drop)
 }

@@ -73,7 +73,12 @@ pub fn moksha(who: Who, args: &[&str]) -> Command {
         Who::Nobody | Who::Other(_) => {
             let id = who.uid();
             let mut c = Command::new("setpriv");
-            c.args([format!("--reuid={id}"), format!("--regid={id}"), "--clear-groups".into(), "--".into()]);
+            c.args([
+                format!("--reuid={id}"),
+                format!("--regid={id}"),
+                "--clear-groups".into(),
+                "--".into(),
+            ]);
             c.arg(bin);
             c
         }

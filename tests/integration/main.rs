@@ -3,5 +3,5 @@
 
 mod cli;
 mod common;
-mod sandbox;
 mod manage;
+mod sandbox;
