@@ -1290,3 +1290,17 @@ fn no_panic_on_any_input() {
         );
     }
 }
+
+#[test]
+fn recursive_globs_are_refused_at_their_line() {
+    fails_at(
+        "let x = glob(\"/**/passwd\");",
+        9,
+        "recursive patterns (**) are not supported",
+    );
+}
+
+#[test]
+fn an_unused_import_of_a_missing_module_is_still_an_error() {
+    fails_at("{ import \"no_such_module\" as m; }", 10, "not found");
+}
