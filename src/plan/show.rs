@@ -181,8 +181,24 @@ impl Plan {
         let s = &self.supervision;
         let _ = writeln!(
             o,
+            "  instance:  {}",
+            if s.named {
+                self.name.clone()
+            } else {
+                format!("{}-<id> (or --name)", self.name)
+            }
+        );
+        if s.detach {
+            let _ = writeln!(o, "  detached:  yes (output to `moksha logs`)");
+        }
+        let _ = writeln!(
+            o,
             "  dies with the launcher: {}",
-            if s.die_with_parent { "yes" } else { "no" }
+            if s.die_with_parent && !s.detach {
+                "yes"
+            } else {
+                "no"
+            }
         );
         let _ = writeln!(
             o,
