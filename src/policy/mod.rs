@@ -1,0 +1,12 @@
+//! Security policy as data, and the pure code that turns it into what the
+//! kernel takes: the seccomp policy model with its groups and defaults
+//! (`seccomp`), a classic-BPF compiler for it (`bpf`), landlock rules derived
+//! from a plan (`landlock`), and resource limits by name (`limits`).
+//!
+//! Nothing here makes a system call; `sys` applies the results.
+
+pub mod bpf;
+pub mod landlock;
+pub mod limits;
+pub mod seccomp;
+pub mod syscalls;
