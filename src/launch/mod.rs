@@ -9,7 +9,7 @@ mod enter;
 mod program;
 mod report;
 pub mod rootfs;
-mod seccomp;
+mod confine;
 mod supervisor;
 
 use crate::plan::{FsOp, Plan};
@@ -446,8 +446,8 @@ fn sandbox_main(
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     phase("forking the program");
 
-    // 6. The program: its own last steps (fds, capabilities, no_new_privs,
-    //    seccomp) and exec happen in program::start.
+    // 6. The program: its own last steps (rlimits, fds, capabilities,
+    //    no_new_privs, landlock, seccomp) and exec happen in program::start.
     // SAFETY: single-threaded; the child only runs program::start, which execs or exits.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
@@ -458,7 +458,8 @@ fn sandbox_main(
     };
 
     // 7. The supervisor keeps nothing: no report pipe, no capabilities,
-    //    no_new_privs; then it waits, forwards signals and reaps orphans.
+    //    no_new_privs, a seccomp filter stricter than the default; then it
+    //    waits, forwards signals, reaps orphans and enforces the timeout.
     drop(report);
     let _ = sys::caps::restrict_to(&[]);
     let _ = sys::set_no_new_privs();
@@ -466,7 +467,11 @@ fn sandbox_main(
         let _ = sys::set_pdeathsig(libc::SIGKILL);
     }
     sys::set_name("moksha-init");
-    let code = supervisor::wait_for(child.as_raw(), &waited_signals());
+    if let Err(e) = confine::supervisor() {
+        eprintln!("moksha: the supervisor runs unfiltered: {e}");
+    }
+    let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
+    let code = supervisor::supervise(child.as_raw(), &waited_signals(), timeout);
     if let Some(lock) = lock {
         state::record_exit(lock, code);
     }

@@ -1,9 +1,9 @@
 //! The program's last steps inside the finished sandbox: terminal, working
-//! directory, environment, file descriptors, capabilities, no_new_privs,
-//! seccomp, exec.
+//! directory, environment, resource limits, file descriptors, capabilities,
+//! no_new_privs, landlock, seccomp, exec.
 
 use super::report::{self, Message};
-use super::{seccomp, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SETUP};
+use super::{confine, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::plan::{EnvOp, Plan};
 use crate::sys;
 use nix::errno::Errno;
@@ -112,6 +112,12 @@ pub fn start(
             .collect()
     };
 
+    for limit in &plan.security.rlimits {
+        if let Err(e) = sys::limits::setrlimit(&limit.op) {
+            fail(report, EXIT_SETUP, format!("{}: {e}", limit.at));
+        }
+    }
+
     // Nothing of the launcher's stays open but 0, 1, 2, the descriptors the
     // plan passes, and the report pipe (close-on-exec).
     let mut keep = plan.process.pass_fds.clone();
@@ -133,8 +139,10 @@ pub fn start(
     super::restore_signals();
     // SAFETY: umask only sets the process's file mode mask.
     unsafe { libc::umask(old_umask) };
-    if !sup.new_session {
-        setup(sys::seccomp_install(&seccomp::terminal_guard()));
+    // Landlock, then the seccomp filter (it always refuses TIOCSTI and
+    // TIOCLINUX); nothing but exec runs after it.
+    if let Err(msg) = confine::program(plan) {
+        fail(report, EXIT_SETUP, msg);
     }
 
     let mut denied = None;

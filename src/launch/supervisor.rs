@@ -5,6 +5,10 @@
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+use crate::policy::limits::{show_ms, Timeout, EXIT_TIMEOUT};
+use crate::sys::limits::{self, Waited};
 
 /// The exit code that reports a wait status: the code, or 128+N for signal N.
 fn code_of(status: WaitStatus) -> Option<i32> {
@@ -46,6 +50,51 @@ pub fn wait_for(watched: libc::pid_t, waited: &SigSet) -> i32 {
             Ok(Signal::SIGCHLD) | Err(_) => {}
             Ok(sig) => {
                 let _ = nix::sys::signal::kill(watched, sig);
+            }
+        }
+    }
+}
+
+/// The supervisor's loop: `wait_for` with a wall-clock limit. When the
+/// timeout passes, the program gets SIGTERM, and SIGKILL if it is still
+/// there after the grace period; the result is then EXIT_TIMEOUT (124, as
+/// timeout(1)) whatever the program's own status, and a message says why.
+pub fn supervise(watched: libc::pid_t, waited: &SigSet, timeout: Option<&Timeout>) -> i32 {
+    let Some(limit) = timeout else {
+        return wait_for(watched, waited);
+    };
+    let pid = Pid::from_raw(watched);
+    let mut deadline = Instant::now() + Duration::from_millis(limit.ms);
+    // Signals sent so far: none, TERM, then KILL.
+    let mut sent: Option<Signal> = None;
+    loop {
+        if let Some(code) = reap(pid) {
+            return if sent.is_some() { EXIT_TIMEOUT } else { code };
+        }
+        let left = (sent != Some(Signal::SIGKILL))
+            .then(|| deadline.saturating_duration_since(Instant::now()));
+        match limits::wait_signal(waited, left) {
+            Waited::Signal(Signal::SIGCHLD) | Waited::Nothing => {}
+            Waited::Signal(sig) => {
+                let _ = nix::sys::signal::kill(pid, sig);
+            }
+            Waited::Timeout if sent.is_none() => {
+                eprintln!(
+                    "moksha: timeout: the sandbox ran for {}; sending SIGTERM (SIGKILL after {})",
+                    show_ms(limit.ms),
+                    show_ms(limit.grace_ms)
+                );
+                let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+                sent = Some(Signal::SIGTERM);
+                deadline = Instant::now() + Duration::from_millis(limit.grace_ms);
+            }
+            Waited::Timeout => {
+                eprintln!(
+                    "moksha: timeout: the program was still running {} after SIGTERM; sending SIGKILL",
+                    show_ms(limit.grace_ms)
+                );
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                sent = Some(Signal::SIGKILL);
             }
         }
     }

@@ -4,6 +4,8 @@
 //! and where there is a usual cause, says what to do about it.
 
 pub mod caps;
+pub mod landlock;
+pub mod limits;
 
 use nix::errno::Errno;
 use std::ffi::CString;
