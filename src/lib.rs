@@ -11,6 +11,7 @@ pub mod commands;
 pub mod launch;
 pub mod manage;
 pub mod plan;
+pub mod policy;
 pub mod profiles;
 pub mod script;
 pub mod state;

@@ -332,12 +332,25 @@ impl Default for Supervision {
     }
 }
 
-/// Security knobs. Later sections (seccomp, landlock, rlimits) join here.
+/// Security knobs: capabilities, the syscall filter, landlock, resource
+/// limits and the wall-clock timeout (their types live in `crate::policy`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Security {
     /// Capabilities kept (in the sandbox's user namespace), by kernel name.
     pub keep_caps: Vec<Located>,
+    /// The seccomp policy; moksha's default unless the profile edits it.
+    #[serde(default)]
+    pub seccomp: crate::policy::seccomp::Seccomp,
+    /// Landlock: on by default, rules derived from the mounts.
+    #[serde(default)]
+    pub landlock: crate::policy::landlock::Landlock,
+    /// Resource limits for the program, applied in order.
+    #[serde(default)]
+    pub rlimits: Vec<Step<crate::policy::limits::Rlimit>>,
+    /// Wall-clock limit after which the supervisor ends the sandbox.
+    #[serde(default)]
+    pub timeout: Option<Step<crate::policy::limits::Timeout>>,
 }
 
 impl Plan {
