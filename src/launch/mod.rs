@@ -5,11 +5,11 @@
 //! privileged order of operations inside; it becomes the supervisor (PID 1
 //! of the sandbox) after forking the program.
 
+mod confine;
 mod enter;
 mod program;
 mod report;
 pub mod rootfs;
-mod confine;
 mod supervisor;
 
 use crate::plan::{FsOp, Plan};

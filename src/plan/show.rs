@@ -227,6 +227,7 @@ impl Plan {
             }
         );
         let _ = writeln!(o, "  no_new_privs: yes");
+        crate::policy::show::describe(self, &mut o);
         o
     }
 }

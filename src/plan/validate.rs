@@ -192,6 +192,9 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
             });
         }
     }
+    if let Err((message, at)) = crate::policy::check(plan) {
+        return Err(ValidationError { message, at });
+    }
     if (plan.ids.uid.is_some() || plan.ids.gid.is_some()) && !ns.user {
         return Err(ValidationError {
             message: "uid/gid inside the sandbox need a new user namespace".into(),

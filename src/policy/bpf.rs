@@ -371,7 +371,13 @@ fn emit_tree(a: &mut Asm, segs: &[(u32, Leaf)]) {
 
 /// The search for one ABI: `table` maps names to numbers, `offset` is added
 /// to each (the x32 bit), `default` is what unlisted numbers get.
-fn emit_section(a: &mut Asm, policy: &Seccomp, table: &[(&str, u32)], offset: u32, default: Action) {
+fn emit_section(
+    a: &mut Asm,
+    policy: &Seccomp,
+    table: &[(&str, u32)],
+    offset: u32,
+    default: Action,
+) {
     let mut entries: Vec<(u32, Leaf)> = Vec::new();
     for name in policy.special_names() {
         if let Some((_, nr)) = table.iter().find(|(n, _)| *n == name) {
@@ -571,7 +577,10 @@ mod tests {
         assert_eq!(call(&p, "clone", [0x01200011, 0, 0, 0, 0, 0]), RET_ALLOW);
         // personality.
         assert_eq!(call(&p, "personality", [0x0040_0000, 0, 0, 0, 0, 0]), EPERM);
-        assert_eq!(call(&p, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            call(&p, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
         assert_eq!(call(&p, "personality", [8, 0, 0, 0, 0, 0]), RET_ALLOW);
         // Other ABIs.
         assert_eq!(run(&p, X86, X32_SYSCALL_BIT | 39, z), EPERM);
@@ -592,7 +601,8 @@ mod tests {
             .map(|(_, (n, _))| n.to_string())
             .collect();
         pol.set(&names, Action::Allow, None, &at()).unwrap();
-        pol.set(&["ptrace".into()], Action::Kill, None, &at()).unwrap();
+        pol.set(&["ptrace".into()], Action::Kill, None, &at())
+            .unwrap();
         let p = compile(&pol, Arch::X86_64).unwrap();
         assert!(p.len() > 300, "big enough to need trampolines: {}", p.len());
         for (name, n) in syscalls::X86_64 {
@@ -632,7 +642,13 @@ mod tests {
         pol.set(
             &["close".into()],
             Action::Errno(7),
-            Some(c(Test::MaskedEq { mask: 0xff, value: 3 }, true)),
+            Some(c(
+                Test::MaskedEq {
+                    mask: 0xff,
+                    value: 3,
+                },
+                true,
+            )),
             &at(),
         )
         .unwrap();
@@ -657,15 +673,21 @@ mod tests {
 
     #[test]
     fn compat_abis_when_allowed() {
-        let mut pol = Seccomp::default();
-        pol.i386 = true;
-        pol.x32 = true;
+        let pol = Seccomp {
+            i386: true,
+            x32: true,
+            ..Default::default()
+        };
         let p = compile(&pol, Arch::X86_64).unwrap();
         // i386 getpid is 20, ptrace 26; x32 getpid is 39|bit.
         assert_eq!(run(&p, AUDIT_ARCH_I386, 20, [0; 6]), RET_ALLOW);
         assert_eq!(run(&p, AUDIT_ARCH_I386, 26, [0; 6]), EPERM);
         assert_eq!(run(&p, X86, X32_SYSCALL_BIT | 39, [0; 6]), RET_ALLOW);
-        let ptrace = syscalls::X32.iter().find(|(n, _)| *n == "ptrace").unwrap().1;
+        let ptrace = syscalls::X32
+            .iter()
+            .find(|(n, _)| *n == "ptrace")
+            .unwrap()
+            .1;
         assert_eq!(run(&p, X86, X32_SYSCALL_BIT | ptrace, [0; 6]), EPERM);
         // x32's own ioctl number (514) keeps the terminal guard.
         assert_eq!(

@@ -83,19 +83,28 @@ pub fn access_by_name(name: &str) -> Option<u64> {
 }
 
 /// "read, write" for a set of rights, by the profile's names.
-pub fn access_names(mut rights: u64) -> String {
+pub fn access_names(rights: u64) -> String {
+    let write = access_by_name("write").unwrap_or(0);
     let mut out = Vec::new();
-    for (name, bits) in ACCESS_NAMES {
-        if *name == "list" && out.contains(&"read") {
-            continue;
-        }
-        if rights & bits == *bits {
-            out.push(*name);
-            rights &= !bits;
-        }
+    if rights & READ_FILE != 0 {
+        out.push("read");
+    } else if rights & READ_DIR != 0 {
+        out.push("list");
     }
-    if rights != 0 && !out.contains(&"write") {
-        out.push("part of write");
+    if rights & write != 0 {
+        out.push("write");
+    }
+    if rights & EXECUTE != 0 {
+        out.push("execute");
+    }
+    if rights & IOCTL_DEV != 0 {
+        out.push("ioctl");
+    }
+    if rights & (MAKE_CHAR | MAKE_BLOCK) != 0 {
+        out.push("make_device");
+    }
+    if out.is_empty() {
+        out.push("nothing");
     }
     out.join(", ")
 }
@@ -280,7 +289,8 @@ pub fn ruleset(plan: &Plan, abi: u32) -> Option<Ruleset> {
         0
     };
     if abi < 2 {
-        left_out.push("renaming and linking across directories (needs ABI 2; refused instead)".into());
+        left_out
+            .push("renaming and linking across directories (needs ABI 2; refused instead)".into());
     }
     if abi < 3 {
         left_out.push("truncate control (needs ABI 3)".into());
@@ -305,7 +315,11 @@ pub fn ruleset(plan: &Plan, abi: u32) -> Option<Ruleset> {
     }
     let mut scoped = 0;
     let wanted = [
-        (ll.scope_abstract_unix, SCOPE_ABSTRACT_UNIX_SOCKET, "abstract unix socket scoping"),
+        (
+            ll.scope_abstract_unix,
+            SCOPE_ABSTRACT_UNIX_SOCKET,
+            "abstract unix socket scoping",
+        ),
         (ll.scope_signals, SCOPE_SIGNAL, "signal scoping"),
     ];
     for (on, bit, what) in wanted {

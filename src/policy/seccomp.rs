@@ -155,7 +155,11 @@ pub enum Test {
 
 impl Cond {
     pub fn describe(&self) -> String {
-        let a = format!("arg{}{}", self.arg, if self.low32 { " (32 bit)" } else { "" });
+        let a = format!(
+            "arg{}{}",
+            self.arg,
+            if self.low32 { " (32 bit)" } else { "" }
+        );
         let list = |v: &[u64]| {
             v.iter()
                 .map(|x| format!("{x:#x}"))
@@ -562,9 +566,7 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = (row[j] + 1)
-                .min(cur + 1)
-                .min(prev + usize::from(ca != *cb));
+            row[j + 1] = (row[j] + 1).min(cur + 1).min(prev + usize::from(ca != *cb));
             prev = cur;
         }
     }
@@ -591,10 +593,7 @@ pub fn expand(name: &str) -> Result<Vec<&'static str>, String> {
             Some((_, _, members)) => Ok(members.to_vec()),
             None => Err(format!(
                 "unknown syscall group {name:?}{}; groups: @default, {}",
-                suggest(
-                    name,
-                    GROUPS.iter().map(|(g, _, _)| *g).chain(["@default"])
-                ),
+                suggest(name, GROUPS.iter().map(|(g, _, _)| *g).chain(["@default"])),
                 GROUPS
                     .iter()
                     .map(|(g, _, _)| *g)
@@ -689,14 +688,16 @@ impl Seccomp {
     ) -> Result<(), String> {
         let calls = expand_all(names)?;
         for call in &calls {
-            if action.runs() && when.is_none() && !self.nested_namespaces {
-                if NAMESPACE_CALLS.contains(call) {
-                    return Err(format!(
-                        "{call} cannot be allowed while nested namespaces are forbidden: a \
-                         filter cannot check its flags; allow them first with \
-                         s.seccomp(#{{ nested_namespaces: true }})"
-                    ));
-                }
+            if action.runs()
+                && when.is_none()
+                && !self.nested_namespaces
+                && NAMESPACE_CALLS.contains(call)
+            {
+                return Err(format!(
+                    "{call} cannot be allowed while nested namespaces are forbidden: a \
+                     filter cannot check its flags; allow them first with \
+                     s.seccomp(#{{ nested_namespaces: true }})"
+                ));
             }
             if *call == "execve" && !action.runs() && when.is_none() {
                 return Err(
@@ -941,7 +942,10 @@ mod tests {
     #[test]
     fn unknown_names_suggest() {
         let e = expand("ptrac").unwrap_err();
-        assert!(e.contains("unknown syscall \"ptrac\"; did you mean \"ptrace\""), "{e}");
+        assert!(
+            e.contains("unknown syscall \"ptrac\"; did you mean \"ptrace\""),
+            "{e}"
+        );
         let e = expand("@mnt").unwrap_err();
         assert!(e.contains("unknown syscall group"), "{e}");
         assert!(expand("socketcall").is_ok(), "an i386 name is known");
@@ -983,7 +987,8 @@ mod tests {
     #[test]
     fn ioctl_guard_survives_everything() {
         let mut p = Seccomp::empty();
-        p.set(&["ioctl".into()], Action::Allow, None, &at()).unwrap();
+        p.set(&["ioctl".into()], Action::Allow, None, &at())
+            .unwrap();
         let t = p.treatment("ioctl");
         assert_eq!(t.tests[0].1, Action::EPERM);
         assert!(p.treatment("socket").tests.is_empty());

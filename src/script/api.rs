@@ -300,6 +300,9 @@ macro_rules! api {
     }};
 }
 
+// The security calls (seccomp, landlock, rlimits, timeout) use `api!`.
+mod security;
+
 /// Registers the host queries, `sandbox()` and every sandbox method.
 pub fn register(engine: &mut Engine, cx: &Context) {
     engine.register_type_with_name::<Sandbox>("Sandbox");
@@ -313,6 +316,7 @@ pub fn register(engine: &mut Engine, cx: &Context) {
     register_sandbox(engine, cx);
     register_fs(engine);
     register_process(engine);
+    security::register(engine);
 }
 
 fn register_host(engine: &mut Engine) {

@@ -17,18 +17,20 @@ pub fn setrlimit(l: &Rlimit) -> Result<()> {
     };
     // SAFETY: a valid rlimit structure; the resource number comes from the table.
     let ret = unsafe { libc::setrlimit(l.resource as _, &lim) };
-    check(&format!("setrlimit({})", l.describe()), ret).map(drop).map_err(|e| {
-        if e.errno == Errno::EPERM {
-            e.hint(
-                "only real root may raise a hard limit above the one moksha was started with \
+    check(&format!("setrlimit({})", l.describe()), ret)
+        .map(drop)
+        .map_err(|e| {
+            if e.errno == Errno::EPERM {
+                e.hint(
+                    "only real root may raise a hard limit above the one moksha was started with \
                  (`ulimit -H`); lower the value or raise the limit outside moksha",
-            )
-        } else if e.errno == Errno::EINVAL {
-            e.hint("the soft limit must not exceed the hard limit")
-        } else {
-            e
-        }
-    })
+                )
+            } else if e.errno == Errno::EINVAL {
+                e.hint("the soft limit must not exceed the hard limit")
+            } else {
+                e
+            }
+        })
 }
 
 /// Installs a seccomp filter on the calling thread (no_new_privs must be set).
