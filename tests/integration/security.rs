@@ -1,0 +1,493 @@
+//! Security policy, for real: small C probes (compiled here with `cc`) make
+//! the system calls the default seccomp policy refuses, and the same probes
+//! run under a profile that allows them, proving each check can fail.
+//! Landlock, kept capabilities, rlimits, the timeout and bad input too.
+
+use crate::both;
+use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A directory every user can read holding the compiled `probe`.
+fn probe_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("moksha-test-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probes/probe.c");
+        let out = Command::new("cc")
+            .args(["-O", "-Wall", "-o"])
+            .arg(dir.join("probe"))
+            .arg(&src)
+            .output()
+            .expect("cc (gcc) is needed to build the test probes");
+        assert!(
+            out.status.success(),
+            "cc failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::set_permissions(dir.join("probe"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        dir
+    })
+}
+
+/// Rhai lines binding the probe at /probe/probe.
+fn with_probe() -> String {
+    format!(
+        "s.bind({}, \"/probe\");\n",
+        rhai_string(&probe_dir().to_string_lossy())
+    )
+}
+
+/// Runs `script` (with the probe at /probe/probe) under the minimal
+/// sandbox plus `extra`, and returns each probe's result by name.
+fn probes(who: Who, extra: &str, script: &str) -> (Run, Vec<(String, String)>) {
+    let r = sh(who, &format!("{}{extra}", with_probe()), script);
+    let results = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, rest)| (n.to_string(), rest.to_string()))
+        .collect();
+    (r, results)
+}
+
+const PROBES: &str = "perf_event_open bpf keyctl add_key userfaultfd io_uring_setup \
+    open_by_handle_at mount fsopen move_mount unshare_user clone3 socket_packet socket_unix \
+    personality i386 x32";
+
+/// Every probe, and ptrace on a sibling process (a `sleep` the shell started).
+fn all_probes_script() -> String {
+    format!(
+        "sleep 100 & for p in {PROBES}; do /probe/probe $p; done; /probe/probe ptrace $!; kill $!"
+    )
+}
+
+fn result<'a>(results: &'a [(String, String)], name: &str, r: &Run) -> &'a str {
+    results
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| {
+            panic!(
+                "no result for {name}; stdout:\n{}\nstderr:\n{}",
+                r.stdout, r.stderr
+            )
+        })
+}
+
+both!(default_policy_refuses_each_family, |who| {
+    let (r, res) = probes(who, "", &all_probes_script());
+    let r = r.expect_code(0);
+    let expect = [
+        ("ptrace", "errno=1 (EPERM)"),
+        ("perf_event_open", "errno=1 (EPERM)"),
+        ("bpf", "errno=1 (EPERM)"),
+        ("keyctl", "errno=1 (EPERM)"),
+        ("add_key", "errno=1 (EPERM)"),
+        ("userfaultfd", "errno=1 (EPERM)"),
+        ("io_uring_setup", "errno=1 (EPERM)"),
+        ("open_by_handle_at", "errno=1 (EPERM)"),
+        ("mount", "errno=1 (EPERM)"),
+        ("fsopen", "errno=38 (ENOSYS)"),
+        ("move_mount", "errno=38 (ENOSYS)"),
+        ("unshare_user", "errno=1 (EPERM)"),
+        ("clone3", "errno=38 (ENOSYS)"),
+        ("socket_packet", "errno=97 (EAFNOSUPPORT)"),
+        ("socket_unix", "ok"),
+        ("personality", "errno=1 (EPERM)"),
+        ("i386", "errno=1 (EPERM)"),
+        ("x32", "errno=1 (EPERM)"),
+    ];
+    for (name, want) in expect {
+        assert_eq!(result(&res, name, &r), want, "{name}");
+    }
+});
+
+both!(allowed_calls_reach_the_kernel, |who| {
+    let extra = "s.seccomp(#{ nested_namespaces: true, socket_families: \"any\", \
+        personality: \"any\", abi: [\"i386\", \"x32\"], \
+        allow: [\"@debug\", \"bpf\", \"@keyring\", \"userfaultfd\", \"@io-uring\", \
+        \"open_by_handle_at\", \"@mount\", \"clone3\"] });\n";
+    let (r, res) = probes(who, extra, &all_probes_script());
+    let r = r.expect_code(0);
+    // What the kernel itself answers (bad pointers, missing paths, missing
+    // privileges): anything but the filter's errno shows the call ran.
+    let expect = [
+        ("ptrace", "ok"),
+        ("perf_event_open", "errno=14 (EFAULT)"),
+        ("bpf", "errno=14 (EFAULT)"),
+        ("keyctl", "ok"),
+        ("add_key", "errno=14 (EFAULT)"),
+        ("userfaultfd", "ok"),
+        ("io_uring_setup", "errno=14 (EFAULT)"),
+        ("mount", "errno=2 (ENOENT)"),
+        ("unshare_user", "ok"),
+        ("clone3", "errno=22 (EINVAL)"),
+        ("personality", "ok"),
+        ("i386", "ok"),
+    ];
+    for (name, want) in expect {
+        assert_eq!(result(&res, name, &r), want, "{name}");
+    }
+    for (name, filtered) in [
+        ("open_by_handle_at", "errno=1 (EPERM)"),
+        ("fsopen", "errno=38 (ENOSYS)"),
+        ("move_mount", "errno=38 (ENOSYS)"),
+        ("socket_packet", "errno=97 (EAFNOSUPPORT)"),
+        ("x32", "errno=1 (EPERM)"),
+    ] {
+        assert_ne!(
+            result(&res, name, &r),
+            filtered,
+            "{name} was still filtered"
+        );
+    }
+});
+
+both!(profile_rules_choose_the_action, |who| {
+    let extra = "s.seccomp_deny(\"ioctl\", #{ arg: 1, eq: 0x5401, errno: \"EIO\" });\n\
+        s.seccomp_deny(\"uname\", #{ action: \"kill\" });\n";
+    let r = sh(who, extra, "stty -F /dev/null 2>&1; uname; echo after $?");
+    let r = r.expect_code(0);
+    // TCGETS (0x5401) answers EIO, as configured, instead of the kernel's
+    // ENOTTY; uname is killed (SIGSYS, 31).
+    assert!(r.stdout.contains("Input/output error"), "{}", r.stdout);
+    assert!(r.stdout.contains("after 159"), "{}", r.stdout);
+});
+
+both!(allowlist_mode_refuses_the_rest, |who| {
+    // A shell needs few calls; anything else gets EPERM.
+    let extra = "s.seccomp(#{ base: \"empty\", mode: \"allowlist\" });\n\
+        s.seccomp_allow([\"execve\", \"brk\", \"mmap\", \"munmap\", \"mprotect\", \"arch_prctl\", \
+        \"set_tid_address\", \"set_robust_list\", \"rseq\", \"prlimit64\", \"openat\", \"read\", \
+        \"close\", \"newfstatat\", \"fstat\", \"pread64\", \"access\", \"getrandom\", \"write\", \
+        \"exit_group\", \"getpid\", \"getppid\", \"getuid\", \"geteuid\", \"getgid\", \"getegid\", \
+        \"rt_sigaction\", \"rt_sigprocmask\", \"rt_sigreturn\", \"fcntl\", \"dup2\", \"ioctl\", \
+        \"uname\", \"getcwd\", \"chdir\", \"stat\", \"lseek\", \"faccessat\", \"faccessat2\", \
+        \"sysinfo\", \"getpgrp\", \"readlink\", \"statx\", \"wait4\", \"futex\", \"clone\", \"vfork\", \"statfs\", \"exit\"]);\n";
+    let r = sh(who, extra, "echo started; mkdir /tmp/x || echo refused");
+    let r = r.expect_code(0);
+    assert!(r.stdout.contains("started"), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("refused"), "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+});
+
+/// `program` run as `who`, for a shell line.
+fn as_who(who: Who, program: &str) -> String {
+    match who {
+        Who::Root => program.to_string(),
+        other => {
+            let id = other.uid();
+            format!("setpriv --reuid={id} --regid={id} --clear-groups -- {program}")
+        }
+    }
+}
+
+/// The command that runs moksha as `who`, for a shell line.
+fn moksha_line(who: Who, args: &str) -> String {
+    as_who(who, &format!("{} {args}", moksha_bin().display()))
+}
+
+fn pty_shell(line: &str) -> Pty {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", line])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("TERM", "dumb")
+        .current_dir("/");
+    Pty::spawn(cmd)
+}
+
+/// Runs `probe tiocsti` (through `run`) on a terminal, then reads a line from
+/// the terminal: a line pushed by TIOCSTI would be read there.
+fn tiocsti_on_a_terminal(run: &str) -> String {
+    let line = format!("{run}; echo reading; read -r line; echo \"after:[$line]END\"");
+    let mut t = pty_shell(&line);
+    t.expect("reading", 30);
+    t.send("clean\n");
+    let seen = t.expect("]END", 10);
+    let _ = t.wait();
+    seen
+}
+
+both!(tiocsti_cannot_type_into_the_terminal, |who| {
+    let dir = world_dir();
+    let profile = write_profile(
+        dir.path(),
+        "tty.rhai",
+        &sh_profile(
+            &format!("{}s.new_session(false);\n", with_probe()),
+            "/probe/probe tiocsti",
+        ),
+    );
+    let seen = tiocsti_on_a_terminal(&moksha_line(who, &format!("exec {profile}")));
+    assert!(seen.contains("tiocsti errno=1 (EPERM)"), "{seen}");
+    assert!(
+        !seen.contains("INJECTED"),
+        "characters were injected:\n{seen}"
+    );
+    assert!(seen.contains("after:[clean"), "{seen}");
+
+    // The same probe outside the sandbox does inject (where the kernel
+    // still allows TIOCSTI at all): the check can fail.
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(true);
+    if legacy {
+        let run = as_who(
+            who,
+            &format!("{} tiocsti", probe_dir().join("probe").display()),
+        );
+        let seen = tiocsti_on_a_terminal(&run);
+        assert!(seen.contains("tiocsti ok"), "{seen}");
+        assert!(seen.contains("after:[echo INJECTED"), "{seen}");
+    }
+});
+
+both!(landlock_hides_what_the_rules_leave_out, |who| {
+    let data = world_dir();
+    std::fs::create_dir(data.path().join("public")).unwrap();
+    std::fs::write(data.path().join("public/a"), "public\n").unwrap();
+    std::fs::write(data.path().join("secret"), "secret\n").unwrap();
+    for p in ["public", "public/a", "secret"] {
+        let mode = if p == "public" { 0o755 } else { 0o644 };
+        std::fs::set_permissions(data.path().join(p), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    }
+    let extra = format!(
+        "s.bind({}, \"/data\");\n\
+         s.landlock(#{{ derive: false }});\n\
+         s.landlock_allow(\"/\", [\"list\"]);\n\
+         s.landlock_allow(\"/usr\", [\"read\", \"execute\"]);\n\
+         s.landlock_allow(\"/etc\", [\"read\"]);\n\
+         s.landlock_allow(\"/dev\", [\"read\", \"write\"]);\n\
+         s.landlock_allow(\"/proc\", [\"read\"]);\n\
+         s.landlock_allow(\"/data/public\", [\"read\"]);\n",
+        rhai_string(&data.path().to_string_lossy())
+    );
+    let r = sh(
+        who,
+        &extra,
+        "cat /data/public/a; ls /data; cat /data/secret || echo refused",
+    )
+    .expect_code(0);
+    assert!(r.stdout.contains("public\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("secret\n"),
+        "the directory lists: {}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("secret\nsecret"), "{}", r.stdout);
+    assert!(r.stdout.contains("refused"), "{}", r.stdout);
+    assert!(r.stderr.contains("Permission denied"), "{}", r.stderr);
+
+    // Without landlock, the bind exposes it: the check can fail.
+    let r = sh(
+        who,
+        &format!(
+            "s.bind({}, \"/data\");\ns.landlock(#{{ enabled: false }});\n",
+            rhai_string(&data.path().to_string_lossy())
+        ),
+        "cat /data/secret",
+    )
+    .expect_code(0);
+    assert_eq!(r.stdout, "secret\n");
+});
+
+both!(derived_landlock_rules_keep_tmp_from_executing, |who| {
+    // /tmp is a tmpfs: read and write, but not execute.
+    let r = sh(
+        who,
+        "",
+        "cp /bin/true /tmp/t && chmod +x /tmp/t && { /tmp/t && echo ran || echo refused; }",
+    )
+    .expect_code(0);
+    assert!(r.stdout.contains("refused"), "{}{}", r.stdout, r.stderr);
+    let r = sh(
+        who,
+        "s.landlock(#{ enabled: false });\n",
+        "cp /bin/true /tmp/t && chmod +x /tmp/t && /tmp/t && echo ran",
+    )
+    .expect_code(0);
+    assert!(r.stdout.contains("ran"), "{}{}", r.stdout, r.stderr);
+});
+
+both!(landlock_limits_tcp_connect, |who| {
+    // The private network's loopback is down: a connect the rules allow
+    // fails with a network error, one they refuse with EACCES first.
+    let (r, res) = probes(
+        who,
+        "s.landlock(#{ connect_tcp: [1] });\n",
+        "/probe/probe connect 8080; /probe/probe connect 1",
+    );
+    let r = r.expect_code(0);
+    let lines: Vec<&str> = res
+        .iter()
+        .filter(|(n, _)| n == "connect")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(lines[0], "errno=13 (EACCES)");
+    assert_ne!(lines[1], "errno=13 (EACCES)");
+});
+
+#[test]
+fn plan_names_the_landlock_abi() {
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "p.rhai", &sh_profile("", "true"));
+    let r = Run::from(moksha(Who::Root, &["plan", &path]).output().unwrap()).expect_code(0);
+    // SAFETY: the VERSION query only reads its flag.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    if abi > 0 {
+        assert!(
+            r.stdout.contains(&format!("landlock: ABI {abi} used")),
+            "{}",
+            r.stdout
+        );
+    } else {
+        assert!(
+            r.stdout.contains("landlock: this kernel has none"),
+            "{}",
+            r.stdout
+        );
+    }
+    assert!(r.stdout.contains("seccomp: deny-list"), "{}", r.stdout);
+    assert!(r.stdout.contains("i386 and x32 refused"), "{}", r.stdout);
+}
+
+both!(required_landlock_abi_fails_closed, |who| {
+    let r = sh(who, "s.landlock(#{ min_abi: 60 });\n", "echo ran").expect_code(125);
+    assert!(!r.stdout.contains("ran"));
+    assert!(
+        r.stderr.contains("test.rhai:4:") && r.stderr.contains("requires landlock ABI 60"),
+        "{}",
+        r.stderr
+    );
+});
+
+both!(kept_net_bind_service_binds_port_80, |who| {
+    // uid 1000 inside, so only the capability can allow port 80.
+    let ids = "s.uid(1000);\ns.gid(1000);\n";
+    let (r, res) = probes(
+        who,
+        &format!("{ids}s.keep_caps([\"CAP_NET_BIND_SERVICE\"]);\n"),
+        "grep CapEff /proc/self/status; /probe/probe bind80",
+    );
+    let r = r.expect_code(0);
+    assert_eq!(result(&res, "bind80", &r), "ok");
+    assert!(
+        r.stdout.contains("CapEff:\t0000000000000400"),
+        "{}",
+        r.stdout
+    );
+    let (r, res) = probes(who, ids, "/probe/probe bind80");
+    assert_eq!(result(&res, "bind80", &r), "errno=13 (EACCES)");
+});
+
+both!(rlimit_nofile_limits_open_files, |who| {
+    let (r, res) = probes(
+        who,
+        "s.rlimit(\"nofile\", 16);\ns.rlimits(#{ core: 0, fsize: \"1M\" });\n",
+        "ulimit -n; ulimit -f; /probe/probe nofile",
+    );
+    let r = r.expect_code(0);
+    assert!(r.stdout.starts_with("16\n2048\n"), "{}", r.stdout);
+    assert_eq!(result(&res, "nofile", &r), "opened=13 errno=EMFILE");
+});
+
+both!(timeout_ends_the_sandbox, |who| {
+    let t = Instant::now();
+    let r = sh(
+        who,
+        "s.timeout(#{ after: \"1s\", grace: \"2s\" });\n",
+        "sleep 1000",
+    )
+    .expect_code(124);
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(
+        r.stderr
+            .contains("moksha: timeout: the sandbox ran for 1s; sending SIGTERM"),
+        "{}",
+        r.stderr
+    );
+    // A program that ignores SIGTERM is killed after the grace period.
+    let r = sh(
+        who,
+        "s.timeout(#{ after: \"500ms\", grace: \"1s\" });\n",
+        "trap '' TERM; sleep 1000; echo survived",
+    )
+    .expect_code(124);
+    assert!(r.stderr.contains("sending SIGKILL"), "{}", r.stderr);
+    assert!(!r.stdout.contains("survived"));
+});
+
+/// `moksha plan` on a profile whose line 3 is `line`; returns stderr.
+fn bad(line: &str) -> String {
+    let dir = world_dir();
+    let text = format!("let s = sandbox(\"t\");\ns.exec([\"/bin/true\"]);\n{line}\n");
+    let path = write_profile(dir.path(), "bad.rhai", &text);
+    let r = Run::from(moksha(Who::Root, &["plan", &path]).output().unwrap()).expect_code(1);
+    r.stderr
+}
+
+#[test]
+fn bad_security_input_is_an_error_at_its_line() {
+    let cases = [
+        (
+            "s.seccomp_deny([\"ptrac\"]);",
+            "unknown syscall \"ptrac\"; did you mean \"ptrace\"?",
+        ),
+        (
+            "s.seccomp_allow([\"@mnt\"]);",
+            "unknown syscall group \"@mnt\"",
+        ),
+        (
+            "s.keep_caps([\"CAP_NET_BIND\"]);",
+            "unknown capability \"CAP_NET_BIND\"",
+        ),
+        (
+            "s.seccomp(#{ mode: \"allowlist\", allow: [\"read\"] });",
+            "the seccomp allow-list does not allow execve",
+        ),
+        (
+            "s.seccomp(#{ allow: [\"ptrace\"], deny: [\"@debug\"] });",
+            "ptrace is both allowed and denied in this call",
+        ),
+        (
+            "s.seccomp_allow(\"clone3\");",
+            "clone3 cannot be allowed while nested namespaces are forbidden",
+        ),
+        ("s.seccomp_deny(\"execve\");", "execve cannot be denied"),
+        (
+            "s.seccomp(#{ modes: \"allowlist\" });",
+            "unknown field `modes`",
+        ),
+        (
+            "s.rlimit(\"files\", 10);",
+            "unknown resource limit \"files\"",
+        ),
+        ("s.timeout(\"10 parsecs\");", "has an unknown unit"),
+        (
+            "s.landlock_allow(\"/x\", [\"fly\"]);",
+            "unknown landlock access \"fly\"",
+        ),
+    ];
+    for (line, want) in cases {
+        let err = bad(line);
+        assert!(err.contains("bad.rhai:3:"), "{line}: no position in\n{err}");
+        assert!(err.contains(want), "{line}: expected {want:?} in\n{err}");
+    }
+}
