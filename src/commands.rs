@@ -92,7 +92,12 @@ fn check(list: &[String]) -> i32 {
     let mut bad = 0;
     for profile in list {
         match load(profile, &[]) {
-            Some(_) => println!("{profile}: ok"),
+            Some((plan, _)) => {
+                println!("{profile}: ok");
+                for w in crate::plan::helper::warnings(&plan) {
+                    eprintln!("moksha: warning: {w}");
+                }
+            }
             None => bad += 1,
         }
     }
@@ -118,6 +123,9 @@ fn exec(profile: &str, args: &[String], opts: &launch::Options) -> i32 {
             timings.validate,
             start.elapsed()
         );
+    }
+    for w in crate::plan::helper::warnings(&plan) {
+        eprintln!("moksha: warning: {w}");
     }
     launch::run(&plan, opts)
 }

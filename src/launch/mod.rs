@@ -7,6 +7,7 @@
 
 mod confine;
 mod enter;
+pub mod helper;
 mod program;
 mod report;
 pub mod rootfs;
@@ -145,6 +146,8 @@ struct Inherited<'a> {
     lock: Option<&'a std::fs::File>,
     /// When detached: /dev/null, the stdout log and the stderr log.
     stdio: Option<[OwnedFd; 3]>,
+    /// Ends of the helpers' readiness pipes, kept open while the sandbox lives.
+    lifelines: Vec<std::os::fd::RawFd>,
 }
 
 /// Launches the sandbox and waits for it (or, detached, until the program
@@ -161,6 +164,20 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         plan.supervision.die_with_parent = false;
         plan.supervision.new_session = true;
     }
+    // Host directories the profile asked for, then the helpers beside the
+    // sandbox (xdg-dbus-proxy, ...): their files become binds. Dropping
+    // `helpers` stops them, on every way out of this function.
+    if let Err(e) = helper::create_sources(&plan) {
+        eprintln!("moksha: {e}");
+        return EXIT_SETUP;
+    }
+    let helpers = match helper::start_all(&mut plan) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            return EXIT_SETUP;
+        }
+    };
     let plan = &plan;
     if let Err(e) = precheck(plan) {
         eprintln!("moksha: {e}");
@@ -243,6 +260,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
                 report: report_write,
                 lock: claim.as_ref().map(|c| &c.lock),
                 stdio,
+                lifelines: helpers.lifelines(),
             };
             sandbox_main(plan, &launcher_env, inherited, t0)
         }
@@ -322,10 +340,12 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         if plan.supervision.detach {
             // The supervisor holds the lock from here on; the launcher goes.
             println!("{name}");
+            helpers.release();
             return 0;
         }
     }
     let status = supervisor::wait_for(child, &waited);
+    drop(helpers);
     remove(claim);
     if !plan.supervision.new_session {
         // Take the terminal back from the program's process group.
@@ -349,6 +369,7 @@ fn sandbox_main(
         report,
         lock,
         stdio,
+        lifelines,
     } = inherited;
     let fail = |msg: String| -> ! {
         report::send(&report, &Message::Error(EXIT_SETUP, msg));
@@ -382,6 +403,7 @@ fn sandbox_main(
     let mut keep = plan.process.pass_fds.clone();
     keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
     keep.extend(lock.map(|l| l.as_raw_fd()));
+    keep.extend(lifelines);
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(e.to_string());
     }

@@ -3,6 +3,7 @@
 //! A profile evaluates to a Plan; `validate` checks it without privileges;
 //! `launch` turns it into kernel state. Nothing here touches the host.
 
+pub mod helper;
 mod show;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,12 @@ pub struct Plan {
     pub process: Process,
     pub supervision: Supervision,
     pub security: Security,
+    /// Host processes and files prepared beside the sandbox (helper.rs).
+    #[serde(default)]
+    pub helpers: Vec<Step<helper::Helper>>,
+    /// Warnings the profile left for its user (a missing desktop service).
+    #[serde(default)]
+    pub warnings: Vec<Located>,
 }
 
 /// A structured value (a filesystem step, the command) together with the
@@ -169,6 +176,10 @@ pub enum FsOp {
         dev: bool,
         optional: bool,
         replace: bool,
+        /// Create the host source (a directory, mode 0700, with parents)
+        /// when it is missing, at launch.
+        #[serde(default)]
+        create: bool,
     },
     Proc {
         target: String,

@@ -38,6 +38,7 @@ pub fn describe_step(op: &FsOp) -> String {
             dev,
             optional,
             replace,
+            create,
         } => {
             let dest = if source == target {
                 String::new()
@@ -50,7 +51,8 @@ pub fn describe_step(op: &FsOp) -> String {
                 flags(&[
                     ("devices", *dev),
                     ("optional", *optional),
-                    ("replace", *replace)
+                    ("replace", *replace),
+                    ("created when missing", *create)
                 ])
             )
         }
@@ -176,6 +178,8 @@ impl Plan {
             };
             let _ = writeln!(o, "             {line}");
         }
+
+        super::helper::describe(self, &mut o);
 
         let _ = writeln!(o, "\nsupervision");
         let s = &self.supervision;

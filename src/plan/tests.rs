@@ -50,6 +50,7 @@ fn bind(source: &str, target: &str, replace: bool) -> FsOp {
         dev: false,
         optional: false,
         replace,
+        create: false,
     }
 }
 
@@ -489,6 +490,7 @@ fn json_round_trip_of_every_step() {
             dev: true,
             optional: true,
             replace: false,
+            create: true,
         },
         FsOp::Proc {
             target: "/proc".into(),

@@ -195,6 +195,10 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
     if let Err((message, at)) = crate::policy::check(plan) {
         return Err(ValidationError { message, at });
     }
+    super::helper::validate(plan).map_err(|(message, at)| ValidationError {
+        message,
+        at: Some(at),
+    })?;
     if (plan.ids.uid.is_some() || plan.ids.gid.is_some()) && !ns.user {
         return Err(ValidationError {
             message: "uid/gid inside the sandbox need a new user namespace".into(),

@@ -383,6 +383,7 @@ mod tests {
                 dev: false,
                 optional: false,
                 replace: false,
+                create: false,
             }),
             step(FsOp::Bind {
                 source: "/srv/data".into(),
@@ -391,6 +392,7 @@ mod tests {
                 dev: false,
                 optional: false,
                 replace: false,
+                create: false,
             }),
             step(FsOp::Tmpfs {
                 target: "/tmp".into(),

@@ -135,6 +135,7 @@ struct BindOpts {
     dev: bool,
     optional: bool,
     replace: bool,
+    create: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,6 +177,7 @@ impl Sandbox {
                 dev: o.dev,
                 optional: o.optional,
                 replace: o.replace,
+                create: o.create,
             },
         );
         Ok(())
@@ -302,6 +304,8 @@ macro_rules! api {
 
 // The security calls (seccomp, landlock, rlimits, timeout) use `api!`.
 mod security;
+// Helpers beside the sandbox (xdg-dbus-proxy, ...), Xauthority, warnings.
+mod desktop;
 
 /// Registers the host queries, `sandbox()` and every sandbox method.
 pub fn register(engine: &mut Engine, cx: &Context) {
@@ -317,6 +321,7 @@ pub fn register(engine: &mut Engine, cx: &Context) {
     register_fs(engine);
     register_process(engine);
     security::register(engine);
+    desktop::register(engine);
 }
 
 fn register_host(engine: &mut Engine) {
@@ -568,7 +573,8 @@ fn register_fs(engine: &mut Engine) {
         "s: Sandbox, path: String, options: Map",
         "Bind-mounts the host `path` at the same place inside. Options: rw (writable),
         dev (device nodes work), optional (skip when the source is missing), replace
-        (this step replaces an earlier one at the same target).",
+        (this step replaces an earlier one at the same target), create (make the host
+        directory, mode 0700, when it is missing: a per-application home).",
         |ctx: NativeCallContext, s: &mut Sandbox, path: &str, o: Map| s.bind(&ctx, path, path, &o)
     );
     api!(

@@ -94,6 +94,7 @@ fn bind(source: &str, target: &str, rw: bool, dev: bool, optional: bool, replace
         dev,
         optional,
         replace,
+        create: false,
     }
 }
 
