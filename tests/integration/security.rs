@@ -105,6 +105,9 @@ both!(default_policy_refuses_each_family, |who| {
         ("x32", "errno=1 (EPERM)"),
     ];
     for (name, want) in expect {
+        if (name == "i386" || name == "x32") && !cfg!(target_arch = "x86_64") {
+            continue;
+        }
         assert_eq!(result(&res, name, &r), want, "{name}");
     }
 });
@@ -133,6 +136,9 @@ both!(allowed_calls_reach_the_kernel, |who| {
         ("i386", "ok"),
     ];
     for (name, want) in expect {
+        if name == "i386" && !cfg!(target_arch = "x86_64") {
+            continue;
+        }
         assert_eq!(result(&res, name, &r), want, "{name}");
     }
     for (name, filtered) in [

@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
         }
         return report(n, ret);
     }
+#if defined(__x86_64__)
     if (!strcmp(n, "i386")) {
         /* getpid through int 0x80 (i386 number 20). */
         long ret;
@@ -121,6 +122,12 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(n, "x32"))
         return report(n, syscall(0x40000000L | 39)); /* getpid with the x32 bit */
+#else
+    if (!strcmp(n, "i386") || !strcmp(n, "x32")) {
+        printf("%s not-x86_64\n", n);
+        return 0;
+    }
+#endif
     if (!strcmp(n, "bind80")) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
