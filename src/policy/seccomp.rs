@@ -761,6 +761,12 @@ impl Seccomp {
                 Action::EPERM
             };
         }
+        // clone3 refused without a rule of the profile's own (allow-list
+        // mode): ENOSYS, or libc would not fall back to clone and threads
+        // could not start.
+        if name == "clone3" && !base.runs() && rule.and_then(|r| r.action).is_none() {
+            base = Action::ENOSYS;
+        }
         let mut tests: Vec<(Cond, Action)> = Vec::new();
         let low32 = |arg: u8, test: Test| Cond {
             arg,
@@ -978,6 +984,8 @@ mod tests {
             .unwrap();
         p.check().unwrap();
         assert_eq!(p.treatment("read").action, Action::EPERM);
+        // Unlisted clone3 answers ENOSYS so libc falls back to clone.
+        assert_eq!(p.treatment("clone3").action, Action::ENOSYS);
         let e = p
             .set(&["execve".into()], Action::EPERM, None, &at())
             .unwrap_err();
