@@ -1,8 +1,9 @@
 //! The subcommands: each turns command-line arguments into work and an exit
 //! code. Exit codes: 0 success; 1 a profile is invalid; 2 usage error (clap);
-//! for `exec`, the program's own status (128+N for a signal), or 125 when
-//! moksha could not set the sandbox up, 126/127 when the program could not
-//! be executed / was not found inside.
+//! for `exec`, the program's own status (128+N for a signal), 124 when the
+//! profile's timeout ended it, 125 when moksha could not set the sandbox
+//! up, 126/127 when the program could not be executed / was not found
+//! inside.
 
 use crate::cli::{Cli, Command};
 use crate::plan::Plan;

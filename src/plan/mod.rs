@@ -321,8 +321,10 @@ pub struct Supervision {
     /// Kill the sandbox when the launching `moksha` dies.
     pub die_with_parent: bool,
     /// Start the program in a new session without a controlling terminal.
-    /// When false the program shares the terminal and the TIOCSTI/TIOCLINUX
-    /// ioctls are filtered so it cannot push input into the caller's shell.
+    /// When false the program shares the terminal (its own foreground
+    /// process group); the TIOCSTI/TIOCLINUX ioctls are refused by the
+    /// seccomp filter in both cases, so it cannot push input into the
+    /// caller's shell.
     pub new_session: bool,
     /// The profile chose the instance name (`s.name()`); otherwise a short
     /// id is appended to the sandbox name so several can run at once.

@@ -520,8 +520,9 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         "new_session",
         "s: Sandbox, on: bool",
         "Whether the program starts in a new session without a controlling terminal (default true).
-        `false` lets an interactive program use the terminal; TIOCSTI and TIOCLINUX are then
-        filtered so it cannot type into the caller's shell.",
+        `false` lets an interactive program use the terminal (job control, Ctrl-C, window
+        size); TIOCSTI and TIOCLINUX are always filtered, so it cannot type into the
+        caller's shell.",
         |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.new_session = on
     );
     api!(
