@@ -102,7 +102,7 @@ pub fn spawn(spec: &Spec) -> Result<Running, String> {
     let die_with_parent = spec.die_with_parent;
     // SAFETY: the closure runs in the forked child before exec and makes
     // only async-signal-safe system calls (prctl, getppid, kill, sigprocmask,
-    // fcntl, close_range), without allocating.
+    // close_range, fcntl), without allocating.
     unsafe {
         cmd.pre_exec(move || {
             if die_with_parent {
@@ -122,20 +122,13 @@ pub fn spawn(spec: &Spec) -> Result<Running, String> {
                 }
             }
             super::restore_signals();
-            // Close everything but 0, 1, 2 and the readiness descriptor.
-            let close = |from: RawFd, to: RawFd| {
-                if from <= to {
-                    libc::syscall(libc::SYS_close_range, from as u32, to as u32, 0);
-                }
-            };
-            if ready_fd >= 3 {
-                if libc::fcntl(ready_fd, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                close(3, ready_fd - 1);
-                close(ready_fd + 1, RawFd::MAX);
-            } else {
-                close(3, RawFd::MAX);
+            // Nothing but 0, 1, 2 and the readiness descriptor survives the
+            // exec: everything else is marked close-on-exec (not closed, so
+            // std's own pipe still reports an exec failure).
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            if ready_fd >= 3 && libc::fcntl(ready_fd, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });

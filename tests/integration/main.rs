@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod desktop;
 mod manage;
 mod sandbox;
 mod security;
