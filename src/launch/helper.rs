@@ -569,7 +569,8 @@ pub fn parse_xauth(mut bytes: &[u8]) -> Vec<XauthEntry> {
 }
 
 /// The entries for local display `number`, rewritten as wildcard entries
-/// (any address), as an X authority file's bytes.
+/// (any address, any display number: the sandbox may see the display under
+/// another number), as an X authority file's bytes.
 pub fn filter_xauth(entries: &[XauthEntry], number: u32) -> Vec<u8> {
     let number = number.to_string();
     let mut out = Vec::new();
@@ -579,7 +580,7 @@ pub fn filter_xauth(entries: &[XauthEntry], number: u32) -> Vec<u8> {
             continue;
         }
         out.extend_from_slice(&FAMILY_WILD.to_be_bytes());
-        for f in [&b""[..], &e.number, &e.name, &e.data] {
+        for f in [&b""[..], &b""[..], &e.name, &e.data] {
             out.extend_from_slice(&(f.len() as u16).to_be_bytes());
             out.extend_from_slice(f);
         }
@@ -666,7 +667,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out
             .iter()
-            .all(|e| e.family == FAMILY_WILD && e.address.is_empty()));
+            .all(|e| e.family == FAMILY_WILD && e.address.is_empty() && e.number.is_empty()));
         assert_eq!(out[0].data, vec![1; 16]);
         assert_eq!(out[1].data, vec![4; 16]);
         assert!(filter_xauth(&parsed, 7).is_empty());

@@ -59,7 +59,8 @@ pub enum HelperKind {
     },
     /// moksha writes `file` itself: the entries of the host's X authority
     /// file ($XAUTHORITY, else ~/.Xauthority) for `display` only, rewritten
-    /// as wildcard entries so they match under any hostname.
+    /// as wildcard entries so they match under any hostname and display
+    /// number.
     Xauthority { display: String, file: String },
 }
 
@@ -196,10 +197,11 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
     });
     if x11 && !plan.namespaces.net {
         out.push(
-            "X11 with the host network: the X server's abstract socket \
-             (@/tmp/.X11-unix/X*) is reachable from the sandbox too, so the Xauthority \
-             cookie is its only protection; a sandbox with its own network reaches only \
-             the socket file it is given"
+            "X11 with the host network: the X servers' abstract sockets \
+             (@/tmp/.X11-unix/X*) are reachable from the sandbox too unless landlock's \
+             abstract-socket scope (Linux 6.12+, on by default) refuses them, so the \
+             Xauthority cookie may be the only protection; a sandbox with its own network \
+             reaches only the socket file it is given"
                 .into(),
         );
     }

@@ -15,7 +15,17 @@ use std::time::{Duration, Instant};
 struct Background(Child);
 
 impl Drop for Background {
+    /// SIGTERM first, so an X server or compositor removes its socket.
     fn drop(&mut self) {
+        // SAFETY: kill with the pid of our own unreaped child.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -203,7 +213,11 @@ s.exec(["xdpyinfo"]);
 "#,
     );
     let r = moksha_env(who, &["plan", &shared], &env).expect_code(0);
-    assert!(r.stdout.contains("abstract socket"), "{}", r.stdout);
+    assert!(r.stdout.contains("abstract sockets"), "{}", r.stdout);
+    // And it works there too: the X libraries try the abstract socket first
+    // (landlock may refuse it), then the file.
+    let r = moksha_env(who, &["exec", &shared], &env).expect_code(0);
+    assert!(r.stdout.contains("name of display"), "{r:?}");
 });
 
 // ---- Wayland --------------------------------------------------------------

@@ -114,7 +114,8 @@ pub fn register(engine: &mut Engine) {
         "s: Sandbox, display: String, target: String",
         "At launch, writes an X authority file at `target` inside holding only the host's
         cookie for the local X display `display` (\":0\"), read from $XAUTHORITY or
-        ~/.Xauthority and rewritten to match any hostname. The cookie never enters the plan.
+        ~/.Xauthority and rewritten to match any hostname and display number (the sandbox may
+        see the display under another number). The cookie never enters the plan.
         Without a cookie for that display the file is empty (with a warning).",
         |ctx: NativeCallContext, s: &mut Sandbox, display: &str, target: &str| -> Res<()> {
             if helper::display_number(display).is_none() {
