@@ -7,7 +7,9 @@
 
 mod confine;
 mod enter;
+mod guard;
 pub mod helper;
+mod network;
 mod program;
 mod report;
 pub mod rootfs;
@@ -183,6 +185,15 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         eprintln!("moksha: {e}");
         return EXIT_SETUP;
     }
+    // Network (network.rs): find the user-mode helper, or open the
+    // namespace to join, before any namespace exists.
+    let net = match network::prepare(plan) {
+        Ok(net) => net,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            return EXIT_SETUP;
+        }
+    };
     let name = instance_name(plan, opts);
     // A foreground sandbox nobody named still runs when the state
     // directory is unusable (e.g. inside another user namespace); it just
@@ -246,6 +257,15 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
     };
 
     let (flags, names) = clone_flags(plan);
+    // A joined network namespace: clone from inside it (network.rs).
+    let own_net = match network::enter_joined(&net) {
+        Ok(own) => own,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            remove(claim);
+            return EXIT_SETUP;
+        }
+    };
     let child = match sys::clone_into(flags, &names) {
         Err(e) => {
             eprintln!("moksha: cannot create the sandbox's namespaces: {e}");
@@ -266,6 +286,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         }
         Ok(Some(pid)) => pid,
     };
+    network::leave_joined(own_net);
     drop(go_read);
     drop(report_write);
     drop(stdio);
@@ -304,6 +325,21 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         .iter()
         .filter_map(|ns| Some((ns.to_string(), state::ns_inode(child, ns)?)))
         .collect();
+    // The user-mode network helper (network.rs): attached to the sandbox's
+    // namespaces and ready before the sandbox goes on; stops with it.
+    let net_helper = match network::start_helper(plan, &net, child) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
+            let _ = supervisor::wait_exit(child);
+            remove(claim);
+            return EXIT_SETUP;
+        }
+    };
+    if show_timings && net_helper.is_some() {
+        eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
+    }
     // Tell the sandbox side to go on.
     let _ = nix::unistd::write(&go_write, b"1");
     drop(go_write);
@@ -345,6 +381,9 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         }
     }
     let status = supervisor::wait_for(child, &waited);
+    if let Some(h) = net_helper {
+        h.finish();
+    }
     drop(helpers);
     remove(claim);
     if !plan.supervision.new_session {
@@ -424,6 +463,10 @@ fn sandbox_main(
     // could not have written our id maps.
     let _ = sys::set_dumpable(false);
     phase("id maps written");
+    // 2b. The network: lo up in a new network namespace (network.rs).
+    if let Err(e) = network::configure_inside(plan) {
+        fail(e);
+    }
 
     // 3. The filesystem: private propagation, host sources opened, the new
     //    root built in a staging tmpfs, pivot_root, old root detached,
@@ -552,6 +595,7 @@ fn build_root(plan: &Plan) -> Result<(), rootfs::StepError> {
     let base = staging_base().ok_or_else(|| rootfs::StepError::plain("no staging directory"))?;
     let mut builder = rootfs::Builder::new(base, plan, &host)?;
     builder.apply_all(&plan.fs)?;
+    builder.apply_all(&network::root_steps(plan))?;
     sys::fchdir(&builder.root, "<new root>")?;
     drop(builder);
     drop(host);

@@ -4,11 +4,13 @@
 //! `launch` turns it into kernel state. Nothing here touches the host.
 
 pub mod helper;
+pub mod network;
 mod show;
 #[cfg(test)]
 mod tests;
 pub mod validate;
 
+pub use network::{Forward, NetMode, Network, Proto, UserNet};
 pub use validate::{validate, ValidationError};
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,9 @@ pub struct Plan {
     /// Warnings the profile left for its user (a missing desktop service).
     #[serde(default)]
     pub warnings: Vec<Located>,
+    /// The network: none, host, user-mode (pasta), or a joined namespace.
+    #[serde(default)]
+    pub network: Network,
 }
 
 /// A structured value (a filesystem step, the command) together with the

@@ -93,6 +93,8 @@ impl Plan {
             .iter()
             .copied()
             .filter(|n| !new.contains(n))
+            // A joined network namespace is not the host's (see "network").
+            .filter(|n| *n != "net" || !matches!(self.network.mode, super::NetMode::Join { .. }))
             .collect();
         let _ = writeln!(o, "\nnamespaces");
         let _ = writeln!(o, "  new:    {}", new.join(" "));
@@ -105,13 +107,6 @@ impl Plan {
                 shared.join(" ")
             }
         );
-        if !ns.net {
-            let _ = writeln!(
-                o,
-                "  warning: the host network is shared: host loopback services and abstract unix \
-                 sockets (X11's among them) are reachable"
-            );
-        }
         if ns.user {
             let show = |v: Option<u32>| v.map_or("the caller's own".to_string(), |v| v.to_string());
             let _ = writeln!(
@@ -180,6 +175,14 @@ impl Plan {
         }
 
         super::helper::describe(self, &mut o);
+
+        // The network section, with the helper that would run on this host
+        // (plan/network.rs); it carries the host-network warning.
+        let helper = self
+            .network
+            .user()
+            .map(|u| super::network::choose_helper(u.helper, crate::script::host::which));
+        super::network::describe(self, &helper.unwrap_or(Err(String::new())), &mut o);
 
         let _ = writeln!(o, "\nsupervision");
         let s = &self.supervision;

@@ -195,6 +195,7 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
     if let Err((message, at)) = crate::policy::check(plan) {
         return Err(ValidationError { message, at });
     }
+    super::network::validate(plan).map_err(|(message, at)| ValidationError { message, at })?;
     super::helper::validate(plan).map_err(|(message, at)| ValidationError {
         message,
         at: Some(at),

@@ -240,6 +240,10 @@ impl Sandbox {
         let names = strings(names, if on { "unshare" } else { "share" })?;
         let mut plan = self.0.borrow_mut();
         for name in names {
+            if name == "net" || name == "network" {
+                // The network mode follows: share → host, unshare → none.
+                plan::network::namespace_set(&mut plan, on);
+            }
             match plan.namespaces.flag_mut(&name) {
                 Some(flag) => *flag = on,
                 None => {
@@ -306,6 +310,8 @@ macro_rules! api {
 mod security;
 // Helpers beside the sandbox (xdg-dbus-proxy, ...), Xauthority, warnings.
 mod desktop;
+// The network: none, host, user-mode with forwards, joined; allow_tcp.
+mod network;
 
 /// Registers the host queries, `sandbox()` and every sandbox method.
 pub fn register(engine: &mut Engine, cx: &Context) {
@@ -322,6 +328,7 @@ pub fn register(engine: &mut Engine, cx: &Context) {
     register_process(engine);
     security::register(engine);
     desktop::register(engine);
+    network::register(engine);
 }
 
 fn register_host(engine: &mut Engine) {

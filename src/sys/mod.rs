@@ -4,8 +4,10 @@
 //! and where there is a usual cause, says what to do about it.
 
 pub mod caps;
+pub mod guard;
 pub mod landlock;
 pub mod limits;
+pub mod net;
 
 use nix::errno::Errno;
 use std::ffi::CString;

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod desktop;
 mod manage;
+mod network;
 mod sandbox;
 mod security;

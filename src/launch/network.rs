@@ -1,0 +1,158 @@
+//! The sandbox's network (plan section `network`), at launch.
+//!
+//! Launcher side, in `run()`'s order:
+//! 1. `prepare`, before any namespace exists: find the user-mode helper on
+//!    PATH (a clear error naming the packages otherwise), open a namespace
+//!    to join.
+//! 2. `enter_joined` / `leave_joined` around clone: the sandbox is cloned
+//!    while the launcher stands in the joined namespace, so it starts there.
+//! 3. `start_helper`, once the id maps are written and before the sandbox
+//!    is told to go on: pasta (or slirp4netns) attaches to the sandbox's
+//!    user and network namespaces; we wait until it has configured them.
+//!    It runs beside the sandbox under a guard (guard.rs) and stops with it.
+//!
+//! Sandbox side:
+//! - `configure_inside`, right after the go: `lo` up in a new namespace.
+//! - `root_steps`: the /etc/resolv.conf naming the helper's DNS forwarder,
+//!   written after the profile's filesystem steps.
+
+use super::guard::{self, Guarded};
+use crate::plan::network::{self as net, HelperKind, NetMode};
+use crate::plan::{FsOp, Plan, Pos, Step};
+use crate::sys;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+/// How long the helper gets to configure the network.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where the helper reports readiness, and (slirp4netns) learns to quit.
+const READY_FD: i32 = 3;
+const EXIT_FD: i32 = 4;
+
+/// What `prepare` found on the host.
+#[derive(Default)]
+pub struct Prepared {
+    helper: Option<net::Helper>,
+    join: Option<(OwnedFd, String)>,
+}
+
+/// Host checks before any namespace exists.
+pub fn prepare(plan: &Plan) -> Result<Prepared, String> {
+    let mut out = Prepared::default();
+    match &plan.network.mode {
+        NetMode::User(user) => {
+            let helper = net::choose_helper(user.helper, crate::script::host::which)?;
+            if helper.kind == HelperKind::Slirp4netns {
+                if let Some(f) = plan.network.forwards.first() {
+                    return Err(format!(
+                        "{}: port forwards need pasta (package passt); only slirp4netns is \
+                         installed",
+                        f.at
+                    ));
+                }
+            }
+            out.helper = Some(helper);
+        }
+        NetMode::Join { path } => {
+            let fd = sys::net::open_ns(path).map_err(|e| {
+                format!(
+                    "{}cannot open the network namespace to join: {e}",
+                    located(&plan.network.set_at)
+                )
+            })?;
+            out.join = Some((fd, path.clone()));
+        }
+        NetMode::None | NetMode::Host => {}
+    }
+    Ok(out)
+}
+
+fn located(at: &Option<Pos>) -> String {
+    at.as_ref().map(|p| format!("{p}: ")).unwrap_or_default()
+}
+
+/// Before clone: stand in the namespace to join. Returns the launcher's own
+/// namespace, to go back to with `leave_joined` right after clone.
+pub fn enter_joined(prep: &Prepared) -> Result<Option<OwnedFd>, String> {
+    let Some((fd, path)) = &prep.join else {
+        return Ok(None);
+    };
+    let own = sys::net::open_ns("/proc/self/ns/net").map_err(|e| e.to_string())?;
+    sys::net::setns_net(fd, path).map_err(|e| {
+        let e = if e.errno == nix::errno::Errno::EPERM {
+            e.hint(
+                "entering a network namespace needs CAP_SYS_ADMIN over it: run moksha as root, \
+                 or use s.network(\"user\")",
+            )
+        } else {
+            e
+        };
+        format!("cannot join the network namespace {path}: {e}")
+    })?;
+    Ok(Some(own))
+}
+
+/// After clone, in the launcher: back to its own network namespace.
+pub fn leave_joined(own: Option<OwnedFd>) {
+    if let Some(fd) = own {
+        let _ = sys::net::setns_net(&fd, "/proc/self/ns/net");
+    }
+}
+
+/// After the id maps are written, before the sandbox goes on: starts the
+/// user-mode helper for the sandbox whose first process is `child`, and
+/// waits until it has configured the network.
+pub fn start_helper(
+    plan: &Plan,
+    prep: &Prepared,
+    child: libc::pid_t,
+) -> Result<Option<Guarded>, String> {
+    let Some(found) = &prep.helper else {
+        return Ok(None);
+    };
+    let pid = child.to_string();
+    let caller = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let target = net::Target::new(plan, &pid, caller);
+    let argv = net::helper_argv(plan, found, &target, READY_FD, EXIT_FD);
+    let spec = guard::Spec {
+        name: found.kind.name().to_string(),
+        argv,
+        ready_fd: Some(READY_FD),
+        exit_fd: (found.kind == HelperKind::Slirp4netns).then_some(EXIT_FD),
+        die_with_launcher: plan.supervision.die_with_parent,
+        timeout: READY_TIMEOUT,
+    };
+    let mut helper = guard::spawn(&spec, child)?;
+    helper.wait_ready(spec.timeout)?;
+    Ok(Some(helper))
+}
+
+/// Sandbox side, once the launcher has let it go on: a new network
+/// namespace gets its loopback interface up (pasta does it too; none does
+/// not otherwise).
+pub fn configure_inside(plan: &Plan) -> Result<(), String> {
+    if !plan.namespaces.net {
+        return Ok(());
+    }
+    sys::net::link_up("lo").map_err(|e| format!("cannot bring lo up in the sandbox: {e}"))
+}
+
+/// Filesystem steps the network adds after the profile's own: the
+/// resolv.conf naming the user-mode network's DNS forwarder.
+pub fn root_steps(plan: &Plan) -> Vec<Step<FsOp>> {
+    let Some(content) = net::resolv_conf(plan) else {
+        return Vec::new();
+    };
+    vec![Step {
+        op: FsOp::WriteFile {
+            target: "/etc/resolv.conf".into(),
+            content,
+            mode: 0o644,
+            replace: true,
+        },
+        at: plan.network.set_at.clone().unwrap_or_default(),
+    }]
+}

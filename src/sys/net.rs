@@ -1,0 +1,55 @@
+//! Network calls: bringing an interface up, entering a network namespace.
+
+use super::{check, cstr, Result, SysError};
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Brings the interface `name` up in the current network namespace
+/// (ioctl SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP).
+pub fn link_up(name: &str) -> Result<()> {
+    // SAFETY: socket with integer arguments.
+    let sock = check("socket(AF_INET, SOCK_DGRAM)", unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })?;
+    // SAFETY: the descriptor was just returned by socket and is owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    // SAFETY: ifreq is plain data; all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.is_empty() || name.len() >= req.ifr_name.len() {
+        return Err(SysError::new(format!("ifreq({name:?})"), Errno::EINVAL));
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the flags of a valid ifreq.
+    check(&format!("ioctl({name:?}, SIOCGIFFLAGS)"), unsafe {
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req)
+    })?;
+    // SAFETY: the flags member of the union was just filled by the kernel.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads a valid ifreq.
+    check(&format!("ioctl({name:?}, SIOCSIFFLAGS, IFF_UP)"), unsafe {
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req)
+    })
+    .map(drop)
+}
+
+/// Opens a namespace file (e.g. /run/netns/NAME or /proc/self/ns/net).
+pub fn open_ns(path: &str) -> Result<OwnedFd> {
+    let c = cstr(path);
+    // SAFETY: valid NUL-terminated path.
+    let fd = check(&format!("open({path:?})"), unsafe {
+        libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
+    })?;
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Enters the network namespace behind `fd`.
+pub fn setns_net(fd: &OwnedFd, shown: &str) -> Result<()> {
+    // SAFETY: setns with a valid descriptor and a namespace type.
+    check(&format!("setns({shown:?}, CLONE_NEWNET)"), unsafe {
+        libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET)
+    })
+    .map(drop)
+}
