@@ -211,9 +211,6 @@ pub struct Target<'a> {
     /// opened the sandbox's namespaces (it stays uid 0 but joins the
     /// sandbox's user namespace, without capabilities on the host).
     pub root: bool,
-    /// The caller is uid 0 and gid 0 inside the sandbox's user namespace
-    /// (slirp4netns's own sandboxing needs that).
-    pub inside_root: bool,
 }
 
 impl Target<'_> {
@@ -223,8 +220,6 @@ impl Target<'_> {
             pid,
             own_userns: plan.namespaces.user,
             root: caller.0 == 0,
-            inside_root: plan.ids.uid.unwrap_or(caller.0) == 0
-                && plan.ids.gid.unwrap_or(caller.1) == 0,
         }
     }
 }
@@ -300,10 +295,10 @@ pub fn helper_argv(
             let ready = format!("--ready-fd={ready_fd}");
             let exit = format!("--exit-fd={exit_fd}");
             let mtu = format!("--mtu={USER_MTU}");
+            // Not --enable-sandbox: run as root, slirp4netns makes its mount
+            // namespace without a user namespace and its cleanup unmounts
+            // the host's shared mounts (ip netns's /run/netns/*).
             push(&["--configure", &mtu, &ready, &exit]);
-            if target.inside_root || !target.own_userns {
-                push(&["--enable-sandbox"]);
-            }
             if !user.host_loopback {
                 push(&["--disable-host-loopback"]);
             }
@@ -789,10 +784,7 @@ mod tests {
         ] {
             assert!(argv.contains(want), "{want:?} in {argv}");
         }
-        assert!(
-            !argv.contains("--enable-sandbox"),
-            "uid 1000 inside: {argv}"
-        );
+        assert!(!argv.contains("--enable-sandbox"), "{argv}");
     }
 
     #[test]

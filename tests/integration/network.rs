@@ -147,7 +147,7 @@ impl Server {
     fn start(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()
             .expect("start a test server");
@@ -155,7 +155,12 @@ impl Server {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "ready", "the test server did not start");
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("the test server did not start: {err}");
+        }
         Server(child)
     }
 }
@@ -220,6 +225,20 @@ impl Internet {
     }
 }
 
+impl Internet {
+    /// The namespace is still mounted at /run/netns: a helper run as root
+    /// must not unmount the host's shared mounts (slirp4netns's own
+    /// sandboxing did).
+    fn assert_intact(&self) {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            mounts.contains(&format!("/run/netns/{} ", self.netns)),
+            "{} was unmounted on the host",
+            self.netns
+        );
+    }
+}
+
 impl Drop for Internet {
     fn drop(&mut self) {
         self.servers.clear();
@@ -273,7 +292,12 @@ fn host_services() -> HostServices {
     let unix = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
     std::thread::spawn(move || {
         for c in tcp.incoming().flatten() {
+            // Read the probe's "ping" first: closing with unread data
+            // would reset the connection before "host" arrives.
             let mut c = c;
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4];
+            let _ = c.read_exact(&mut buf);
             let _ = c.write_all(b"host");
         }
     });
@@ -416,6 +440,7 @@ both!(user_reaches_the_internet_over_tcp_and_udp, |who| {
         r.stdout
     );
     assert!(r.stdout.contains("inet 10.0.2.100/24"), "{}", r.stdout);
+    inet.assert_intact();
 });
 
 /// `moksha` as `who`, in a private mount namespace whose /etc/resolv.conf
@@ -832,6 +857,7 @@ both!(slirp4netns_is_the_fallback, |who| {
     );
     assert!(r.stdout.contains("udp-ok:udp-echo:ping"), "{}", r.stdout);
     assert!(r.stdout.contains("nameserver 10.0.2.3"), "{}", r.stdout);
+    inet.assert_intact();
 });
 
 // ---- joining a namespace -------------------------------------------------------
