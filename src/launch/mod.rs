@@ -53,8 +53,14 @@ fn waited_signals() -> SigSet {
 }
 
 /// Unblocks every signal (the program starts with a clean mask).
+/// Unblocks every signal and gives SIGPIPE back its default action (the
+/// Rust runtime ignores it, and an ignored signal stays ignored across
+/// exec: `yes | head -1` would print "Broken pipe").
 pub(crate) fn restore_signals() {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: setting a default disposition installs no handler.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
 }
 
 /// Where the staging tmpfs goes: a host directory that is hidden only inside

@@ -586,3 +586,20 @@ both!(
         assert!(left.is_empty(), "setup wrote to the host: {left:?}");
     }
 );
+
+both!(sigpipe_has_its_default_action_inside, |who| {
+    // A writer whose reader went away dies of SIGPIPE, quietly, as on the host.
+    let r = sh(who, "", "yes | head -1; grep SigIgn /proc/self/status").expect_code(0);
+    assert!(!r.stderr.contains("Broken pipe"), "{r:?}");
+    let ignored = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .unwrap();
+    let mask = u64::from_str_radix(ignored, 16).unwrap();
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE is not ignored: {r:?}"
+    );
+});
