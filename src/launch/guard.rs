@@ -8,8 +8,10 @@
 //! The launcher forks a small guard process, which starts the helper as its
 //! own child and watches the sandbox's first process through a pidfd:
 //!
-//!     moksha (launcher) ─┬─ sandbox (PID 1 inside)
-//!                        └─ guard ── helper
+//! ```text
+//! moksha (launcher) ─┬─ sandbox (PID 1 inside)
+//!                    └─ guard ── helper
+//! ```
 //!
 //! - The sandbox exits or is killed: the guard stops the helper (SIGTERM,
 //!   then SIGKILL after a grace period), reaps it and exits.
