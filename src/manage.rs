@@ -12,8 +12,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn dir_or_exit() -> Result<std::path::PathBuf, i32> {
-    state::state_dir().map_err(|e| {
+/// The exit code of a command that may fail with a message.
+fn finish(result: Result<i32, String>) -> i32 {
+    result.unwrap_or_else(|e| {
         eprintln!("moksha: {e}");
         1
     })
@@ -50,13 +51,13 @@ fn human_bytes(b: u64) -> String {
 /// `moksha ps`: running instances, and those that ended since the last
 /// look (shown once, then cleaned). Unusable records are reported, ignored.
 pub fn ps(json: bool) -> i32 {
-    let dir = match dir_or_exit() {
-        Ok(d) => d,
-        Err(c) => return c,
-    };
+    finish(state::state_dir().map(|dir| ps_in(&dir, json)))
+}
+
+fn ps_in(dir: &Path, json: bool) -> i32 {
     let now = state::now();
     let mut rows = Vec::new();
-    for name in state::names(&dir) {
+    for name in state::names(dir) {
         let row = |r: &Record, status: String, code: Option<i32>, memory: u64| Row {
             name: name.clone(),
             profile: r.profile.clone(),
@@ -67,7 +68,7 @@ pub fn ps(json: bool) -> i32 {
             memory_bytes: memory,
             detached: r.detached,
         };
-        match state::inspect(&dir, &name) {
+        match state::inspect(dir, &name) {
             Status::Running(r) => rows.push(row(
                 &r,
                 "running".into(),
@@ -78,14 +79,14 @@ pub fn ps(json: bool) -> i32 {
                 if let Some(r) = r {
                     rows.push(row(&r, format!("exited ({code})"), Some(code), 0));
                 }
-                state::clean(&dir, &name);
+                state::clean(dir, &name);
             }
             Status::Dead(r) => {
                 match r {
                     Some(r) => rows.push(row(&r, "dead (killed)".into(), None, 0)),
                     None => eprintln!("moksha: removing the unusable record of {name} (nothing runs under that name)"),
                 }
-                state::clean(&dir, &name);
+                state::clean(dir, &name);
             }
             Status::Invalid(reason) => eprintln!("moksha: ignoring instance {name}: {reason}"),
         }
@@ -148,14 +149,12 @@ fn copy_new(file: &mut Option<std::fs::File>, out: &mut dyn Write) {
 /// `moksha logs NAME [-f]`: the program's stdout and stderr, from the log
 /// files in the state dir (never from a path a record names).
 pub fn logs(name: &str, follow: bool) -> i32 {
-    let dir = match dir_or_exit() {
-        Ok(d) => d,
-        Err(c) => return c,
-    };
-    if let Err(e) = state::check_name(name) {
-        eprintln!("moksha: {e}");
-        return 1;
-    }
+    finish(logs_of(name, follow))
+}
+
+fn logs_of(name: &str, follow: bool) -> Result<i32, String> {
+    state::check_name(name)?;
+    let dir = state::state_dir()?;
     let (out_path, err_path) = state::log_paths(&dir, name);
     let open = |p: &Path| {
         std::fs::OpenOptions::new()
@@ -175,8 +174,7 @@ pub fn logs(name: &str, follow: bool) -> i32 {
             }
             _ => "it has no logs".to_string(),
         };
-        eprintln!("moksha: no logs for {name:?}: {why}");
-        return 1;
+        return Err(format!("no logs for {name:?}: {why}"));
     }
     loop {
         copy_new(&mut out, &mut std::io::stdout());
@@ -185,7 +183,7 @@ pub fn logs(name: &str, follow: bool) -> i32 {
             // One last read: output written just before the end.
             copy_new(&mut out, &mut std::io::stdout());
             copy_new(&mut err, &mut std::io::stderr());
-            return 0;
+            return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -227,31 +225,21 @@ fn wait_exit(pidfd: &OwnedFd, limit: Duration) -> bool {
 /// which forwards it), then SIGKILL to the supervisor — PID 1 of the
 /// sandbox, so the kernel kills everything in it — after the timeout.
 pub fn stop(name: &str, timeout: u64) -> i32 {
-    let dir = match dir_or_exit() {
-        Ok(d) => d,
-        Err(c) => return c,
-    };
-    let record = match running(&dir, name) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            // A dead instance's files are cleaned; invalid ones are left alone.
-            if matches!(
-                state::inspect(&dir, name),
-                Status::Exited(..) | Status::Dead(_)
-            ) {
-                state::clean(&dir, name);
-            }
-            return 1;
+    finish(stop_in(name, timeout))
+}
+
+fn stop_in(name: &str, timeout: u64) -> Result<i32, String> {
+    let dir = state::state_dir()?;
+    let record = running(&dir, name).inspect_err(|_| {
+        // A dead instance's files are cleaned; invalid ones are left alone.
+        if matches!(
+            state::inspect(&dir, name),
+            Status::Exited(..) | Status::Dead(_)
+        ) {
+            state::clean(&dir, name);
         }
-    };
-    let sup = match state::open_supervisor(&record) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return 1;
-        }
-    };
+    })?;
+    let sup = state::open_supervisor(&record)?;
     let shown = format!("{name} (pid {})", sup.pid);
     if let Err(e) = crate::sys::pidfd_send_signal(&sup.pidfd, libc::SIGTERM, &shown) {
         eprintln!("moksha: {e}");
@@ -263,8 +251,7 @@ pub fn stop(name: &str, timeout: u64) -> i32 {
             eprintln!("moksha: {e}");
         }
         if !wait_exit(&sup.pidfd, Duration::from_secs(10)) {
-            eprintln!("moksha: {shown} did not end after SIGKILL");
-            return 1;
+            return Err(format!("{shown} did not end after SIGKILL"));
         }
     }
     match state::inspect(&dir, name) {
@@ -273,34 +260,24 @@ pub fn stop(name: &str, timeout: u64) -> i32 {
         _ => println!("{name}: stopped"),
     }
     state::clean(&dir, name);
-    0
+    Ok(0)
 }
 
 /// `moksha enter NAME [-- CMD]`: a command inside a running instance, with
 /// the instance's own policy.
 pub fn enter(name: &str, command: Vec<String>) -> i32 {
-    let dir = match dir_or_exit() {
-        Ok(d) => d,
-        Err(c) => return c,
-    };
-    let record = match running(&dir, name) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return 1;
-        }
-    };
-    let program = match state::open_program(&record) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("moksha: cannot enter {name:?}: {e}");
-            return 1;
-        }
-    };
+    finish(enter_in(name, command))
+}
+
+fn enter_in(name: &str, command: Vec<String>) -> Result<i32, String> {
+    let dir = state::state_dir()?;
+    let record = running(&dir, name)?;
+    let program =
+        state::open_program(&record).map_err(|e| format!("cannot enter {name:?}: {e}"))?;
     let argv = if command.is_empty() {
         vec!["/bin/sh".to_string()]
     } else {
         command
     };
-    launch::enter(&record.plan, &program.pidfd, argv)
+    Ok(launch::enter(&record.plan, &program.pidfd, argv))
 }
