@@ -1,25 +1,55 @@
-//! Helpers beside the sandbox: host processes moksha starts before the
-//! sandbox, waits for, and stops and reaps after it (the plan side is
-//! `plan::helper`). Reusable by anything that needs a host process next to
-//! a sandbox: `spawn` + `Running::wait_ready` + `Running::stop` work on
-//! their own, `start_all` runs a plan's helpers.
+//! Helpers: host processes beside a sandbox, outside it, that run exactly as
+//! long as it does (the plan side is `plan::helper`). Two kinds use them:
+//! the profile's own helpers (`s.helper`: xdg-dbus-proxy, one-shot
+//! preparations), started before the clone so that their files can be bound
+//! into the sandbox, and the user-mode network's pasta or slirp4netns,
+//! started after the clone because they attach to the sandbox's namespaces.
 //!
-//! Lifetime: an attached sandbox's helpers get SIGKILL when the launcher
-//! dies (PR_SET_PDEATHSIG) and are stopped by it when the sandbox ends
-//! (SIGTERM, SIGKILL after a grace period, then reaped). A helper that
-//! signals readiness on a pipe also has the pipe's read end kept open by
-//! the sandbox's supervisor: a helper that exits when its end breaks
-//! (xdg-dbus-proxy --fd) never outlives the sandbox, even a detached one.
+//! The launcher forks one guard process per sandbox, before the clone, and
+//! the guard starts every helper as its own child:
+//!
+//! ```text
+//! moksha (launcher) ─┬─ sandbox (PID 1 inside)   holds the lifeline's write end
+//!                    └─ guard ─┬─ helper          holds its read end
+//!                              └─ helper
+//! ```
+//!
+//! - The launcher sends the guard a `Spec` (a JSON line on a pipe); the
+//!   guard starts the helper, waits until it is ready as its `Ready` says
+//!   and answers (a JSON line: the error, if any).
+//! - The lifeline is a pipe whose write end the launcher holds and the
+//!   sandbox's supervisor inherits. Once both are gone (a foreground
+//!   sandbox ended and moksha returned or was killed; a detached sandbox
+//!   ended) the guard reads end-of-file, stops the helpers, last started
+//!   first (SIGTERM, SIGKILL after `STOP_GRACE`), reaps them, removes their
+//!   private directory and exits. `kill -9` of moksha ends the lifeline
+//!   too: a foreground sandbox dies with the launcher (its parent-death
+//!   signal). The launcher, when it returns, waits for the guard.
+//! - Each helper has PR_SET_PDEATHSIG=SIGKILL towards the guard, so a
+//!   killed guard takes its helpers along (except one that changes its
+//!   credentials at start, which clears that signal: the guard does not
+//!   die with the launcher, so it stops such a helper itself).
+//! - The guard has its own session and /dev/null as stdio: a Ctrl-C at the
+//!   terminal reaches only the launcher (which forwards it to the program),
+//!   and whoever reads moksha's output to its end does not wait for the
+//!   guard.
+//! - A helper's stdout and stderr go to a memory file, shown when it fails.
+//!   A helper that signals readiness gets the write end of a pipe at
+//!   `READY_FD`; the guard keeps the read end open while it runs, so one
+//!   that exits when it closes (xdg-dbus-proxy --fd) cannot outlive it.
 
-use crate::plan::helper::{self as plan_helper, Expose, Helper, HelperKind, Ready, DIR, READY_FD};
+use crate::plan::helper::{self as plan_helper, Expose, Helper, HelperKind, Ready, DIR};
 use crate::plan::{FsOp, Plan, Step};
 use crate::sys;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,145 +57,33 @@ use std::time::{Duration, Instant};
 
 /// How long a helper gets between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// The descriptor a helper signals readiness on (`{ready_fd}` in a
+/// profile's argv), and the one that reaches end-of-file when it must quit
+/// (slirp4netns --exit-fd).
+pub const READY_FD: RawFd = 3;
+pub const EXIT_FD: RawFd = 4;
 
 /// What to run.
-pub struct Spec<'a> {
-    pub name: &'a str,
-    /// argv with the placeholders already replaced, except `{ready_fd}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// For messages.
+    pub name: String,
+    /// The program (found on PATH) and its arguments, placeholders replaced.
     pub argv: Vec<String>,
     pub ready: Ready,
-    pub timeout: Duration,
-    /// Where the helper's stderr goes (shown when it fails).
-    pub log: PathBuf,
-    /// Kill the helper when the launcher dies.
-    pub die_with_parent: bool,
-    /// Its working directory (the helper's private directory).
-    pub dir: PathBuf,
+    pub timeout_ms: u64,
+    /// Its working directory, where a `Ready::File` is looked for.
+    pub dir: Option<PathBuf>,
+    /// Whether it gets the read end of a pipe at `EXIT_FD`.
+    pub exit_fd: bool,
 }
 
-/// A started helper process.
-pub struct Running {
-    pub name: String,
-    pub pid: libc::pid_t,
-    pidfd: OwnedFd,
-    log: PathBuf,
-    /// For ready "fd": the read end of the readiness pipe, to keep open for
-    /// as long as the sandbox lives.
-    pub lifeline: Option<OwnedFd>,
-    stopped: bool,
-}
-
-/// The last lines of a helper's log, for error messages.
-fn log_tail(path: &Path) -> String {
-    let mut text = String::new();
-    if let Ok(mut f) = File::open(path) {
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let _ = f.seek(SeekFrom::Start(len.saturating_sub(2000)));
-        let _ = f.read_to_string(&mut text);
-    }
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(8)..];
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; it said:\n    {}", tail.join("\n    "))
-    }
-}
-
-/// Starts a helper process. Nothing of moksha's stays open in it but its
-/// readiness descriptor; its signal mask is clean.
-pub fn spawn(spec: &Spec) -> Result<Running, String> {
-    let program = spec.argv[0].clone();
-    let ready_pipe = match spec.ready {
-        Ready::Fd => Some(sys::pipe().map_err(|e| e.to_string())?),
-        _ => None,
-    };
-    let ready_fd: RawFd = ready_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
-    let argv: Vec<String> = spec
-        .argv
-        .iter()
-        .map(|a| a.replace(READY_FD, &ready_fd.to_string()))
-        .collect();
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&spec.log)
-        .map_err(|e| format!("cannot create {}: {e}", spec.log.display()))?;
-    let mut cmd = Command::new(&program);
-    cmd.args(&argv[1..])
-        .current_dir(&spec.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
-    let parent = std::process::id() as libc::pid_t;
-    let die_with_parent = spec.die_with_parent;
-    // SAFETY: the closure runs in the forked child before exec and makes
-    // only async-signal-safe system calls (prctl, getppid, kill, sigprocmask,
-    // close_range, fcntl), without allocating.
-    unsafe {
-        cmd.pre_exec(move || {
-            if die_with_parent {
-                if libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                ) < 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The launcher may have died before prctl: then die now.
-                if libc::getppid() != parent {
-                    libc::kill(libc::getpid(), libc::SIGKILL);
-                }
-            }
-            super::restore_signals();
-            // Nothing but 0, 1, 2 and the readiness descriptor survives the
-            // exec: everything else is marked close-on-exec (not closed, so
-            // std's own pipe still reports an exec failure).
-            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
-            if ready_fd >= 3 && libc::fcntl(ready_fd, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "helper {}: program {program:?} was not found on the host (install it, or fix PATH)",
-                spec.name
-            )
-        } else {
-            format!("helper {}: cannot start {program:?}: {e}", spec.name)
-        }
-    })?;
-    let pid = child.id() as libc::pid_t;
-    // The process is ours to reap (with waitpid); std's handle is not needed.
-    drop(child);
-    let pidfd = sys::pidfd_open(pid).map_err(|e| e.to_string())?;
-    let lifeline = ready_pipe.map(|(read, write)| {
-        drop(write);
-        read
-    });
-    Ok(Running {
-        name: spec.name.to_string(),
-        pid,
-        pidfd,
-        log: spec.log.clone(),
-        lifeline,
-        stopped: false,
-    })
-}
-
-/// Waits until `fds` has something to read, at most `ms` milliseconds.
-fn poll_in(fds: &[&OwnedFd], ms: u64) -> Vec<bool> {
+/// Waits until one of `fds` is readable or hung up, at most `ms`
+/// milliseconds; says which are.
+fn poll_in(fds: &[BorrowedFd], ms: u64) -> Vec<bool> {
     let mut pfds: Vec<PollFd> = fds
         .iter()
-        .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
     let timeout = PollTimeout::try_from(ms.min(10_000) as i32).unwrap_or(PollTimeout::MAX);
     loop {
@@ -182,89 +100,346 @@ fn poll_in(fds: &[&OwnedFd], ms: u64) -> Vec<bool> {
     }
 }
 
-/// The exit code of a helper that has exited (reaping it), if it has.
-fn exit_code(pid: libc::pid_t) -> Option<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => Some(code),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
-        Ok(_) => None,
-        // Already reaped (by the launcher's wait loop): it has exited.
-        Err(_) => Some(-1),
+// ---- the launcher's side -----------------------------------------------
+
+/// The helpers of one sandbox: its guard, as the launcher sees it, and
+/// their private directory. Dropped, it lets the guard end them (once the
+/// sandbox has ended too) and waits for that.
+pub struct Helpers {
+    guard: Pid,
+    requests: Option<File>,
+    replies: BufReader<File>,
+    lifeline: Option<OwnedFd>,
+    dir: Option<PathBuf>,
+    started: u32,
+}
+
+impl Helpers {
+    /// Forks the guard, which removes `dir` when it ends. The caller must
+    /// be single-threaded.
+    fn spawn(dir: Option<PathBuf>) -> Result<Helpers, String> {
+        let fail = |e: sys::SysError| format!("cannot start the helpers' guard: {e}");
+        let (requests_r, requests_w) = sys::pipe().map_err(fail)?;
+        let (replies_r, replies_w) = sys::pipe().map_err(fail)?;
+        let (life_r, life_w) = sys::pipe().map_err(fail)?;
+        let null = sys::open_dev_null().map_err(fail)?;
+        // SAFETY: the launcher is single-threaded; the child only runs
+        // `guard`, which ends in _exit.
+        match unsafe { nix::unistd::fork() } {
+            Err(e) => Err(format!("cannot start the helpers' guard: fork: {e}")),
+            Ok(nix::unistd::ForkResult::Child) => {
+                guard(requests_r, replies_w, life_r, null, dir.as_deref())
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Helpers {
+                guard: child,
+                requests: Some(requests_w.into()),
+                replies: BufReader::new(replies_r.into()),
+                lifeline: Some(life_w),
+                dir,
+                started: 0,
+            }),
+        }
+    }
+
+    /// Starts a helper and waits until it is ready (or has failed).
+    pub fn start(&mut self, spec: &Spec) -> Result<(), String> {
+        let gone = || format!("helper {}: the helpers' guard has gone", spec.name);
+        let request = serde_json::to_string(spec).map_err(|e| e.to_string())?;
+        let requests = self.requests.as_mut().ok_or_else(gone)?;
+        writeln!(requests, "{request}").map_err(|_| gone())?;
+        let mut reply = String::new();
+        if !matches!(self.replies.read_line(&mut reply), Ok(n) if n > 0) {
+            return Err(gone());
+        }
+        self.started += 1;
+        serde_json::from_str::<Result<(), String>>(&reply).map_err(|_| gone())?
+    }
+
+    /// The lifeline's write end, for the sandbox's supervisor to keep open.
+    pub fn lifeline(&self) -> Option<RawFd> {
+        self.lifeline.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// For a detached sandbox: the guard goes on alone and ends the helpers
+    /// when the sandbox ends.
+    pub fn release(mut self) {
+        self.lifeline = None;
+    }
+}
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        self.requests = None;
+        if self.lifeline.take().is_none() {
+            return;
+        }
+        // The guard closes its end of the replies when it exits; it has
+        // this long to stop the helpers.
+        let deadline = Instant::now() + (STOP_GRACE + Duration::from_secs(1)) * (self.started + 1);
+        let replies = self.replies.get_ref().as_fd();
+        let mut exited = false;
+        while !exited && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            exited = poll_in(&[replies], left.as_millis() as u64 + 1)[0];
+        }
+        if !exited {
+            let _ = nix::sys::signal::kill(self.guard, nix::sys::signal::Signal::SIGKILL);
+        }
+        // (The launcher's own wait loop may have reaped it already.)
+        let _ = waitpid(self.guard, None);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+// ---- the guard ------------------------------------------------------------
+
+/// The guard process: starts helpers as asked until the launcher closes
+/// the requests, then waits for the lifeline to end and ends them. Never
+/// returns.
+fn guard(
+    requests: OwnedFd,
+    replies: OwnedFd,
+    lifeline: OwnedFd,
+    null: OwnedFd,
+    dir: Option<&Path>,
+) -> ! {
+    let _ = sys::setsid();
+    sys::set_name("moksha-guard");
+    for target in 0..3 {
+        let _ = sys::dup_onto(&null, target);
+    }
+    drop(null);
+    // Nothing of the launcher's stays open: its pipes, the lifeline's
+    // write end, the caller's descriptors.
+    let keep = [&requests, &replies, &lifeline].map(AsRawFd::as_raw_fd);
+    let _ = sys::close_fds_except(&keep);
+    let mut replies = File::from(replies);
+    let mut running: Vec<Running> = Vec::new();
+    for line in BufReader::new(File::from(requests)).lines() {
+        let Ok(line) = line else { break };
+        let reply = serde_json::from_str::<Spec>(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|spec| {
+                let mut helper = Running::spawn(&spec)?;
+                helper.wait_ready(&spec)?;
+                if !helper.stopped {
+                    running.push(helper);
+                }
+                Ok(())
+            });
+        let reply = serde_json::to_string(&reply).unwrap_or_default();
+        let _ = writeln!(replies, "{reply}");
+    }
+    // Nobody writes on the lifeline: the read returns at end-of-file.
+    let mut byte = [0u8; 1];
+    while nix::unistd::read(lifeline.as_raw_fd(), &mut byte) == Err(Errno::EINTR) {}
+    for helper in running.iter_mut().rev() {
+        helper.stop();
+    }
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    // SAFETY: _exit ends the forked process without the launcher's exit handlers.
+    unsafe { libc::_exit(0) }
+}
+
+/// A started helper, in the guard.
+struct Running {
+    name: String,
+    pid: Pid,
+    pidfd: OwnedFd,
+    /// Its stdout and stderr.
+    output: File,
+    /// The read end of its readiness pipe, open while it runs.
+    ready: Option<OwnedFd>,
+    /// The write end of its exit pipe.
+    exit: Option<OwnedFd>,
+    stopped: bool,
+}
+
+/// The last lines a helper printed, for error messages.
+fn said(output: &File) -> String {
+    let len = output.metadata().map_or(0, |m| m.len());
+    let from = len.saturating_sub(2000);
+    let mut buf = vec![0u8; (len - from) as usize];
+    let n = output.read_at(&mut buf, from).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(8)..];
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; it said:\n    {}", tail.join("\n    "))
     }
 }
 
 impl Running {
-    /// Waits until the helper is ready as `ready` says, at most `timeout`.
-    /// A `Ready::File` is looked for in `dir`.
-    pub fn wait_ready(
-        &mut self,
-        ready: &Ready,
-        dir: &Path,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        let died = |me: &Self, code: i32| {
-            let how = if code > 128 {
-                format!("was killed by signal {}", code - 128)
-            } else if code >= 0 {
-                format!("exited with status {code}")
-            } else {
-                "exited".to_string()
-            };
-            format!(
-                "helper {} {how} before it was ready{}",
-                me.name,
-                log_tail(&me.log)
-            )
+    /// Starts a helper as a child of the calling process. Nothing stays
+    /// open in it but 0, 1, 2 and its pipes; its signal mask is clean.
+    fn spawn(spec: &Spec) -> Result<Running, String> {
+        let fail = |e: String| format!("helper {}: {e}", spec.name);
+        let memfd_name =
+            std::ffi::CString::new(format!("moksha-{}", spec.name)).unwrap_or_default();
+        let output = nix::sys::memfd::memfd_create(
+            &memfd_name,
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )
+        .map(File::from)
+        .map_err(|e| fail(format!("memfd_create: {e}")))?;
+        let pipe = |wanted: bool| match wanted {
+            true => sys::pipe().map(Some).map_err(|e| fail(e.to_string())),
+            false => Ok(None),
         };
+        let ready = pipe(spec.ready == Ready::Fd)?;
+        let exit = pipe(spec.exit_fd)?;
+        // The child's ends and the numbers they take in it.
+        let places = [
+            (ready.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()), READY_FD),
+            (exit.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()), EXIT_FD),
+        ];
+        let copy = |f: &File| f.try_clone().map_err(|e| fail(e.to_string()));
+        let Some((program, args)) = spec.argv.split_first() else {
+            return Err(fail("the command is empty".into()));
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(copy(&output)?)
+            .stderr(copy(&output)?);
+        if let Some(dir) = &spec.dir {
+            cmd.current_dir(dir);
+        }
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs in the forked child before exec and makes
+        // only async-signal-safe system calls (prctl, getppid, kill,
+        // sigprocmask, signal, fcntl, close_range, dup2), without allocating.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before prctl: then die now.
+                if libc::getppid() != parent {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                super::restore_signals();
+                // The pipes first go above the numbers they take; then all
+                // but 0, 1, 2 is marked close-on-exec (not closed, so std's
+                // own pipe still reports an exec failure); then the pipes
+                // take their numbers (without close-on-exec).
+                let high = places.map(|(fd, _)| match fd {
+                    -1 => -1,
+                    fd => libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10),
+                });
+                const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+                for ((fd, target), high) in places.into_iter().zip(high) {
+                    if fd >= 0 && (high < 0 || libc::dup2(high, target) < 0) {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => fail(format!(
+                "program {program:?} was not found on the host (install it, or fix PATH)"
+            )),
+            _ => fail(format!("cannot start {program:?}: {e}")),
+        })?;
+        let pid = Pid::from_raw(child.id() as libc::pid_t);
+        // The process is ours to reap (with waitpid); std's handle is not needed.
+        drop(child);
+        let pidfd = sys::pidfd_open(pid.as_raw()).map_err(|e| fail(e.to_string()))?;
+        Ok(Running {
+            name: spec.name.clone(),
+            pid,
+            pidfd,
+            output,
+            ready: ready.map(|(read, _)| read),
+            exit: exit.map(|(_, write)| write),
+            stopped: false,
+        })
+    }
+
+    /// Its exit code (128+N for signal N), reaping it, if it has exited.
+    fn reap(&mut self) -> Option<i32> {
+        let code = match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+            Ok(_) => return None,
+            Err(_) => -1,
+        };
+        self.stopped = true;
+        Some(code)
+    }
+
+    /// The message for a helper that exited with `code`.
+    fn died(&self, code: i32, when: &str) -> String {
+        let how = if code > 128 {
+            format!("was killed by signal {}", code - 128)
+        } else if code >= 0 {
+            format!("exited with status {code}")
+        } else {
+            "exited".to_string()
+        };
+        format!("helper {} {how}{when}{}", self.name, said(&self.output))
+    }
+
+    /// Waits until the helper is ready as `spec.ready` says, at most
+    /// `spec.timeout_ms`. A one-shot helper (`Ready::Exit`) is reaped.
+    fn wait_ready(&mut self, spec: &Spec) -> Result<(), String> {
+        const BEFORE: &str = " before it was ready";
+        let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match ready {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+            match &spec.ready {
                 Ready::Started => return Ok(()),
                 Ready::Exit => {
-                    if let Some(code) = exit_code(self.pid) {
-                        self.stopped = true;
-                        return if code == 0 {
-                            Ok(())
-                        } else {
-                            Err(died(self, code).replace(" before it was ready", ""))
-                        };
+                    match self.reap() {
+                        Some(0) => return Ok(()),
+                        Some(code) => return Err(self.died(code, "")),
+                        None => {}
                     }
-                    poll_in(&[&self.pidfd], left.as_millis() as u64);
+                    poll_in(&[self.pidfd.as_fd()], left);
                 }
                 Ready::Fd => {
-                    let Some(pipe) = &self.lifeline else {
+                    let Some(pipe) = &self.ready else {
                         return Err(format!("helper {}: no readiness pipe", self.name));
                     };
-                    let seen = poll_in(&[pipe, &self.pidfd], left.as_millis() as u64);
+                    let seen = poll_in(&[pipe.as_fd(), self.pidfd.as_fd()], left);
                     if seen[0] {
                         let mut byte = [0u8; 1];
-                        match nix::unistd::read(pipe.as_raw_fd(), &mut byte) {
-                            Ok(1) => return Ok(()),
-                            _ => {
-                                // End of file: it closed the pipe without a word.
-                                let code = self.wait_exit(Duration::from_millis(500));
-                                return Err(died(self, code.unwrap_or(-1)));
-                            }
+                        if nix::unistd::read(pipe.as_raw_fd(), &mut byte) == Ok(1) {
+                            return Ok(());
                         }
+                        // End of file: it closed the pipe without a word.
+                        let code = self.wait_exit(Duration::from_millis(500));
+                        return Err(self.died(code.unwrap_or(-1), BEFORE));
                     }
-                    if seen[1] {
-                        if let Some(code) = exit_code(self.pid) {
-                            self.stopped = true;
-                            return Err(died(self, code));
-                        }
+                    if let Some(code) = seen[1].then(|| self.reap()).flatten() {
+                        return Err(self.died(code, BEFORE));
                     }
                 }
                 Ready::File { file } => {
-                    if dir.join(file).exists() {
+                    if spec.dir.as_ref().is_some_and(|d| d.join(file).exists()) {
                         return Ok(());
                     }
-                    if let Some(code) = exit_code(self.pid) {
-                        self.stopped = true;
-                        return Err(died(self, code));
+                    if let Some(code) = self.reap() {
+                        return Err(self.died(code, BEFORE));
                     }
-                    poll_in(&[&self.pidfd], left.as_millis().min(20) as u64);
+                    poll_in(&[self.pidfd.as_fd()], left.min(20));
                 }
             }
             if Instant::now() >= deadline {
@@ -272,8 +447,8 @@ impl Running {
                 return Err(format!(
                     "helper {} was not ready after {} ms (stopped it){}",
                     self.name,
-                    timeout.as_millis(),
-                    log_tail(&self.log)
+                    spec.timeout_ms,
+                    said(&self.output)
                 ));
             }
         }
@@ -283,75 +458,40 @@ impl Running {
     fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(code) = exit_code(self.pid) {
-                self.stopped = true;
+            if let Some(code) = self.reap() {
                 return Some(code);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return None;
             }
-            poll_in(&[&self.pidfd], left.as_millis() as u64 + 1);
+            poll_in(&[self.pidfd.as_fd()], left.as_millis() as u64 + 1);
         }
     }
 
-    /// Stops the helper: SIGTERM, SIGKILL after `STOP_GRACE`, reaped.
-    pub fn stop(&mut self) {
-        if self.stopped {
-            return;
-        }
-        let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGTERM, &self.name);
-        if self.wait_exit(STOP_GRACE).is_none() {
-            let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL, &self.name);
-            let _ = self.wait_exit(Duration::from_secs(5));
+    /// Stops the helper: its exit pipe closed, SIGTERM, SIGKILL after
+    /// `STOP_GRACE`; reaped. Dropping it does the same.
+    fn stop(&mut self) {
+        self.exit = None;
+        if !self.stopped {
+            let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGTERM, &self.name);
+            if self.wait_exit(STOP_GRACE).is_none() {
+                let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL, &self.name);
+                let _ = self.wait_exit(Duration::from_secs(5));
+            }
         }
         self.stopped = true;
-        self.lifeline = None;
+        self.ready = None;
     }
 }
 
-/// The running helpers of one sandbox and their private directory.
-/// Dropping it stops them and removes the directory.
-pub struct Helpers {
-    dir: Option<PathBuf>,
-    running: Vec<Running>,
-    released: bool,
-}
-
-impl Helpers {
-    /// Descriptors the sandbox's supervisor keeps open (the lifelines).
-    pub fn lifelines(&self) -> Vec<RawFd> {
-        self.running
-            .iter()
-            .filter_map(|r| r.lifeline.as_ref().map(|l| l.as_raw_fd()))
-            .collect()
-    }
-
-    /// For a detached sandbox: leave the helpers running (their lifelines
-    /// end them with the sandbox) and their directory in place.
-    pub fn release(mut self) {
-        self.released = true;
-    }
-
-    /// Stops every helper, last started first, and removes the directory.
-    pub fn stop_all(&mut self) {
-        for r in self.running.iter_mut().rev() {
-            r.stop();
-        }
-        self.running.clear();
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-impl Drop for Helpers {
+impl Drop for Running {
     fn drop(&mut self) {
-        if !self.released {
-            self.stop_all();
-        }
+        self.stop();
     }
 }
+
+// ---- a plan's helpers -----------------------------------------------------
 
 /// A private directory for the helpers of one launch: in moksha's state
 /// directory when it is usable, else in /tmp.
@@ -394,39 +534,19 @@ pub fn create_sources(plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts the plan's helpers in order and waits for each to be ready. Their
-/// exposed files are appended to the plan as binds. An optional helper that
-/// fails is left out with a warning; another failure stops those started
-/// and is returned.
-pub fn start_all(plan: &mut Plan) -> Result<Helpers, String> {
-    let mut helpers = Helpers {
-        dir: None,
-        running: Vec::new(),
-        released: false,
-    };
+/// Starts the plan's helpers in order and waits for each to be ready; with
+/// `later`, a guard is started even without them, for helpers that start
+/// after the clone. Exposed files are appended to the plan as binds. An
+/// optional helper that fails is left out with a warning; another failure
+/// is returned (and what was started stops).
+pub fn start_all(plan: &mut Plan, later: bool) -> Result<Option<Helpers>, String> {
     if plan.helpers.is_empty() {
-        return Ok(helpers);
-    }
-    let detached = plan.supervision.detach;
-    if detached {
-        if let Some(step) = plan.helpers.iter().find(|s| {
-            matches!(
-                s.op.kind,
-                HelperKind::Program {
-                    ready: Ready::Started | Ready::File { .. },
-                    ..
-                }
-            )
-        }) {
-            return Err(format!(
-                "{}: helper {} cannot go with a detached sandbox: only helpers with \
-                 ready: \"fd\" (which end with the sandbox) or ready: \"exit\" can",
-                step.at, step.op.name
-            ));
-        }
+        return later.then(|| Helpers::spawn(None)).transpose();
     }
     let root = private_dir()?;
-    helpers.dir = Some(root.clone());
+    let mut helpers = Helpers::spawn(Some(root.clone())).inspect_err(|_| {
+        let _ = std::fs::remove_dir(&root);
+    })?;
     let steps = plan.helpers.clone();
     for step in &steps {
         let h = &step.op;
@@ -435,9 +555,8 @@ pub fn start_all(plan: &mut Plan) -> Result<Helpers, String> {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let started = start_one(h, &dir, !detached);
-        let running = match started {
-            Ok(r) => r,
+        match start_one(&mut helpers, h, &dir) {
+            Ok(()) => {}
             Err(e) if h.optional => {
                 eprintln!(
                     "moksha: warning: {}: {e}\nmoksha: warning: going on without helper {}",
@@ -446,9 +565,6 @@ pub fn start_all(plan: &mut Plan) -> Result<Helpers, String> {
                 continue;
             }
             Err(e) => return Err(format!("{}: {e}", step.at)),
-        };
-        if let Some(r) = running {
-            helpers.running.push(r);
         }
         for e in &h.expose {
             let source = dir.join(&e.file);
@@ -467,7 +583,7 @@ pub fn start_all(plan: &mut Plan) -> Result<Helpers, String> {
             plan.fs.push(expose_bind(&source, e, step));
         }
     }
-    Ok(helpers)
+    Ok(Some(helpers))
 }
 
 fn expose_bind(source: &Path, e: &Expose, step: &Step<Helper>) -> Step<FsOp> {
@@ -485,15 +601,14 @@ fn expose_bind(source: &Path, e: &Expose, step: &Step<Helper>) -> Step<FsOp> {
     }
 }
 
-/// Starts one helper and waits for it; `None` for helpers that are done
-/// once ready (one-shot commands, files moksha writes).
-fn start_one(h: &Helper, dir: &Path, die_with_parent: bool) -> Result<Option<Running>, String> {
+/// Starts one helper of the plan in its directory `dir` and waits for it.
+fn start_one(helpers: &mut Helpers, h: &Helper, dir: &Path) -> Result<(), String> {
     match &h.kind {
         HelperKind::Xauthority { display, file } => {
             if let Some(warning) = write_xauthority(display, &dir.join(file))? {
                 eprintln!("moksha: warning: {warning}");
             }
-            Ok(None)
+            Ok(())
         }
         HelperKind::Program {
             argv,
@@ -501,18 +616,21 @@ fn start_one(h: &Helper, dir: &Path, die_with_parent: bool) -> Result<Option<Run
             timeout_ms,
         } => {
             let dir_text = dir.to_string_lossy();
-            let spec = Spec {
-                name: &h.name,
-                argv: argv.iter().map(|a| a.replace(DIR, &dir_text)).collect(),
+            let fd = READY_FD.to_string();
+            helpers.start(&Spec {
+                name: h.name.clone(),
+                argv: argv
+                    .iter()
+                    .map(|a| {
+                        a.replace(DIR, &dir_text)
+                            .replace(plan_helper::READY_FD, &fd)
+                    })
+                    .collect(),
                 ready: ready.clone(),
-                timeout: Duration::from_millis(*timeout_ms),
-                log: dir.with_extension("log"),
-                die_with_parent,
-                dir: dir.to_path_buf(),
-            };
-            let mut running = spawn(&spec)?;
-            running.wait_ready(ready, dir, spec.timeout)?;
-            Ok((*ready != Ready::Exit).then_some(running))
+                timeout_ms: *timeout_ms,
+                dir: Some(dir.to_path_buf()),
+                exit_fd: false,
+            })
         }
     }
 }
@@ -685,7 +803,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("moksha-helper-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let spec = Spec {
-            name: "sleeper",
+            name: "sleeper".into(),
             argv: vec![
                 "/bin/sh".into(),
                 "-c".into(),
@@ -694,14 +812,13 @@ mod tests {
             ready: Ready::File {
                 file: "ready".into(),
             },
-            timeout: Duration::from_secs(10),
-            log: dir.join("log"),
-            die_with_parent: false,
-            dir: dir.clone(),
+            timeout_ms: 10_000,
+            dir: Some(dir.clone()),
+            exit_fd: false,
         };
-        let mut r = spawn(&spec).unwrap();
-        r.wait_ready(&spec.ready, &dir, spec.timeout).unwrap();
-        let pid = r.pid;
+        let mut r = Running::spawn(&spec).unwrap();
+        r.wait_ready(&spec).unwrap();
+        let pid = r.pid.as_raw();
         assert!(Path::new(&format!("/proc/{pid}")).exists());
         r.stop();
         assert!(!Path::new(&format!("/proc/{pid}/status")).exists());
@@ -712,13 +829,31 @@ mod tests {
                 "echo oops >&2; exit 3".into(),
             ],
             ready: Ready::Exit,
+            ..spec.clone()
+        };
+        let mut r = Running::spawn(&failing).unwrap();
+        let e = r.wait_ready(&failing).unwrap_err();
+        assert!(e.contains("status 3") && e.contains("oops"), "{e}");
+        // The readiness pipe at 3, the exit pipe at 4, nothing else open.
+        let piped = Spec {
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "for fd in 5 6 7 8 9 10 11 12; do [ -e /proc/$$/fd/$fd ] && echo leak $fd; done; \
+                 echo >&3; cat <&4; echo gone"
+                    .into(),
+            ],
+            ready: Ready::Fd,
+            exit_fd: true,
             ..spec
         };
-        let mut r = spawn(&failing).unwrap();
-        let e = r
-            .wait_ready(&failing.ready, &dir, failing.timeout)
-            .unwrap_err();
-        assert!(e.contains("status 3") && e.contains("oops"), "{e}");
+        let mut r = Running::spawn(&piped).unwrap();
+        r.wait_ready(&piped).unwrap();
+        assert!(!r.stopped);
+        r.exit = None;
+        assert_eq!(r.wait_exit(Duration::from_secs(5)), Some(0));
+        let out = said(&r.output);
+        assert!(out.contains("gone") && !out.contains("leak"), "{out}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

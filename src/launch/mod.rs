@@ -7,7 +7,6 @@
 
 mod confine;
 mod enter;
-mod guard;
 pub mod helper;
 mod network;
 mod program;
@@ -154,8 +153,8 @@ struct Inherited<'a> {
     lock: Option<&'a std::fs::File>,
     /// When detached: /dev/null, the stdout log and the stderr log.
     stdio: Option<[OwnedFd; 3]>,
-    /// Ends of the helpers' readiness pipes, kept open while the sandbox lives.
-    lifelines: Vec<std::os::fd::RawFd>,
+    /// The helpers' lifeline (helper.rs), kept open while the sandbox lives.
+    lifeline: Option<std::os::fd::RawFd>,
 }
 
 /// Launches the sandbox and waits for it (or, detached, until the program
@@ -172,14 +171,15 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         plan.supervision.die_with_parent = false;
         plan.supervision.new_session = true;
     }
-    // Host directories the profile asked for, then the helpers beside the
-    // sandbox (xdg-dbus-proxy, ...): their files become binds. Dropping
-    // `helpers` stops them, on every way out of this function.
-    if let Err(e) = helper::create_sources(&plan) {
-        eprintln!("moksha: {e}");
-        return EXIT_SETUP;
-    }
-    let helpers = match helper::start_all(&mut plan) {
+    // Host directories the profile asked for; the network (network.rs):
+    // find the user-mode helper, or open the namespace to join; then the
+    // helpers beside the sandbox (helper.rs: xdg-dbus-proxy, ..., and the
+    // guard the network helper will run under): their files become binds.
+    // Dropping `helpers` stops them, on every way out of this function.
+    let prepared = helper::create_sources(&plan).and_then(|_| network::prepare(&plan));
+    let started =
+        prepared.and_then(|net| Ok((helper::start_all(&mut plan, net.has_helper())?, net)));
+    let (mut helpers, net) = match started {
         Ok(h) => h,
         Err(e) => {
             eprintln!("moksha: {e}");
@@ -191,15 +191,6 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         eprintln!("moksha: {e}");
         return EXIT_SETUP;
     }
-    // Network (network.rs): find the user-mode helper, or open the
-    // namespace to join, before any namespace exists.
-    let net = match network::prepare(plan) {
-        Ok(net) => net,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return EXIT_SETUP;
-        }
-    };
     let name = instance_name(plan, opts);
     // A foreground sandbox nobody named still runs when the state
     // directory is unusable (e.g. inside another user namespace); it just
@@ -286,7 +277,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
                 report: report_write,
                 lock: claim.as_ref().map(|c| &c.lock),
                 stdio,
-                lifelines: helpers.lifelines(),
+                lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
             };
             sandbox_main(plan, &launcher_env, inherited, t0)
         }
@@ -333,8 +324,8 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         .collect();
     // The user-mode network helper (network.rs): attached to the sandbox's
     // namespaces and ready before the sandbox goes on; stops with it.
-    let net_helper = match network::start_helper(plan, &net, child) {
-        Ok(h) => h,
+    let net_helper = match network::start_helper(plan, &net, child, helpers.as_mut()) {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("moksha: {e}");
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
@@ -343,7 +334,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
             return EXIT_SETUP;
         }
     };
-    if show_timings && net_helper.is_some() {
+    if show_timings && net_helper {
         eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
     }
     // Tell the sandbox side to go on.
@@ -382,14 +373,13 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         if plan.supervision.detach {
             // The supervisor holds the lock from here on; the launcher goes.
             println!("{name}");
-            helpers.release();
+            if let Some(h) = helpers {
+                h.release();
+            }
             return 0;
         }
     }
     let status = supervisor::wait_for(child, &waited);
-    if let Some(h) = net_helper {
-        h.finish();
-    }
     drop(helpers);
     remove(claim);
     if !plan.supervision.new_session {
@@ -414,7 +404,7 @@ fn sandbox_main(
         report,
         lock,
         stdio,
-        lifelines,
+        lifeline,
     } = inherited;
     let fail = |msg: String| -> ! {
         report::send(&report, &Message::Error(EXIT_SETUP, msg));
@@ -448,7 +438,7 @@ fn sandbox_main(
     let mut keep = plan.process.pass_fds.clone();
     keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
     keep.extend(lock.map(|l| l.as_raw_fd()));
-    keep.extend(lifelines);
+    keep.extend(lifeline);
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(e.to_string());
     }

@@ -9,31 +9,36 @@
 //! 3. `start_helper`, once the id maps are written and before the sandbox
 //!    is told to go on: pasta (or slirp4netns) attaches to the sandbox's
 //!    user and network namespaces; we wait until it has configured them.
-//!    It runs beside the sandbox under a guard (guard.rs) and stops with it.
+//!    It runs beside the sandbox under the helpers' guard (helper.rs) and
+//!    stops with it.
 //!
 //! Sandbox side:
 //! - `configure_inside`, right after the go: `lo` up in a new namespace.
 //! - `root_steps`: the /etc/resolv.conf naming the helper's DNS forwarder,
 //!   written after the profile's filesystem steps.
 
-use super::guard::{self, Guarded};
+use super::helper::{Helpers, Spec, EXIT_FD, READY_FD};
+use crate::plan::helper::Ready;
 use crate::plan::network::{self as net, HelperKind, NetMode};
 use crate::plan::{FsOp, Plan, Pos, Step};
 use crate::sys;
 use std::os::fd::OwnedFd;
-use std::time::Duration;
 
-/// How long the helper gets to configure the network.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Where the helper reports readiness, and (slirp4netns) learns to quit.
-const READY_FD: i32 = 3;
-const EXIT_FD: i32 = 4;
+/// How long the helper gets to configure the network, in milliseconds.
+const READY_TIMEOUT_MS: u64 = 10_000;
 
 /// What `prepare` found on the host.
 #[derive(Default)]
 pub struct Prepared {
     helper: Option<net::Helper>,
     join: Option<(OwnedFd, String)>,
+}
+
+impl Prepared {
+    /// Whether a user-mode helper is to start after the clone.
+    pub fn has_helper(&self) -> bool {
+        self.helper.is_some()
+    }
 }
 
 /// Host checks before any namespace exists.
@@ -100,15 +105,17 @@ pub fn leave_joined(own: Option<OwnedFd>) {
 }
 
 /// After the id maps are written, before the sandbox goes on: starts the
-/// user-mode helper for the sandbox whose first process is `child`, and
-/// waits until it has configured the network.
+/// user-mode helper for the sandbox whose first process is `child` under
+/// `helpers` (`start_all` made them for it), and waits until it has
+/// configured the network. Says whether there was one to start.
 pub fn start_helper(
     plan: &Plan,
     prep: &Prepared,
     child: libc::pid_t,
-) -> Result<Option<Guarded>, String> {
-    let Some(found) = &prep.helper else {
-        return Ok(None);
+    helpers: Option<&mut Helpers>,
+) -> Result<bool, String> {
+    let (Some(found), Some(helpers)) = (&prep.helper, helpers) else {
+        return Ok(false);
     };
     let pid = child.to_string();
     let caller = (
@@ -117,17 +124,18 @@ pub fn start_helper(
     );
     let target = net::Target::new(plan, &pid, caller);
     let argv = net::helper_argv(plan, found, &target, READY_FD, EXIT_FD);
-    let spec = guard::Spec {
+    let spec = Spec {
         name: found.kind.name().to_string(),
         argv,
-        ready_fd: Some(READY_FD),
-        exit_fd: (found.kind == HelperKind::Slirp4netns).then_some(EXIT_FD),
-        die_with_launcher: plan.supervision.die_with_parent,
-        timeout: READY_TIMEOUT,
+        ready: Ready::Fd,
+        timeout_ms: READY_TIMEOUT_MS,
+        dir: None,
+        exit_fd: found.kind == HelperKind::Slirp4netns,
     };
-    let mut helper = guard::spawn(&spec, child)?;
-    helper.wait_ready(spec.timeout)?;
-    Ok(Some(helper))
+    helpers
+        .start(&spec)
+        .map_err(|e| format!("the user-mode network: {e}"))?;
+    Ok(true)
 }
 
 /// Sandbox side, once the launcher has let it go on: a new network

@@ -8,7 +8,8 @@
 //! creates there (a socket) are bound into the sandbox at the targets the
 //! profile names. moksha starts the helpers before the sandbox, waits until
 //! each is ready, and stops them (SIGTERM, then SIGKILL) and reaps them when
-//! the sandbox ends. Pure data here; `launch::helper` does the work.
+//! the sandbox ends, a detached one too. Pure data here; `launch::helper`
+//! does the work.
 
 use super::validate::check_path;
 use super::{Located, Plan, Pos, Step};
@@ -70,10 +71,9 @@ pub enum HelperKind {
 pub enum Ready {
     /// As soon as it is started.
     Started,
-    /// When it writes a byte to the descriptor `{ready_fd}`. The other end
-    /// of that pipe stays open in the sandbox's supervisor, so a helper that
-    /// exits when it closes (xdg-dbus-proxy --fd) lives exactly as long as
-    /// the sandbox, even a detached one.
+    /// When it writes a byte to the descriptor `{ready_fd}` (3). moksha
+    /// keeps the other end of that pipe open while the helper runs (one that
+    /// exits when it closes, as xdg-dbus-proxy --fd, would quit at once).
     Fd,
     /// When `file` exists in its directory.
     File { file: String },

@@ -4,7 +4,6 @@
 //! and where there is a usual cause, says what to do about it.
 
 pub mod caps;
-pub mod guard;
 pub mod landlock;
 pub mod limits;
 pub mod net;

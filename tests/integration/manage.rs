@@ -171,6 +171,51 @@ both!(detach_ps_logs_enter_stop, |who| {
     );
 });
 
+both!(detached_helpers_end_with_the_sandbox, |who: Who| {
+    // Helpers that cannot watch the sandbox themselves ("started", "file")
+    // go with a detached sandbox too: their guard stops them when it ends,
+    // and removes their private directory.
+    let name = unique("helped");
+    let dir = world_dir();
+    let out = owned_dir(dir.path(), "out", who);
+    let record = format!(
+        "pwd > {0}/dir; echo $$ > {0}/pid; exec sleep 1000",
+        out.display()
+    );
+    let profile = format!(
+        "import \"base\" as base;\nlet s = sandbox(\"helped\");\nbase::minimal(s);\n\
+         s.helper(\"bg\", [\"/bin/sh\", \"-c\", {}], #{{ ready: \"started\" }});\n\
+         s.helper(\"made\", [\"/bin/sh\", \"-c\", \"echo made > made; exec sleep 1000\"],\n\
+         #{{ ready: \"file\", file: \"made\", expose: #{{ made: \"/run/made\" }} }});\n\
+         s.exec([\"/bin/sh\", \"-c\", \"cat /run/made; exec sleep 1000\"]);\n",
+        rhai_string(&record)
+    );
+    let _dir = start(who, &name, &profile);
+    eventually("the helper file reached the sandbox", || {
+        run(who, &["logs", &name]).stdout.contains("made")
+    });
+    eventually("the started helper ran", || out.join("pid").exists());
+    let pid: u32 = std::fs::read_to_string(out.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let helpers_dir = PathBuf::from(std::fs::read_to_string(out.join("dir")).unwrap().trim())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(
+        helpers_dir.starts_with(state_dir(who)),
+        "{}",
+        helpers_dir.display()
+    );
+    assert!(alive(pid) && helpers_dir.is_dir());
+    run(who, &["stop", &name, "--timeout", "5"]).expect_code(0);
+    eventually("the helpers stopped and their directory went", || {
+        !alive(pid) && !helpers_dir.exists()
+    });
+});
+
 both!(stop_kills_a_program_that_ignores_sigterm, |who| {
     let name = unique("stubborn");
     let _dir = start(who, &name, STUBBORN);

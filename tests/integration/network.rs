@@ -785,6 +785,58 @@ both!(helper_stops_when_moksha_is_killed, |who| {
     helper_lifetime(who, End::MokshaKilled)
 });
 
+/// The helper processes (by name) whose arguments name `pid`, the
+/// sandbox they connect.
+fn helpers_for(pid: &str) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|(p, _, state, comm)| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            *state != 'Z'
+                && (comm.starts_with("pas") || comm.starts_with("slirp4netns"))
+                && cmdline.split(|b| *b == 0).any(|arg| arg == pid.as_bytes())
+        })
+        .map(|(p, ..)| p)
+        .collect()
+}
+
+both!(
+    a_detached_sandbox_keeps_its_network_until_it_ends,
+    |who: Who| {
+        let inet = Internet::new();
+        let dir = probe_dir();
+        for helper in ["pasta", "slirp4netns"] {
+            let name = format!("t{}-net-{helper}-{}", std::process::id(), who.uid());
+            let extra = format!(
+                "{}s.network(\"user\", #{{ helper: \"{helper}\" }});",
+                bind_probe(dir.path())
+            );
+            let path = write_profile(
+                dir.path(),
+                &format!("{helper}.rhai"),
+                &sh_profile(&extra, "sleep 1000"),
+            );
+            let detach = ["exec", "--detach", "--name", &name, &path];
+            Run::from(moksha(who, &detach).output().unwrap()).expect_code(0);
+            // moksha has returned; the helper goes on connecting the sandbox.
+            std::thread::sleep(Duration::from_millis(300));
+            let port = ECHO_PORT.to_string();
+            let probe = ["python3", "/probe.py", "tcp", &inet.addr, &port];
+            let args = [&["enter", &name, "--"][..], &probe[..]].concat();
+            let r = Run::from(moksha(who, &args).output().unwrap()).expect_code(0);
+            assert!(r.stdout.contains("tcp-ok:tcp-echo:ping"), "{helper}: {r:?}");
+            let ps = Run::from(moksha(who, &["ps", "--json"]).output().unwrap()).expect_code(0);
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&ps.stdout).unwrap();
+            let row = rows.iter().find(|r| r["name"] == name.as_str()).unwrap();
+            let helpers = helpers_for(&row["pid"].to_string());
+            assert_eq!(helpers.len(), 1, "{helper}: {row}");
+            Run::from(moksha(who, &["stop", &name]).output().unwrap()).expect_code(0);
+            assert_gone_soon(&helpers, "the helper of a stopped detached sandbox");
+        }
+        inet.assert_intact();
+    }
+);
+
 // ---- helpers missing, slirp4netns --------------------------------------------
 
 /// A directory to use as PATH holding only links to the named host programs.

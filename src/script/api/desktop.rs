@@ -95,12 +95,12 @@ pub fn register(engine: &mut Engine) {
         "s: Sandbox, name: String, argv: Array, options: Map",
         "Runs the host program `argv` beside the sandbox, outside it, with moksha's own rights
         (e.g. xdg-dbus-proxy). It starts before the sandbox, and is stopped (SIGTERM, then
-        SIGKILL after 2 s) and reaped when the sandbox ends; it dies with moksha.
-        It gets a private host directory: `{dir}` in argv stands for it. Options:
-        ready: \"started\" (default), \"fd\" (it writes a byte to the descriptor `{ready_fd}`;
-        the pipe's other end stays open in the sandbox, so a helper that exits when it closes
-        lives exactly as long as the sandbox), \"file\" (with file: \"NAME\": when {dir}/NAME
-        exists) or \"exit\" (a one-shot command that must exit 0);
+        SIGKILL after 2 s) and reaped when the sandbox ends, a detached one too (one in the
+        foreground ends with moksha). It gets a private host directory: `{dir}` in argv stands
+        for it.
+        Options: ready: \"started\" (default), \"fd\" (it writes a byte to the descriptor
+        `{ready_fd}`), \"file\" (with file: \"NAME\": when {dir}/NAME exists) or \"exit\"
+        (a one-shot command that must exit 0);
         expose: #{ NAME: \"/path/inside\" } binds files of its directory into the sandbox;
         timeout: milliseconds to wait for readiness (default 5000);
         optional: true runs the sandbox without it (with a warning) when it cannot start.",
