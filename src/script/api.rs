@@ -279,7 +279,7 @@ impl Sandbox {
 }
 
 /// Splits a doc text into `///` comment lines for Rhai's metadata.
-fn doc_lines(doc: &str) -> Vec<String> {
+pub(crate) fn doc_lines(doc: &str) -> Vec<String> {
     doc.lines().map(|l| format!("/// {}", l.trim())).collect()
 }
 
@@ -287,23 +287,48 @@ fn doc_lines(doc: &str) -> Vec<String> {
 /// `sig` is "name: Type, ..." followed by "-> Ret" when it returns a value.
 macro_rules! api {
     ($engine:expr, $name:literal, $sig:literal, $doc:literal, $f:expr) => {{
-        let sig: &str = $sig;
-        let (params, ret) = match sig.split_once("->") {
-            Some((p, r)) => (p, Some(r.trim())),
-            None => (sig, None),
-        };
-        let mut info: Vec<&str> = params
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        // No return value is declared as `()`, so definitions never read `-> ;`.
-        info.push(ret.unwrap_or("()"));
-        FuncRegistration::new($name)
-            .with_params_info(info)
-            .with_comments(doc_lines($doc))
-            .register_into_engine($engine, $f);
+        let mut registration = FuncRegistration::new($name);
+        if $crate::script::api::with_docs() {
+            let sig: &str = $sig;
+            let (params, ret) = match sig.split_once("->") {
+                Some((p, r)) => (p, Some(r.trim())),
+                None => (sig, None),
+            };
+            let mut info: Vec<&str> = params
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            // No return value is declared as `()`, so definitions never read `-> ;`.
+            info.push(ret.unwrap_or("()"));
+            registration = registration
+                .with_params_info(info)
+                .with_comments($crate::script::api::doc_lines($doc));
+        } else {
+            // Something, so that Rhai does not spell out the parameter types.
+            registration = registration.with_params_info(["_"]);
+        }
+        registration.register_into_engine($engine, $f);
     }};
+}
+
+thread_local! {
+    static WITH_DOCS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether engines built now carry parameter names and documentation.
+pub(crate) fn with_docs() -> bool {
+    WITH_DOCS.with(std::cell::Cell::get)
+}
+
+/// Runs `f` with engines that carry parameter names and documentation (for
+/// `moksha api` and "did you mean" hints). Profiles run without: copying
+/// the docs of every function was a large part of the engine's start-up.
+pub fn documented<T>(f: impl FnOnce() -> T) -> T {
+    WITH_DOCS.with(|d| d.set(true));
+    let out = f();
+    WITH_DOCS.with(|d| d.set(false));
+    out
 }
 
 // The security calls (seccomp, landlock, rlimits, timeout) use `api!`.

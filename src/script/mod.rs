@@ -66,10 +66,19 @@ pub struct Timings {
 /// Builds an engine with every limit set explicitly, strict variables, no
 /// `eval`, print/debug to stderr, the moksha API and the module resolver.
 pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
+    use rhai::packages::{
+        BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage,
+        MoreStringPackage, Package,
+    };
     let mut engine = Engine::new_raw();
-    engine.register_global_module(rhai::packages::Package::as_shared_module(
-        &rhai::packages::StandardPackage::new(),
-    ));
+    // The standard library less what a profile has no use for (bit fields,
+    // byte blobs): registering functions is most of the engine's cost.
+    engine.register_global_module(CorePackage::new().as_shared_module());
+    engine.register_global_module(LogicPackage::new().as_shared_module());
+    engine.register_global_module(BasicMathPackage::new().as_shared_module());
+    engine.register_global_module(BasicArrayPackage::new().as_shared_module());
+    engine.register_global_module(BasicMapPackage::new().as_shared_module());
+    engine.register_global_module(MoreStringPackage::new().as_shared_module());
     engine
         .set_max_operations(limits::OPERATIONS)
         .set_max_call_levels(limits::CALL_LEVELS)
@@ -215,7 +224,7 @@ pub fn api_signatures(name: &str) -> Vec<String> {
         text: String::new(),
         dir: None,
     };
-    let (engine, _) = engine_for(&profile, Default::default());
+    let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
     let prefix = format!("{name}(");
     let mut sigs: Vec<String> = engine
         .gen_fn_signatures(false)
@@ -234,7 +243,7 @@ pub fn api_definitions() -> String {
         text: String::new(),
         dir: None,
     };
-    let (engine, _) = engine_for(&profile, Default::default());
+    let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
     engine
         .definitions()
         .include_standard_packages(false)

@@ -3,7 +3,7 @@
 //! stdlib builds on. The policy (which helper, which filter, which socket)
 //! lives in `stdlib/*.rhai`.
 
-use super::{doc_lines, err, options, path_arg, pos, strings, Res, Sandbox};
+use super::{err, options, path_arg, pos, strings, Res, Sandbox};
 // `api!` comes from the parent module.
 use crate::plan::helper::{self, Expose, Helper, HelperKind, Ready};
 use crate::plan::Step;

@@ -2,7 +2,7 @@
 //! `s.allow_tcp` (landlock's TCP port rules, as a network convenience).
 //! The plan side is `plan::network`.
 
-use super::{doc_lines, err, options, path_arg, pos, Res, Sandbox};
+use super::{err, options, path_arg, pos, Res, Sandbox};
 // `api!` comes from the parent module.
 use crate::plan::{self, Step};
 use rhai::{Dynamic, Engine, FuncRegistration, Map, NativeCallContext};

@@ -3,7 +3,7 @@
 //! replaces an earlier one, so a profile can start from a library's policy
 //! and adjust it.
 
-use super::{doc_lines, err, options, pos, strings, Res, Sandbox};
+use super::{err, options, pos, strings, Res, Sandbox};
 // `api!` comes from the parent module.
 use crate::plan::Step;
 use crate::policy::landlock::{self, MinAbi, PathRule};
