@@ -194,8 +194,9 @@ impl Claim {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        // No fsync: runtime state need not survive a crash (the lock
+        // says what runs), and the rename alone is atomic.
         file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_all())
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, path(&self.dir, &self.name, "json"))
             .map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
