@@ -86,6 +86,18 @@ fn strings(arr: &Array, what: &str) -> Res<Vec<String>> {
         .collect()
 }
 
+/// Bytes from a size written with an optional K, M or G suffix ("64M").
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
 /// A size: bytes as an integer, or a string with a K, M or G suffix.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -105,19 +117,7 @@ impl Size {
         match self {
             Size::Bytes(n) if *n > 0 => Ok(*n as u64),
             Size::Bytes(_) => bad(),
-            Size::Text(t) => {
-                let t = t.trim();
-                let (num, mult) = match t.chars().last() {
-                    Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
-                    Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
-                    Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
-                    _ => (t, 1),
-                };
-                match num.parse::<u64>() {
-                    Ok(n) if n > 0 => n.checked_mul(mult).map_or_else(bad, Ok),
-                    _ => bad(),
-                }
-            }
+            Size::Text(t) => parse_size(t).filter(|n| *n > 0).map_or_else(bad, Ok),
         }
     }
     fn show(&self) -> String {
@@ -209,6 +209,32 @@ impl Sandbox {
             "proc" => FsOp::Proc { target, replace },
             "dev" => FsOp::Dev { target, replace },
             _ => FsOp::Mqueue { target, replace },
+        };
+        self.step(ctx, op);
+        Ok(())
+    }
+
+    fn symlink(&self, ctx: &NativeCallContext, to: &str, link: &str, opts: &Map) -> Res<()> {
+        let o: ReplaceOpts = options(opts, "symlink")?;
+        let target = path_arg(link, "symlink path")?;
+        self.step(
+            ctx,
+            FsOp::Symlink {
+                points_to: to.to_string(),
+                target,
+                replace: o.replace,
+            },
+        );
+        Ok(())
+    }
+
+    /// mkdir and chmod: a path and a mode.
+    fn path_mode(&self, ctx: &NativeCallContext, what: &str, path: &str, mode: i64) -> Res<()> {
+        let target = path_arg(path, &format!("{what} path"))?;
+        let mode = mode_arg(mode, what)?;
+        let op = match what {
+            "chmod" => FsOp::Chmod { target, mode },
+            _ => FsOp::Mkdir { target, mode },
         };
         self.step(ctx, op);
         Ok(())
@@ -714,66 +740,35 @@ fn register_fs(engine: &mut Engine) {
         "mkdir",
         "s: Sandbox, path: String",
         "Creates the directory `path` (and missing parents) with mode 0o755.",
-        |ctx: NativeCallContext, s: &mut Sandbox, p: &str| -> Res<()> {
-            let target = path_arg(p, "mkdir path")?;
-            s.step(
-                &ctx,
-                FsOp::Mkdir {
-                    target,
-                    mode: 0o755,
-                },
-            );
-            Ok(())
-        }
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str| s.path_mode(&ctx, "mkdir", p, 0o755)
     );
     api!(
         engine,
         "mkdir",
         "s: Sandbox, path: String, mode: int",
         "Creates the directory `path` (and missing parents) with `mode`, e.g. 0o700.",
-        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| -> Res<()> {
-            let target = path_arg(p, "mkdir path")?;
-            let mode = mode_arg(mode, "mkdir")?;
-            s.step(&ctx, FsOp::Mkdir { target, mode });
-            Ok(())
-        }
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| s
+            .path_mode(&ctx, "mkdir", p, mode)
     );
     api!(
         engine,
         "symlink",
         "s: Sandbox, points_to: String, link: String",
         "Creates the symlink `link` pointing to `points_to`, as symlink(2) and `ln -s` order them.",
-        |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str| -> Res<()> {
-            let target = path_arg(link, "symlink path")?;
-            s.step(
-                &ctx,
-                FsOp::Symlink {
-                    points_to: to.to_string(),
-                    target,
-                    replace: false,
-                },
-            );
-            Ok(())
-        }
+        move |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str| s.symlink(
+            &ctx,
+            to,
+            link,
+            &none()
+        )
     );
     api!(
         engine,
         "symlink",
         "s: Sandbox, points_to: String, link: String, options: Map",
         "Creates the symlink `link` pointing to `points_to`. Options: replace.",
-        |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str, o: Map| -> Res<()> {
-            let o: ReplaceOpts = options(&o, "symlink")?;
-            let target = path_arg(link, "symlink path")?;
-            s.step(
-                &ctx,
-                FsOp::Symlink {
-                    points_to: to.to_string(),
-                    target,
-                    replace: o.replace,
-                },
-            );
-            Ok(())
-        }
+        |ctx: NativeCallContext, s: &mut Sandbox, to: &str, link: &str, o: Map| s
+            .symlink(&ctx, to, link, &o)
     );
     api!(
         engine,
@@ -813,12 +808,8 @@ fn register_fs(engine: &mut Engine) {
         "chmod",
         "s: Sandbox, path: String, mode: int",
         "Changes the mode of `path` inside the new root.",
-        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| -> Res<()> {
-            let target = path_arg(p, "chmod path")?;
-            let mode = mode_arg(mode, "chmod")?;
-            s.step(&ctx, FsOp::Chmod { target, mode });
-            Ok(())
-        }
+        |ctx: NativeCallContext, s: &mut Sandbox, p: &str, mode: i64| s
+            .path_mode(&ctx, "chmod", p, mode)
     );
     api!(
         engine,

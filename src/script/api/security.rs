@@ -29,6 +29,11 @@ impl IntOr {
     }
 }
 
+/// The names of a table, for messages: "EPERM, ENOENT, ...".
+fn known<T>(table: &[(&str, T)]) -> String {
+    table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
 /// One syscall name or an array of them.
 fn names(v: &Dynamic, what: &str) -> Res<Vec<String>> {
     if let Some(s) = v.clone().try_cast::<rhai::ImmutableString>() {
@@ -50,11 +55,7 @@ fn errno_arg(v: &IntOr) -> Res<u16> {
             || {
                 err(format!(
                     "unknown errno {t:?}; use a number or one of {}",
-                    seccomp::ERRNO_NAMES
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    known(seccomp::ERRNO_NAMES)
                 ))
             },
             Ok,
@@ -295,11 +296,7 @@ fn seccomp_map(ctx: &NativeCallContext, s: &Sandbox, opts: &Map) -> Res<()> {
                     None => {
                         return err(format!(
                             "unknown socket family {name:?}; known: {}",
-                            FAMILIES
-                                .iter()
-                                .map(|(n, _)| *n)
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            known(FAMILIES)
                         ))
                     }
                 }
@@ -466,11 +463,7 @@ fn landlock_allow(
             || {
                 err(format!(
                     "unknown landlock access {a:?}; use {}",
-                    landlock::ACCESS_NAMES
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    known(landlock::ACCESS_NAMES)
                 ))
             },
             Ok,
@@ -499,26 +492,15 @@ fn limit_value(v: &IntOr, bytes: bool, name: &str) -> Res<Option<u64>> {
         IntOr::Int(n) if *n >= 0 => Ok(Some(*n as u64)),
         IntOr::Int(n) => err(format!("rlimit {name}: {n} is negative")),
         IntOr::Text(t) if t == "unlimited" || t == "infinity" => Ok(None),
-        IntOr::Text(t) if bytes => {
-            let t = t.trim();
-            let (num, mult) = match t.chars().last() {
-                Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
-                Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
-                Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
-                _ => (t, 1),
-            };
-            num.parse::<u64>()
-                .ok()
-                .and_then(|n| n.checked_mul(mult))
-                .map_or_else(
-                    || {
-                        err(format!(
-                            "rlimit {name}: {t:?} is not a size like \"64M\" or \"unlimited\""
-                        ))
-                    },
-                    |n| Ok(Some(n)),
-                )
-        }
+        IntOr::Text(t) if bytes => super::parse_size(t).map_or_else(
+            || {
+                err(format!(
+                    "rlimit {name}: {:?} is not a size like \"64M\" or \"unlimited\"",
+                    t.trim()
+                ))
+            },
+            |n| Ok(Some(n)),
+        ),
         IntOr::Text(t) => err(format!(
             "rlimit {name}: {t:?} is not a number or \"unlimited\""
         )),
