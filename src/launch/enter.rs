@@ -34,14 +34,7 @@ pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
         eprintln!("moksha: sigprocmask: {e}");
         return EXIT_SETUP;
     }
-    let shown = format!(
-        "pidfd, {}",
-        names
-            .iter()
-            .map(|n| format!("NEW{}", n.to_uppercase()))
-            .collect::<Vec<_>>()
-            .join("|")
-    );
+    let shown = format!("pidfd, {}", sys::ns_flag_names(&names));
     if let Err(e) = sys::setns_pidfd(pidfd, flags, &shown) {
         eprintln!("moksha: cannot enter the sandbox: {e}");
         return EXIT_SETUP;

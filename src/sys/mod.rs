@@ -79,6 +79,15 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
 // ---- processes -------------------------------------------------------------
 
 /// Namespace flags for clone, by plan name.
+/// Namespace names as flags, for messages: "NEWUSER|NEWPID".
+pub fn ns_flag_names(names: &[&str]) -> String {
+    let flags: Vec<String> = names
+        .iter()
+        .map(|n| format!("NEW{}", n.to_uppercase()))
+        .collect();
+    flags.join("|")
+}
+
 pub fn ns_flag(name: &str) -> libc::c_int {
     match name {
         "user" => libc::CLONE_NEWUSER,
@@ -111,15 +120,7 @@ pub fn clone_into(flags: libc::c_int, names: &[&str]) -> Result<Option<libc::pid
     };
     if ret < 0 {
         let errno = Errno::last();
-        let call = format!(
-            "clone({})",
-            names
-                .iter()
-                .map(|n| format!("NEW{}", n.to_uppercase()))
-                .collect::<Vec<_>>()
-                .join("|")
-        );
-        let err = SysError::new(call, errno);
+        let err = SysError::new(format!("clone({})", ns_flag_names(names)), errno);
         return Err(match errno {
             Errno::ENOSPC | Errno::EUSERS => err.hint(
                 "the limit on user namespaces is reached or set to 0: check \
@@ -281,15 +282,20 @@ pub fn write_host_file(path: &str, content: &str) -> Result<()> {
     })
 }
 
-/// Opens a host path as an O_PATH descriptor, following symlinks as the host does.
-pub fn open_path(path: &str) -> Result<OwnedFd> {
+/// open(2) with O_CLOEXEC added; `call` names it in errors.
+fn open_cloexec(path: &str, flags: libc::c_int, call: &str) -> Result<OwnedFd> {
     let c = cstr(path);
     // SAFETY: valid NUL-terminated path.
-    let fd = check(&format!("open({path:?}, O_PATH)"), unsafe {
-        libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC)
+    let fd = check(call, unsafe {
+        libc::open(c.as_ptr(), flags | libc::O_CLOEXEC)
     })?;
     // SAFETY: fd was just returned by open and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens a host path as an O_PATH descriptor, following symlinks as the host does.
+pub fn open_path(path: &str) -> Result<OwnedFd> {
+    open_cloexec(path, libc::O_PATH, &format!("open({path:?}, O_PATH)"))
 }
 
 /// Opens `path` beneath `root` as if `root` were `/`: absolute symlinks and
@@ -689,13 +695,7 @@ pub fn setns_pidfd(pidfd: &OwnedFd, flags: libc::c_int, shown: &str) -> Result<(
 
 /// /dev/null opened read-write (stdin of a detached sandbox).
 pub fn open_dev_null() -> Result<OwnedFd> {
-    let c = cstr("/dev/null");
-    // SAFETY: valid NUL-terminated path.
-    let fd = check("open(\"/dev/null\")", unsafe {
-        libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)
-    })?;
-    // SAFETY: fd was just returned by open and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    open_cloexec("/dev/null", libc::O_RDWR, "open(\"/dev/null\")")
 }
 
 /// Makes `fd` the descriptor `target` (for the standard streams).

@@ -1,6 +1,6 @@
 //! Network calls: bringing an interface up, entering a network namespace.
 
-use super::{check, cstr, Result, SysError};
+use super::{check, Result, SysError};
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -36,13 +36,7 @@ pub fn link_up(name: &str) -> Result<()> {
 
 /// Opens a namespace file (e.g. /run/netns/NAME or /proc/self/ns/net).
 pub fn open_ns(path: &str) -> Result<OwnedFd> {
-    let c = cstr(path);
-    // SAFETY: valid NUL-terminated path.
-    let fd = check(&format!("open({path:?})"), unsafe {
-        libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
-    })?;
-    // SAFETY: fd was just returned by open and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    super::open_cloexec(path, libc::O_RDONLY, &format!("open({path:?})"))
 }
 
 /// Enters the network namespace behind `fd`.
