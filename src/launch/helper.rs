@@ -24,7 +24,7 @@
 //!   first (SIGTERM, SIGKILL after `STOP_GRACE`), reaps them, removes their
 //!   private directory and exits. `kill -9` of moksha ends the lifeline
 //!   too: a foreground sandbox dies with the launcher (its parent-death
-//!   signal). The launcher, when it returns, waits for the guard.
+//!   signal). A foreground launcher waits for the guard before it returns.
 //! - Each helper has PR_SET_PDEATHSIG=SIGKILL towards the guard, so a
 //!   killed guard takes its helpers along (except one that changes its
 //!   credentials at start, which clears that signal: the guard does not
@@ -35,8 +35,9 @@
 //!   guard.
 //! - A helper's stdout and stderr go to a memory file, shown when it fails.
 //!   A helper that signals readiness gets the write end of a pipe at
-//!   `READY_FD`; the guard keeps the read end open while it runs, so one
-//!   that exits when it closes (xdg-dbus-proxy --fd) cannot outlive it.
+//!   `READY_FD`; the guard keeps the read end open while the helper runs
+//!   (xdg-dbus-proxy --fd quits when it closes), as it keeps the write end
+//!   of the pipe at `EXIT_FD` (slirp4netns --exit-fd).
 
 use crate::plan::helper::{self as plan_helper, Expose, Helper, HelperKind, Ready, DIR};
 use crate::plan::{FsOp, Plan, Step};
