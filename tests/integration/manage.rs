@@ -27,7 +27,21 @@ const STUBBORN: &str = "import \"base\" as base;\nlet s = sandbox(\"stubborn\");
     s.exec([\"/bin/sh\", \"-c\", \"trap '' TERM; echo up; sleep 1000 & while :; do sleep 0.1; done\"]);\n";
 
 /// Starts a detached instance named `name` from `profile` as `who`.
-fn start(who: Who, name: &str, profile: &str) -> tempfile::TempDir {
+/// A detached instance started by a test; stopped when dropped, so a
+/// failing assertion does not leave it running.
+struct Started {
+    who: Who,
+    name: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = moksha(self.who, &["stop", &self.name, "--timeout", "1"]).output();
+    }
+}
+
+fn start(who: Who, name: &str, profile: &str) -> Started {
     let dir = world_dir();
     let path = write_profile(dir.path(), "svc.rhai", profile);
     let r = Run::from(
@@ -41,7 +55,11 @@ fn start(who: Who, name: &str, profile: &str) -> tempfile::TempDir {
         name,
         "detach prints the instance name: {r:?}"
     );
-    dir
+    Started {
+        who,
+        name: name.to_string(),
+        _dir: dir,
+    }
 }
 
 fn run(who: Who, args: &[&str]) -> Run {
