@@ -65,24 +65,27 @@ pub fn owned_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
     dir
 }
 
+/// A command running `program` as `who`: itself for root, through setpriv
+/// (uid = gid, no supplementary groups) for the others.
+pub fn as_user(who: Who, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if who == Who::Root {
+        return Command::new(program);
+    }
+    let id = who.uid();
+    let mut c = Command::new("setpriv");
+    c.args([
+        format!("--reuid={id}"),
+        format!("--regid={id}"),
+        "--clear-groups".into(),
+        "--".into(),
+    ]);
+    c.arg(program);
+    c
+}
+
 /// A command running `moksha ARGS` as `who`, with a small clean environment.
 pub fn moksha(who: Who, args: &[&str]) -> Command {
-    let bin = moksha_bin();
-    let mut cmd = match who {
-        Who::Root => Command::new(bin),
-        Who::Nobody | Who::Other(_) => {
-            let id = who.uid();
-            let mut c = Command::new("setpriv");
-            c.args([
-                format!("--reuid={id}"),
-                format!("--regid={id}"),
-                "--clear-groups".into(),
-                "--".into(),
-            ]);
-            c.arg(bin);
-            c
-        }
-    };
+    let mut cmd = as_user(who, moksha_bin());
     cmd.args(args)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")

@@ -33,20 +33,7 @@ impl Drop for Background {
 
 /// `program args` as `who`, with a clean environment plus `env`.
 fn command_as(who: Who, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = if who == Who::Root {
-        Command::new(program)
-    } else {
-        let id = who.uid();
-        let mut c = Command::new("setpriv");
-        c.args([
-            format!("--reuid={id}"),
-            format!("--regid={id}"),
-            "--clear-groups".into(),
-            "--".into(),
-            program.into(),
-        ]);
-        c
-    };
+    let mut cmd = as_user(who, program);
     cmd.args(args)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")

@@ -321,17 +321,7 @@ both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
     // right name, so liveness alone would say "running".
     let victim_name = unique("crafted");
     let lock = dir.join(format!("{victim_name}.lock"));
-    let victim = moksha(who, &[]);
-    let program = victim.get_program().to_owned();
-    let prefix: Vec<_> = victim.get_args().map(|a| a.to_owned()).collect();
-    let mut holder = std::process::Command::new(if who == Who::Root {
-        "flock".into()
-    } else {
-        program
-    });
-    if who != Who::Root {
-        holder.args(&prefix[..prefix.len() - 1]).arg("flock");
-    }
+    let mut holder = as_user(who, "flock");
     holder.arg(&lock).args(["sleep", "30"]);
     let mut holder = holder.spawn().unwrap();
     eventually("the lock file exists", || lock.exists());

@@ -421,18 +421,7 @@ both!(refused_user_namespaces_give_a_clear_error, |who| {
         "echo 0 > /proc/sys/user/max_user_namespaces && exec {} exec {path}",
         moksha_bin().display()
     );
-    let cmd = moksha(who, &[]);
-    let program = cmd.get_program().to_owned();
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
-    // Replace the moksha invocation by: [setpriv ...] unshare -U -r --fork sh -c INNER
-    let mut wrapped = std::process::Command::new(if who == Who::Root {
-        "unshare".into()
-    } else {
-        program
-    });
-    if who == Who::Nobody {
-        wrapped.args(&args[..args.len() - 1]).arg("unshare");
-    }
+    let mut wrapped = as_user(who, "unshare");
     wrapped.args(["-U", "-r", "--fork", "sh", "-c", &inner]);
     wrapped
         .env_clear()
