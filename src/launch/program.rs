@@ -61,6 +61,14 @@ pub fn start(
         }
     };
     let sup = &plan.supervision;
+    // Until exec, this process is a copy of the launcher (or of `moksha
+    // enter`): its memory and /proc/PID/environ hold the caller's whole
+    // environment, and it is already in the sandbox's PID namespace, where
+    // the sandbox's processes run with the same uid. Non-dumpable, nobody
+    // inside can read it; exec makes the new program dumpable again.
+    // (Forked from the supervisor it is non-dumpable already; `moksha
+    // enter` forks from a dumpable process.)
+    setup(sys::set_dumpable(false));
     if plan.supervision.die_with_parent {
         setup(sys::set_pdeathsig(libc::SIGKILL));
     }

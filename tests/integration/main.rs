@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod desktop;
+mod escape;
 mod manage;
 mod network;
 mod sandbox;

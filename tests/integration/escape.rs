@@ -1,0 +1,207 @@
+//! Escape attempts from inside a sandbox, against the real kernel, as root
+//! and rootless. Each test makes the attack and checks that it fails; where
+//! another layer would also stop it (landlock's ptrace and abstract-socket
+//! scoping), that layer is turned off so the test watches the protection
+//! it is named after.
+
+use crate::both;
+use crate::common::*;
+use std::time::{Duration, Instant};
+
+/// A profile running `script` with /bin/sh in the minimal root, landlock off.
+fn no_landlock(extra: &str) -> String {
+    format!("s.landlock(#{{ enabled: false }});\n{extra}")
+}
+
+// The supervisor (PID 1 inside) is a copy of the launcher: its memory and
+// environ hold the caller's whole environment, its fds the instance lock.
+// Same uid, no capabilities on either side: only its being non-dumpable
+// keeps the program out (landlock off here, it would stop it too).
+both!(supervisor_environ_fds_root_and_memory_are_closed, |who| {
+    let script = "for f in environ mem cmdline; do \
+            if head -c 64 /proc/1/$f >/dev/null 2>&1; then echo \"read $f\"; else echo \"denied $f\"; fi; \
+        done; \
+        if ls /proc/1/fd/ >/dev/null 2>&1 && ls -l /proc/1/fd/ | grep -q -- '->'; then echo 'read fd'; else echo 'denied fd'; fi; \
+        if ls /proc/1/root/ >/dev/null 2>&1; then echo 'read root'; else echo 'denied root'; fi; \
+        if ls /proc/1/cwd/ >/dev/null 2>&1; then echo 'read cwd'; else echo 'denied cwd'; fi; \
+        sleep 100 & \
+        if head -c 64 /proc/$!/environ >/dev/null 2>&1; then echo 'sibling environ readable'; fi; \
+        kill $!";
+    for extra in [no_landlock(""), String::new()] {
+        let r = sh(who, &extra, script).expect_code(0);
+        for what in ["environ", "mem", "fd", "root", "cwd"] {
+            assert!(
+                r.stdout.contains(&format!("denied {what}")),
+                "/proc/1/{what} of the supervisor was readable ({extra}):\n{}{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+        if extra.contains("enabled: false") {
+            // The same reads work on an ordinary process of the sandbox:
+            // the check can fail.
+            assert!(
+                r.stdout.contains("sibling environ readable"),
+                "{}{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+    }
+});
+
+fn unique(test: &str) -> String {
+    format!("e{}-{test}", std::process::id())
+}
+
+/// Stops the instance when the test ends, passed or not.
+struct Instance {
+    who: Who,
+    name: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = moksha(self.who, &["stop", &self.name, "--timeout", "1"]).output();
+    }
+}
+
+/// A spy inside the sandbox: it reads the environ of every other process
+/// that appears in the sandbox, as fast as it can, and writes down what it
+/// read (and whether it ever found SECRET_TOKEN).
+const SPY: &str = r#"
+import os
+me = os.getpid()
+reads = 0
+while True:
+    for p in os.listdir('/proc'):
+        if not p.isdigit() or int(p) in (1, me):
+            continue
+        try:
+            with open('/proc/%s/environ' % p, 'rb') as f:
+                d = f.read()
+        except OSError:
+            continue
+        reads += 1
+        if reads == 1:
+            open('/tmp/read-one', 'w').close()
+        if b'SECRET_TOKEN' in d:
+            with open('/tmp/leaked', 'ab') as o:
+                o.write(d.replace(b'\0', b' ') + b'\n')
+"#;
+
+// `moksha enter` forks inside the sandbox's PID namespace from a process
+// that holds the caller's whole environment; until exec, that child must
+// not be readable from inside (the program applies the plan's environment
+// rules only at exec). Landlock is off: it would also keep the spy out.
+both!(enter_does_not_show_the_callers_environment, |who| {
+    let dir = world_dir();
+    let profile = write_profile(
+        dir.path(),
+        "spy.rhai",
+        &format!(
+            "import \"base\" as base;\nlet s = sandbox(\"spy\");\nbase::minimal(s);\n{}\
+             s.exec([\"python3\", \"-c\", {}]);\n",
+            no_landlock(""),
+            rhai_string(SPY)
+        ),
+    );
+    let name = unique("spy");
+    Run::from(
+        moksha(who, &["exec", "--detach", "--name", &name, &profile])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let _instance = Instance {
+        who,
+        name: name.clone(),
+        _dir: dir,
+    };
+    let enter = |args: &[&str], secret: bool| {
+        let mut all = vec!["enter", name.as_str(), "--"];
+        all.extend_from_slice(args);
+        let mut cmd = moksha(who, &all);
+        if secret {
+            cmd.env("SECRET_TOKEN", "hunter2");
+        }
+        Run::from(cmd.output().unwrap())
+    };
+    // Entered processes that live a little: the spy reads their environ
+    // after exec (the plan's environment, without the secret), proof that
+    // it can read what is readable.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        enter(&["sleep", "0.3"], false).expect_code(0);
+        if enter(&["test", "-e", "/tmp/read-one"], false).code == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the spy never read an environ");
+    }
+    for _ in 0..40 {
+        enter(&["true"], true).expect_code(0);
+    }
+    let r = enter(&["sh", "-c", "cat /tmp/leaked 2>/dev/null; true"], false).expect_code(0);
+    assert!(
+        !r.stdout.contains("hunter2"),
+        "the caller's environment was read from inside:\n{}",
+        r.stdout
+    );
+});
+
+// An abstract unix socket listening on the host: a sandbox with its own
+// network namespace (the default) cannot connect to it, even without
+// landlock's abstract-socket scoping.
+both!(host_abstract_sockets_are_unreachable, |who: Who| {
+    use std::os::linux::net::SocketAddrExt;
+    let name = unique(&format!("abstract-{}", who.uid()));
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let script = format!(
+        "python3 -c 'import socket\ns = socket.socket(socket.AF_UNIX)\n\
+         try:\n    s.connect(\"\\0{name}\"); print(\"connected\")\n\
+         except OSError as e: print(\"refused\", e)'"
+    );
+    for extra in [no_landlock(""), String::new()] {
+        let r = sh(who, &extra, &script).expect_code(0);
+        assert!(r.stdout.contains("refused"), "{}{}", r.stdout, r.stderr);
+        assert!(
+            listener.accept().is_err(),
+            "the host listener got a connection"
+        );
+    }
+    // Sharing the host's network, the same script connects: the check can fail.
+    let r = sh(who, &no_landlock("s.share([\"net\"]);\n"), &script).expect_code(0);
+    assert!(r.stdout.contains("connected"), "{}{}", r.stdout, r.stderr);
+});
+
+/// Whether any host process has `marker` among its arguments.
+fn running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| c.split(|b| *b == 0).any(|a| a == marker.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+// Double fork, new session, ignored SIGHUP and SIGTERM: nothing started
+// inside outlives the sandbox.
+both!(daemons_do_not_survive_the_sandbox, |who| {
+    let secs = format!("{}", 900_000 + std::process::id() % 90_000);
+    let script = format!(
+        "(setsid sh -c 'trap \"\" HUP TERM; sleep {secs} & sleep {secs}' </dev/null >/dev/null 2>&1 &); \
+         sleep 0.3; echo started"
+    );
+    let r = sh(who, "", &script).expect_code(0);
+    assert!(r.stdout.contains("started"), "{}{}", r.stdout, r.stderr);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(&secs) {
+        assert!(
+            Instant::now() < deadline,
+            "a process started in the sandbox is still running after it ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+});
