@@ -164,6 +164,11 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
     let t0 = Instant::now();
     let show_timings = opts.timings;
     let mut plan = plan.clone();
+    if nix::unistd::geteuid().is_root() {
+        // Files the sandbox creates belong to the host's root: no setuid
+        // or setgid bits on them (policy/seccomp.rs).
+        plan.security.seccomp.refuse_setid_files();
+    }
     if opts.detach || plan.supervision.detach {
         // Nobody is at a terminal for a detached sandbox, and it must
         // outlive its launcher.

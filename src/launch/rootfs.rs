@@ -287,8 +287,42 @@ const PROC_READ_ONLY: [&str; 8] = [
     "asound",
 ];
 
-fn protect_proc(root: &OwnedFd, target: &str) -> std::result::Result<(), SysError> {
+/// Files of a fresh proc that tell about the whole machine (the keys of
+/// every user of the uid, kernel timers and scheduler internals, the kernel
+/// image): hidden under an empty read-only file, as Docker does.
+const PROC_MASKED: [&str; 6] = [
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "kcore",
+    "latency_stats",
+    "timer_stats",
+];
+
+/// Makes the machine-wide parts of the proc at `target` read-only and
+/// masks its machine-wide files with `empty` (an empty file, detached).
+fn protect_proc(
+    root: &OwnedFd,
+    target: &str,
+    empty: &OwnedFd,
+) -> std::result::Result<(), SysError> {
     let proc_dir = target.trim_end_matches('/');
+    for entry in PROC_MASKED {
+        let path = format!("{proc_dir}/{entry}");
+        let fd = match sys::open_in_root(root, &path, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.errno == Errno::ENOENT => continue,
+            Err(e) => return Err(e),
+        };
+        let tree = sys::clone_tree(empty, &path)?;
+        sys::mount_setattr(
+            &tree,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            false,
+            &path,
+        )?;
+        sys::move_mount(&tree, &fd, &path, &path)?;
+    }
     for entry in PROC_READ_ONLY {
         let path = format!("{proc_dir}/{entry}");
         let fd = match sys::open_in_root(root, &path, libc::O_PATH | libc::O_NOFOLLOW) {
@@ -419,7 +453,8 @@ impl<'a> Builder<'a> {
             ),
             FsOp::Proc { target, .. } => {
                 mount_fs(root, "proc", target, nosuid_nodev | libc::MS_NOEXEC, None)?;
-                protect_proc(root, target)
+                let empty = self.empty_file()?;
+                protect_proc(&self.root, target, &empty)
             }
             FsOp::Mqueue { target, .. } => {
                 mount_fs(root, "mqueue", target, nosuid_nodev | libc::MS_NOEXEC, None)
@@ -495,6 +530,15 @@ impl<'a> Builder<'a> {
             sys::move_mount(&tree, &target_fd, target, target)?;
         }
         Ok(())
+    }
+
+    /// A new empty file (mode 0444) in the scratch space, to mask others with.
+    fn empty_file(&mut self) -> std::result::Result<OwnedFd, SysError> {
+        self.files += 1;
+        let name = self.files.to_string();
+        let dir = sys::open_in_root(&self.scratch, "/", libc::O_PATH | libc::O_DIRECTORY)?;
+        drop(sys::create_file(&dir, &name, 0o444, "<empty file>")?);
+        sys::open_in_root(&dir, &name, libc::O_PATH)
     }
 
     /// A minimal /dev: a tmpfs with the host's harmless device nodes bound

@@ -509,6 +509,51 @@ const DEFAULT_DENIED: &[(&str, i32, &str)] = &[
     ("vm86old", libc::EPERM, "@cpu-emulation"),
 ];
 
+/// Calls that set a file's mode, and which argument holds the mode.
+const MODE_ARGS: [(&str, u8); 9] = [
+    ("chmod", 1),
+    ("fchmod", 1),
+    ("fchmodat", 2),
+    ("fchmodat2", 2),
+    ("creat", 1),
+    ("open", 2),
+    ("openat", 3),
+    ("mknod", 1),
+    ("mknodat", 2),
+];
+
+impl Seccomp {
+    /// For sandboxes launched by root: refuse to create files with the
+    /// setuid or setgid bit. Their files belong to the host's root, and an
+    /// owner needs no capability to set those bits, so a program inside
+    /// could otherwise leave a setuid-root binary in a writable bind for
+    /// any local user to run. openat2 (its mode sits in a struct the filter
+    /// cannot read) answers ENOSYS, so libc and programs fall back to openat.
+    pub fn refuse_setid_files(&mut self) {
+        for (name, arg) in MODE_ARGS {
+            let rule = self.rules.entry(name.to_string()).or_default();
+            rule.when.insert(
+                0,
+                CondRule {
+                    when: Cond {
+                        arg,
+                        test: Test::AnyBits((libc::S_ISUID | libc::S_ISGID) as u64),
+                        low32: true,
+                    },
+                    action: Action::EPERM,
+                    at: None,
+                },
+            );
+        }
+        let openat2 = self.rules.entry("openat2".to_string()).or_default();
+        if openat2.action.is_none_or(Action::runs) {
+            openat2.action = Some(Action::ENOSYS);
+            openat2.when.clear();
+            openat2.group = Some("root launch".into());
+        }
+    }
+}
+
 impl Default for Seccomp {
     /// moksha's default policy.
     fn default() -> Self {

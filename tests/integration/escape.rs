@@ -205,3 +205,56 @@ both!(daemons_do_not_survive_the_sandbox, |who| {
         std::thread::sleep(Duration::from_millis(50));
     }
 });
+
+// A sandbox launched by root creates files that belong to the host's root;
+// an owner may set the setuid bit without any capability, so a program
+// could leave a setuid-root binary in a writable bind. Root launches refuse
+// the bits (chmod family, open/creat/mknod modes; openat2 answers ENOSYS).
+// Rootless, the file would be setuid to the unprivileged caller: allowed.
+both!(setuid_files_cannot_be_made_for_the_host, |who| {
+    let dir = world_dir();
+    let out = owned_dir(dir.path(), "rw", who);
+    let extra = format!(
+        "s.bind({}, \"/rw\", #{{ rw: true }});",
+        rhai_string(&out.to_string_lossy())
+    );
+    let script = "cp /bin/true /rw/a; chmod 4755 /rw/a; echo chmod=$?; \
+        chmod 2755 /rw/a; echo chmod_g=$?; \
+        python3 -c 'import os; os.close(os.open(\"/rw/b\", os.O_CREAT|os.O_WRONLY, 0o4755))'; echo open=$?; \
+        chmod 755 /rw/a; echo plain=$?";
+    let r = sh(who, &extra, script).expect_code(0);
+    let setid = |name: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(out.join(name))
+            .map(|m| m.permissions().mode() & 0o6000 != 0)
+            .unwrap_or(false)
+    };
+    assert!(r.stdout.contains("plain=0"), "ordinary chmod works: {r:?}");
+    if who == Who::Root {
+        for call in ["chmod=1", "chmod_g=1", "open=1"] {
+            assert!(r.stdout.contains(call), "{call}: {r:?}");
+        }
+        assert!(
+            !setid("a") && !setid("b"),
+            "a setuid/setgid file reached the host: {r:?}"
+        );
+    } else {
+        assert!(r.stdout.contains("chmod=0"), "rootless may: {r:?}");
+    }
+});
+
+// Files of a fresh proc that describe the whole machine are masked.
+both!(machine_wide_proc_files_are_masked, |who| {
+    let r = sh(
+        who,
+        "",
+        "for f in keys timer_list; do printf '%s=' $f; wc -c < /proc/$f; done; \
+         grep -E ' /proc/(keys|timer_list) ' /proc/self/mountinfo | cut -d' ' -f5,6",
+    )
+    .expect_code(0);
+    assert!(
+        r.stdout.contains("keys=0\n") && r.stdout.contains("timer_list=0\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("/proc/keys ro,"), "{r:?}");
+});
