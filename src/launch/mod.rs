@@ -155,6 +155,9 @@ struct Inherited<'a> {
     stdio: Option<[OwnedFd; 3]>,
     /// The helpers' lifeline (helper.rs), kept open while the sandbox lives.
     lifeline: Option<std::os::fd::RawFd>,
+    /// Where the supervisor sends the program's exit code, so the launcher
+    /// can return it without waiting for the PID namespace's teardown.
+    status: OwnedFd,
 }
 
 /// Launches the sandbox and waits for it (or, detached, until the program
@@ -249,14 +252,15 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
         eprintln!("moksha: sigprocmask: {e}");
         return EXIT_SETUP;
     }
-    let pipes = sys::pipe().and_then(|go| Ok((go, sys::pipe()?)));
-    let ((go_read, go_write), (report_read, report_write)) = match pipes {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return EXIT_SETUP;
-        }
-    };
+    let pipes = sys::pipe().and_then(|go| Ok((go, sys::pipe()?, sys::pipe()?)));
+    let ((go_read, go_write), (report_read, report_write), (status_read, status_write)) =
+        match pipes {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("moksha: {e}");
+                return EXIT_SETUP;
+            }
+        };
 
     let (flags, names) = clone_flags(plan);
     // A joined network namespace: clone from inside it (network.rs).
@@ -283,6 +287,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
                 lock: claim.as_ref().map(|c| &c.lock),
                 stdio,
                 lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
+                status: status_write,
             };
             sandbox_main(plan, &launcher_env, inherited, t0)
         }
@@ -291,6 +296,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
     network::leave_joined(own_net);
     drop(go_read);
     drop(report_write);
+    drop(status_write);
     drop(stdio);
     let t_clone = t0.elapsed();
 
@@ -384,7 +390,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
             return 0;
         }
     }
-    let status = supervisor::wait_for(child, &waited);
+    let status = supervisor::wait_launcher(child, &waited, status_read);
     drop(helpers);
     remove(claim);
     if !plan.supervision.new_session {
@@ -410,6 +416,7 @@ fn sandbox_main(
         lock,
         stdio,
         lifeline,
+        status,
     } = inherited;
     let fail = |msg: String| -> ! {
         report::send(&report, &Message::Error(EXIT_SETUP, msg));
@@ -441,7 +448,7 @@ fn sandbox_main(
     }
     drop(stdio);
     let mut keep = plan.process.pass_fds.clone();
-    keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
+    keep.extend([go.as_raw_fd(), report.as_raw_fd(), status.as_raw_fd()]);
     keep.extend(lock.map(|l| l.as_raw_fd()));
     keep.extend(lifeline);
     if let Err(e) = sys::close_fds_except(&keep) {
@@ -541,6 +548,9 @@ fn sandbox_main(
     if let Some(lock) = lock {
         state::record_exit(lock, code);
     }
+    // The launcher may return the code now; our exit still tears the PID
+    // namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
+    let _ = nix::unistd::write(&status, &code.to_le_bytes());
     // SAFETY: see above.
     unsafe { libc::_exit(code) }
 }

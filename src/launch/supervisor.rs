@@ -100,6 +100,63 @@ pub fn supervise(watched: libc::pid_t, waited: &SigSet, timeout: Option<&Timeout
     }
 }
 
+/// The launcher's wait: forwards signals to the supervisor, and returns the
+/// program's exit code as soon as the supervisor sends it on `status` —
+/// without waiting for the PID namespace's teardown, as bubblewrap does. If
+/// the supervisor dies without sending it (killed), returns its own status.
+/// The signals in `waited` must be blocked.
+pub fn wait_launcher(
+    supervisor: libc::pid_t,
+    waited: &SigSet,
+    status: std::os::fd::OwnedFd,
+) -> i32 {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::{AsFd, AsRawFd};
+    let Ok(signals) = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC) else {
+        return wait_for(supervisor, waited);
+    };
+    let pid = Pid::from_raw(supervisor);
+    loop {
+        if let Some(code) = reap(pid) {
+            return code;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: signals.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: status.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
+        }
+        if fds[1].revents != 0 {
+            let mut buf = [0u8; 4];
+            match nix::unistd::read(status.as_raw_fd(), &mut buf) {
+                Ok(4) => return i32::from_le_bytes(buf),
+                // End of file: the supervisor died without a word.
+                _ => return wait_for(supervisor, waited),
+            }
+        }
+        if fds[0].revents != 0 {
+            if let Ok(Some(info)) = signals.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) | Err(_) => {}
+                    Ok(sig) => {
+                        let _ = nix::sys::signal::kill(pid, sig);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Waits for a child that was killed during setup.
 pub fn wait_exit(pid: libc::pid_t) -> Option<i32> {
     waitpid(Pid::from_raw(pid), None).ok().and_then(code_of)
