@@ -84,7 +84,7 @@ fn plan(profile: &str, args: &[String], json: bool) -> i32 {
             }
         }
     } else {
-        print!("{}", plan.describe());
+        print!("{}", plan.describe(&launch::host_view(&plan)));
     }
     0
 }

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod commands;
 pub mod launch;
+pub mod located;
 pub mod manage;
 pub mod plan;
 pub mod policy;

@@ -4,8 +4,8 @@
 
 use crate::plan::Plan;
 use crate::policy::bpf::{self, Arch};
+use crate::policy::seccomp;
 use crate::policy::seccomp::{Action, Seccomp};
-use crate::policy::{landlock, seccomp};
 use crate::sys;
 
 /// Compiles a policy for the running architecture.
@@ -39,12 +39,12 @@ pub fn program(plan: &Plan) -> Result<(), String> {
         }
     }
     if abi > 0 {
-        if let Some(rs) = landlock::ruleset(plan, abi) {
+        if let Some(rs) = crate::plan::access::ruleset(plan, abi) {
             sys::landlock::restrict_self(&rs).map_err(|e| e.to_string())?;
         }
     }
     let prog = compile(&plan.security.seccomp)?;
-    sys::limits::seccomp_filter(&prog).map_err(|e| e.to_string())
+    sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())
 }
 
 /// The supervisor's filter: moksha's default policy whatever the profile
@@ -68,5 +68,5 @@ pub fn supervisor_policy() -> Seccomp {
 /// Confines the supervisor after it has forked the program.
 pub fn supervisor() -> Result<(), String> {
     let prog = compile(&supervisor_policy())?;
-    sys::limits::seccomp_filter(&prog).map_err(|e| e.to_string())
+    sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())
 }

@@ -27,21 +27,17 @@ pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
 
     // Every namespace the sandbox has of its own (time too: the program
     // is in the sandbox's time namespace).
-    let names: Vec<&str> = plan.namespaces.new_ones();
-    let flags = names.iter().fold(0, |f, n| f | sys::ns_flag(n));
+    let namespaces = plan.namespaces.new_ones();
     let waited = waited_signals();
     if let Err(e) = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None) {
         eprintln!("moksha: sigprocmask: {e}");
         return EXIT_SETUP;
     }
-    let shown = format!("pidfd, {}", sys::ns_flag_names(&names));
-    if let Err(e) = sys::setns_pidfd(pidfd, flags, &shown) {
+    if let Err(e) = sys::setns_pidfd(pidfd, &namespaces) {
         eprintln!("moksha: cannot enter the sandbox: {e}");
         return EXIT_SETUP;
     }
-    let launcher_env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let launcher_env = super::launcher_env();
     let (report_read, report_write) = match sys::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -49,8 +45,7 @@ pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
             return EXIT_SETUP;
         }
     };
-    // SAFETY: umask only reads and sets the process's file mode mask.
-    let umask = unsafe { libc::umask(0o022) };
+    let umask = sys::umask(0o022);
     // Forked after setns: the child is a member of the sandbox's PID
     // namespace; it is reaped by us, or by the supervisor if we die.
     // SAFETY: single-threaded; the child only runs program::start.

@@ -39,18 +39,17 @@
 //!   (xdg-dbus-proxy --fd quits when it closes), as it keeps the write end
 //!   of the pipe at `EXIT_FD` (slirp4netns --exit-fd).
 
-use crate::plan::helper::{self as plan_helper, Expose, Helper, HelperKind, Ready, DIR};
-use crate::plan::{FsOp, Plan, Step};
+use crate::plan::helper::{self as plan_helper, Helper, HelperKind, Ready, DIR};
+use crate::plan::{FsOp, Plan};
 use crate::sys;
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,23 +81,7 @@ pub struct Spec {
 /// Waits until one of `fds` is readable or hung up, at most `ms`
 /// milliseconds; says which are.
 fn poll_in(fds: &[BorrowedFd], ms: u64) -> Vec<bool> {
-    let mut pfds: Vec<PollFd> = fds
-        .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    let timeout = PollTimeout::try_from(ms.min(10_000) as i32).unwrap_or(PollTimeout::MAX);
-    loop {
-        match nix::poll::poll(&mut pfds, timeout) {
-            Ok(_) => {
-                return pfds
-                    .iter()
-                    .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                    .collect()
-            }
-            Err(Errno::EINTR) => continue,
-            Err(_) => return vec![false; fds.len()],
-        }
-    }
+    sys::poll_readable(fds, Some(Duration::from_millis(ms)))
 }
 
 // ---- the launcher's side -----------------------------------------------
@@ -375,9 +358,7 @@ impl Running {
     /// Its exit code (128+N for signal N), reaping it, if it has exited.
     fn reap(&mut self) -> Option<i32> {
         let code = match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
-            Ok(_) => return None,
+            Ok(status) => super::supervisor::code_of(status)?,
             Err(_) => -1,
         };
         self.stopped = true;
@@ -494,17 +475,12 @@ impl Drop for Running {
 
 // ---- a plan's helpers -----------------------------------------------------
 
-/// A private directory for the helpers of one launch: in moksha's state
-/// directory when it is usable, else in /tmp.
-fn private_dir() -> Result<PathBuf, String> {
+/// The private directory of the helpers of instance `name`: in moksha's
+/// state directory when it is usable, else in /tmp. The name is held while
+/// the instance runs, so the path is the instance's alone.
+pub fn dir_for(name: &str) -> PathBuf {
     let base = crate::state::state_dir().unwrap_or_else(|_| std::env::temp_dir());
-    let template = base.join(".helpers-XXXXXX");
-    nix::unistd::mkdtemp(&template).map_err(|e| {
-        format!(
-            "cannot create a directory for helpers in {}: {e}",
-            base.display()
-        )
-    })
+    base.join(format!(".helpers-{name}"))
 }
 
 /// Creates the host directories of binds marked `create` (mode 0700, with
@@ -535,27 +511,32 @@ pub fn create_sources(plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts the plan's helpers in order and waits for each to be ready; with
-/// `later`, a guard is started even without them, for helpers that start
-/// after the clone. Exposed files are appended to the plan as binds. An
-/// optional helper that fails is left out with a warning; another failure
-/// is returned (and what was started stops).
-pub fn start_all(plan: &mut Plan, later: bool) -> Result<Option<Helpers>, String> {
-    if plan.helpers.is_empty() {
+/// Starts the plan's helpers in order in `dir` (`dir_for`) and waits for
+/// each to be ready; with `later`, a guard is started even without them,
+/// for helpers that start after the clone. Their exposed files are binds
+/// of the resolved plan (prepare.rs). An optional helper that fails is
+/// left out with a warning; another failure is returned (and what was
+/// started stops).
+pub fn start_all(plan: &Plan, dir: Option<&Path>, later: bool) -> Result<Option<Helpers>, String> {
+    let Some(root) = dir.filter(|_| !plan.helpers.is_empty()) else {
         return later.then(|| Helpers::spawn(None)).transpose();
-    }
-    let root = private_dir()?;
-    let mut helpers = Helpers::spawn(Some(root.clone())).inspect_err(|_| {
-        let _ = std::fs::remove_dir(&root);
-    })?;
-    let steps = plan.helpers.clone();
-    for step in &steps {
-        let h = &step.op;
-        let dir = root.join(&h.name);
+    };
+    // Left by an instance of this name that was killed with its guard.
+    let _ = std::fs::remove_dir_all(root);
+    let private = |d: &Path| {
         std::fs::DirBuilder::new()
             .mode(0o700)
-            .create(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .create(d)
+            .map_err(|e| format!("cannot create the helpers' directory {}: {e}", d.display()))
+    };
+    private(root)?;
+    let mut helpers = Helpers::spawn(Some(root.to_path_buf())).inspect_err(|_| {
+        let _ = std::fs::remove_dir(root);
+    })?;
+    for step in &plan.helpers {
+        let h = &step.op;
+        let dir = root.join(&h.name);
+        private(&dir)?;
         match start_one(&mut helpers, h, &dir) {
             Ok(()) => {}
             Err(e) if h.optional => {
@@ -568,45 +549,27 @@ pub fn start_all(plan: &mut Plan, later: bool) -> Result<Option<Helpers>, String
             Err(e) => return Err(format!("{}: {e}", step.at)),
         }
         for e in &h.expose {
-            let source = dir.join(&e.file);
-            if !source.exists() {
+            if !dir.join(&e.file).exists() {
                 let msg = format!(
                     "{}: helper {} is ready but {{dir}}/{} does not exist, so it cannot be \
                      exposed at {}",
                     step.at, h.name, e.file, e.target
                 );
-                if h.optional {
-                    eprintln!("moksha: warning: {msg}");
-                    continue;
+                if !h.optional {
+                    return Err(msg);
                 }
-                return Err(msg);
+                eprintln!("moksha: warning: {msg}");
             }
-            plan.fs.push(expose_bind(&source, e, step));
         }
     }
     Ok(Some(helpers))
-}
-
-fn expose_bind(source: &Path, e: &Expose, step: &Step<Helper>) -> Step<FsOp> {
-    Step {
-        op: FsOp::Bind {
-            source: source.to_string_lossy().into_owned(),
-            target: e.target.clone(),
-            rw: e.rw,
-            dev: false,
-            optional: false,
-            replace: true,
-            create: false,
-        },
-        at: step.at.clone(),
-    }
 }
 
 /// Starts one helper of the plan in its directory `dir` and waits for it.
 fn start_one(helpers: &mut Helpers, h: &Helper, dir: &Path) -> Result<(), String> {
     match &h.kind {
         HelperKind::Xauthority { display, file } => {
-            if let Some(warning) = write_xauthority(display, &dir.join(file))? {
+            if let Some(warning) = super::xauth::write_xauthority(display, &dir.join(file))? {
                 eprintln!("moksha: warning: {warning}");
             }
             Ok(())
@@ -636,168 +599,9 @@ fn start_one(helpers: &mut Helpers, h: &Helper, dir: &Path) -> Result<(), String
     }
 }
 
-// ---- X authority -------------------------------------------------------
-
-/// X authority families (Xauth.h).
-const FAMILY_LOCAL: u16 = 256;
-const FAMILY_WILD: u16 = 65535;
-
-/// One entry of an X authority file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct XauthEntry {
-    pub family: u16,
-    pub address: Vec<u8>,
-    pub number: Vec<u8>,
-    pub name: Vec<u8>,
-    pub data: Vec<u8>,
-}
-
-/// Parses an X authority file: entries of a big-endian family and four
-/// length-prefixed fields. A truncated tail is ignored.
-pub fn parse_xauth(mut bytes: &[u8]) -> Vec<XauthEntry> {
-    fn u16_of(b: &mut &[u8]) -> Option<u16> {
-        let (head, rest) = b.split_first_chunk::<2>()?;
-        *b = rest;
-        Some(u16::from_be_bytes(*head))
-    }
-    fn field(b: &mut &[u8]) -> Option<Vec<u8>> {
-        let len = u16_of(b)? as usize;
-        if b.len() < len {
-            return None;
-        }
-        let (v, rest) = b.split_at(len);
-        *b = rest;
-        Some(v.to_vec())
-    }
-    let mut out = Vec::new();
-    loop {
-        let entry = (|| {
-            Some(XauthEntry {
-                family: u16_of(&mut bytes)?,
-                address: field(&mut bytes)?,
-                number: field(&mut bytes)?,
-                name: field(&mut bytes)?,
-                data: field(&mut bytes)?,
-            })
-        })();
-        match entry {
-            Some(e) => out.push(e),
-            None => return out,
-        }
-    }
-}
-
-/// The entries for local display `number`, rewritten as wildcard entries
-/// (any address, any display number: the sandbox may see the display under
-/// another number), as an X authority file's bytes.
-pub fn filter_xauth(entries: &[XauthEntry], number: u32) -> Vec<u8> {
-    let number = number.to_string();
-    let mut out = Vec::new();
-    for e in entries {
-        let local = e.family == FAMILY_LOCAL || e.family == FAMILY_WILD;
-        if !local || e.number != number.as_bytes() {
-            continue;
-        }
-        out.extend_from_slice(&FAMILY_WILD.to_be_bytes());
-        for f in [&b""[..], &b""[..], &e.name, &e.data] {
-            out.extend_from_slice(&(f.len() as u16).to_be_bytes());
-            out.extend_from_slice(f);
-        }
-    }
-    out
-}
-
-/// Writes the X authority for `display` to `path` (mode 0600). Returns a
-/// warning when there is nothing to write.
-fn write_xauthority(display: &str, path: &Path) -> Result<Option<String>, String> {
-    let number = plan_helper::display_number(display)
-        .ok_or_else(|| format!("{display:?} is not a local X display"))?;
-    let source = std::env::var("XAUTHORITY")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| format!("{}/.Xauthority", crate::script::host::home_dir()));
-    let (bytes, warning) = match std::fs::read(&source) {
-        Ok(all) => {
-            let filtered = filter_xauth(&parse_xauth(&all), number);
-            let warning = filtered.is_empty().then(|| {
-                format!(
-                    "X11: {source} has no cookie for display {display}; the sandbox gets an \
-                     empty Xauthority, so the X server must accept it without one"
-                )
-            });
-            (filtered, warning)
-        }
-        Err(e) => (
-            Vec::new(),
-            Some(format!(
-                "X11: cannot read the X authority file {source} ({e}); the sandbox gets an \
-                 empty one, so the X server must accept it without one"
-            )),
-        ),
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    std::io::Write::write_all(&mut f, &bytes)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(warning)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(family: u16, number: &str, data: &[u8]) -> XauthEntry {
-        XauthEntry {
-            family,
-            address: b"host".to_vec(),
-            number: number.as_bytes().to_vec(),
-            name: b"MIT-MAGIC-COOKIE-1".to_vec(),
-            data: data.to_vec(),
-        }
-    }
-
-    fn serialize(entries: &[XauthEntry]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for e in entries {
-            out.extend_from_slice(&e.family.to_be_bytes());
-            for f in [&e.address, &e.number, &e.name, &e.data] {
-                out.extend_from_slice(&(f.len() as u16).to_be_bytes());
-                out.extend_from_slice(f);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn xauth_keeps_only_the_display_as_wildcard() {
-        let file = serialize(&[
-            entry(FAMILY_LOCAL, "0", &[1; 16]),
-            entry(FAMILY_LOCAL, "1", &[2; 16]),
-            entry(0, "0", &[3; 16]),
-            entry(FAMILY_WILD, "0", &[4; 16]),
-        ]);
-        let parsed = parse_xauth(&file);
-        assert_eq!(parsed.len(), 4);
-        let out = parse_xauth(&filter_xauth(&parsed, 0));
-        assert_eq!(out.len(), 2);
-        assert!(out
-            .iter()
-            .all(|e| e.family == FAMILY_WILD && e.address.is_empty() && e.number.is_empty()));
-        assert_eq!(out[0].data, vec![1; 16]);
-        assert_eq!(out[1].data, vec![4; 16]);
-        assert!(filter_xauth(&parsed, 7).is_empty());
-    }
-
-    #[test]
-    fn truncated_xauth_is_ignored_at_the_tail() {
-        let mut file = serialize(&[entry(FAMILY_LOCAL, "0", &[1; 16])]);
-        file.extend_from_slice(&[1, 0, 0, 9, b'x']);
-        assert_eq!(parse_xauth(&file).len(), 1);
-    }
 
     #[test]
     fn helpers_run_and_stop() {

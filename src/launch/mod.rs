@@ -1,27 +1,47 @@
-//! Turning a validated plan into a running sandbox.
+//! Turning a plan into a running sandbox, in one ordered sequence.
 //!
-//! `run` is the launcher side: checks, clone, id maps, then waiting and
-//! forwarding signals. `sandbox_main` is the one function that owns the
-//! privileged order of operations inside; it becomes the supervisor (PID 1
-//! of the sandbox) after forking the program.
+//! `run` is prepare → spawn → wait. The launcher's side (`launch`) claims
+//! the instance, starts the helpers, clones into the new namespaces, writes
+//! the id maps and waits; the sandbox's side (`inside`) owns the privileged
+//! order of operations in the new namespaces and becomes the supervisor
+//! (PID 1 of the sandbox) after forking the program. Each stage below is
+//! one short function, in the order it runs; the details live beside it:
+//!
+//! | module      | holds                                                     |
+//! |-------------|-----------------------------------------------------------|
+//! | prepare     | the resolved plan: everything the launcher adds, validated |
+//! | helper      | host processes beside the sandbox, under one guard        |
+//! | network     | the network at launch: helper, joined namespace, lo up    |
+//! | rootfs      | executing the root's mount operations (`plan::mounts`)    |
+//! | program     | the program's last steps: limits, fds, caps, exec         |
+//! | confine     | landlock and seccomp, for the program and the supervisor  |
+//! | supervisor  | waiting: forwarding signals, reaping, the timeout         |
+//! | enter       | `moksha enter`: a new process in a running sandbox        |
 
 mod confine;
 mod enter;
+mod error;
 pub mod helper;
+mod net_helper;
 mod network;
+mod prepare;
 mod program;
 mod report;
-pub mod rootfs;
+mod rootfs;
 mod supervisor;
+mod xauth;
 
-use crate::plan::{FsOp, Plan};
+use crate::plan::{mounts, Namespace, Plan};
 use crate::state::{self, Claim};
 use crate::sys;
 pub use enter::enter;
+pub use error::SetupError;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+pub use prepare::{prepare, resolve, Launch, Prepared};
 use report::Message;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
+use supervisor::Child;
 
 /// moksha itself could not set the sandbox up.
 pub const EXIT_SETUP: i32 = 125;
@@ -41,88 +61,6 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
-/// The signals handled synchronously with sigwait: forwarded ones and SIGCHLD.
-fn waited_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in FORWARDED {
-        set.add(s);
-    }
-    set.add(Signal::SIGCHLD);
-    set
-}
-
-/// Unblocks every signal (the program starts with a clean mask).
-/// Unblocks every signal and gives SIGPIPE back its default action (the
-/// Rust runtime ignores it, and an ignored signal stays ignored across
-/// exec: `yes | head -1` would print "Broken pipe").
-pub(crate) fn restore_signals() {
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: setting a default disposition installs no handler.
-    let _ =
-        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
-}
-
-/// Where the staging tmpfs goes: a host directory that is hidden only inside
-/// our own mount namespace, after every host source has been opened.
-fn staging_base() -> Option<&'static str> {
-    [
-        "/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home",
-    ]
-    .into_iter()
-    .find(|d| std::path::Path::new(d).is_dir())
-}
-
-/// Checks that need the host but no privilege, done before any namespace
-/// exists: a clear error here leaves nothing behind.
-fn precheck(plan: &Plan) -> Result<(), String> {
-    let ns = &plan.namespaces;
-    if !ns.user && !nix::unistd::geteuid().is_root() {
-        return Err(
-            "the profile shares the host's user namespace, which only root can do; \
-                    remove s.share([\"user\"]) to run rootless"
-                .into(),
-        );
-    }
-    if ns.mount && staging_base().is_none() {
-        return Err(
-            "no directory to stage the new root in (/tmp, /mnt, /run ... all missing)".into(),
-        );
-    }
-    for step in &plan.fs {
-        if let FsOp::Bind {
-            source,
-            optional: false,
-            ..
-        } = &step.op
-        {
-            if let Err(e) = sys::open_path(source) {
-                return Err(rootfs::missing_source(source, &step.at, &e).to_string());
-            }
-        }
-    }
-    if let Some(root) = &plan.root {
-        if !std::path::Path::new(&root.value).is_dir() {
-            return Err(format!(
-                "{}: pivot_root directory {} is not a directory on the host",
-                root.at, root.value
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The clone flags for the plan's new namespaces (time is entered with
-/// unshare later: clone cannot take it).
-fn clone_flags(plan: &Plan) -> (libc::c_int, Vec<&'static str>) {
-    let names: Vec<&'static str> = plan
-        .namespaces
-        .new_ones()
-        .into_iter()
-        .filter(|n| *n != "time")
-        .collect();
-    (names.iter().fold(0, |f, n| f | sys::ns_flag(n)), names)
-}
-
 /// How `moksha exec` was asked to run the plan.
 #[derive(Default, Debug, Clone)]
 pub struct Options {
@@ -134,13 +72,180 @@ pub struct Options {
     pub detach: bool,
 }
 
-/// The instance name: the command line's, the profile's `s.name()`, or the
-/// sandbox name plus a short random id.
-fn instance_name(plan: &Plan, opts: &Options) -> String {
-    match &opts.name {
-        Some(n) => n.clone(),
-        None if plan.supervision.named => plan.name.clone(),
-        None => format!("{}-{}", plan.name, state::short_id()),
+/// Launches the sandbox a profile's plan describes and waits for it (or,
+/// detached, until the program runs). Returns the exit code for moksha:
+/// the program's status, 128+N if it died of signal N, or EXIT_* codes.
+pub fn run(plan: &Plan, opts: &Options) -> i32 {
+    let t0 = Instant::now();
+    match prepare(plan, opts).and_then(|p| launch(&p, opts.timings, t0)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            EXIT_SETUP
+        }
+    }
+}
+
+/// The launcher's side, in order. Whatever it made is undone on every way
+/// out by the guards it holds: the claim removes the instance's files, the
+/// child guard kills and reaps the sandbox, the helpers stop.
+fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
+    let plan = &p.plan;
+    // 1. The instance name, held until the sandbox ends, and a detached
+    //    sandbox's log files.
+    let claim = claim(p)?;
+    let (stdio, logs) = detached_stdio(plan, claim.as_ref())?;
+    // 2. Host directories the profile asked to create; the helpers beside
+    //    the sandbox, started first so that their files can be bound in
+    //    (and the guard the network helper will run under).
+    helper::create_sources(plan)?;
+    let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), p.net.has_helper())?;
+    // 3. Signals are handled synchronously from here on (the sandbox side
+    //    restores its mask before running the program); the pipes to it.
+    let waited = block_signals()?;
+    let pipes = Pipes::new()?;
+    // 4. clone into the new namespaces (from inside a joined network
+    //    namespace, if any). The child runs `inside` and never returns.
+    let inherited = Inherited {
+        go: pipes.go.0,
+        report: pipes.report.1,
+        lock: claim.as_ref().map(|c| &c.lock),
+        stdio,
+        lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
+        status: pipes.status.1,
+    };
+    let child = spawn(plan, &p.net, inherited, t0)?;
+    let t_clone = t0.elapsed();
+    // 5. The id maps, written from outside (an unprivileged user may map
+    //    only itself, and only from its parent namespace).
+    write_id_maps(plan, child.pid)?;
+    // The namespaces, for the instance record: read now, while the child is
+    //    still dumpable (its /proc links close to us once it is not).
+    let namespaces = recorded_namespaces(child.pid);
+    // 6. The user-mode network helper, attached to the sandbox's namespaces
+    //    and ready before the sandbox goes on.
+    if network::start_helper(plan, &p.net, child.pid, helpers.as_mut())? && timings {
+        eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
+    }
+    // 7. Go. Setup errors and phase timings arrive on the report pipe; it
+    //    closes when the program has been executed.
+    let failure = go_and_listen(pipes.go.1, pipes.report.0, timings);
+    if timings {
+        eprintln!(
+            "moksha timings: clone returned at {t_clone:?}, program executed at {:?}",
+            t0.elapsed()
+        );
+    }
+    // 8. The record `moksha ps/enter/stop` read: the resolved plan.
+    if failure.is_none() {
+        if let Some(c) = &claim {
+            let record = record_of(p, child.pid, namespaces, logs);
+            if let Err(e) = c.write_record(&record) {
+                eprintln!("moksha: warning: the instance will not show in `moksha ps`: {e}");
+            }
+        }
+        if plan.supervision.detach {
+            // The supervisor holds the lock and the helpers' lifeline from
+            // here on; the launcher goes.
+            println!("{}", p.name);
+            child.release();
+            claim.into_iter().for_each(Claim::commit);
+            helpers.into_iter().for_each(helper::Helpers::release);
+            return Ok(0);
+        }
+    }
+    // 9. Wait: signals forwarded to the supervisor, the program's status
+    //    returned as soon as the supervisor sends it.
+    let status = child.wait(&waited, pipes.status.0);
+    drop(helpers);
+    if !plan.supervision.new_session {
+        // Take the terminal back from the program's process group.
+        for fd in 0..3 {
+            sys::take_terminal(fd);
+        }
+    }
+    Ok(failure.unwrap_or(status))
+}
+
+/// Stage 1: the instance's claim. A foreground sandbox nobody named still
+/// runs when the state directory is unusable; it just does not show in
+/// `moksha ps`.
+fn claim(p: &Prepared) -> Result<Option<Claim>, SetupError> {
+    match Claim::take(&p.name) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if p.claim_optional && state::state_dir().is_err() => {
+            eprintln!("moksha: warning: {e}; this sandbox will not show in `moksha ps`");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The log files of a detached sandbox (stdin /dev/null), and their paths
+/// for the record.
+type Logs = Option<(std::path::PathBuf, std::path::PathBuf)>;
+
+fn detached_stdio(
+    plan: &Plan,
+    claim: Option<&Claim>,
+) -> Result<(Option<[OwnedFd; 3]>, Logs), SetupError> {
+    if !plan.supervision.detach {
+        return Ok((None, None));
+    }
+    // A detached sandbox always has a claim: its name is not optional.
+    let claim = claim.ok_or_else(|| "no state directory".to_string())?;
+    let (out, err, out_path, err_path) = claim.open_logs()?;
+    let null = sys::open_dev_null()?;
+    Ok((
+        Some([null, out.into(), err.into()]),
+        Some((out_path, err_path)),
+    ))
+}
+
+/// The signals handled synchronously with sigwait: forwarded ones and SIGCHLD.
+fn waited_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Stage 3: blocks the waited signals.
+fn block_signals() -> Result<SigSet, SetupError> {
+    let waited = waited_signals();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None)
+        .map_err(|e| format!("sigprocmask: {e}"))?;
+    Ok(waited)
+}
+
+/// Unblocks every signal and gives SIGPIPE back its default action (the
+/// Rust runtime ignores it, and an ignored signal stays ignored across
+/// exec: `yes | head -1` would print "Broken pipe").
+pub(crate) fn restore_signals() {
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: setting a default disposition installs no handler.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+}
+
+/// The pipes between the launcher and the sandbox side, (read, write):
+/// `go` (the launcher lets the sandbox go on), `report` (setup errors and
+/// timings back), `status` (the program's exit code back).
+struct Pipes {
+    go: (OwnedFd, OwnedFd),
+    report: (OwnedFd, OwnedFd),
+    status: (OwnedFd, OwnedFd),
+}
+
+impl Pipes {
+    fn new() -> Result<Pipes, SetupError> {
+        Ok(Pipes {
+            go: sys::pipe()?,
+            report: sys::pipe()?,
+            status: sys::pipe()?,
+        })
     }
 }
 
@@ -160,256 +265,157 @@ struct Inherited<'a> {
     status: OwnedFd,
 }
 
-/// Launches the sandbox and waits for it (or, detached, until the program
-/// runs). Returns the exit code for moksha: the program's status, 128+N if
-/// it died of signal N, or EXIT_* codes.
-pub fn run(plan: &Plan, opts: &Options) -> i32 {
-    let t0 = Instant::now();
-    let show_timings = opts.timings;
-    let mut plan = plan.clone();
-    if nix::unistd::geteuid().is_root() {
-        // Files the sandbox creates belong to the host's root: no setuid
-        // or setgid bits on them (policy/seccomp.rs).
-        plan.security.seccomp.refuse_setid_files();
-    }
-    if opts.detach || plan.supervision.detach {
-        // Nobody is at a terminal for a detached sandbox, and it must
-        // outlive its launcher.
-        plan.supervision.detach = true;
-        plan.supervision.die_with_parent = false;
-        plan.supervision.new_session = true;
-    }
-    // Host directories the profile asked for; the network (network.rs):
-    // find the user-mode helper, or open the namespace to join; then the
-    // helpers beside the sandbox (helper.rs: xdg-dbus-proxy, ..., and the
-    // guard the network helper will run under): their files become binds.
-    // Dropping `helpers` stops them, on every way out of this function.
-    let prepared = helper::create_sources(&plan).and_then(|_| network::prepare(&plan));
-    let started =
-        prepared.and_then(|net| Ok((helper::start_all(&mut plan, net.has_helper())?, net)));
-    let (mut helpers, net) = match started {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return EXIT_SETUP;
-        }
-    };
-    let plan = &plan;
-    if let Err(e) = precheck(plan) {
-        eprintln!("moksha: {e}");
-        return EXIT_SETUP;
-    }
-    let name = instance_name(plan, opts);
-    // A foreground sandbox nobody named still runs when the state
-    // directory is unusable (e.g. inside another user namespace); it just
-    // does not show in `moksha ps`.
-    let optional = !plan.supervision.detach && opts.name.is_none() && !plan.supervision.named;
-    let claim = match Claim::take(&name) {
-        Ok(c) => Some(c),
-        Err(e) if optional && state::state_dir().is_err() => {
-            eprintln!("moksha: warning: {e}; this sandbox will not show in `moksha ps`");
-            None
-        }
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return EXIT_SETUP;
-        }
-    };
-    let remove = |claim: Option<Claim>| claim.into_iter().for_each(Claim::remove);
-    let mut logs = None;
-    let stdio = if plan.supervision.detach {
-        // Detached sandboxes always have a claim (it is not optional then).
-        let opened = claim
-            .as_ref()
-            .ok_or_else(|| "no state directory".to_string())
-            .and_then(Claim::open_logs)
-            .and_then(|(out, err, out_path, err_path)| {
-                let null = sys::open_dev_null().map_err(|e| e.to_string())?;
-                logs = Some((out_path, err_path));
-                Ok([null, out.into(), err.into()])
-            });
-        match opened {
-            Ok(fds) => Some(fds),
-            Err(e) => {
-                eprintln!("moksha: {e}");
-                remove(claim);
-                return EXIT_SETUP;
-            }
-        }
-    } else {
-        None
-    };
-    let launcher_env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+/// Stage 4: clone. The launcher gets the child's guard; the child runs
+/// `inside` and never returns. The sandbox side's pipe ends close in the
+/// launcher when `inherited` is dropped here.
+fn spawn(
+    plan: &Plan,
+    net: &network::Found,
+    inherited: Inherited,
+    t0: Instant,
+) -> Result<Child, SetupError> {
+    // Time is entered with unshare later: clone cannot take it.
+    let namespaces: Vec<Namespace> = plan
+        .namespaces
+        .new_ones()
+        .into_iter()
+        .filter(|n| *n != Namespace::Time)
         .collect();
-    let uid = nix::unistd::geteuid().as_raw();
-    let gid = nix::unistd::getegid().as_raw();
-
-    // Signals are handled with sigwait from here on; the sandbox side
-    // restores its mask before running the program.
-    let waited = waited_signals();
-    if let Err(e) = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None) {
-        eprintln!("moksha: sigprocmask: {e}");
-        return EXIT_SETUP;
-    }
-    let pipes = sys::pipe().and_then(|go| Ok((go, sys::pipe()?, sys::pipe()?)));
-    let ((go_read, go_write), (report_read, report_write), (status_read, status_write)) =
-        match pipes {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("moksha: {e}");
-                return EXIT_SETUP;
-            }
-        };
-
-    let (flags, names) = clone_flags(plan);
-    // A joined network namespace: clone from inside it (network.rs).
-    let own_net = match network::enter_joined(&net) {
-        Ok(own) => own,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            remove(claim);
-            return EXIT_SETUP;
-        }
-    };
-    let child = match sys::clone_into(flags, &names) {
-        Err(e) => {
-            eprintln!("moksha: cannot create the sandbox's namespaces: {e}");
-            remove(claim);
-            return EXIT_SETUP;
-        }
-        Ok(None) => {
-            drop(go_write);
-            drop(report_read);
-            let inherited = Inherited {
-                go: go_read,
-                report: report_write,
-                lock: claim.as_ref().map(|c| &c.lock),
-                stdio,
-                lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
-                status: status_write,
-            };
-            sandbox_main(plan, &launcher_env, inherited, t0)
-        }
-        Ok(Some(pid)) => pid,
+    let own_net = network::enter_joined(net)?;
+    let cloned = match sys::clone_into(&namespaces) {
+        Ok(None) => inside(plan, inherited, t0),
+        Ok(Some(pid)) => Ok(pid),
+        Err(e) => Err(e),
     };
     network::leave_joined(own_net);
-    drop(go_read);
-    drop(report_write);
-    drop(status_write);
-    drop(stdio);
-    let t_clone = t0.elapsed();
+    let pid = cloned.map_err(|e| format!("cannot create the sandbox's namespaces: {e}"))?;
+    Ok(Child::new(pid))
+}
 
-    // Rootless or not, the new user namespace maps the caller to the ids the
-    // plan asks for (itself by default). setgroups must be denied before an
-    // unprivileged gid_map can be written.
-    if plan.namespaces.user {
-        let inside_uid = plan.ids.uid.unwrap_or(uid);
-        let inside_gid = plan.ids.gid.unwrap_or(gid);
-        let maps = sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
-            .and_then(|_| {
-                sys::write_host_file(
-                    &format!("/proc/{child}/uid_map"),
-                    &format!("{inside_uid} {uid} 1\n"),
-                )
-            })
-            .and_then(|_| {
-                sys::write_host_file(
-                    &format!("/proc/{child}/gid_map"),
-                    &format!("{inside_gid} {gid} 1\n"),
-                )
-            });
-        if let Err(e) = maps {
-            eprintln!("moksha: cannot map ids into the sandbox: {e}");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
-            let _ = supervisor::wait_exit(child);
-            remove(claim);
-            return EXIT_SETUP;
-        }
+/// Stage 5: the new user namespace maps the caller to the ids the plan
+/// asks for (itself by default). setgroups must be denied before an
+/// unprivileged gid_map can be written.
+fn write_id_maps(plan: &Plan, child: libc::pid_t) -> Result<(), SetupError> {
+    if !plan.namespaces.user {
+        return Ok(());
     }
-    // The namespaces, for the instance record: read now, while the child
-    // is still dumpable (its /proc links close to us once it is not).
-    let namespaces: Vec<(String, u64)> = state::NAMESPACES
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let inside_uid = plan.ids.uid.unwrap_or(uid);
+    let inside_gid = plan.ids.gid.unwrap_or(gid);
+    sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
+        .and_then(|_| {
+            sys::write_host_file(
+                &format!("/proc/{child}/uid_map"),
+                &format!("{inside_uid} {uid} 1\n"),
+            )
+        })
+        .and_then(|_| {
+            sys::write_host_file(
+                &format!("/proc/{child}/gid_map"),
+                &format!("{inside_gid} {gid} 1\n"),
+            )
+        })
+        .map_err(|e| format!("cannot map ids into the sandbox: {e}").into())
+}
+
+/// The sandbox's namespaces by their /proc names and inodes.
+fn recorded_namespaces(child: libc::pid_t) -> Vec<(String, u64)> {
+    state::RECORDED
         .iter()
-        .filter_map(|ns| Some((ns.to_string(), state::ns_inode(child, ns)?)))
-        .collect();
-    // The user-mode network helper (network.rs): attached to the sandbox's
-    // namespaces and ready before the sandbox goes on; stops with it.
-    let net_helper = match network::start_helper(plan, &net, child, helpers.as_mut()) {
-        Ok(started) => started,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
-            let _ = supervisor::wait_exit(child);
-            remove(claim);
-            return EXIT_SETUP;
-        }
-    };
-    if show_timings && net_helper {
-        eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
-    }
-    // Tell the sandbox side to go on.
-    let _ = nix::unistd::write(&go_write, b"1");
-    drop(go_write);
+        .filter_map(|ns| {
+            let ino = state::ns_inode(child, ns.proc_name())?;
+            Some((ns.proc_name().to_string(), ino))
+        })
+        .collect()
+}
 
-    // Setup errors and timings arrive on the report pipe; it closes when the
-    // program has been executed.
-    let messages = report::receive_all(report_read);
-    let t_exec = t0.elapsed();
+/// Stage 7: lets the sandbox go on and reads its reports until the program
+/// runs. Returns the exit code of a failed setup.
+fn go_and_listen(go: OwnedFd, report: OwnedFd, timings: bool) -> Option<i32> {
+    let _ = sys::write_all(&go, b"1", "<go pipe>");
+    drop(go);
     let mut failure = None;
-    for msg in &messages {
+    for msg in report::receive_all(report) {
         match msg {
             Message::Error(code, text) => {
                 eprintln!("moksha: {text}");
-                failure = Some(*code);
+                failure = Some(code);
             }
-            Message::Phase(name, us) if show_timings => {
+            Message::Phase(name, us) if timings => {
                 eprintln!("moksha timings: {name} at {us} us after start")
             }
             Message::Phase(..) => {}
         }
     }
-    if show_timings {
-        eprintln!("moksha timings: clone returned at {t_clone:?}, program executed at {t_exec:?}");
-    }
-    if failure.is_none() {
-        let record = record_of(plan, &name, child, namespaces, logs);
-        let written = match &claim {
-            Some(c) => c.write_record(&record),
-            None => Ok(()),
-        };
-        if let Err(e) = written {
-            eprintln!("moksha: warning: the instance will not show in `moksha ps`: {e}");
-        }
-        if plan.supervision.detach {
-            // The supervisor holds the lock from here on; the launcher goes.
-            println!("{name}");
-            if let Some(h) = helpers {
-                h.release();
-            }
-            return 0;
-        }
-    }
-    let status = supervisor::wait_launcher(child, &waited, status_read);
-    drop(helpers);
-    remove(claim);
-    if !plan.supervision.new_session {
-        // Take the terminal back from the program's process group.
-        for fd in 0..3 {
-            sys::take_terminal(fd);
-        }
-    }
-    failure.unwrap_or(status)
+    failure
 }
 
-/// The sandbox side, in its new namespaces. Owns the privileged order of
-/// operations; becomes the supervisor. Never returns.
-fn sandbox_main(
-    plan: &Plan,
-    launcher_env: &[(String, String)],
-    inherited: Inherited,
-    t0: Instant,
-) -> ! {
+/// The record of a sandbox whose program runs: pids with their start
+/// times, namespaces, logs, the resolved plan.
+fn record_of(
+    p: &Prepared,
+    supervisor: libc::pid_t,
+    namespaces: Vec<(String, u64)>,
+    logs: Logs,
+) -> state::Record {
+    let program = state::first_child(supervisor).unwrap_or(0);
+    let show = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let (stdout_log, stderr_log) = match logs {
+        Some((o, e)) => (Some(show(o)), Some(show(e))),
+        None => (None, None),
+    };
+    state::Record {
+        name: p.name.clone(),
+        profile: p.plan.profile.clone(),
+        uid: nix::unistd::geteuid().as_raw(),
+        supervisor_pid: supervisor,
+        supervisor_start: state::start_time(supervisor).unwrap_or(0),
+        program_pid: program,
+        program_start: state::start_time(program).unwrap_or(0),
+        namespaces,
+        started_at: state::now(),
+        detached: p.plan.supervision.detach,
+        stdout_log,
+        stderr_log,
+        plan: p.plan.clone(),
+    }
+}
+
+/// What `moksha plan` shows of this host for `plan`.
+pub fn host_view(plan: &Plan) -> crate::plan::HostView {
+    crate::plan::HostView {
+        net_helper: network::shown_helper(plan),
+        landlock_abi: sys::landlock::abi(),
+    }
+}
+
+/// The environment of the launching process, as text (a variable that is
+/// not valid UTF-8 is not passed on).
+pub(crate) fn launcher_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Where the staging tmpfs goes: a host directory that is hidden only inside
+/// our own mount namespace, after every host source has been opened.
+fn staging_base() -> Option<&'static str> {
+    [
+        "/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home",
+    ]
+    .into_iter()
+    .find(|d| std::path::Path::new(d).is_dir())
+}
+
+// ---- the sandbox's side -----------------------------------------------------
+
+/// The sandbox side, in its new namespaces: the privileged order of
+/// operations, then the supervisor. Never returns; a failure is reported
+/// to the launcher and ends the process with EXIT_SETUP.
+fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     let Inherited {
         go,
         report,
@@ -418,52 +424,65 @@ fn sandbox_main(
         lifeline,
         status,
     } = inherited;
-    let fail = |msg: String| -> ! {
-        report::send(&report, &Message::Error(EXIT_SETUP, msg));
-        // SAFETY: _exit ends the process without running the launcher's exit handlers.
-        unsafe { libc::_exit(EXIT_SETUP) }
-    };
+    let mut keep = vec![report.as_raw_fd(), status.as_raw_fd()];
+    keep.extend(lock.map(AsRawFd::as_raw_fd));
+    keep.extend(lifeline);
+    match setup_inside(plan, go, stdio, &report, &keep, t0) {
+        Ok(program) => {
+            // The report pipe closes for the launcher once the program has
+            // been executed (its copy is close-on-exec) and this one is gone.
+            drop(report);
+            supervisor::become_supervisor(plan, program, lock, status)
+        }
+        Err(e) => {
+            report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
+            // SAFETY: _exit ends the process without running the launcher's exit handlers.
+            unsafe { libc::_exit(EXIT_SETUP) }
+        }
+    }
+}
+
+/// The stages inside, in order, up to the program's fork; returns its pid.
+/// `keep`: the descriptors the supervisor goes on with.
+fn setup_inside(
+    plan: &Plan,
+    go: OwnedFd,
+    stdio: Option<[OwnedFd; 3]>,
+    report: &OwnedFd,
+    keep: &[std::os::fd::RawFd],
+    t0: Instant,
+) -> Result<libc::pid_t, SetupError> {
     let phase = |name: &str| {
         report::send(
-            &report,
+            report,
             &Message::Phase(name.into(), t0.elapsed().as_micros() as u64),
         )
     };
-
     // 1. Die with the launcher (unless detached), take the log files as
     //    stdio when detached, and close everything inherited from the
     //    launcher but our pipes, the instance lock and the descriptors the
     //    plan passes on.
     if plan.supervision.die_with_parent {
-        if let Err(e) = sys::set_pdeathsig(libc::SIGKILL) {
-            fail(e.to_string());
-        }
+        sys::set_pdeathsig(libc::SIGKILL)?;
     }
-    if let Some(fds) = &stdio {
-        for (target, fd) in fds.iter().enumerate() {
-            if let Err(e) = sys::dup_onto(fd, target as i32) {
-                fail(e.to_string());
-            }
-        }
+    for (target, fd) in stdio.iter().flatten().enumerate() {
+        sys::dup_onto(fd, target as i32)?;
     }
     drop(stdio);
-    let mut keep = plan.process.pass_fds.clone();
-    keep.extend([go.as_raw_fd(), report.as_raw_fd(), status.as_raw_fd()]);
-    keep.extend(lock.map(|l| l.as_raw_fd()));
-    keep.extend(lifeline);
-    if let Err(e) = sys::close_fds_except(&keep) {
-        fail(e.to_string());
-    }
+    let mut kept = plan.process.pass_fds.clone();
+    kept.extend(keep);
+    kept.push(go.as_raw_fd());
+    sys::close_fds_except(&kept)?;
     // Exact modes for the files and directories setup creates.
-    // SAFETY: umask only sets the process's file mode mask.
-    let old_umask = unsafe { libc::umask(0) };
+    let old_umask = sys::umask(0);
 
     // 2. Wait until the launcher has written the id maps. End-of-file
     //    without the byte means the launcher died: stop here.
     let mut byte = [0u8; 1];
     if !matches!(nix::unistd::read(go.as_raw_fd(), &mut byte), Ok(1)) {
-        // SAFETY: see above.
-        unsafe { libc::_exit(EXIT_SETUP) }
+        return Err("the launcher went away before the sandbox was set up"
+            .to_string()
+            .into());
     }
     drop(go);
     // Nobody inside may ptrace us or read our memory. Not earlier: a
@@ -472,146 +491,48 @@ fn sandbox_main(
     let _ = sys::set_dumpable(false);
     phase("id maps written");
     // 2b. The network: lo up in a new network namespace (network.rs).
-    if let Err(e) = network::configure_inside(plan) {
-        fail(e);
-    }
+    network::configure_inside(plan)?;
 
     // 3. The filesystem: private propagation, host sources opened, the new
     //    root built in a staging tmpfs, pivot_root, old root detached,
-    //    read-only remounts.
+    //    read-only remounts (rootfs.rs runs what plan::mounts compiled).
     if plan.namespaces.mount {
-        if let Err(e) = build_root(plan) {
-            fail(e.to_string());
-        }
+        let base = staging_base().ok_or_else(|| "no staging directory".to_string())?;
+        rootfs::build(&mounts::compile(plan), base)?;
         phase("root built");
     }
 
     // 4. Hostname, and the time namespace (entered by unshare; it applies to
     //    the program we fork next).
     if let Some(host) = &plan.process.hostname {
-        if let Err(e) = sys::sethostname(&host.value) {
-            fail(format!("{}: {e}", host.at));
-        }
+        sys::sethostname(&host.value).map_err(|e| SetupError::at(&host.at, e.to_string()))?;
     }
     if plan.namespaces.time {
-        if let Err(e) = sys::unshare(sys::ns_flag("time"), "CLONE_NEWTIME") {
-            fail(
-                e.hint("the time namespace needs Linux 5.6 or newer")
-                    .to_string(),
-            );
-        }
+        sys::unshare(&[Namespace::Time])
+            .map_err(|e| e.hint("the time namespace needs Linux 5.6 or newer"))?;
     }
 
     // 5. Sessions: by default the supervisor starts a new session, so the
     //    program has no controlling terminal and terminal signals reach only
     //    the launcher, which forwards them. A program that shares the
     //    terminal gets its own foreground process group (program.rs).
-    let session = if plan.supervision.new_session {
-        sys::setsid()
+    if plan.supervision.new_session {
+        sys::setsid()?;
     } else {
-        sys::setpgid_self()
-    };
-    if let Err(e) = session {
-        fail(e.to_string());
+        sys::setpgid_self()?;
     }
     // Adopt orphans even when the PID namespace is shared.
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    sys::set_child_subreaper()?;
     phase("forking the program");
 
     // 6. The program: its own last steps (rlimits, fds, capabilities,
     //    no_new_privs, landlock, seccomp) and exec happen in program::start.
     // SAFETY: single-threaded; the child only runs program::start, which execs or exits.
-    let child = match unsafe { nix::unistd::fork() } {
+    match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
-            program::start(plan, launcher_env, old_umask, &report)
+            program::start(plan, &launcher_env(), old_umask, report)
         }
-        Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => fail(format!("fork: {e}")),
-    };
-
-    // 7. The supervisor keeps nothing: no report pipe, no capabilities,
-    //    no_new_privs, a seccomp filter stricter than the default; then it
-    //    waits, forwards signals, reaps orphans and enforces the timeout.
-    drop(report);
-    let _ = sys::caps::restrict_to(&[]);
-    let _ = sys::set_no_new_privs();
-    if plan.supervision.die_with_parent {
-        let _ = sys::set_pdeathsig(libc::SIGKILL);
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(child.as_raw()),
+        Err(e) => Err(format!("fork: {e}").into()),
     }
-    sys::set_name("moksha-init");
-    if let Err(e) = confine::supervisor() {
-        eprintln!("moksha: the supervisor runs unfiltered: {e}");
-    }
-    let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
-    let code = supervisor::supervise(child.as_raw(), &waited_signals(), timeout);
-    if let Some(lock) = lock {
-        state::record_exit(lock, code);
-    }
-    // The launcher may return the code now; our exit still tears the PID
-    // namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
-    let _ = nix::unistd::write(&status, &code.to_le_bytes());
-    // SAFETY: see above.
-    unsafe { libc::_exit(code) }
-}
-
-/// The record of a sandbox whose program runs: pids with their start
-/// times, namespaces, logs, the plan.
-fn record_of(
-    plan: &Plan,
-    name: &str,
-    supervisor: libc::pid_t,
-    namespaces: Vec<(String, u64)>,
-    logs: Option<(std::path::PathBuf, std::path::PathBuf)>,
-) -> state::Record {
-    use sha2::Digest;
-    let json = serde_json::to_string(plan).unwrap_or_default();
-    let digest = sha2::Sha256::digest(json.as_bytes());
-    let program = state::first_child(supervisor).unwrap_or(0);
-    let show = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let (stdout_log, stderr_log) = match logs {
-        Some((o, e)) => (Some(show(o)), Some(show(e))),
-        None => (None, None),
-    };
-    state::Record {
-        name: name.to_string(),
-        profile: plan.profile.clone(),
-        plan_digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
-        uid: nix::unistd::geteuid().as_raw(),
-        supervisor_pid: supervisor,
-        supervisor_start: state::start_time(supervisor).unwrap_or(0),
-        program_pid: program,
-        program_start: state::start_time(program).unwrap_or(0),
-        namespaces,
-        started_at: state::now(),
-        detached: plan.supervision.detach,
-        stdout_log,
-        stderr_log,
-        plan: plan.clone(),
-    }
-}
-
-/// Step 3 of `sandbox_main`.
-fn build_root(plan: &Plan) -> Result<(), rootfs::StepError> {
-    sys::mount(
-        None,
-        "/",
-        None,
-        libc::MS_REC | libc::MS_PRIVATE,
-        None,
-        "none",
-        "/",
-    )?;
-    let host = rootfs::open_host(plan)?;
-    let base = staging_base().ok_or_else(|| rootfs::StepError::plain("no staging directory"))?;
-    let mut builder = rootfs::Builder::new(base, plan, &host)?;
-    builder.apply_all(&plan.fs)?;
-    builder.apply_all(&network::root_steps(plan))?;
-    sys::fchdir(&builder.root, "<new root>")?;
-    drop(builder);
-    drop(host);
-    sys::pivot_root_here("<new root>")?;
-    sys::umount_detach(".", "<old root>")?;
-    sys::chdir("/")?;
-    rootfs::remount_read_only(&plan.fs)
 }

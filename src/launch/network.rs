@@ -1,9 +1,9 @@
 //! The sandbox's network (plan section `network`), at launch.
 //!
 //! Launcher side, in `run()`'s order:
-//! 1. `prepare`, before any namespace exists: find the user-mode helper on
-//!    PATH (a clear error naming the packages otherwise), open a namespace
-//!    to join.
+//! 1. `find`, while the plan is prepared (prepare.rs): find the user-mode
+//!    helper on PATH (a clear error naming the packages otherwise), open a
+//!    namespace to join.
 //! 2. `enter_joined` / `leave_joined` around clone: the sandbox is cloned
 //!    while the launcher stands in the joined namespace, so it starts there.
 //! 3. `start_helper`, once the id maps are written and before the sandbox
@@ -12,29 +12,29 @@
 //!    It runs beside the sandbox under the helpers' guard (helper.rs) and
 //!    stops with it.
 //!
-//! Sandbox side:
-//! - `configure_inside`, right after the go: `lo` up in a new namespace.
-//! - `root_steps`: the /etc/resolv.conf naming the helper's DNS forwarder,
-//!   written after the profile's filesystem steps.
+//! Sandbox side: `configure_inside`, right after the go: `lo` up in a new
+//! namespace. (The /etc/resolv.conf naming the helper's DNS forwarder is a
+//! step of the resolved plan: prepare.rs.)
 
 use super::helper::{Helpers, Spec, EXIT_FD, READY_FD};
+use super::net_helper;
 use crate::plan::helper::Ready;
 use crate::plan::network::{self as net, HelperKind, NetMode};
-use crate::plan::{FsOp, Plan, Pos, Step};
+use crate::plan::{Plan, Pos};
 use crate::sys;
 use std::os::fd::OwnedFd;
 
 /// How long the helper gets to configure the network, in milliseconds.
 const READY_TIMEOUT_MS: u64 = 10_000;
 
-/// What `prepare` found on the host.
+/// What `find` found on the host.
 #[derive(Default)]
-pub struct Prepared {
+pub struct Found {
     helper: Option<net::Helper>,
     join: Option<(OwnedFd, String)>,
 }
 
-impl Prepared {
+impl Found {
     /// Whether a user-mode helper is to start after the clone.
     pub fn has_helper(&self) -> bool {
         self.helper.is_some()
@@ -42,8 +42,8 @@ impl Prepared {
 }
 
 /// Host checks before any namespace exists.
-pub fn prepare(plan: &Plan) -> Result<Prepared, String> {
-    let mut out = Prepared::default();
+pub fn find(plan: &Plan) -> Result<Found, String> {
+    let mut out = Found::default();
     match &plan.network.mode {
         NetMode::User(user) => {
             let helper = net::choose_helper(user.helper, crate::script::host::which)?;
@@ -78,7 +78,7 @@ fn located(at: &Option<Pos>) -> String {
 
 /// Before clone: stand in the namespace to join. Returns the launcher's own
 /// namespace, to go back to with `leave_joined` right after clone.
-pub fn enter_joined(prep: &Prepared) -> Result<Option<OwnedFd>, String> {
+pub fn enter_joined(prep: &Found) -> Result<Option<OwnedFd>, String> {
     let Some((fd, path)) = &prep.join else {
         return Ok(None);
     };
@@ -110,7 +110,7 @@ pub fn leave_joined(own: Option<OwnedFd>) {
 /// configured the network. Says whether there was one to start.
 pub fn start_helper(
     plan: &Plan,
-    prep: &Prepared,
+    prep: &Found,
     child: libc::pid_t,
     helpers: Option<&mut Helpers>,
 ) -> Result<bool, String> {
@@ -122,8 +122,8 @@ pub fn start_helper(
         nix::unistd::geteuid().as_raw(),
         nix::unistd::getegid().as_raw(),
     );
-    let target = net::Target::new(plan, &pid, caller);
-    let argv = net::helper_argv(plan, found, &target, READY_FD, EXIT_FD);
+    let target = net_helper::Target::new(plan, &pid, caller);
+    let argv = net_helper::helper_argv(plan, found, &target, READY_FD, EXIT_FD);
     let spec = Spec {
         name: found.kind.name().to_string(),
         argv,
@@ -148,19 +148,18 @@ pub fn configure_inside(plan: &Plan) -> Result<(), String> {
     sys::net::link_up("lo").map_err(|e| format!("cannot bring lo up in the sandbox: {e}"))
 }
 
-/// Filesystem steps the network adds after the profile's own: the
-/// resolv.conf naming the user-mode network's DNS forwarder.
-pub fn root_steps(plan: &Plan) -> Vec<Step<FsOp>> {
-    let Some(content) = net::resolv_conf(plan) else {
-        return Vec::new();
-    };
-    vec![Step {
-        op: FsOp::WriteFile {
-            target: "/etc/resolv.conf".into(),
-            content,
-            mode: 0o644,
-            replace: true,
-        },
-        at: plan.network.set_at.clone().unwrap_or_default(),
-    }]
+/// The helper's command line `moksha plan` shows: the one that would run
+/// on this host for the sandbox's first process `<PID>`, or why none would.
+pub fn shown_helper(plan: &Plan) -> Option<Result<Vec<String>, String>> {
+    let user = plan.network.user()?;
+    let caller = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    Some(
+        net::choose_helper(user.helper, crate::script::host::which).map(|found| {
+            let target = net_helper::Target::new(plan, "<PID>", caller);
+            net_helper::helper_argv(plan, &found, &target, READY_FD, EXIT_FD)
+        }),
+    )
 }

@@ -1,50 +1,20 @@
-//! Building the new root. Host sources are opened before anything is
-//! mounted; targets are resolved inside the new root with RESOLVE_IN_ROOT, so
-//! a symlink made by an earlier step can never lead a later one out of it.
-//! Binds are detached clones (open_tree) made read-only/nosuid/nodev before
-//! they are attached (move_mount), so a read-only bind is never writable.
+//! Building the new root: executing the operations `plan::mounts`
+//! compiled from the plan's filesystem steps. Host sources are opened
+//! before anything is mounted; targets are resolved inside the new root
+//! with RESOLVE_IN_ROOT, so a symlink made by an earlier step can never
+//! lead a later one out of it. Binds are detached clones (open_tree) made
+//! read-only/nosuid/nodev before they are attached (move_mount), so a
+//! read-only bind is never writable.
 
-use crate::plan::{FsOp, Plan, Pos, Step};
+use super::error::SetupError;
+use crate::plan::mounts::{Flags, MountOp};
+use crate::plan::Step;
 use crate::sys::{self, SysError, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::errno::Errno;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
-/// A setup failure, with the script position of the step when there is one.
-#[derive(Debug)]
-pub struct StepError {
-    pub at: Option<Pos>,
-    pub message: String,
-}
-
-impl StepError {
-    pub fn plain(message: impl Into<String>) -> Self {
-        StepError {
-            at: None,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<SysError> for StepError {
-    fn from(e: SysError) -> Self {
-        StepError::plain(e.to_string())
-    }
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.at {
-            Some(at) => write!(f, "{at}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, StepError>;
-
-/// Host device nodes a `dev` step binds into the sandbox.
-pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+type SysResult<T> = std::result::Result<T, SysError>;
 
 /// A detached copy of a host mount tree, and whether its root is a directory.
 struct Tree {
@@ -52,18 +22,8 @@ struct Tree {
     is_dir: bool,
 }
 
-/// Host objects copied before anything is mounted: bind sources by step
-/// index, the pivot_root directory, and device nodes. They are detached
-/// clones (open_tree), taken before the staging tmpfs exists, so a bind of
-/// an ancestor of the staging directory (e.g. /tmp, or /) cannot reveal it.
-pub struct HostFds {
-    binds: HashMap<usize, Tree>,
-    root: Option<OwnedFd>,
-    dev: Vec<(&'static str, Tree)>,
-}
-
 /// Opens a host path and clones the mount tree at it.
-fn clone_host(path: &str) -> std::result::Result<Tree, SysError> {
+fn clone_host(path: &str) -> SysResult<Tree> {
     let fd = sys::open_path(path)?;
     let is_dir = sys::is_dir_fd(&fd);
     Ok(Tree {
@@ -72,71 +32,88 @@ fn clone_host(path: &str) -> std::result::Result<Tree, SysError> {
     })
 }
 
-/// Whether a required host source is missing: the message says which step.
-pub fn missing_source(source: &str, at: &Pos, e: &SysError) -> StepError {
-    let what = if e.errno == Errno::ENOENT || e.errno == Errno::ENOTDIR {
-        format!("bind source {source} does not exist on the host (pass #{{ optional: true }} to skip it when missing)")
+/// The message for a required host source that cannot be opened.
+pub fn missing_source(source: &str, e: &SysError) -> String {
+    if e.errno == Errno::ENOENT || e.errno == Errno::ENOTDIR {
+        format!(
+            "bind source {source} does not exist on the host (pass #{{ optional: true }} to \
+             skip it when missing)"
+        )
     } else {
         format!("bind source {source} cannot be opened: {e}")
-    };
-    StepError {
-        at: Some(at.clone()),
-        message: what,
     }
 }
 
-/// Opens every host path the plan needs, following the host's symlinks.
-/// Optional binds whose source is missing are left out.
-pub fn open_host(plan: &Plan) -> Result<HostFds> {
-    let mut fds = HostFds {
-        binds: HashMap::new(),
-        root: None,
-        dev: Vec::new(),
-    };
-    if let Some(root) = &plan.root {
-        let fd = sys::open_path(&root.value).map_err(|e| StepError {
-            at: Some(root.at.clone()),
-            message: format!("pivot_root directory {}: {e}", root.value),
-        })?;
-        if !sys::is_dir_fd(&fd) {
-            return Err(StepError {
-                at: Some(root.at.clone()),
-                message: format!("pivot_root: {} is not a directory", root.value),
-            });
-        }
-        fds.root = Some(sys::clone_tree(&fd, &root.value)?);
-    }
-    for (i, step) in plan.fs.iter().enumerate() {
-        match &step.op {
-            FsOp::Bind {
+/// Copies of every host tree the operations attach, by operation index,
+/// taken before the staging tmpfs exists: a bind of an ancestor of the
+/// staging directory (e.g. /tmp, or /) cannot reveal it. Optional sources
+/// that are missing are left out.
+fn open_host(ops: &[Step<MountOp>]) -> Result<HashMap<usize, Tree>, SetupError> {
+    let mut trees = HashMap::new();
+    for (i, step) in ops.iter().enumerate() {
+        let tree = match &step.op {
+            MountOp::Attach {
                 source, optional, ..
             } => match clone_host(source) {
-                Ok(tree) => {
-                    fds.binds.insert(i, tree);
+                Ok(tree) => tree,
+                Err(e) if *optional && matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => {
+                    continue
                 }
-                Err(e) if *optional && matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => {}
-                Err(e) => return Err(missing_source(source, &step.at, &e)),
+                Err(e) => return Err(SetupError::at(&step.at, missing_source(source, &e))),
             },
-            FsOp::Dev { .. } if fds.dev.is_empty() => {
-                for node in DEV_NODES {
-                    let path = format!("/dev/{node}");
-                    match clone_host(&path) {
-                        Ok(fd) => fds.dev.push((node, fd)),
-                        // No controlling-terminal device on some hosts: skip tty only.
-                        Err(_) if node == "tty" => {}
-                        Err(e) => {
-                            return Err(StepError {
-                                at: Some(step.at.clone()),
-                                message: e.to_string(),
-                            })
-                        }
-                    }
+            MountOp::RootBind { source } => {
+                let fd = sys::open_path(source)
+                    .map_err(|e| SetupError::at(&step.at, format!("pivot_root directory: {e}")))?;
+                if !sys::is_dir_fd(&fd) {
+                    return Err(SetupError::at(
+                        &step.at,
+                        format!("pivot_root: {source} is not a directory"),
+                    ));
+                }
+                Tree {
+                    fd: sys::clone_tree(&fd, source)?,
+                    is_dir: true,
                 }
             }
-            _ => {}
-        }
+            _ => continue,
+        };
+        trees.insert(i, tree);
     }
-    Ok(fds)
+    Ok(trees)
+}
+
+/// Builds the root from `ops` (`plan::mounts::compile`) in a staging tmpfs
+/// at `base` (a host directory, hidden only in our own mount namespace),
+/// pivots into it and applies the read-only remounts.
+pub fn build(ops: &[Step<MountOp>], base: &str) -> Result<(), SetupError> {
+    // Nothing we mount propagates to the host.
+    sys::mount(
+        None,
+        "/",
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+        "none",
+        "/",
+    )?;
+    let host = open_host(ops)?;
+    let mut builder: Option<Builder> = None;
+    for (i, step) in ops.iter().enumerate() {
+        let done = match (&step.op, builder.as_mut()) {
+            (MountOp::RootTmpfs | MountOp::RootBind { .. }, _) => {
+                Builder::new(base, host.get(&i)).map(|b| builder = Some(b))
+            }
+            (MountOp::PivotRoot, Some(_)) => builder.take().map_or(Ok(()), Builder::pivot),
+            (MountOp::RemountRo { target }, None) => remount_read_only(target),
+            (op, Some(b)) => b.apply(op, host.get(&i)),
+            (op, None) => Err(SysError::new(
+                format!("{op}: no root to act on"),
+                Errno::EINVAL,
+            )),
+        };
+        done.map_err(|e| SetupError::at(&step.at, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Splits "/a/b/c" into ("/a/b", "c").
@@ -157,18 +134,14 @@ fn split(path: &str) -> (String, String) {
 
 /// The directory `path` inside `root`, created with its parents (mode 0755)
 /// when missing. Every lookup stays inside `root`.
-fn ensure_dir(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysError> {
+fn ensure_dir(root: &OwnedFd, path: &str) -> SysResult<OwnedFd> {
     ensure_dir_within(root, path, 0)
 }
 
 /// How many dangling symlinks one `ensure_dir` follows (as the kernel's 40).
 const MAX_LINKS: usize = 40;
 
-fn ensure_dir_within(
-    root: &OwnedFd,
-    path: &str,
-    links: usize,
-) -> std::result::Result<OwnedFd, SysError> {
+fn ensure_dir_within(root: &OwnedFd, path: &str, links: usize) -> SysResult<OwnedFd> {
     let flags = libc::O_PATH | libc::O_DIRECTORY;
     match sys::open_in_root(root, path, flags) {
         Ok(fd) => return Ok(fd),
@@ -216,13 +189,13 @@ fn resolve_dots(path: &str) -> String {
 
 /// Opens the parent directory of `path` (creating it) and returns it with
 /// the last component.
-fn parent_of(root: &OwnedFd, path: &str) -> std::result::Result<(OwnedFd, String), SysError> {
+fn parent_of(root: &OwnedFd, path: &str) -> SysResult<(OwnedFd, String)> {
     let (parent, name) = split(path);
     Ok((ensure_dir(root, &parent)?, name))
 }
 
 /// Makes an empty file at `path` to mount a file on (keeps one that exists).
-fn ensure_file(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysError> {
+fn ensure_file(root: &OwnedFd, path: &str) -> SysResult<OwnedFd> {
     if let Ok(fd) = sys::open_in_root(root, path, libc::O_PATH) {
         return Ok(fd);
     }
@@ -235,31 +208,13 @@ fn ensure_file(root: &OwnedFd, path: &str) -> std::result::Result<OwnedFd, SysEr
     sys::open_in_root(root, path, libc::O_PATH)
 }
 
-/// Attaches a detached host tree at `target` in the root, with the given
-/// mount attributes applied before it becomes visible.
-fn attach(
-    root: &OwnedFd,
-    tree: &Tree,
-    target: &str,
-    attrs: u64,
-    shown_source: &str,
-) -> std::result::Result<(), SysError> {
-    let target_fd = if tree.is_dir {
-        ensure_dir(root, target)?
-    } else {
-        ensure_file(root, target)?
-    };
-    sys::mount_setattr(&tree.fd, attrs, true, shown_source)?;
-    sys::move_mount(&tree.fd, &target_fd, shown_source, target)
-}
-
 fn mount_fs(
     root: &OwnedFd,
     fstype: &str,
     target: &str,
     flags: libc::c_ulong,
     data: Option<&str>,
-) -> std::result::Result<(), SysError> {
+) -> SysResult<()> {
     let fd = ensure_dir(root, target)?;
     sys::mount(
         Some(fstype),
@@ -272,96 +227,74 @@ fn mount_fs(
     )
 }
 
-/// Parts of a fresh proc that act on the whole machine, not the sandbox's
-/// namespaces: global sysctls, sysrq, interrupt and bus settings. The kernel
-/// lets a uid 0 without capabilities write some of them (sysctl files check
-/// only the owner), so they are made read-only, as bubblewrap and Docker do.
-const PROC_READ_ONLY: [&str; 8] = [
-    "sys",
-    "sysrq-trigger",
-    "irq",
-    "bus",
-    "fs",
-    "acpi",
-    "scsi",
-    "asound",
-];
-
-/// Files of a fresh proc that tell about the whole machine (the keys of
-/// every user of the uid, kernel timers and scheduler internals, the kernel
-/// image): hidden under an empty read-only file, as Docker does.
-const PROC_MASKED: [&str; 6] = [
-    "keys",
-    "timer_list",
-    "sched_debug",
-    "kcore",
-    "latency_stats",
-    "timer_stats",
-];
-
-/// Makes the machine-wide parts of the proc at `target` read-only and
-/// masks its machine-wide files with `empty` (an empty file, detached).
-fn protect_proc(
-    root: &OwnedFd,
-    target: &str,
-    empty: &OwnedFd,
-) -> std::result::Result<(), SysError> {
-    let proc_dir = target.trim_end_matches('/');
-    for entry in PROC_MASKED {
-        let path = format!("{proc_dir}/{entry}");
-        let fd = match sys::open_in_root(root, &path, libc::O_PATH | libc::O_NOFOLLOW) {
-            Ok(fd) => fd,
-            Err(e) if e.errno == Errno::ENOENT => continue,
-            Err(e) => return Err(e),
-        };
-        let tree = sys::clone_tree(empty, &path)?;
-        sys::mount_setattr(
-            &tree,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-            false,
-            &path,
-        )?;
-        sys::move_mount(&tree, &fd, &path, &path)?;
+/// The kernel's mount(2) flags for `f`.
+fn ms_flags(f: Flags) -> libc::c_ulong {
+    let mut flags = 0;
+    for (on, bit) in [
+        (f.ro, libc::MS_RDONLY),
+        (f.nosuid, libc::MS_NOSUID),
+        (f.nodev, libc::MS_NODEV),
+        (f.noexec, libc::MS_NOEXEC),
+    ] {
+        if on {
+            flags |= bit;
+        }
     }
-    for entry in PROC_READ_ONLY {
-        let path = format!("{proc_dir}/{entry}");
-        let fd = match sys::open_in_root(root, &path, libc::O_PATH | libc::O_NOFOLLOW) {
-            Ok(fd) => fd,
-            Err(e) if e.errno == Errno::ENOENT => continue,
-            Err(e) => return Err(e),
-        };
-        let tree = sys::clone_tree(&fd, &path)?;
-        sys::mount_setattr(
-            &tree,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-            true,
-            &path,
-        )?;
-        sys::move_mount(&tree, &fd, &path, &path)?;
-    }
-    Ok(())
+    flags
 }
 
-fn tmpfs_data(mode: u32, size: Option<u64>) -> String {
-    match size {
-        Some(size) => format!("mode={mode:o},size={size}"),
-        None => format!("mode={mode:o}"),
+/// The mount_setattr(2) attributes for `f` (an attached tree is never
+/// noexec: landlock decides execution).
+fn attrs(f: Flags) -> u64 {
+    let mut attrs = 0;
+    for (on, bit) in [
+        (f.ro, MOUNT_ATTR_RDONLY),
+        (f.nosuid, MOUNT_ATTR_NOSUID),
+        (f.nodev, MOUNT_ATTR_NODEV),
+    ] {
+        if on {
+            attrs |= bit;
+        }
+    }
+    attrs
+}
+
+/// Attaches a detached host tree at `target` in the root, with the given
+/// mount attributes applied before it becomes visible.
+fn attach(root: &OwnedFd, tree: &Tree, target: &str, attrs: u64, shown: &str) -> SysResult<()> {
+    let target_fd = if tree.is_dir {
+        ensure_dir(root, target)?
+    } else {
+        ensure_file(root, target)?
+    };
+    sys::mount_setattr(&tree.fd, attrs, true, shown)?;
+    sys::move_mount(&tree.fd, &target_fd, shown, target)
+}
+
+/// Opens `path` in the root without following a symlink at it; `None`
+/// when nothing is there.
+fn existing(root: &OwnedFd, path: &str) -> SysResult<Option<OwnedFd>> {
+    match sys::open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.errno == Errno::ENOENT => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 /// The root being built: the new root's directory fd and a private scratch
 /// directory (outside the new root) for files written by the profile.
-pub struct Builder<'a> {
-    pub root: OwnedFd,
-    pub scratch: OwnedFd,
-    pub host: &'a HostFds,
+struct Builder {
+    root: OwnedFd,
+    scratch: OwnedFd,
     files: usize,
+    /// An empty read-only file to mask others with, made on first use.
+    empty: Option<OwnedFd>,
 }
 
-impl<'a> Builder<'a> {
-    /// Mounts the staging tmpfs at `base` (a host directory, hidden only in
-    /// our mount namespace) with `root/` (the new root) and `files/` in it.
-    pub fn new(base: &str, plan: &Plan, host: &'a HostFds) -> Result<Builder<'a>> {
+impl Builder {
+    /// Mounts the staging tmpfs at `base` with `root/` (the new root: an
+    /// empty tmpfs, or the host tree `dir`) and `files/` in it.
+    fn new(base: &str, dir: Option<&Tree>) -> SysResult<Builder> {
         sys::mount(
             Some("tmpfs"),
             base,
@@ -375,21 +308,13 @@ impl<'a> Builder<'a> {
         sys::mkdirat(&base_fd, "root", 0o755, "<staging>/root")?;
         sys::mkdirat(&base_fd, "files", 0o700, "<staging>/files")?;
         let root_path = format!("{base}/root");
-        match (&plan.root, &host.root) {
-            (Some(located), Some(tree)) => {
-                sys::mount_setattr(
-                    tree,
-                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                    true,
-                    &located.value,
-                )?;
+        match dir {
+            Some(tree) => {
+                sys::mount_setattr(&tree.fd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, "/")?;
                 let target = sys::open_path(&root_path)?;
-                sys::move_mount(tree, &target, &located.value, "/").map_err(|e| StepError {
-                    at: Some(located.at.clone()),
-                    message: e.to_string(),
-                })?;
+                sys::move_mount(&tree.fd, &target, "<pivot_root directory>", "/")?;
             }
-            _ => sys::mount(
+            None => sys::mount(
                 Some("tmpfs"),
                 &root_path,
                 Some("tmpfs"),
@@ -402,65 +327,58 @@ impl<'a> Builder<'a> {
         Ok(Builder {
             root: sys::open_path(&root_path)?,
             scratch: sys::open_path(&format!("{base}/files"))?,
-            host,
             files: 0,
+            empty: None,
         })
     }
 
-    /// Applies every step but remount_ro (done after pivot_root), in order.
-    pub fn apply_all(&mut self, steps: &[Step<FsOp>]) -> Result<()> {
-        for (i, step) in steps.iter().enumerate() {
-            self.apply(i, &step.op).map_err(|e| StepError {
-                at: Some(step.at.clone()),
-                message: e.to_string(),
-            })?;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, index: usize, op: &FsOp) -> std::result::Result<(), SysError> {
+    /// One operation before pivot_root; `tree` is the host tree it attaches.
+    fn apply(&mut self, op: &MountOp, tree: Option<&Tree>) -> SysResult<()> {
         let root = &self.root;
-        let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
         match op {
-            FsOp::Bind {
+            MountOp::Attach {
                 source,
                 target,
-                rw,
-                dev,
+                flags,
                 ..
-            } => {
+            } => match tree {
+                Some(tree) => attach(root, tree, target, attrs(*flags), source),
                 // A missing optional source was left out when opening.
-                let Some(src) = self.host.binds.get(&index) else {
+                None => Ok(()),
+            },
+            MountOp::Fs {
+                fstype,
+                target,
+                flags,
+                data,
+            } => mount_fs(root, fstype, target, ms_flags(*flags), data.as_deref()),
+            MountOp::Mask { target } => {
+                let Some(fd) = existing(root, target)? else {
                     return Ok(());
                 };
-                let mut attrs = MOUNT_ATTR_NOSUID;
-                if !rw {
-                    attrs |= MOUNT_ATTR_RDONLY;
-                }
-                if !dev {
-                    attrs |= MOUNT_ATTR_NODEV;
-                }
-                attach(root, src, target, attrs, source)
+                let tree = sys::clone_tree(self.empty_file()?, target)?;
+                sys::mount_setattr(
+                    &tree,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    false,
+                    target,
+                )?;
+                sys::move_mount(&tree, &fd, target, target)
             }
-            FsOp::Tmpfs {
-                target, size, mode, ..
-            } => mount_fs(
-                root,
-                "tmpfs",
-                target,
-                nosuid_nodev,
-                Some(&tmpfs_data(*mode, *size)),
-            ),
-            FsOp::Proc { target, .. } => {
-                mount_fs(root, "proc", target, nosuid_nodev | libc::MS_NOEXEC, None)?;
-                let empty = self.empty_file()?;
-                protect_proc(&self.root, target, &empty)
+            MountOp::ReadOnly { target } => {
+                let Some(fd) = existing(root, target)? else {
+                    return Ok(());
+                };
+                let tree = sys::clone_tree(&fd, target)?;
+                sys::mount_setattr(
+                    &tree,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    true,
+                    target,
+                )?;
+                sys::move_mount(&tree, &fd, target, target)
             }
-            FsOp::Mqueue { target, .. } => {
-                mount_fs(root, "mqueue", target, nosuid_nodev | libc::MS_NOEXEC, None)
-            }
-            FsOp::Dev { target, .. } => self.dev(target),
-            FsOp::Mkdir { target, mode } => {
+            MountOp::Mkdir { target, mode } => {
                 let existed = sys::open_in_root(root, target, libc::O_PATH).is_ok();
                 let fd = ensure_dir(root, target)?;
                 if !existed {
@@ -468,53 +386,53 @@ impl<'a> Builder<'a> {
                 }
                 Ok(())
             }
-            FsOp::Symlink {
+            MountOp::Symlink {
                 points_to,
                 target,
                 replace,
             } => {
                 let (dir, name) = parent_of(root, target)?;
                 if *replace {
-                    let c = std::ffi::CString::new(name.clone()).unwrap_or_default();
-                    // SAFETY: valid dirfd and NUL-terminated name; a failure
-                    // (nothing there) is fine, symlinkat reports real conflicts.
-                    unsafe { libc::unlinkat(std::os::fd::AsRawFd::as_raw_fd(&dir), c.as_ptr(), 0) };
+                    // Nothing there is fine; symlinkat reports real conflicts.
+                    let _ = sys::unlinkat(&dir, &name, target);
                 }
                 sys::symlinkat(points_to, &dir, &name, target)
             }
-            FsOp::WriteFile {
+            MountOp::WriteFile {
                 target,
                 content,
                 mode,
-                ..
             } => self.write_file(target, content, *mode),
-            FsOp::Chmod { target, mode } => {
+            MountOp::Chmod { target, mode } => {
                 let fd = sys::open_in_root(root, target, libc::O_PATH)?;
                 sys::chmod_fd(&fd, *mode, target)
             }
-            FsOp::RemountRo { .. } => Ok(()),
+            MountOp::RootTmpfs
+            | MountOp::RootBind { .. }
+            | MountOp::PivotRoot
+            | MountOp::RemountRo { .. } => {
+                Err(SysError::new(format!("{op}: out of order"), Errno::EINVAL))
+            }
         }
+    }
+
+    /// pivot_root into the new root; the old root is detached.
+    fn pivot(self) -> SysResult<()> {
+        sys::fchdir(&self.root, "<new root>")?;
+        drop(self);
+        sys::pivot_root_here("<new root>")?;
+        sys::umount_detach(".", "<old root>")?;
+        sys::chdir("/")
     }
 
     /// A file with the given content: created in place when nothing is
     /// there, otherwise written in the private scratch space and mounted
     /// over what is there (e.g. /etc/passwd under a read-only /etc).
-    fn write_file(
-        &mut self,
-        target: &str,
-        content: &str,
-        mode: u32,
-    ) -> std::result::Result<(), SysError> {
+    fn write_file(&mut self, target: &str, content: &str, mode: u32) -> SysResult<()> {
         let existing = sys::open_in_root(&self.root, target, libc::O_PATH);
         let overlay = existing.is_ok();
         let (dir, name) = match existing {
-            Ok(_) => {
-                self.files += 1;
-                (
-                    sys::open_in_root(&self.scratch, "/", libc::O_PATH | libc::O_DIRECTORY)?,
-                    self.files.to_string(),
-                )
-            }
+            Ok(_) => self.scratch_name()?,
             Err(e) if e.errno == Errno::ENOENT => parent_of(&self.root, target)?,
             Err(e) => return Err(e),
         };
@@ -532,87 +450,39 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// A new empty file (mode 0444) in the scratch space, to mask others with.
-    fn empty_file(&mut self) -> std::result::Result<OwnedFd, SysError> {
+    /// The scratch directory and a new name in it.
+    fn scratch_name(&mut self) -> SysResult<(OwnedFd, String)> {
         self.files += 1;
-        let name = self.files.to_string();
         let dir = sys::open_in_root(&self.scratch, "/", libc::O_PATH | libc::O_DIRECTORY)?;
-        drop(sys::create_file(&dir, &name, 0o444, "<empty file>")?);
-        sys::open_in_root(&dir, &name, libc::O_PATH)
+        Ok((dir, self.files.to_string()))
     }
 
-    /// A minimal /dev: a tmpfs with the host's harmless device nodes bound
-    /// in, a private devpts, shm, and the usual links.
-    fn dev(&mut self, target: &str) -> std::result::Result<(), SysError> {
-        let root = &self.root;
-        mount_fs(
-            root,
-            "tmpfs",
-            target,
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            Some("mode=755"),
-        )?;
-        let dev = target.trim_end_matches('/');
-        for (node, fd) in &self.host.dev {
-            attach(
-                root,
-                fd,
-                &format!("{dev}/{node}"),
-                MOUNT_ATTR_NOSUID,
-                &format!("/dev/{node}"),
-            )?;
-        }
-        let pts = format!("{dev}/pts");
-        mount_fs(
-            root,
-            "devpts",
-            &pts,
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            Some("newinstance,ptmxmode=0666,mode=620"),
-        )?;
-        mount_fs(
-            root,
-            "tmpfs",
-            &format!("{dev}/shm"),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=1777"),
-        )?;
-        let dir = ensure_dir(root, dev)?;
-        for (link, to) in [
-            ("ptmx", "pts/ptmx"),
-            ("fd", "/proc/self/fd"),
-            ("stdin", "/proc/self/fd/0"),
-            ("stdout", "/proc/self/fd/1"),
-            ("stderr", "/proc/self/fd/2"),
-        ] {
-            sys::symlinkat(to, &dir, link, &format!("{dev}/{link}"))?;
-        }
-        Ok(())
+    /// The empty file (mode 0444) in the scratch space that masks others.
+    fn empty_file(&mut self) -> SysResult<&OwnedFd> {
+        let fd = match self.empty.take() {
+            Some(fd) => fd,
+            None => {
+                let (dir, name) = self.scratch_name()?;
+                drop(sys::create_file(&dir, &name, 0o444, "<empty file>")?);
+                sys::open_in_root(&dir, &name, libc::O_PATH)?
+            }
+        };
+        Ok(self.empty.insert(fd))
     }
 }
 
-/// After pivot_root: make each remount_ro target read-only (that mount
+/// After pivot_root: makes the mount at `target` read-only (that mount
 /// only). A path that is not a mount point is first bound onto itself, so
 /// only it, not the mount containing it, becomes read-only.
-pub fn remount_read_only(steps: &[Step<FsOp>]) -> Result<()> {
+fn remount_read_only(target: &str) -> SysResult<()> {
     let root = sys::open_path("/")?;
-    for step in steps {
-        let FsOp::RemountRo { target } = &step.op else {
-            continue;
-        };
-        let at = |e: SysError| StepError {
-            at: Some(step.at.clone()),
-            message: e.to_string(),
-        };
-        let mut fd = sys::open_in_root(&root, target, libc::O_PATH).map_err(at)?;
-        if !is_mount_point(&root, target, &fd) {
-            let tree = sys::clone_tree(&fd, target).map_err(at)?;
-            sys::move_mount(&tree, &fd, target, target).map_err(at)?;
-            fd = sys::open_in_root(&root, target, libc::O_PATH).map_err(at)?;
-        }
-        sys::mount_setattr(&fd, MOUNT_ATTR_RDONLY, false, target).map_err(at)?;
+    let mut fd = sys::open_in_root(&root, target, libc::O_PATH)?;
+    if !is_mount_point(&root, target, &fd) {
+        let tree = sys::clone_tree(&fd, target)?;
+        sys::move_mount(&tree, &fd, target, target)?;
+        fd = sys::open_in_root(&root, target, libc::O_PATH)?;
     }
-    Ok(())
+    sys::mount_setattr(&fd, MOUNT_ATTR_RDONLY, false, target)
 }
 
 /// Whether `fd` (the object at `path`) is the root of a mount.

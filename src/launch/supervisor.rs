@@ -7,11 +7,16 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
+use super::confine;
+use crate::plan::Plan;
 use crate::policy::limits::{show_ms, Timeout, EXIT_TIMEOUT};
-use crate::sys::limits::{self, Waited};
+use crate::state;
+use crate::sys;
+use crate::sys::signal::{self, Waited};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// The exit code that reports a wait status: the code, or 128+N for signal N.
-fn code_of(status: WaitStatus) -> Option<i32> {
+pub fn code_of(status: WaitStatus) -> Option<i32> {
     match status {
         WaitStatus::Exited(_, code) => Some(code),
         WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
@@ -73,7 +78,7 @@ pub fn supervise(watched: libc::pid_t, waited: &SigSet, timeout: Option<&Timeout
         }
         let left = (sent != Some(Signal::SIGKILL))
             .then(|| deadline.saturating_duration_since(Instant::now()));
-        match limits::wait_signal(waited, left) {
+        match signal::wait_signal(waited, left) {
             Waited::Signal(Signal::SIGCHLD) | Waited::Nothing => {}
             Waited::Signal(sig) => {
                 let _ = nix::sys::signal::kill(pid, sig);
@@ -105,13 +110,8 @@ pub fn supervise(watched: libc::pid_t, waited: &SigSet, timeout: Option<&Timeout
 /// without waiting for the PID namespace's teardown, as bubblewrap does. If
 /// the supervisor dies without sending it (killed), returns its own status.
 /// The signals in `waited` must be blocked.
-pub fn wait_launcher(
-    supervisor: libc::pid_t,
-    waited: &SigSet,
-    status: std::os::fd::OwnedFd,
-) -> i32 {
+fn wait_launcher(supervisor: libc::pid_t, waited: &SigSet, status: OwnedFd) -> i32 {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    use std::os::fd::{AsFd, AsRawFd};
     let Ok(signals) = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC) else {
         return wait_for(supervisor, waited);
     };
@@ -120,23 +120,8 @@ pub fn wait_launcher(
         if let Some(code) = reap(pid) {
             return code;
         }
-        let mut fds = [
-            libc::pollfd {
-                fd: signals.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: status.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
-            continue;
-        }
-        if fds[1].revents != 0 {
+        let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], None);
+        if ready[1] {
             let mut buf = [0u8; 4];
             match nix::unistd::read(status.as_raw_fd(), &mut buf) {
                 Ok(4) => return i32::from_le_bytes(buf),
@@ -144,7 +129,7 @@ pub fn wait_launcher(
                 _ => return wait_for(supervisor, waited),
             }
         }
-        if fds[0].revents != 0 {
+        if ready[0] {
             if let Ok(Some(info)) = signals.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGCHLD) | Err(_) => {}
@@ -157,7 +142,68 @@ pub fn wait_launcher(
     }
 }
 
-/// Waits for a child that was killed during setup.
-pub fn wait_exit(pid: libc::pid_t) -> Option<i32> {
-    waitpid(Pid::from_raw(pid), None).ok().and_then(code_of)
+/// The launcher's hold on the sandbox's first process: dropped before it
+/// was waited for or released (a setup step failed), it kills and reaps it.
+pub struct Child {
+    pub pid: libc::pid_t,
+    armed: bool,
+}
+
+impl Child {
+    pub fn new(pid: libc::pid_t) -> Child {
+        Child { pid, armed: true }
+    }
+
+    /// A detached sandbox lives on without the launcher.
+    pub fn release(mut self) {
+        self.armed = false;
+    }
+
+    /// Waits for the sandbox (`wait_launcher`).
+    pub fn wait(mut self, waited: &SigSet, status: OwnedFd) -> i32 {
+        self.armed = false;
+        wait_launcher(self.pid, waited, status)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.armed {
+            let pid = Pid::from_raw(self.pid);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+/// The sandbox's PID 1 after it forked the program: it keeps nothing (the
+/// report pipe is closed, no capabilities, no_new_privs, a seccomp filter
+/// stricter than the default), then waits, forwards signals, reaps orphans
+/// and enforces the timeout; records the program's code in the instance
+/// lock and sends it to the launcher on `status`. Never returns.
+pub fn become_supervisor(
+    plan: &Plan,
+    program: libc::pid_t,
+    lock: Option<&std::fs::File>,
+    status: OwnedFd,
+) -> ! {
+    let _ = sys::caps::restrict_to(&[]);
+    let _ = sys::set_no_new_privs();
+    if plan.supervision.die_with_parent {
+        let _ = sys::set_pdeathsig(libc::SIGKILL);
+    }
+    sys::set_name("moksha-init");
+    if let Err(e) = confine::supervisor() {
+        eprintln!("moksha: the supervisor runs unfiltered: {e}");
+    }
+    let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
+    let code = supervise(program, &super::waited_signals(), timeout);
+    if let Some(lock) = lock {
+        state::record_exit(lock, code);
+    }
+    // The launcher may return the code now; our exit still tears the PID
+    // namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
+    let _ = sys::write_all(&status, &code.to_le_bytes(), "<status pipe>");
+    // SAFETY: _exit ends the process without running the launcher's exit handlers.
+    unsafe { libc::_exit(code) }
 }

@@ -3,38 +3,23 @@
 //! A profile evaluates to a Plan; `validate` checks it without privileges;
 //! `launch` turns it into kernel state. Nothing here touches the host.
 
+pub mod access;
 pub mod helper;
+pub mod mounts;
+pub mod namespace;
 pub mod network;
 mod show;
+pub use show::HostView;
 #[cfg(test)]
 mod tests;
 pub mod validate;
 
+pub use crate::located::{Located, Pos, Step};
+pub use namespace::Namespace;
 pub use network::{Forward, NetMode, Network, Proto, UserNet};
 pub use validate::{validate, ValidationError};
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// Where in a script a step was created: the file as the user knows it
-/// (a path, or `<stdlib>/base.rhai`), 1-based line and column.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Pos {
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-}
-
-impl fmt::Display for Pos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Line 0: not from a script (e.g. a command line).
-        if self.line == 0 {
-            return f.write_str(&self.file);
-        }
-        write!(f, "{}:{}:{}", self.file, self.line, self.col)
-    }
-}
 
 /// The whole sandbox.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -64,25 +49,8 @@ pub struct Plan {
     pub network: Network,
 }
 
-/// A structured value (a filesystem step, the command) together with the
-/// script position that produced it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Step<T> {
-    #[serde(flatten)]
-    pub op: T,
-    pub at: Pos,
-}
-
-/// A plain string setting (a path, a name) and the script position that set it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Located {
-    pub value: String,
-    pub at: Pos,
-}
-
 /// Which namespaces are new (true) or shared with the host (false).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Namespaces {
     pub user: bool,
@@ -94,11 +62,6 @@ pub struct Namespaces {
     pub cgroup: bool,
     pub time: bool,
 }
-
-/// Every namespace name the profile may use, in a stable order.
-pub const NAMESPACE_NAMES: [&str; 8] = [
-    "user", "mount", "pid", "net", "ipc", "uts", "cgroup", "time",
-];
 
 impl Default for Namespaces {
     /// Strict by default: everything but the time namespace is new.
@@ -117,38 +80,31 @@ impl Default for Namespaces {
 }
 
 impl Namespaces {
-    /// The flag for a namespace by name, if the name is known.
-    pub fn flag_mut(&mut self, name: &str) -> Option<&mut bool> {
-        Some(match name {
-            "user" => &mut self.user,
-            "mount" | "mnt" => &mut self.mount,
-            "pid" => &mut self.pid,
-            "net" | "network" => &mut self.net,
-            "ipc" => &mut self.ipc,
-            "uts" => &mut self.uts,
-            "cgroup" => &mut self.cgroup,
-            "time" => &mut self.time,
-            _ => return None,
-        })
+    /// The flag for one namespace: true when the sandbox has its own.
+    pub fn flag_mut(&mut self, ns: Namespace) -> &mut bool {
+        match ns {
+            Namespace::User => &mut self.user,
+            Namespace::Mount => &mut self.mount,
+            Namespace::Pid => &mut self.pid,
+            Namespace::Net => &mut self.net,
+            Namespace::Ipc => &mut self.ipc,
+            Namespace::Uts => &mut self.uts,
+            Namespace::Cgroup => &mut self.cgroup,
+            Namespace::Time => &mut self.time,
+        }
     }
 
-    /// Names of the new namespaces, in a stable order.
-    pub fn new_ones(&self) -> Vec<&'static str> {
-        let flags = [
-            self.user,
-            self.mount,
-            self.pid,
-            self.net,
-            self.ipc,
-            self.uts,
-            self.cgroup,
-            self.time,
-        ];
-        NAMESPACE_NAMES
-            .iter()
-            .zip(flags)
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| *n)
+    /// Whether the sandbox has its own `ns`.
+    pub fn is_new(&self, ns: Namespace) -> bool {
+        let mut copy = *self;
+        *copy.flag_mut(ns)
+    }
+
+    /// The new namespaces, in a stable order.
+    pub fn new_ones(&self) -> Vec<Namespace> {
+        Namespace::ALL
+            .into_iter()
+            .filter(|n| self.is_new(*n))
             .collect()
     }
 }

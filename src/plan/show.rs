@@ -1,6 +1,8 @@
 //! The human listing of a plan printed by `moksha plan`.
 
-use super::{EnvOp, FsOp, Plan};
+use super::{EnvOp, FsOp, Namespace, Plan};
+use crate::policy::limits::show_ms;
+use crate::policy::show as policy_show;
 use std::fmt::Write;
 
 fn mode(m: u32) -> String {
@@ -82,19 +84,32 @@ pub fn describe_step(op: &FsOp) -> String {
     }
 }
 
+/// What the listing shows of the host it would run on, read by the caller:
+/// nothing in `plan` reads the host.
+#[derive(Clone, Debug, Default)]
+pub struct HostView {
+    /// The user-mode network helper's command line, or why none would run.
+    pub net_helper: Option<Result<Vec<String>, String>>,
+    /// The landlock ABI of the running kernel (0: none).
+    pub landlock_abi: u32,
+}
+
 impl Plan {
-    /// An ordered, readable listing of everything the sandbox will be.
-    pub fn describe(&self) -> String {
+    /// An ordered, readable listing of everything the sandbox will be on a
+    /// host that looks like `host`.
+    pub fn describe(&self, host: &HostView) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "sandbox {:?}  (profile {})", self.name, self.profile);
         let ns = &self.namespaces;
-        let new = ns.new_ones();
-        let shared: Vec<&str> = super::NAMESPACE_NAMES
-            .iter()
-            .copied()
-            .filter(|n| !new.contains(n))
+        let new: Vec<&str> = ns.new_ones().iter().map(|n| n.name()).collect();
+        let shared: Vec<&str> = Namespace::ALL
+            .into_iter()
+            .filter(|n| !ns.is_new(*n))
             // A joined network namespace is not the host's (see "network").
-            .filter(|n| *n != "net" || !matches!(self.network.mode, super::NetMode::Join { .. }))
+            .filter(|n| {
+                *n != Namespace::Net || !matches!(self.network.mode, super::NetMode::Join { .. })
+            })
+            .map(Namespace::name)
             .collect();
         let _ = writeln!(o, "\nnamespaces");
         let _ = writeln!(o, "  new:    {}", new.join(" "));
@@ -178,11 +193,7 @@ impl Plan {
 
         // The network section, with the helper that would run on this host
         // (plan/network.rs); it carries the host-network warning.
-        let helper = self
-            .network
-            .user()
-            .map(|u| super::network::choose_helper(u.helper, crate::script::host::which));
-        super::network::describe(self, &helper.unwrap_or(Err(String::new())), &mut o);
+        super::network::describe(self, host.net_helper.as_ref(), &mut o);
 
         let _ = writeln!(o, "\nsupervision");
         let s = &self.supervision;
@@ -234,7 +245,46 @@ impl Plan {
             }
         );
         let _ = writeln!(o, "  no_new_privs: yes");
-        crate::policy::show::describe(self, &mut o);
+        security(self, host, &mut o);
         o
+    }
+
+    /// What `moksha plan --resolved` adds: the operations that build the
+    /// root, in the order they run (`plan::mounts`).
+    pub fn describe_mounts(&self) -> String {
+        let mut o = String::from("\nroot filesystem, as built\n");
+        for step in super::mounts::compile(self) {
+            let at = if step.at.line > 0 {
+                format!("    [{}]", step.at)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "  {}{at}", step.op);
+        }
+        o
+    }
+}
+
+/// The security lines after capabilities and no_new_privs.
+fn security(plan: &Plan, host: &HostView, o: &mut String) {
+    let sec = &plan.security;
+    policy_show::seccomp(o, &sec.seccomp);
+    let _ = writeln!(
+        o,
+        "    the supervisor: the default policy, and no exec or sockets, whatever the profile says"
+    );
+    let rs = super::access::ruleset(plan, host.landlock_abi);
+    policy_show::landlock(o, &sec.landlock, rs.as_ref(), host.landlock_abi);
+    for l in &sec.rlimits {
+        let _ = writeln!(o, "  rlimit {}    [{}]", l.op.describe(), l.at);
+    }
+    if let Some(t) = &sec.timeout {
+        let _ = writeln!(
+            o,
+            "  timeout: SIGTERM after {}, SIGKILL {} later; `moksha exec` then exits 124    [{}]",
+            show_ms(t.op.ms),
+            show_ms(t.op.grace_ms),
+            t.at
+        );
     }
 }

@@ -460,18 +460,17 @@ fn the_first_problem_is_reported() {
 #[test]
 fn namespaces_by_name() {
     let mut ns = Namespaces::default();
+    let names = |ns: &Namespaces| -> Vec<&str> { ns.new_ones().iter().map(|n| n.name()).collect() };
     assert_eq!(
-        ns.new_ones(),
+        names(&ns),
         ["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]
     );
-    *ns.flag_mut("mnt").unwrap() = false;
-    *ns.flag_mut("network").unwrap() = false;
-    *ns.flag_mut("time").unwrap() = true;
-    assert!(ns.flag_mut("nope").is_none());
-    assert_eq!(
-        ns.new_ones(),
-        ["user", "pid", "ipc", "uts", "cgroup", "time"]
-    );
+    for name in ["mnt", "network"] {
+        *ns.flag_mut(Namespace::by_name(name).unwrap()) = false;
+    }
+    *ns.flag_mut(Namespace::Time) = true;
+    assert!(Namespace::by_name("nope").is_none());
+    assert_eq!(names(&ns), ["user", "pid", "ipc", "uts", "cgroup", "time"]);
 }
 
 #[test]

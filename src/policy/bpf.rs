@@ -528,7 +528,7 @@ pub fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Pos;
+    use crate::located::Pos;
     use crate::policy::seccomp::Mode;
 
     const X86: u32 = AUDIT_ARCH_X86_64;

@@ -1,24 +1,8 @@
-//! Landlock as data: the plan's settings, the access rights per ABI, and the
-//! filesystem rules derived from the plan's mounts so a profile gets
-//! landlock without repeating itself.
-//!
-//! Derived rules (paths inside the sandbox):
-//!
-//! | step                       | access                         |
-//! |----------------------------|--------------------------------|
-//! | read-only bind, pivot_root | read, execute                  |
-//! | read-write bind            | read, write                    |
-//! | tmpfs, mqueue              | read, write                    |
-//! | proc                       | read, write                    |
-//! | dev                        | read, write, ioctl on devices  |
-//! | write_file                 | read                           |
-//! | the empty tmpfs root `/`   | list directories only          |
-//!
-//! Listing the root's directory is allowed so `ls /` works; landlock rules
-//! apply beneath a path, so directory names can then be listed everywhere,
-//! but no file can be read, written or executed without a rule.
+//! Landlock as data: the plan's settings, the access rights per ABI, and
+//! the reduction of a plan's rules to what the running kernel's ABI offers
+//! (the rules themselves are derived from the mounts in `plan::access`).
 
-use crate::plan::{FsOp, Located, Plan, Step};
+use crate::located::Step;
 use serde::{Deserialize, Serialize};
 
 // Filesystem access rights (uapi/linux/landlock.h).
@@ -147,14 +131,14 @@ pub struct Landlock {
     /// Without it landlock is best effort.
     pub min_abi: Option<MinAbi>,
     /// Where the network rules were set (for errors).
-    pub net_at: Option<crate::plan::Pos>,
+    pub net_at: Option<crate::located::Pos>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MinAbi {
     pub abi: u32,
-    pub at: crate::plan::Pos,
+    pub at: crate::located::Pos,
 }
 
 impl Default for Landlock {
@@ -193,55 +177,6 @@ pub struct FsRule {
     pub origin: String,
 }
 
-/// The filesystem rules for a plan: derived ones (when asked) then the
-/// profile's, in order.
-pub fn fs_rules(plan: &Plan) -> Vec<FsRule> {
-    let ll = &plan.security.landlock;
-    let mut out = Vec::new();
-    let read = READ_FILE | READ_DIR;
-    let write = access_by_name("write").unwrap_or(0);
-    if ll.derive && plan.namespaces.mount {
-        let mut add = |path: &str, access: u64, origin: String| {
-            out.push(FsRule {
-                path: path.to_string(),
-                access,
-                optional: true,
-                origin,
-            })
-        };
-        match &plan.root {
-            Some(Located { value, .. }) => add("/", read | EXECUTE, format!("root {value}")),
-            None => add("/", READ_DIR, "the tmpfs root".into()),
-        }
-        for Step { op, .. } in &plan.fs {
-            match op {
-                FsOp::Bind { target, rw, .. } => {
-                    let access = if *rw { read | write } else { read | EXECUTE };
-                    add(target, access, "bind".into());
-                }
-                FsOp::Tmpfs { target, .. } => add(target, read | write, "tmpfs".into()),
-                FsOp::Mqueue { target, .. } => add(target, read | write, "mqueue".into()),
-                FsOp::Proc { target, .. } => add(target, read | write, "proc".into()),
-                FsOp::Dev { target, .. } => add(target, read | write | IOCTL_DEV, "dev".into()),
-                FsOp::WriteFile { target, .. } => add(target, READ_FILE, "write_file".into()),
-                FsOp::Mkdir { .. }
-                | FsOp::Symlink { .. }
-                | FsOp::RemountRo { .. }
-                | FsOp::Chmod { .. } => {}
-            }
-        }
-    }
-    for step in &ll.rules {
-        out.push(FsRule {
-            path: step.op.path.clone(),
-            access: step.op.access,
-            optional: step.op.optional,
-            origin: format!("{}", step.at),
-        });
-    }
-    out
-}
-
 /// What a plan asks of landlock, reduced to what ABI `abi` offers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ruleset {
@@ -256,20 +191,14 @@ pub struct Ruleset {
     pub left_out: Vec<String>,
 }
 
-/// Whether the plan restricts the filesystem (it has rules to grant).
-fn restricts_fs(plan: &Plan, rules: &[FsRule]) -> bool {
-    let ll = &plan.security.landlock;
-    !rules.is_empty() || (!ll.derive) || plan.namespaces.mount
-}
-
-/// The ruleset for `plan` on a kernel with landlock ABI `abi` (0: none).
-/// `None` when landlock is off or there is nothing to restrict.
-pub fn ruleset(plan: &Plan, abi: u32) -> Option<Ruleset> {
-    let ll = &plan.security.landlock;
+/// The ruleset for the settings `ll` and the filesystem rules `fs` on a
+/// kernel with landlock ABI `abi` (0: none); `restrict_fs`: the filesystem
+/// is restricted (the sandbox has a root of its own, or rules to grant).
+/// `None` when landlock is off.
+pub fn ruleset(ll: &Landlock, fs: Vec<FsRule>, restrict_fs: bool, abi: u32) -> Option<Ruleset> {
     if !ll.enabled {
         return None;
     }
-    let fs = fs_rules(plan);
     let mut left_out = Vec::new();
     if abi == 0 {
         left_out.push("all of landlock (the kernel has none, or it is disabled)".into());
@@ -283,7 +212,7 @@ pub fn ruleset(plan: &Plan, abi: u32) -> Option<Ruleset> {
             left_out,
         });
     }
-    let handled_fs = if restricts_fs(plan, &fs) {
+    let handled_fs = if restrict_fs || !fs.is_empty() || !ll.derive {
         fs_rights(abi)
     } else {
         0
@@ -347,102 +276,4 @@ pub fn ruleset(plan: &Plan, abi: u32) -> Option<Ruleset> {
         net,
         left_out,
     })
-}
-
-/// The ABI the plan needs for everything it asks (for messages).
-pub fn abi_needed(plan: &Plan) -> u32 {
-    let ll = &plan.security.landlock;
-    if ll.scope_abstract_unix || ll.scope_signals {
-        6
-    } else if ll.bind_tcp.is_some() || ll.connect_tcp.is_some() {
-        4
-    } else {
-        1
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::Pos;
-
-    fn step(op: FsOp) -> Step<FsOp> {
-        Step {
-            op,
-            at: Pos::default(),
-        }
-    }
-
-    fn plan() -> Plan {
-        let mut p = Plan::new("t", "t.rhai");
-        p.fs = vec![
-            step(FsOp::Bind {
-                source: "/usr".into(),
-                target: "/usr".into(),
-                rw: false,
-                dev: false,
-                optional: false,
-                replace: false,
-                create: false,
-            }),
-            step(FsOp::Bind {
-                source: "/srv/data".into(),
-                target: "/data".into(),
-                rw: true,
-                dev: false,
-                optional: false,
-                replace: false,
-                create: false,
-            }),
-            step(FsOp::Tmpfs {
-                target: "/tmp".into(),
-                size: None,
-                mode: 0o1777,
-                replace: false,
-            }),
-            step(FsOp::Dev {
-                target: "/dev".into(),
-                replace: false,
-            }),
-        ];
-        p
-    }
-
-    #[test]
-    fn rules_derive_from_mounts() {
-        let rules = fs_rules(&plan());
-        let get = |p: &str| rules.iter().find(|r| r.path == p).unwrap().access;
-        assert_eq!(get("/"), READ_DIR);
-        assert_eq!(get("/usr"), READ_FILE | READ_DIR | EXECUTE);
-        assert_eq!(get("/data") & EXECUTE, 0);
-        assert_ne!(get("/data") & WRITE_FILE, 0);
-        assert_ne!(get("/dev") & IOCTL_DEV, 0);
-        assert_eq!(access_names(get("/usr")), "read, execute");
-        assert_eq!(access_names(get("/tmp")), "read, write");
-    }
-
-    #[test]
-    fn best_effort_reduces_to_the_abi() {
-        let mut p = plan();
-        p.security.landlock.connect_tcp = Some(vec![443]);
-        let r = ruleset(&p, 3).unwrap();
-        assert_eq!(r.handled_net, 0);
-        assert!(r.left_out.iter().any(|l| l.contains("TCP connect")));
-        assert!(r.left_out.iter().any(|l| l.contains("signal scoping")));
-        assert_eq!(r.handled_fs & IOCTL_DEV, 0);
-        let r = ruleset(&p, 7).unwrap();
-        assert_eq!(r.handled_net, NET_CONNECT_TCP);
-        assert_eq!(r.net, vec![(443, NET_CONNECT_TCP)]);
-        assert_eq!(r.scoped, SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET);
-        assert!(r.left_out.is_empty(), "{:?}", r.left_out);
-        assert_eq!(abi_needed(&p), 6);
-    }
-
-    #[test]
-    fn no_derivation_without_a_mount_namespace() {
-        let mut p = Plan::new("t", "t.rhai");
-        p.namespaces.mount = false;
-        assert!(fs_rules(&p).is_empty());
-        assert_eq!(ruleset(&p, 7).unwrap().handled_fs, 0);
-    }
 }

@@ -23,7 +23,7 @@
 //! In deny-list mode (the default) a syscall without a rule is allowed; in
 //! allow-list mode it gets the `unlisted` action (EPERM by default).
 
-use crate::plan::Pos;
+use crate::located::Pos;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -2,10 +2,8 @@
 //! compiled, what landlock will enforce on this kernel, limits and timeout.
 
 use super::bpf::{self, Arch};
-use super::landlock;
-use super::limits::show_ms;
+use super::landlock::{self, Landlock, Ruleset};
 use super::seccomp::{family_name, Action, Base, Mode, Seccomp};
-use crate::plan::Plan;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -24,7 +22,8 @@ fn wrap(o: &mut String, indent: &str, words: &[String]) {
     }
 }
 
-fn seccomp(o: &mut String, p: &Seccomp) {
+/// The seccomp lines of `moksha plan`.
+pub fn seccomp(o: &mut String, p: &Seccomp) {
     let arch = Arch::native();
     let size = arch
         .map(|a| match bpf::compile(p, a) {
@@ -151,19 +150,19 @@ fn seccomp(o: &mut String, p: &Seccomp) {
     }
 }
 
-fn landlock(o: &mut String, plan: &Plan) {
-    let ll = &plan.security.landlock;
+/// The landlock lines of `moksha plan`: the settings `ll`, reduced to
+/// `ruleset` on this kernel's ABI `abi`.
+pub fn landlock(o: &mut String, ll: &Landlock, ruleset: Option<&Ruleset>, abi: u32) {
     if !ll.enabled {
         let _ = writeln!(o, "  landlock: off");
         return;
     }
-    let abi = crate::sys::landlock::abi();
     let required = ll
         .min_abi
         .as_ref()
         .map(|m| format!("required: ABI {} or newer    [{}]", m.abi, m.at))
         .unwrap_or_else(|| "best effort".into());
-    let Some(rs) = landlock::ruleset(plan, abi) else {
+    let Some(rs) = ruleset else {
         return;
     };
     if abi == 0 {
@@ -228,27 +227,5 @@ fn landlock(o: &mut String, plan: &Plan) {
     }
     if !rs.left_out.is_empty() {
         let _ = writeln!(o, "    left out on this kernel: {}", rs.left_out.join("; "));
-    }
-}
-
-/// The security lines of `moksha plan` after capabilities and no_new_privs.
-pub fn describe(plan: &Plan, o: &mut String) {
-    seccomp(o, &plan.security.seccomp);
-    let _ = writeln!(
-        o,
-        "    the supervisor: the default policy, and no exec or sockets, whatever the profile says"
-    );
-    landlock(o, plan);
-    for l in &plan.security.rlimits {
-        let _ = writeln!(o, "  rlimit {}    [{}]", l.op.describe(), l.at);
-    }
-    if let Some(t) = &plan.security.timeout {
-        let _ = writeln!(
-            o,
-            "  timeout: SIGTERM after {}, SIGKILL {} later; `moksha exec` then exits 124    [{}]",
-            show_ms(t.op.ms),
-            show_ms(t.op.grace_ms),
-            t.at
-        );
     }
 }

@@ -270,13 +270,14 @@ impl Sandbox {
                 // The network mode follows: share → host, unshare → none.
                 plan::network::namespace_set(&mut plan, on);
             }
-            match plan.namespaces.flag_mut(&name) {
-                Some(flag) => *flag = on,
+            match plan::Namespace::by_name(&name) {
+                Some(ns) => *plan.namespaces.flag_mut(ns) = on,
                 None => {
+                    let known: Vec<&str> = plan::Namespace::ALL.iter().map(|n| n.name()).collect();
                     return err(format!(
                         "unknown namespace {name:?}; expected one of {}",
-                        plan::NAMESPACE_NAMES.join(", ")
-                    ))
+                        known.join(", ")
+                    ));
                 }
             }
         }

@@ -14,24 +14,31 @@
 //! held and the process still has the recorded start time, owner and
 //! namespaces.
 
-use crate::plan::Plan;
+use crate::plan::{Namespace, Plan};
+use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Namespaces recorded for an instance, in the order `enter` joins them.
-pub const NAMESPACES: [&str; 7] = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+/// Namespaces recorded for an instance (the supervisor's: not the time
+/// namespace, which only its children enter).
+pub const RECORDED: [Namespace; 7] = [
+    Namespace::User,
+    Namespace::Mount,
+    Namespace::Pid,
+    Namespace::Net,
+    Namespace::Ipc,
+    Namespace::Uts,
+    Namespace::Cgroup,
+];
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     pub name: String,
     pub profile: String,
-    /// SHA-256 of the plan's JSON.
-    pub plan_digest: String,
     pub uid: u32,
     /// Host pid of the supervisor (PID 1 inside) and its start time in
     /// clock ticks since boot (/proc/PID/stat field 22).
@@ -134,17 +141,13 @@ fn open_private(path: &Path, write: bool, append: bool) -> std::io::Result<File>
         .open(path)
 }
 
-fn flock(file: &File, op: libc::c_int) -> bool {
-    // SAFETY: flock on a descriptor we own.
-    unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) == 0 }
-}
-
 /// The launcher's hold on a name: the locked lock file. The sandbox's
 /// supervisor inherits it and keeps the name taken while it lives.
 pub struct Claim {
     pub dir: PathBuf,
     pub name: String,
     pub lock: File,
+    committed: bool,
 }
 
 impl Claim {
@@ -155,7 +158,7 @@ impl Claim {
         let lock_path = path(&dir, name, "lock");
         let lock = open_private(&lock_path, true, false)
             .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-        if !flock(&lock, libc::LOCK_EX) {
+        if !sys::try_flock(&lock, true) {
             return Err(format!(
                 "an instance named {name:?} is already running (see `moksha ps`; stop it with `moksha stop {name}`)"
             ));
@@ -169,6 +172,7 @@ impl Claim {
             dir,
             name: name.to_string(),
             lock,
+            committed: false,
         })
     }
 
@@ -202,9 +206,20 @@ impl Claim {
             .map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
     }
 
-    /// Removes every file of the instance (a foreground run that ended).
-    pub fn remove(self) {
-        remove_files(&self.dir, &self.name);
+    /// Keeps the instance's files when the claim is dropped: a detached
+    /// sandbox's supervisor holds the lock from here on.
+    pub fn commit(mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for Claim {
+    /// Removes every file of the instance (a foreground run that ended, or
+    /// a launch that failed), unless committed.
+    fn drop(&mut self) {
+        if !self.committed {
+            remove_files(&self.dir, &self.name);
+        }
     }
 }
 
@@ -265,7 +280,7 @@ pub fn inspect(dir: &Path, name: &str) -> Status {
         return Status::Dead(record.ok());
     };
     // If we can take the lock, nobody holds it: the supervisor is gone.
-    if flock(&lock, libc::LOCK_SH) {
+    if sys::try_flock(&lock, false) {
         let mut text = String::new();
         let _ = (&lock).read_to_string(&mut text);
         let record = record.ok();
@@ -394,7 +409,7 @@ pub fn names(dir: &Path) -> Vec<String> {
 pub fn clean(dir: &Path, name: &str) {
     // Only if still dead now: take the lock exclusively first.
     if let Ok(lock) = open_private(&path(dir, name, "lock"), false, false) {
-        if !flock(&lock, libc::LOCK_EX) {
+        if !sys::try_flock(&lock, true) {
             return;
         }
     }

@@ -36,7 +36,7 @@ pub fn link_up(name: &str) -> Result<()> {
 
 /// Opens a namespace file (e.g. /run/netns/NAME or /proc/self/ns/net).
 pub fn open_ns(path: &str) -> Result<OwnedFd> {
-    super::open_cloexec(path, libc::O_RDONLY, &format!("open({path:?})"))
+    super::fs::open_cloexec(path, libc::O_RDONLY, &format!("open({path:?})"))
 }
 
 /// Enters the network namespace behind `fd`.

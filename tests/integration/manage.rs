@@ -344,7 +344,7 @@ both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
     };
     let plan = run(who, &["plan", "--json", "demo"]).expect_code(0).stdout;
     let crafted = format!(
-        r#"{{"name":"{victim_name}","profile":"x","plan_digest":"0","uid":{uid},"supervisor_pid":{sleep_pid},"supervisor_start":{start},"program_pid":{sleep_pid},"program_start":{start},"namespaces":[["user",{u}],["pid",{p}]],"started_at":0,"detached":true,"stdout_log":"/etc/shadow","stderr_log":null,"plan":{plan}}}"#,
+        r#"{{"name":"{victim_name}","profile":"x","uid":{uid},"supervisor_pid":{sleep_pid},"supervisor_start":{start},"program_pid":{sleep_pid},"program_start":{start},"namespaces":[["user",{u}],["pid",{p}]],"started_at":0,"detached":true,"stdout_log":"/etc/shadow","stderr_log":null,"plan":{plan}}}"#,
         uid = who.uid(),
         u = ns("user"),
         p = ns("pid"),

@@ -1,0 +1,302 @@
+//! Stage 0 of a launch: the plan that runs. Everything the launcher adds
+//! to a profile's plan is added here, in one place, and the result is
+//! validated again: the root-launch rules, the supervision a detached run
+//! needs, the binds of the helpers' files, the network's resolv.conf.
+//! What runs, what `moksha plan --resolved` prints, what the instance
+//! record stores and what `moksha enter` re-applies is this one plan.
+//!
+//! `prepare` reads the host (bind sources, the network helper on PATH, a
+//! namespace to join) but changes nothing on it; `resolve` is the pure part.
+
+use super::error::SetupError;
+use super::{helper, network, Options};
+use crate::plan::{self, FsOp, Plan, Step, ValidationError};
+use crate::state;
+use std::path::{Path, PathBuf};
+
+/// A plan ready to run, and what the launch found on the host for it.
+pub struct Prepared {
+    /// The resolved plan, validated.
+    pub plan: Plan,
+    /// The instance name (`moksha ps`, the state files).
+    pub name: String,
+    /// An unnamed foreground run goes on without `moksha ps` when the state
+    /// directory is unusable (e.g. inside another user namespace).
+    pub claim_optional: bool,
+    /// The host directory of the profile's helpers, when it has any.
+    pub helper_dir: Option<PathBuf>,
+    /// The user-mode network helper found, or the namespace to join.
+    pub(super) net: network::Found,
+}
+
+/// What one launch decides beside the profile.
+pub struct Launch<'a> {
+    pub name: &'a str,
+    /// Run in the background (`--detach`).
+    pub detach: bool,
+    /// moksha runs as root on the host.
+    pub root: bool,
+    /// Where the helpers' files are (see `helper::dir_for`).
+    pub helper_dir: Option<&'a Path>,
+}
+
+/// Checks the host for the plan and resolves it; nothing is created.
+pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
+    precheck(plan)?;
+    let net = network::find(plan)?;
+    let name = instance_name(plan, opts);
+    let helper_dir = (!plan.helpers.is_empty()).then(|| helper::dir_for(&name));
+    let detach = opts.detach || plan.supervision.detach;
+    let resolved = resolve(
+        plan,
+        &Launch {
+            name: &name,
+            detach,
+            root: nix::unistd::geteuid().is_root(),
+            helper_dir: helper_dir.as_deref(),
+        },
+    )?;
+    Ok(Prepared {
+        plan: resolved,
+        claim_optional: !detach && opts.name.is_none() && !plan.supervision.named,
+        name,
+        helper_dir,
+        net,
+    })
+}
+
+/// The plan with the launcher's additions, validated.
+pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
+    let mut plan = plan.clone();
+    if launch.root {
+        // Files the sandbox creates belong to the host's root: no setuid
+        // or setgid bits on them (policy/seccomp.rs).
+        plan.security.seccomp.refuse_setid_files();
+    }
+    if launch.detach {
+        // Nobody is at a terminal for a detached sandbox, and it must
+        // outlive its launcher.
+        let sup = &mut plan.supervision;
+        sup.detach = true;
+        sup.die_with_parent = false;
+        sup.new_session = true;
+    }
+    // The files helpers make in their directory, bound where the profile
+    // said. An optional helper's files are optional binds: a helper that
+    // could not start leaves them out.
+    if let Some(dir) = launch.helper_dir {
+        let mut binds = Vec::new();
+        for step in &plan.helpers {
+            let h = &step.op;
+            for e in &h.expose {
+                binds.push(Step {
+                    op: FsOp::Bind {
+                        source: dir.join(&h.name).join(&e.file).to_string_lossy().into(),
+                        target: e.target.clone(),
+                        rw: e.rw,
+                        dev: false,
+                        optional: h.optional,
+                        replace: true,
+                        create: false,
+                    },
+                    at: step.at.clone(),
+                });
+            }
+        }
+        plan.fs.extend(binds);
+    }
+    // The user-mode network's DNS forwarder (or the profile's servers).
+    if let Some(content) = plan::network::resolv_conf(&plan) {
+        plan.fs.push(Step {
+            op: FsOp::WriteFile {
+                target: "/etc/resolv.conf".into(),
+                content,
+                mode: 0o644,
+                replace: true,
+            },
+            at: plan.network.set_at.clone().unwrap_or_default(),
+        });
+    }
+    plan::validate(&plan)?;
+    Ok(plan)
+}
+
+/// The instance name: the command line's, the profile's `s.name()`, or the
+/// sandbox name plus a short random id.
+fn instance_name(plan: &Plan, opts: &Options) -> String {
+    match &opts.name {
+        Some(n) => n.clone(),
+        None if plan.supervision.named => plan.name.clone(),
+        None => format!("{}-{}", plan.name, state::short_id()),
+    }
+}
+
+/// Checks that need the host but no privilege, done before anything
+/// exists: a clear error here leaves nothing behind.
+fn precheck(plan: &Plan) -> Result<(), SetupError> {
+    let ns = &plan.namespaces;
+    if !ns.user && !nix::unistd::geteuid().is_root() {
+        return Err(
+            "the profile shares the host's user namespace, which only root can do; \
+             remove s.share([\"user\"]) to run rootless"
+                .to_string()
+                .into(),
+        );
+    }
+    if ns.mount && super::staging_base().is_none() {
+        return Err(
+            "no directory to stage the new root in (/tmp, /mnt, /run ... all missing)"
+                .to_string()
+                .into(),
+        );
+    }
+    for step in &plan.fs {
+        if let FsOp::Bind {
+            source,
+            optional: false,
+            create,
+            ..
+        } = &step.op
+        {
+            // A source to create at launch may be missing now.
+            if *create && Path::new(source).symlink_metadata().is_err() {
+                continue;
+            }
+            if let Err(e) = crate::sys::open_path(source) {
+                return Err(SetupError::at(
+                    &step.at,
+                    super::rootfs::missing_source(source, &e),
+                ));
+            }
+        }
+    }
+    if let Some(root) = &plan.root {
+        if !Path::new(&root.value).is_dir() {
+            return Err(SetupError::at(
+                &root.at,
+                format!(
+                    "pivot_root directory {} is not a directory on the host",
+                    root.value
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::helper::{Expose, Helper, HelperKind, Ready};
+    use crate::plan::{Exec, NetMode, Pos, UserNet};
+
+    fn at(line: usize) -> Pos {
+        Pos {
+            file: "p.rhai".into(),
+            line,
+            col: 1,
+        }
+    }
+
+    fn base() -> Plan {
+        let mut p = Plan::new("t", "p.rhai");
+        p.process.exec = Some(Step {
+            op: Exec {
+                argv: vec!["/bin/true".into()],
+            },
+            at: at(1),
+        });
+        p
+    }
+
+    fn launch(root: bool, detach: bool, dir: Option<&Path>) -> Launch<'_> {
+        Launch {
+            name: "t",
+            detach,
+            root,
+            helper_dir: dir,
+        }
+    }
+
+    #[test]
+    fn the_resolved_plan_has_the_helper_binds_and_resolv_conf_and_validates() {
+        let mut p = base();
+        p.helpers.push(Step {
+            op: Helper {
+                name: "proxy".into(),
+                kind: HelperKind::Program {
+                    argv: vec!["xdg-dbus-proxy".into(), "--fd={ready_fd}".into()],
+                    ready: Ready::Fd,
+                    timeout_ms: 1000,
+                },
+                expose: vec![Expose {
+                    file: "bus".into(),
+                    target: "/run/bus".into(),
+                    rw: true,
+                }],
+                optional: true,
+            },
+            at: at(3),
+        });
+        p.network.mode = NetMode::User(UserNet::default());
+        p.network.set_at = Some(at(4));
+        let dir = Path::new("/run/user/1/moksha/.helpers-t");
+        let r = resolve(&p, &launch(false, false, Some(dir))).unwrap();
+        let n = p.fs.len();
+        assert_eq!(r.fs.len(), n + 2);
+        assert_eq!(
+            r.fs[n],
+            Step {
+                op: FsOp::Bind {
+                    source: "/run/user/1/moksha/.helpers-t/proxy/bus".into(),
+                    target: "/run/bus".into(),
+                    rw: true,
+                    dev: false,
+                    optional: true,
+                    replace: true,
+                    create: false,
+                },
+                at: at(3),
+            }
+        );
+        match &r.fs[n + 1].op {
+            FsOp::WriteFile {
+                target, content, ..
+            } => {
+                assert_eq!(target, "/etc/resolv.conf");
+                assert_eq!(content, "nameserver 10.0.2.3\n");
+            }
+            other => panic!("not the resolv.conf step: {other:?}"),
+        }
+        assert_eq!(r.fs[n + 1].at, at(4));
+        plan::validate(&r).unwrap();
+        // Without a helper directory (no helpers) nothing is bound.
+        assert_eq!(
+            resolve(&p, &launch(false, false, None)).unwrap().fs.len(),
+            n + 1
+        );
+    }
+
+    #[test]
+    fn root_launches_refuse_setid_files_and_detach_sets_supervision() {
+        let p = base();
+        let plain = resolve(&p, &launch(false, false, None)).unwrap();
+        assert_eq!(plain, p, "nothing to add for a rootless foreground run");
+        let as_root = resolve(&p, &launch(true, false, None)).unwrap();
+        assert_ne!(as_root.security.seccomp, p.security.seccomp);
+        let mut expected = p.security.seccomp.clone();
+        expected.refuse_setid_files();
+        assert_eq!(as_root.security.seccomp, expected);
+        let detached = resolve(&p, &launch(false, true, None)).unwrap();
+        let sup = &detached.supervision;
+        assert!(sup.detach && sup.new_session && !sup.die_with_parent);
+    }
+
+    #[test]
+    fn a_resolved_plan_that_does_not_validate_is_refused() {
+        let mut p = base();
+        // Validation is skipped by nobody: an invalid profile plan stays invalid.
+        p.process.exec = None;
+        assert!(resolve(&p, &launch(false, false, None)).is_err());
+    }
+}

@@ -1,0 +1,540 @@
+//! What building the root does, as data: the plan's filesystem steps
+//! compiled into the primitive operations `launch::rootfs` executes, in
+//! order. Pure, so that the expansion of `proc`, `dev` and `remount_ro` is
+//! tested without root and shown by `moksha plan --resolved`.
+
+use super::{FsOp, Plan, Step};
+use std::fmt;
+
+/// Mount flags, by meaning (`launch::rootfs` turns them into the kernel's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub ro: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+impl Flags {
+    const NOSUID_NODEV: Flags = Flags {
+        ro: false,
+        nosuid: true,
+        nodev: true,
+        noexec: false,
+    };
+    const NOSUID_NODEV_NOEXEC: Flags = Flags {
+        noexec: true,
+        ..Flags::NOSUID_NODEV
+    };
+    const NOSUID_NOEXEC: Flags = Flags {
+        nodev: false,
+        ..Flags::NOSUID_NODEV_NOEXEC
+    };
+}
+
+impl fmt::Display for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            ("ro", self.ro),
+            ("nosuid", self.nosuid),
+            ("nodev", self.nodev),
+            ("noexec", self.noexec),
+        ];
+        let on: Vec<&str> = names.iter().filter(|(_, b)| *b).map(|(n, _)| *n).collect();
+        write!(f, "{}", if on.is_empty() { "rw" } else { "" })?;
+        f.write_str(&on.join(","))
+    }
+}
+
+/// One primitive operation. Targets are paths inside the new root,
+/// resolved there (a symlink never leads out of it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum MountOp {
+    /// The new root: an empty tmpfs.
+    RootTmpfs,
+    /// The new root: a host directory (`pivot_root(dir)`).
+    RootBind {
+        source: String,
+    },
+    /// A detached copy of the host tree at `source`, attached at `target`
+    /// with `flags` set before it becomes visible. Every source is opened
+    /// before the staging directory exists. `optional`: skipped when the
+    /// source is missing.
+    Attach {
+        source: String,
+        target: String,
+        flags: Flags,
+        optional: bool,
+    },
+    /// A new filesystem (tmpfs, proc, devpts, mqueue).
+    Fs {
+        fstype: &'static str,
+        target: String,
+        flags: Flags,
+        data: Option<String>,
+    },
+    /// Hides a file, if it exists, under an empty read-only file.
+    Mask {
+        target: String,
+    },
+    /// Makes the tree at `target`, if it exists, read-only (not following
+    /// a symlink at it).
+    ReadOnly {
+        target: String,
+    },
+    Mkdir {
+        target: String,
+        mode: u32,
+    },
+    Symlink {
+        points_to: String,
+        target: String,
+        replace: bool,
+    },
+    WriteFile {
+        target: String,
+        content: String,
+        mode: u32,
+    },
+    Chmod {
+        target: String,
+        mode: u32,
+    },
+    /// pivot_root into the new root and detach the old one.
+    PivotRoot,
+    /// After pivot_root: that mount (bound onto itself first when it is not
+    /// a mount point) becomes read-only.
+    RemountRo {
+        target: String,
+    },
+}
+
+impl fmt::Display for MountOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountOp::RootTmpfs => write!(f, "root      tmpfs (nosuid,nodev)"),
+            MountOp::RootBind { source } => write!(f, "root      {source} (nosuid,nodev)"),
+            MountOp::Attach {
+                source,
+                target,
+                flags,
+                optional,
+            } => write!(
+                f,
+                "attach    {source} -> {target} ({flags}){}",
+                if *optional { ", if present" } else { "" }
+            ),
+            MountOp::Fs {
+                fstype,
+                target,
+                flags,
+                data,
+            } => {
+                write!(f, "mount     {fstype} -> {target} ({flags})")?;
+                match data {
+                    Some(d) => write!(f, " {d}"),
+                    None => Ok(()),
+                }
+            }
+            MountOp::Mask { target } => write!(f, "mask      {target}, if present"),
+            MountOp::ReadOnly { target } => write!(f, "read-only {target}, if present"),
+            MountOp::Mkdir { target, mode } => write!(f, "mkdir     {target} {mode:#o}"),
+            MountOp::Symlink {
+                points_to, target, ..
+            } => write!(f, "symlink   {target} -> {points_to}"),
+            MountOp::WriteFile {
+                target,
+                content,
+                mode,
+            } => write!(f, "write     {target} {mode:#o}, {} bytes", content.len()),
+            MountOp::Chmod { target, mode } => write!(f, "chmod     {target} {mode:#o}"),
+            MountOp::PivotRoot => write!(f, "pivot_root, old root detached"),
+            MountOp::RemountRo { target } => write!(f, "remount   {target} read-only"),
+        }
+    }
+}
+
+/// Host device nodes a `dev` step binds into the sandbox; `tty` is
+/// optional (a host without a controlling-terminal device).
+pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Parts of a fresh proc that act on the whole machine, not the sandbox's
+/// namespaces: global sysctls, sysrq, interrupt and bus settings. The kernel
+/// lets a uid 0 without capabilities write some of them (sysctl files check
+/// only the owner), so they are made read-only, as bubblewrap and Docker do.
+pub const PROC_READ_ONLY: [&str; 8] = [
+    "sys",
+    "sysrq-trigger",
+    "irq",
+    "bus",
+    "fs",
+    "acpi",
+    "scsi",
+    "asound",
+];
+
+/// Files of a fresh proc that tell about the whole machine (the keys of
+/// every user of the uid, kernel timers and scheduler internals, the kernel
+/// image): hidden under an empty read-only file, as Docker does.
+pub const PROC_MASKED: [&str; 6] = [
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "kcore",
+    "latency_stats",
+    "timer_stats",
+];
+
+fn tmpfs_data(mode: u32, size: Option<u64>) -> String {
+    match size {
+        Some(size) => format!("mode={mode:o},size={size}"),
+        None => format!("mode={mode:o}"),
+    }
+}
+
+/// `dir` + "/" + `name`, without a doubled slash.
+fn under(dir: &str, name: &str) -> String {
+    format!("{}/{name}", dir.trim_end_matches('/'))
+}
+
+/// The operations one filesystem step compiles to.
+fn compile_step(op: &FsOp, out: &mut Vec<MountOp>) {
+    match op {
+        FsOp::Bind {
+            source,
+            target,
+            rw,
+            dev,
+            optional,
+            ..
+        } => out.push(MountOp::Attach {
+            source: source.clone(),
+            target: target.clone(),
+            flags: Flags {
+                ro: !rw,
+                nosuid: true,
+                nodev: !dev,
+                noexec: false,
+            },
+            optional: *optional,
+        }),
+        FsOp::Tmpfs {
+            target, size, mode, ..
+        } => out.push(MountOp::Fs {
+            fstype: "tmpfs",
+            target: target.clone(),
+            flags: Flags::NOSUID_NODEV,
+            data: Some(tmpfs_data(*mode, *size)),
+        }),
+        FsOp::Proc { target, .. } => {
+            out.push(MountOp::Fs {
+                fstype: "proc",
+                target: target.clone(),
+                flags: Flags::NOSUID_NODEV_NOEXEC,
+                data: None,
+            });
+            out.extend(PROC_MASKED.iter().map(|e| MountOp::Mask {
+                target: under(target, e),
+            }));
+            out.extend(PROC_READ_ONLY.iter().map(|e| MountOp::ReadOnly {
+                target: under(target, e),
+            }));
+        }
+        FsOp::Mqueue { target, .. } => out.push(MountOp::Fs {
+            fstype: "mqueue",
+            target: target.clone(),
+            flags: Flags::NOSUID_NODEV_NOEXEC,
+            data: None,
+        }),
+        FsOp::Dev { target, .. } => compile_dev(target, out),
+        FsOp::Mkdir { target, mode } => out.push(MountOp::Mkdir {
+            target: target.clone(),
+            mode: *mode,
+        }),
+        FsOp::Symlink {
+            points_to,
+            target,
+            replace,
+        } => out.push(MountOp::Symlink {
+            points_to: points_to.clone(),
+            target: target.clone(),
+            replace: *replace,
+        }),
+        FsOp::WriteFile {
+            target,
+            content,
+            mode,
+            ..
+        } => out.push(MountOp::WriteFile {
+            target: target.clone(),
+            content: content.clone(),
+            mode: *mode,
+        }),
+        FsOp::Chmod { target, mode } => out.push(MountOp::Chmod {
+            target: target.clone(),
+            mode: *mode,
+        }),
+        // After pivot_root (see `compile`).
+        FsOp::RemountRo { .. } => {}
+    }
+}
+
+/// A minimal /dev: a tmpfs with the host's harmless device nodes bound in,
+/// a private devpts, shm, and the usual links.
+fn compile_dev(target: &str, out: &mut Vec<MountOp>) {
+    out.push(MountOp::Fs {
+        fstype: "tmpfs",
+        target: target.to_string(),
+        flags: Flags::NOSUID_NOEXEC,
+        data: Some("mode=755".into()),
+    });
+    out.extend(DEV_NODES.iter().map(|node| MountOp::Attach {
+        source: format!("/dev/{node}"),
+        target: under(target, node),
+        flags: Flags {
+            nosuid: true,
+            ..Flags::default()
+        },
+        optional: *node == "tty",
+    }));
+    out.push(MountOp::Fs {
+        fstype: "devpts",
+        target: under(target, "pts"),
+        flags: Flags::NOSUID_NOEXEC,
+        data: Some("newinstance,ptmxmode=0666,mode=620".into()),
+    });
+    out.push(MountOp::Fs {
+        fstype: "tmpfs",
+        target: under(target, "shm"),
+        flags: Flags::NOSUID_NODEV,
+        data: Some("mode=1777".into()),
+    });
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        out.push(MountOp::Symlink {
+            points_to: to.into(),
+            target: under(target, link),
+            replace: false,
+        });
+    }
+}
+
+/// The whole root: the new root, every step in order (each operation
+/// carries the position of the step it came from), pivot_root, then the
+/// read-only remounts. Empty without a mount namespace.
+pub fn compile(plan: &Plan) -> Vec<Step<MountOp>> {
+    if !plan.namespaces.mount {
+        return Vec::new();
+    }
+    let mut out = vec![match &plan.root {
+        Some(root) => Step {
+            op: MountOp::RootBind {
+                source: root.value.clone(),
+            },
+            at: root.at.clone(),
+        },
+        None => Step {
+            op: MountOp::RootTmpfs,
+            at: Default::default(),
+        },
+    }];
+    let mut ops = Vec::new();
+    for step in &plan.fs {
+        compile_step(&step.op, &mut ops);
+        out.extend(ops.drain(..).map(|op| Step {
+            op,
+            at: step.at.clone(),
+        }));
+    }
+    out.push(Step {
+        op: MountOp::PivotRoot,
+        at: Default::default(),
+    });
+    out.extend(plan.fs.iter().filter_map(|step| match &step.op {
+        FsOp::RemountRo { target } => Some(Step {
+            op: MountOp::RemountRo {
+                target: target.clone(),
+            },
+            at: step.at.clone(),
+        }),
+        _ => None,
+    }));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Located, Pos};
+
+    fn at(line: usize) -> Pos {
+        Pos {
+            file: "p.rhai".into(),
+            line,
+            col: 1,
+        }
+    }
+
+    fn plan(ops: Vec<FsOp>) -> Plan {
+        let mut p = Plan::new("t", "p.rhai");
+        p.fs = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| Step { op, at: at(i + 1) })
+            .collect();
+        p
+    }
+
+    fn ops(p: &Plan) -> Vec<MountOp> {
+        compile(p).into_iter().map(|s| s.op).collect()
+    }
+
+    #[test]
+    fn binds_keep_their_flags_and_remounts_come_after_pivot_root() {
+        let p = plan(vec![
+            FsOp::RemountRo {
+                target: "/home".into(),
+            },
+            FsOp::Bind {
+                source: "/usr".into(),
+                target: "/usr".into(),
+                rw: false,
+                dev: false,
+                optional: false,
+                replace: false,
+                create: false,
+            },
+            FsOp::Bind {
+                source: "/srv/data".into(),
+                target: "/data".into(),
+                rw: true,
+                dev: true,
+                optional: true,
+                replace: false,
+                create: false,
+            },
+        ]);
+        let compiled = compile(&p);
+        let got: Vec<MountOp> = compiled.iter().map(|s| s.op.clone()).collect();
+        assert_eq!(
+            got,
+            vec![
+                MountOp::RootTmpfs,
+                MountOp::Attach {
+                    source: "/usr".into(),
+                    target: "/usr".into(),
+                    flags: Flags {
+                        ro: true,
+                        ..Flags::NOSUID_NODEV
+                    },
+                    optional: false
+                },
+                MountOp::Attach {
+                    source: "/srv/data".into(),
+                    target: "/data".into(),
+                    flags: Flags {
+                        nosuid: true,
+                        ..Flags::default()
+                    },
+                    optional: true
+                },
+                MountOp::PivotRoot,
+                MountOp::RemountRo {
+                    target: "/home".into()
+                },
+            ]
+        );
+        // Each operation points at the step it came from.
+        assert_eq!(compiled[1].at, at(2));
+        assert_eq!(compiled[4].at, at(1));
+        assert_eq!(
+            got[1].to_string(),
+            "attach    /usr -> /usr (ro,nosuid,nodev)"
+        );
+    }
+
+    #[test]
+    fn proc_is_protected_and_dev_is_minimal() {
+        let p = plan(vec![
+            FsOp::Proc {
+                target: "/proc/".into(),
+                replace: false,
+            },
+            FsOp::Dev {
+                target: "/dev".into(),
+                replace: false,
+            },
+        ]);
+        let got = ops(&p);
+        assert!(got.contains(&MountOp::Mask {
+            target: "/proc/kcore".into()
+        }));
+        assert!(got.contains(&MountOp::ReadOnly {
+            target: "/proc/sys".into()
+        }));
+        let proc_at = got
+            .iter()
+            .position(|o| matches!(o, MountOp::Fs { fstype: "proc", .. }))
+            .unwrap();
+        let first_mask = got
+            .iter()
+            .position(|o| matches!(o, MountOp::Mask { .. }))
+            .unwrap();
+        assert!(proc_at < first_mask, "proc is mounted before it is masked");
+        let attached: Vec<(&str, bool)> = got
+            .iter()
+            .filter_map(|o| match o {
+                MountOp::Attach {
+                    source, optional, ..
+                } => Some((source.as_str(), *optional)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(attached.len(), DEV_NODES.len());
+        assert!(attached.contains(&("/dev/tty", true)));
+        assert!(attached.contains(&("/dev/null", false)));
+        assert!(got.contains(&MountOp::Fs {
+            fstype: "devpts",
+            target: "/dev/pts".into(),
+            flags: Flags::NOSUID_NOEXEC,
+            data: Some("newinstance,ptmxmode=0666,mode=620".into()),
+        }));
+        assert!(got.contains(&MountOp::Symlink {
+            points_to: "pts/ptmx".into(),
+            target: "/dev/ptmx".into(),
+            replace: false
+        }));
+    }
+
+    #[test]
+    fn pivot_root_dir_and_no_mount_namespace() {
+        let mut p = plan(vec![FsOp::Tmpfs {
+            target: "/tmp".into(),
+            size: Some(1 << 20),
+            mode: 0o1777,
+            replace: false,
+        }]);
+        p.root = Some(Located {
+            value: "/srv/root".into(),
+            at: at(9),
+        });
+        let got = ops(&p);
+        assert_eq!(
+            got[0],
+            MountOp::RootBind {
+                source: "/srv/root".into()
+            }
+        );
+        assert_eq!(
+            got[1].to_string(),
+            "mount     tmpfs -> /tmp (nosuid,nodev) mode=1777,size=1048576"
+        );
+        p.namespaces.mount = false;
+        assert!(compile(&p).is_empty());
+    }
+}

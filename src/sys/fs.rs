@@ -1,0 +1,183 @@
+//! Files, resolved inside a root with openat2 where it matters.
+
+use super::{check, cstr, fd_path, Result, SysError};
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Writes a small file on the host (e.g. /proc/PID/uid_map).
+pub fn write_host_file(path: &str, content: &str) -> Result<()> {
+    std::fs::write(path, content).map_err(|e| {
+        SysError::new(
+            format!("write({path:?}, {:?})", content.trim_end()),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })
+}
+
+/// open(2) with O_CLOEXEC added; `call` names it in errors.
+pub(super) fn open_cloexec(path: &str, flags: libc::c_int, call: &str) -> Result<OwnedFd> {
+    let c = cstr(path);
+    // SAFETY: valid NUL-terminated path.
+    let fd = check(call, unsafe {
+        libc::open(c.as_ptr(), flags | libc::O_CLOEXEC)
+    })?;
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens a host path as an O_PATH descriptor, following symlinks as the host does.
+pub fn open_path(path: &str) -> Result<OwnedFd> {
+    open_cloexec(path, libc::O_PATH, &format!("open({path:?}, O_PATH)"))
+}
+
+/// Opens `path` beneath `root` as if `root` were `/`: absolute symlinks and
+/// `..` cannot leave it (openat2 with RESOLVE_IN_ROOT).
+pub fn open_in_root(root: &OwnedFd, path: &str, flags: libc::c_int) -> Result<OwnedFd> {
+    let c = cstr(path.trim_start_matches('/'));
+    let c = if c.as_bytes().is_empty() {
+        cstr(".")
+    } else {
+        c
+    };
+    // SAFETY: open_how is plain data; all-zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const _,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(SysError::new(
+            format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"),
+            Errno::last(),
+        ));
+    }
+    // SAFETY: fd was just returned by openat2 and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+pub fn mkdirat(dir: &OwnedFd, name: &str, mode: u32, shown: &str) -> Result<()> {
+    let c = cstr(name);
+    // SAFETY: valid dirfd and NUL-terminated name.
+    match check(&format!("mkdir({shown:?}, {mode:#o})"), unsafe {
+        libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode)
+    }) {
+        Err(e) if e.errno == Errno::EEXIST => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Where the symlink `name` in `dir` points, if it is one.
+pub fn readlinkat(dir: &OwnedFd, name: &str) -> Option<String> {
+    nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Removes the file or symlink `name` in `dir`.
+pub fn unlinkat(dir: &OwnedFd, name: &str, shown: &str) -> Result<()> {
+    let c = cstr(name);
+    // SAFETY: a valid directory fd and a NUL-terminated name.
+    check(&format!("unlinkat({shown:?})"), unsafe {
+        libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0)
+    })
+    .map(drop)
+}
+
+/// Creates the symlink `name` in `dir`, pointing to `points_to`.
+pub fn symlinkat(points_to: &str, dir: &OwnedFd, name: &str, shown: &str) -> Result<()> {
+    let (t, n) = (cstr(points_to), cstr(name));
+    // SAFETY: valid dirfd and NUL-terminated strings.
+    check(&format!("symlink({points_to:?}, {shown:?})"), unsafe {
+        libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr())
+    })
+    .map(drop)
+}
+
+/// Creates a new regular file `name` in `dir`, never following a symlink.
+pub fn create_file(dir: &OwnedFd, name: &str, mode: u32, shown: &str) -> Result<OwnedFd> {
+    let c = cstr(name);
+    // SAFETY: valid dirfd and NUL-terminated name.
+    let fd = check(
+        &format!("open({shown:?}, O_CREAT|O_EXCL, {mode:#o})"),
+        unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                mode,
+            )
+        },
+    )?;
+    // SAFETY: fd was just returned by openat and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn write_all(fd: &OwnedFd, mut data: &[u8], shown: &str) -> Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(SysError::new(format!("write({shown:?})"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// chmod through an O_PATH descriptor (via its /proc/self/fd name).
+pub fn chmod_fd(fd: &OwnedFd, mode: u32, shown: &str) -> Result<()> {
+    let c = cstr(&fd_path(fd));
+    // SAFETY: valid NUL-terminated path.
+    check(&format!("chmod({shown:?}, {mode:#o})"), unsafe {
+        libc::chmod(c.as_ptr(), mode)
+    })
+    .map(drop)
+}
+
+pub fn fchdir(fd: &OwnedFd, shown: &str) -> Result<()> {
+    // SAFETY: valid descriptor.
+    check(&format!("chdir({shown:?})"), unsafe {
+        libc::fchdir(fd.as_raw_fd())
+    })
+    .map(drop)
+}
+
+pub fn chdir(path: &str) -> Result<()> {
+    let c = cstr(path);
+    // SAFETY: valid NUL-terminated path.
+    check(&format!("chdir({path:?})"), unsafe {
+        libc::chdir(c.as_ptr())
+    })
+    .map(drop)
+}
+
+/// Kind of an inode behind an fd: directory or not.
+pub fn is_dir_fd(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd.as_raw_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false)
+}
+
+/// /dev/null opened read-write (stdin of a detached sandbox).
+pub fn open_dev_null() -> Result<OwnedFd> {
+    open_cloexec("/dev/null", libc::O_RDWR, "open(\"/dev/null\")")
+}
+
+/// Tries to take (`exclusive`) or test an flock(2) on `file` without
+/// waiting; true when it was taken.
+pub fn try_flock(file: &impl AsRawFd, exclusive: bool) -> bool {
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    // SAFETY: flock on a descriptor the caller owns.
+    unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) == 0 }
+}

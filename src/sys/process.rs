@@ -1,0 +1,190 @@
+//! Processes: clone into namespaces, prctl settings, sessions and the
+//! terminal, descriptors, exec.
+
+use super::{check, cstr, Result, SysError};
+use crate::plan::Namespace;
+use nix::errno::Errno;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// fork(2) into new namespaces. Returns `Some(pid)` in the parent and `None`
+/// in the child. The caller must be single-threaded.
+pub fn clone_into(namespaces: &[Namespace]) -> Result<Option<libc::pid_t>> {
+    let flags = Namespace::flags(namespaces);
+    // SAFETY: raw clone without a new stack behaves like fork(); moksha is
+    // single-threaded when it calls this, so the child's copy of the process
+    // (allocator locks included) is consistent.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        let errno = Errno::last();
+        let err = SysError::new(
+            format!("clone({})", Namespace::flag_names(namespaces)),
+            errno,
+        );
+        return Err(match errno {
+            Errno::ENOSPC | Errno::EUSERS => err.hint(
+                "the limit on user namespaces is reached or set to 0: check \
+                 `sysctl user.max_user_namespaces` (it must be > 0)",
+            ),
+            Errno::EPERM if namespaces.contains(&Namespace::User) => err.hint(
+                "unprivileged user namespaces are refused here: check \
+                 `sysctl kernel.unprivileged_userns_clone` (Debian, must be 1), \
+                 `sysctl kernel.apparmor_restrict_unprivileged_userns` (Ubuntu, must be 0 \
+                 or an AppArmor profile must allow moksha), or a container's seccomp policy",
+            ),
+            Errno::EINVAL => err.hint("is moksha running in a chroot or with threads?"),
+            _ => err,
+        });
+    }
+    Ok(if ret == 0 {
+        None
+    } else {
+        Some(ret as libc::pid_t)
+    })
+}
+
+/// unshare(2) for namespaces that can only be entered that way (time).
+pub fn unshare(namespaces: &[Namespace]) -> Result<()> {
+    let what = Namespace::flag_names(namespaces);
+    // SAFETY: unshare with integer flags.
+    check(&format!("unshare({what})"), unsafe {
+        libc::unshare(Namespace::flags(namespaces))
+    })
+    .map(drop)
+}
+
+/// Sets the file mode creation mask; returns the previous one.
+pub fn umask(mask: libc::mode_t) -> libc::mode_t {
+    // SAFETY: umask only sets the process's file mode mask.
+    unsafe { libc::umask(mask) }
+}
+
+/// Makes the calling process adopt its descendants' orphans
+/// (PR_SET_CHILD_SUBREAPER), as PID 1 of a namespace does anyway.
+pub fn set_child_subreaper() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check("prctl(PR_SET_CHILD_SUBREAPER, 1)", unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    })
+    .map(drop)
+}
+
+pub fn set_pdeathsig(sig: libc::c_int) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check("prctl(PR_SET_PDEATHSIG)", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0)
+    })
+    .map(drop)
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check("prctl(PR_SET_NO_NEW_PRIVS, 1)", unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    })
+    .map(drop)
+}
+
+/// Non-dumpable processes cannot be ptraced or have their /proc entries
+/// read by unprivileged processes (the program, for the supervisor).
+pub fn set_dumpable(on: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check("prctl(PR_SET_DUMPABLE)", unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0)
+    })
+    .map(drop)
+}
+
+pub fn set_name(name: &str) {
+    let name = cstr(name);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string (truncated to 16 bytes).
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+pub fn setsid() -> Result<()> {
+    // SAFETY: no arguments.
+    check("setsid()", unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn setpgid_self() -> Result<()> {
+    // SAFETY: integer arguments only.
+    check("setpgid(0, 0)", unsafe { libc::setpgid(0, 0) }).map(drop)
+}
+
+/// Makes our process group the terminal's foreground group, if fd is a tty.
+/// SIGTTOU is ignored around the call so a background caller is not stopped.
+pub fn take_terminal(fd: RawFd) {
+    // SAFETY: isatty/tcsetpgrp/signal with plain integer arguments; the old
+    // SIGTTOU disposition is restored.
+    unsafe {
+        if libc::isatty(fd) == 1 {
+            let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+            libc::tcsetpgrp(fd, libc::getpgrp());
+            libc::signal(libc::SIGTTOU, old);
+        }
+    }
+}
+
+pub fn sethostname(name: &str) -> Result<()> {
+    // SAFETY: pointer and length of a valid buffer.
+    check(&format!("sethostname({name:?})"), unsafe {
+        libc::sethostname(name.as_ptr() as *const libc::c_char, name.len())
+    })
+    .map(drop)
+}
+
+/// Closes every fd >= 3 except those in `keep`.
+pub fn close_fds_except(keep: &[RawFd]) -> Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= 3).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from: u32 = 3;
+    for fd in keep.into_iter().chain(std::iter::once(-1)) {
+        let to = if fd < 0 { u32::MAX } else { fd as u32 - 1 };
+        if from <= to {
+            // SAFETY: close_range on a range of descriptors we own.
+            check(&format!("close_range({from}, {to})"), unsafe {
+                libc::syscall(libc::SYS_close_range, from, to, 0) as libc::c_int
+            })?;
+        }
+        if fd >= 0 {
+            from = fd as u32 + 1;
+        }
+    }
+    Ok(())
+}
+
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SysError::new("pipe2(O_CLOEXEC)", e))
+}
+
+/// execve(2); returns only on failure, with the errno.
+pub fn execve(path: &str, argv: &[CString], envp: &[CString]) -> Errno {
+    let path = cstr(path);
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: NULL-terminated arrays of pointers into CStrings that outlive the call.
+    unsafe { libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    Errno::last()
+}
+
+/// Makes `fd` the descriptor `target` (for the standard streams).
+pub fn dup_onto(fd: &OwnedFd, target: RawFd) -> Result<()> {
+    // SAFETY: dup2 between valid descriptors.
+    check(&format!("dup2({}, {target})", fd.as_raw_fd()), unsafe {
+        libc::dup2(fd.as_raw_fd(), target)
+    })
+    .map(drop)
+}

@@ -1,0 +1,35 @@
+//! Waiting for signals with a deadline.
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, Signal};
+use std::time::Duration;
+
+/// What a timed wait for signals saw.
+pub enum Waited {
+    Signal(Signal),
+    /// The time ran out.
+    Timeout,
+    /// Interrupted or an unknown signal: look again.
+    Nothing,
+}
+
+/// sigtimedwait(2): waits for one of `set` (which must be blocked) for at
+/// most `timeout`, or forever with `None`.
+pub fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> Waited {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: a valid signal set and a NULL or valid timespec; no siginfo wanted.
+    let ret = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), ts_ptr) };
+    if ret < 0 {
+        return match Errno::last() {
+            Errno::EAGAIN => Waited::Timeout,
+            _ => Waited::Nothing,
+        };
+    }
+    Signal::try_from(ret).map_or(Waited::Nothing, Waited::Signal)
+}
