@@ -41,6 +41,18 @@ pub enum Command {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        /// Print the plan `moksha exec` would run with the same options: with
+        /// what the launcher adds (helper binds, the network's resolv.conf,
+        /// the rules for root launches) and the mount operations that build
+        /// the root. It is what the instance record stores.
+        #[arg(long)]
+        resolved: bool,
+        /// With --resolved: the instance name `moksha exec --name` would get.
+        #[arg(long, requires = "resolved")]
+        name: Option<String>,
+        /// With --resolved: as `moksha exec --detach` would run it.
+        #[arg(long, short = 'd', requires = "resolved")]
+        detach: bool,
         /// Arguments for the profile, available to it as ARGS.
         #[arg(last = true)]
         args: Vec<String>,

@@ -36,8 +36,18 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan {
             profile,
             json,
+            resolved,
+            name,
+            detach,
             args,
-        } => plan(&profile, &args, json),
+        } => {
+            let resolve = resolved.then_some(launch::Options {
+                timings: false,
+                name,
+                detach,
+            });
+            plan(&profile, &args, json, resolve.as_ref())
+        }
         Command::Check { profiles } => check(&profiles),
         Command::Profiles => {
             for (name, place) in profiles::list() {
@@ -71,9 +81,19 @@ pub fn load(profile: &str, args: &[String]) -> Option<(Plan, Timings)> {
     }
 }
 
-fn plan(profile: &str, args: &[String], json: bool) -> i32 {
+/// `moksha plan`: the profile's plan, or with `resolve` the plan `moksha
+/// exec` would run with those options (nothing is started or created).
+fn plan(profile: &str, args: &[String], json: bool, resolve: Option<&launch::Options>) -> i32 {
     let Some((plan, _)) = load(profile, args) else {
         return EXIT_PROFILE;
+    };
+    let (plan, instance) = match resolve.map(|opts| launch::prepare(&plan, opts)) {
+        None => (plan, None),
+        Some(Ok(prepared)) => (prepared.plan, Some(prepared.name)),
+        Some(Err(e)) => {
+            eprintln!("moksha: {e}");
+            return launch::EXIT_SETUP;
+        }
     };
     if json {
         match serde_json::to_string_pretty(&plan) {
@@ -85,6 +105,10 @@ fn plan(profile: &str, args: &[String], json: bool) -> i32 {
         }
     } else {
         print!("{}", plan.describe(&launch::host_view(&plan)));
+        if let Some(name) = instance {
+            println!("\ninstance {name}");
+            print!("{}", plan.describe_mounts());
+        }
     }
     0
 }

@@ -6,6 +6,8 @@
 //! `launch` turns a validated plan into namespaces, mounts and a process,
 //! making every system call through `sys`.
 
+#[cfg(test)]
+mod architecture;
 pub mod cli;
 pub mod commands;
 pub mod launch;

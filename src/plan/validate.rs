@@ -2,6 +2,7 @@
 //! script position of the step that caused it (when a step caused it).
 
 use super::{EnvOp, FsOp, Plan, Pos};
+use crate::policy::bpf;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -192,7 +193,7 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
             });
         }
     }
-    if let Err((message, at)) = crate::policy::check(plan) {
+    if let Err((message, at)) = check_security(&plan.security) {
         return Err(ValidationError { message, at });
     }
     super::network::validate(plan).map_err(|(message, at)| ValidationError { message, at })?;
@@ -205,6 +206,24 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
             message: "uid/gid inside the sandbox need a new user namespace".into(),
             at: None,
         });
+    }
+    Ok(())
+}
+
+/// Pure checks of the security section: the program must be able to start
+/// under the filter, and the filter must compile for this machine.
+fn check_security(sec: &super::Security) -> Result<(), (String, Option<Pos>)> {
+    sec.seccomp.check()?;
+    if let Some(arch) = bpf::Arch::native() {
+        bpf::compile(&sec.seccomp, arch).map_err(|e| (e, sec.seccomp.mode_at.clone()))?;
+    }
+    if let Some(t) = &sec.timeout {
+        if t.op.ms == 0 {
+            return Err((
+                "the timeout must be longer than 0".into(),
+                Some(t.at.clone()),
+            ));
+        }
     }
     Ok(())
 }

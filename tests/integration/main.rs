@@ -7,5 +7,6 @@ mod desktop;
 mod escape;
 mod manage;
 mod network;
+mod resolved;
 mod sandbox;
 mod security;
