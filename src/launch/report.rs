@@ -3,7 +3,7 @@
 //! end-of-file means the program was executed (or everything exited).
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// One message from the sandbox side.
 #[derive(Debug, PartialEq)]
@@ -25,18 +25,7 @@ pub fn send(fd: &OwnedFd, msg: &Message) {
         }
         Message::Phase(name, us) => format!("P {us} {name}\n"),
     };
-    let mut data = line.as_bytes();
-    while !data.is_empty() {
-        // SAFETY: writing from a valid buffer to an fd we own.
-        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n <= 0 {
-            if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
-                continue;
-            }
-            return;
-        }
-        data = &data[n as usize..];
-    }
+    let _ = crate::sys::write_all(fd, line.as_bytes(), "<report pipe>");
 }
 
 /// Reads every message until end-of-file.

@@ -59,6 +59,28 @@ pub fn normalize(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Checks an environment operation: a name without '=' or NUL, not empty;
+/// a value without NUL.
+pub fn check_env(op: &EnvOp) -> Result<(), String> {
+    let name = match op {
+        EnvOp::Set { name, value } => {
+            if value.contains('\0') {
+                return Err(format!(
+                    "environment variable {name}: the value contains a NUL byte"
+                ));
+            }
+            name
+        }
+        EnvOp::Unset { name } | EnvOp::Keep { name } => name,
+    };
+    if name.is_empty() || name.contains('=') || name.contains('\0') {
+        return Err(format!(
+            "{name:?} is not a valid environment variable name (no '=', not empty)"
+        ));
+    }
+    Ok(())
+}
+
 /// Validates the whole plan; the first problem found is returned.
 pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
     let ns = &plan.namespaces;
@@ -174,24 +196,10 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
         }
     }
     for op in &plan.process.env.ops {
-        let name = match op {
-            EnvOp::Set { name, value } => {
-                if value.contains('\0') {
-                    return Err(ValidationError {
-                        message: format!("environment variable {name}: value contains a NUL byte"),
-                        at: Some(exec.at.clone()),
-                    });
-                }
-                name
-            }
-            EnvOp::Unset { name } | EnvOp::Keep { name } => name,
-        };
-        if name.is_empty() || name.contains('=') || name.contains('\0') {
-            return Err(ValidationError {
-                message: format!("{name:?} is not a valid environment variable name"),
-                at: None,
-            });
-        }
+        check_env(op).map_err(|message| ValidationError {
+            message,
+            at: Some(exec.at.clone()),
+        })?;
     }
     if let Err((message, at)) = check_security(&plan.security) {
         return Err(ValidationError { message, at });

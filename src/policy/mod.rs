@@ -7,6 +7,7 @@
 //! knows the plan: `plan` holds these types and `sys` applies the results.
 
 pub mod bpf;
+pub mod groups;
 pub mod landlock;
 pub mod limits;
 pub mod seccomp;

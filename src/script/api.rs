@@ -285,21 +285,7 @@ impl Sandbox {
     }
 
     fn env_op(&self, op: EnvOp) -> Res<()> {
-        let name = match &op {
-            EnvOp::Set { name, .. } | EnvOp::Unset { name } | EnvOp::Keep { name } => name,
-        };
-        if name.is_empty() || name.contains('=') || name.contains('\0') {
-            return err(format!(
-                "{name:?} is not a valid environment variable name (no '=', not empty)"
-            ));
-        }
-        if let EnvOp::Set { value, .. } = &op {
-            if value.contains('\0') {
-                return err(format!(
-                    "environment variable {name}: the value contains a NUL byte"
-                ));
-            }
-        }
+        plan::validate::check_env(&op).or_else(err)?;
         self.0.borrow_mut().process.env.ops.push(op);
         Ok(())
     }

@@ -1,0 +1,191 @@
+//! Bad input: errors at file:line:col.
+
+use super::*;
+
+#[test]
+fn bad_paths_fail_at_their_call() {
+    fails_at("s.bind(\"usr\");", 3, "bind source \"usr\" is relative");
+    fails_at(
+        "s.bind(\"/usr\", \"usr\");",
+        3,
+        "bind target \"usr\" is relative",
+    );
+    fails_at("s.bind(\"/usr/../etc\");", 3, "contains '..'");
+    fails_at("s.tmpfs(\"/a/..\");", 3, "contains '..'");
+    fails_at("s.bind(\"/usr\\x00\");", 3, "contains a NUL byte");
+    fails_at("s.mkdir(\"a\");", 3, "mkdir path \"a\" is relative");
+    fails_at("s.remount_ro(\"..\");", 3, "remount_ro path");
+    fails_at("s.chmod(\"\", 0o755);", 3, "chmod path");
+    fails_at("s.pivot_root(\"rootfs\");", 3, "pivot_root directory");
+    fails_at("s.proc(\"proc\");", 3, "proc target");
+    fails_at("s.write_file(\"f\", \"\");", 3, "write_file target");
+}
+
+#[test]
+fn unknown_option_key() {
+    fails_at(
+        "s.tmpfs(\"/tmp\", #{ sise: \"64M\" });",
+        3,
+        "tmpfs options: unknown field `sise`, expected one of `size`, `mode`, `replace`",
+    );
+    fails_at(
+        "s.bind(\"/usr\", #{ ro: true });",
+        3,
+        "bind options: unknown field `ro`",
+    );
+    fails_at("s.bind(\"/usr\", #{ rw: \"yes\" });", 3, "bind options");
+}
+
+#[test]
+fn syntax_error() {
+    let (message, pos, _) = failure("s.bind(\"/usr\" ;");
+    assert!(message.starts_with("syntax error"), "{message}");
+    assert_eq!(pos, Some(at(2, 15)));
+}
+
+#[test]
+fn unknown_function() {
+    fails_at(
+        "  s.bnd(\"/usr\", 1);",
+        5,
+        "unknown function bnd(Sandbox, String, int)",
+    );
+    fails_at("frobnicate();", 1, "unknown function frobnicate()");
+    fails_at(
+        "s.bind(1, [], #{}, true, ());",
+        3,
+        "no function bind(Sandbox, int, array, map, bool, ()) (wrong",
+    );
+}
+
+#[test]
+fn wrong_argument_type() {
+    let (message, pos, _) = failure("s.bind(42);");
+    assert_eq!(pos, Some(at(2, 3)));
+    assert!(
+        message.starts_with("no function bind(Sandbox, int) (wrong argument types?)"),
+        "{message}"
+    );
+    // The hint lists the real signatures.
+    assert!(
+        message.contains("bind(s: Sandbox, source: String, target: String)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_variable_is_an_error() {
+    fails_at("s.bind(hom);", 8, "hom");
+}
+
+#[test]
+fn eval_is_disabled() {
+    let (_, pos, _) = failure("eval(\"s.bind(`/usr`)\");");
+    assert_eq!(pos.map(|p| p.line), Some(2));
+}
+
+#[test]
+fn infinite_loop_stops_at_the_operation_limit() {
+    let (message, pos, _) = failure("loop { }");
+    assert!(message.contains("operations and was stopped"), "{message}");
+    assert!(message.contains(&limits::OPERATIONS.to_string()));
+    assert_eq!(pos.map(|p| (p.file, p.line)), Some((FILE.into(), 2)));
+}
+
+#[test]
+fn deep_recursion_stops_at_the_call_limit() {
+    let text = "fn f(n) { if n == 0 { 0 } else { f(n - 1) + 1 } }\n\
+                let s = sandbox(\"t\");\n  f(10000);\ns.exec([\"x\"]);\n";
+    let e = eval_args(text, &[]).unwrap_err();
+    let (message, pos, _) = e.parts();
+    assert!(message.contains("nested deeper than"), "{message}");
+    assert_eq!(pos.map(|p| (p.line, p.col)), Some((3, 3)));
+    // Within the limit, recursion works.
+    let ok = text.replace("10000", "20");
+    eval_args(&ok, &[]).unwrap();
+}
+
+#[test]
+fn huge_string_stops_at_the_size_limit() {
+    let (message, pos, _) =
+        failure("let x = \"0123456789\";\nwhile x.len() < 100000000 { x += x; }");
+    assert!(
+        message.contains("string data grew past the profile limit of 1048576 bytes"),
+        "{message}"
+    );
+    assert_eq!(pos.map(|p| p.line), Some(3));
+}
+
+#[test]
+fn huge_array_and_map_stop_at_their_limits() {
+    let (message, _, _) = failure("let a = [];\nloop { a.push(1); }");
+    assert!(
+        message.contains("an array grew past the profile limit of 16384 items"),
+        "{message}"
+    );
+    let (message, _, _) =
+        failure("let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = i; i += 1; m.len(); }");
+    assert!(
+        message.contains("a map grew past the profile limit of 4096 items"),
+        "{message}"
+    );
+}
+
+#[test]
+fn data_that_escapes_the_size_checks_stops_at_the_memory_limit() {
+    // `m[k] = v` is not size-checked by Rhai: a map of large strings would
+    // take gigabytes within the operation limit.
+    let (message, pos, _) = failure(
+        "let big = \"x\";\nwhile big.len() < 500000 { big += big; }\n\
+         let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = big + i; i += 1; }",
+    );
+    assert!(
+        message.contains("held more than 256 MiB of data and was stopped"),
+        "{message}"
+    );
+    assert_eq!(pos.map(|p| p.line), Some(6));
+}
+
+#[test]
+fn no_sandbox_or_two() {
+    let e = eval_args("let x = 1;", &[]).unwrap_err();
+    assert!(e
+        .render()
+        .contains("p.rhai: the profile never calls sandbox"));
+    let e = eval_args(
+        "let a = sandbox(\"a\");\nlet b = sandbox(\"b\");\na.exec([\"x\"]);",
+        &[],
+    )
+    .unwrap_err();
+    let (message, pos, _) = e.parts();
+    assert!(message.contains("exactly one sandbox"), "{message}");
+    assert_eq!(pos, Some(at(2, 9)));
+}
+
+#[test]
+fn validation_errors_carry_the_step_position() {
+    let (message, pos, _) = failure("s.share([\"pid\"]);\n  s.proc();");
+    assert!(
+        message.contains("proc needs a new PID namespace"),
+        "{message}"
+    );
+    assert_eq!(pos, Some(at(3, 5)));
+    let (message, pos, _) = failure("s.tmpfs(\"/tmp\");\ns.bind(\"/x\", \"/tmp\");");
+    assert!(
+        message.contains("already set up at p.rhai:2:3"),
+        "{message}"
+    );
+    assert_eq!(pos, Some(at(3, 3)));
+}
+
+#[test]
+fn validation_errors_without_a_step_point_at_the_sandbox() {
+    // No exec: nothing to point at but the sandbox itself.
+    let e = eval_args("\nlet s = sandbox(\"t\");\ns.tmpfs(\"/tmp\");", &[]).unwrap_err();
+    let (message, pos, _) = e.parts();
+    assert!(message.contains("never calls exec"), "{message}");
+    assert_eq!(pos, Some(at(2, 9)));
+    let (message, pos, _) = failure("s.share([\"user\"]);\ns.uid(0);");
+    assert!(message.contains("need a new user namespace"), "{message}");
+    assert_eq!(pos, Some(at(1, 9)));
+}
