@@ -37,38 +37,41 @@ pub fn user_name() -> String {
         .unwrap_or_else(|| uid().to_string())
 }
 
-/// `$HOME`, or the home in the password database, or "/".
-pub fn home_dir() -> String {
-    std::env::var("HOME")
-        .ok()
-        .filter(|h| h.starts_with('/'))
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .ok()
-                .flatten()
-                .map(|u| u.dir.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "/".into())
+/// The XDG base directories (`directories`: `$HOME`, else the password
+/// database; each `XDG_*` variable when it is an absolute path, else its
+/// default under the home). A relative home is not a home.
+fn base_dirs() -> Option<directories::BaseDirs> {
+    directories::BaseDirs::new().filter(|b| b.home_dir().is_absolute())
 }
 
-/// An XDG base directory by kind: config, data, cache, state or runtime.
+fn text(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// `$HOME`, or the home in the password database, or "/".
+pub fn home_dir() -> String {
+    base_dirs().map_or_else(|| "/".into(), |b| text(b.home_dir()))
+}
+
+/// An XDG base directory by kind: config, data, cache, state or runtime
+/// (without `$XDG_RUNTIME_DIR`: `/run/user/UID`).
 pub fn xdg_dir(kind: &str) -> Result<String, String> {
-    let var = |name: &str, default: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| v.starts_with('/'))
-            .unwrap_or_else(|| format!("{}/{default}", home_dir().trim_end_matches('/')))
-    };
-    Ok(match kind {
-        "config" => var("XDG_CONFIG_HOME", ".config"),
-        "data" => var("XDG_DATA_HOME", ".local/share"),
-        "cache" => var("XDG_CACHE_HOME", ".cache"),
-        "state" => var("XDG_STATE_HOME", ".local/state"),
-        "runtime" => std::env::var("XDG_RUNTIME_DIR")
-            .ok()
-            .filter(|v| v.starts_with('/'))
+    let dirs = base_dirs();
+    let under_root = |default: &str| format!("/{default}");
+    Ok(match (kind, &dirs) {
+        ("config", Some(d)) => text(d.config_dir()),
+        ("data", Some(d)) => text(d.data_dir()),
+        ("cache", Some(d)) => text(d.cache_dir()),
+        ("state", Some(d)) => d.state_dir().map_or_else(|| under_root(".local/state"), text),
+        ("config", None) => under_root(".config"),
+        ("data", None) => under_root(".local/share"),
+        ("cache", None) => under_root(".cache"),
+        ("state", None) => under_root(".local/state"),
+        ("runtime", _) => dirs
+            .as_ref()
+            .and_then(|d| d.runtime_dir().map(text))
             .unwrap_or_else(|| format!("/run/user/{}", uid())),
-        other => {
+        (other, _) => {
             return Err(format!(
                 "unknown XDG directory kind {other:?}; expected one of config, data, cache, state, runtime"
             ))
