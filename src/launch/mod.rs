@@ -323,8 +323,7 @@ fn write_id_maps(plan: &Plan, child: libc::pid_t) -> Result<(), SetupError> {
 
 /// The sandbox's namespaces by their /proc names and inodes.
 fn recorded_namespaces(child: libc::pid_t) -> Vec<(String, u64)> {
-    state::RECORDED
-        .iter()
+    state::recorded()
         .filter_map(|ns| {
             let ino = state::ns_inode(child, ns.proc_name())?;
             Some((ns.proc_name().to_string(), ino))

@@ -22,17 +22,11 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Namespaces recorded for an instance (the supervisor's: not the time
+/// Namespaces recorded for an instance: the supervisor's (not the time
 /// namespace, which only its children enter).
-pub const RECORDED: [Namespace; 7] = [
-    Namespace::User,
-    Namespace::Mount,
-    Namespace::Pid,
-    Namespace::Net,
-    Namespace::Ipc,
-    Namespace::Uts,
-    Namespace::Cgroup,
-];
+pub fn recorded() -> impl Iterator<Item = Namespace> {
+    Namespace::ALL.into_iter().filter(|n| *n != Namespace::Time)
+}
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
