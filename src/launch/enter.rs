@@ -4,15 +4,22 @@
 //! environment rules, closed descriptors, capabilities, no_new_privs and
 //! the seccomp policy — under the plan the instance was started with.
 
-use super::{program, report, supervisor, waited_signals, EXIT_SETUP};
+use super::error::SetupError;
+use super::{block_signals, launcher_env, program, report, supervisor, EXIT_SETUP};
 use crate::plan::{Exec, Plan, Pos, Step};
 use crate::sys;
-use nix::sys::signal::SigmaskHow;
 use std::os::fd::OwnedFd;
 
 /// Runs `argv` in the instance whose program is behind `pidfd`; returns
 /// the command's exit status.
 pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
+    enter_with(plan, pidfd, argv).unwrap_or_else(|e| {
+        eprintln!("moksha: {e}");
+        EXIT_SETUP
+    })
+}
+
+fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, SetupError> {
     let mut plan = plan.clone();
     plan.process.exec = Some(Step {
         op: Exec { argv },
@@ -25,40 +32,19 @@ pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
     plan.supervision.new_session = true;
     plan.supervision.die_with_parent = true;
 
+    let waited = block_signals()?;
     // Every namespace the sandbox has of its own (time too: the program
     // is in the sandbox's time namespace).
-    let namespaces = plan.namespaces.new_ones();
-    let waited = waited_signals();
-    if let Err(e) = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None) {
-        eprintln!("moksha: sigprocmask: {e}");
-        return EXIT_SETUP;
-    }
-    if let Err(e) = sys::setns_pidfd(pidfd, &namespaces) {
-        eprintln!("moksha: cannot enter the sandbox: {e}");
-        return EXIT_SETUP;
-    }
-    let launcher_env = super::launcher_env();
-    let (report_read, report_write) = match sys::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("moksha: {e}");
-            return EXIT_SETUP;
-        }
-    };
+    sys::setns_pidfd(pidfd, &plan.namespaces.new_ones())
+        .map_err(|e| format!("cannot enter the sandbox: {e}"))?;
+    let (report_read, report_write) = sys::pipe()?;
     let umask = sys::umask(0o022);
     // Forked after setns: the child is a member of the sandbox's PID
     // namespace; it is reaped by us, or by the supervisor if we die.
-    // SAFETY: single-threaded; the child only runs program::start.
-    let child = match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(report_read);
-            program::start(&plan, &launcher_env, umask, &report_write)
-        }
-        Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => {
-            eprintln!("moksha: fork: {e}");
-            return EXIT_SETUP;
-        }
+    // (Single-threaded; the child only runs program::start.)
+    let Some(child) = sys::fork()? else {
+        drop(report_read);
+        program::start(&plan, &launcher_env(), umask, &report_write)
     };
     drop(report_write);
     let mut failure = None;
@@ -68,6 +54,6 @@ pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
             failure = Some(code);
         }
     }
-    let status = supervisor::wait_for(child.as_raw(), &waited);
-    failure.unwrap_or(status)
+    let status = supervisor::wait_for(child, &waited);
+    Ok(failure.unwrap_or(status))
 }

@@ -107,15 +107,12 @@ impl Helpers {
         let (replies_r, replies_w) = sys::pipe().map_err(fail)?;
         let (life_r, life_w) = sys::pipe().map_err(fail)?;
         let null = sys::open_dev_null().map_err(fail)?;
-        // SAFETY: the launcher is single-threaded; the child only runs
-        // `guard`, which ends in _exit.
-        match unsafe { nix::unistd::fork() } {
-            Err(e) => Err(format!("cannot start the helpers' guard: fork: {e}")),
-            Ok(nix::unistd::ForkResult::Child) => {
-                guard(requests_r, replies_w, life_r, null, dir.as_deref())
-            }
-            Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Helpers {
-                guard: child,
+        // (The launcher is single-threaded; the child only runs `guard`,
+        // which ends in _exit.)
+        match sys::fork().map_err(fail)? {
+            None => guard(requests_r, replies_w, life_r, null, dir.as_deref()),
+            Some(child) => Ok(Helpers {
+                guard: Pid::from_raw(child),
                 requests: Some(requests_w.into()),
                 replies: BufReader::new(replies_r.into()),
                 lifeline: Some(life_w),
@@ -225,8 +222,7 @@ fn guard(
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    // SAFETY: _exit ends the forked process without the launcher's exit handlers.
-    unsafe { libc::_exit(0) }
+    sys::exit_now(0)
 }
 
 /// A started helper, in the guard.

@@ -42,6 +42,7 @@ use report::Message;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 use supervisor::Child;
+pub(crate) use sys::signal::restore_signals;
 
 /// moksha itself could not set the sandbox up.
 pub const EXIT_SETUP: i32 = 125;
@@ -218,16 +219,6 @@ fn block_signals() -> Result<SigSet, SetupError> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None)
         .map_err(|e| format!("sigprocmask: {e}"))?;
     Ok(waited)
-}
-
-/// Unblocks every signal and gives SIGPIPE back its default action (the
-/// Rust runtime ignores it, and an ignored signal stays ignored across
-/// exec: `yes | head -1` would print "Broken pipe").
-pub(crate) fn restore_signals() {
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: setting a default disposition installs no handler.
-    let _ =
-        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
 }
 
 /// The pipes between the launcher and the sandbox side, (read, write):
@@ -435,8 +426,7 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
-            // SAFETY: _exit ends the process without running the launcher's exit handlers.
-            unsafe { libc::_exit(EXIT_SETUP) }
+            sys::exit_now(EXIT_SETUP)
         }
     }
 }
@@ -526,12 +516,9 @@ fn setup_inside(
 
     // 6. The program: its own last steps (rlimits, fds, capabilities,
     //    no_new_privs, landlock, seccomp) and exec happen in program::start.
-    // SAFETY: single-threaded; the child only runs program::start, which execs or exits.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => {
-            program::start(plan, &launcher_env(), old_umask, report)
-        }
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(child.as_raw()),
-        Err(e) => Err(format!("fork: {e}").into()),
+    // (Single-threaded; the child only runs program::start, which execs or exits.)
+    match sys::fork()? {
+        None => program::start(plan, &launcher_env(), old_umask, report),
+        Some(child) => Ok(child),
     }
 }

@@ -44,8 +44,7 @@ pub fn environment(plan: &Plan, launcher: &[(String, String)]) -> BTreeMap<Strin
 
 fn fail(report: &OwnedFd, code: i32, msg: String) -> ! {
     report::send(report, &Message::Error(code, msg));
-    // SAFETY: _exit ends this process without running the parent's atexit state.
-    unsafe { libc::_exit(code) }
+    sys::exit_now(code)
 }
 
 /// Becomes the program. Never returns: exec or exit with the reason reported.
@@ -145,8 +144,7 @@ pub fn start(
         setup(sys::set_pdeathsig(libc::SIGKILL));
     }
     super::restore_signals();
-    // SAFETY: umask only sets the process's file mode mask.
-    unsafe { libc::umask(old_umask) };
+    sys::umask(old_umask);
     // Landlock, then the seccomp filter (it always refuses TIOCSTI and
     // TIOCLINUX); nothing but exec runs after it.
     if let Err(msg) = confine::program(plan) {

@@ -204,6 +204,5 @@ pub fn become_supervisor(
     // The launcher may return the code now; our exit still tears the PID
     // namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
     let _ = sys::write_all(&status, &code.to_le_bytes(), "<status pipe>");
-    // SAFETY: _exit ends the process without running the launcher's exit handlers.
-    unsafe { libc::_exit(code) }
+    sys::exit_now(code)
 }

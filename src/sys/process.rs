@@ -7,6 +7,25 @@ use nix::errno::Errno;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+/// fork(2): `Some(pid)` in the parent, `None` in the child. The caller
+/// must be single-threaded (the child then has a consistent copy of the
+/// process, allocator locks included).
+pub fn fork() -> Result<Option<libc::pid_t>> {
+    // SAFETY: single-threaded caller, as documented above.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => Ok(None),
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Some(child.as_raw())),
+        Err(e) => Err(SysError::new("fork()", e)),
+    }
+}
+
+/// _exit(2): ends a forked process at once, without the exit handlers and
+/// buffers it shares with the process it was forked from.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and does not return.
+    unsafe { libc::_exit(code) }
+}
+
 /// fork(2) into new namespaces. Returns `Some(pid)` in the parent and `None`
 /// in the child. The caller must be single-threaded.
 pub fn clone_into(namespaces: &[Namespace]) -> Result<Option<libc::pid_t>> {

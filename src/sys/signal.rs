@@ -4,6 +4,21 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal};
 use std::time::Duration;
 
+/// Unblocks every signal and gives SIGPIPE back its default action (the
+/// Rust runtime ignores it, and an ignored signal stays ignored across
+/// exec: `yes | head -1` would print "Broken pipe"). Async-signal-safe:
+/// used between fork and exec.
+pub fn restore_signals() {
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    );
+    // SAFETY: setting a default disposition installs no handler.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+}
+
 /// What a timed wait for signals saw.
 pub enum Waited {
     Signal(Signal),
