@@ -98,6 +98,7 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
                         optional: h.optional,
                         replace: true,
                         create: false,
+                        exec: false,
                     },
                     at: step.at.clone(),
                 });
@@ -255,6 +256,7 @@ mod tests {
                     optional: true,
                     replace: true,
                     create: false,
+                    exec: false,
                 },
                 at: at(3),
             }

@@ -176,10 +176,18 @@ pub fn start(
         }
     }
     if let Some(path) = denied {
-        fail(report, EXIT_NOT_EXECUTABLE, format!(
-            "{}: {path} exists in the sandbox but is not executable (permission denied, or on a noexec mount)",
-            exec.at
-        ));
+        let absolute = if path.starts_with('/') {
+            path.clone()
+        } else {
+            format!("{cwd}/{path}")
+        };
+        let why = crate::plan::access::why_not_executable(plan, &absolute).unwrap_or_else(|| {
+            format!(
+                "{path} exists in the sandbox but is not executable (permission denied, or on \
+                 a noexec mount)"
+            )
+        });
+        fail(report, EXIT_NOT_EXECUTABLE, format!("{}: {why}", exec.at));
     }
     let msg = if program.contains('/') {
         if std::path::Path::new(&program).exists() {

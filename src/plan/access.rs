@@ -8,6 +8,7 @@
 //! |----------------------------|--------------------------------|
 //! | read-only bind, pivot_root | read, execute                  |
 //! | read-write bind            | read, write                    |
+//! | read-write bind, exec      | read, write, execute           |
 //! | tmpfs, mqueue              | read, write                    |
 //! | proc                       | read, write                    |
 //! | dev                        | read, write, ioctl on devices  |
@@ -45,11 +46,14 @@ pub fn fs_rules(plan: &Plan) -> Vec<FsRule> {
         }
         for Step { op, .. } in &plan.fs {
             match op {
-                FsOp::Bind { target, rw, .. } => {
-                    let access = if *rw {
-                        read | write
-                    } else {
-                        read | landlock::EXECUTE
+                FsOp::Bind {
+                    target, rw, exec, ..
+                } => {
+                    // Write-xor-execute unless the bind says exec.
+                    let access = match (rw, exec) {
+                        (true, true) => read | write | landlock::EXECUTE,
+                        (true, false) => read | write,
+                        (false, _) => read | landlock::EXECUTE,
                     };
                     add(target, access, "bind".into());
                 }
@@ -87,6 +91,46 @@ pub fn ruleset(plan: &Plan, abi: u32) -> Option<Ruleset> {
     landlock::ruleset(ll, fs_rules(plan), plan.namespaces.mount, abi)
 }
 
+/// Why landlock keeps the program from executing `path` (an absolute
+/// path inside), when the mount it lies on is writable and not
+/// executable: the step, and what to change. `None` when that is not why.
+pub fn why_not_executable(plan: &Plan, path: &str) -> Option<String> {
+    let ll = &plan.security.landlock;
+    if !ll.enabled || !ll.derive || !plan.namespaces.mount {
+        return None;
+    }
+    let path = super::validate::normalize(path);
+    let under = |target: &str| {
+        let t = super::validate::normalize(target);
+        path == t || t == "/" || path.starts_with(&format!("{t}/"))
+    };
+    // The last step that mounts something over the path decides.
+    let step = plan.fs.iter().rev().find(|s| {
+        s.op.is_mount() && !matches!(s.op, FsOp::RemountRo { .. }) && under(s.op.target())
+    })?;
+    let (what, fix) = match &step.op {
+        FsOp::Bind {
+            target,
+            rw: true,
+            exec: false,
+            ..
+        } => (
+            format!("the read-write bind of {target}"),
+            "add exec: true to that bind if the program must run what is written there",
+        ),
+        FsOp::Tmpfs { target, .. } => (
+            format!("the tmpfs at {target}"),
+            "files written at run time are not executable (write-xor-execute); run it from a \
+             read-only bind, or bind a directory with #{ rw: true, exec: true }",
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "{path} is on {what} ({}), which landlock keeps from executing: {fix}",
+        step.at
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +158,7 @@ mod tests {
                 optional: false,
                 replace: false,
                 create: false,
+                exec: false,
             }),
             step(FsOp::Bind {
                 source: "/srv/data".into(),
@@ -123,6 +168,7 @@ mod tests {
                 optional: false,
                 replace: false,
                 create: false,
+                exec: false,
             }),
             step(FsOp::Tmpfs {
                 target: "/tmp".into(),
@@ -173,5 +219,29 @@ mod tests {
         p.namespaces.mount = false;
         assert!(fs_rules(&p).is_empty());
         assert_eq!(ruleset(&p, 7).unwrap().handled_fs, 0);
+    }
+
+    #[test]
+    fn a_writable_bind_says_why_it_does_not_execute() {
+        let mut p = plan();
+        let why = why_not_executable(&p, "/data/build/hello").unwrap();
+        assert!(
+            why.contains("read-write bind of /data") && why.contains("exec: true"),
+            "{why}"
+        );
+        assert!(why_not_executable(&p, "/tmp/x")
+            .unwrap()
+            .contains("tmpfs at /tmp"));
+        assert_eq!(why_not_executable(&p, "/usr/bin/true"), None);
+        if let FsOp::Bind { exec, .. } = &mut p.fs[1].op {
+            *exec = true;
+        }
+        assert_eq!(why_not_executable(&p, "/data/build/hello"), None);
+        let rules = fs_rules(&p);
+        let data = rules.iter().find(|r| r.path == "/data").unwrap().access;
+        assert_ne!(data & EXECUTE, 0);
+        assert_ne!(data & WRITE_FILE, 0);
+        p.security.landlock.enabled = false;
+        assert_eq!(why_not_executable(&p, "/tmp/x"), None);
     }
 }

@@ -338,6 +338,7 @@ mod tests {
                 optional: false,
                 replace: false,
                 create: false,
+                exec: false,
             },
             at: Pos::default(),
         });

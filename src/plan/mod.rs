@@ -141,6 +141,10 @@ pub enum FsOp {
         /// when it is missing, at launch.
         #[serde(default)]
         create: bool,
+        /// The program may execute files of a read-write bind (landlock
+        /// grants read-only binds execution, writable ones not: W^X).
+        #[serde(default)]
+        exec: bool,
     },
     Proc {
         target: String,

@@ -408,6 +408,7 @@ mod tests {
                 optional: false,
                 replace: false,
                 create: false,
+                exec: false,
             },
             FsOp::Bind {
                 source: "/srv/data".into(),
@@ -417,6 +418,7 @@ mod tests {
                 optional: true,
                 replace: false,
                 create: false,
+                exec: false,
             },
         ]);
         let compiled = compile(&p);

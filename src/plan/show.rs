@@ -41,6 +41,7 @@ pub fn describe_step(op: &FsOp) -> String {
             optional,
             replace,
             create,
+            exec,
         } => {
             let dest = if source == target {
                 String::new()
@@ -49,7 +50,11 @@ pub fn describe_step(op: &FsOp) -> String {
             };
             format!(
                 "bind       {source}{dest}  {}{}",
-                if *rw { "read-write" } else { "read-only" },
+                match (rw, exec) {
+                    (true, true) => "read-write, executable",
+                    (true, false) => "read-write, not executable",
+                    (false, _) => "read-only",
+                },
                 flags(&[
                     ("devices", *dev),
                     ("optional", *optional),

@@ -51,6 +51,7 @@ fn bind(source: &str, target: &str, replace: bool) -> FsOp {
         optional: false,
         replace,
         create: false,
+        exec: false,
     }
 }
 
@@ -490,6 +491,7 @@ fn json_round_trip_of_every_step() {
             optional: true,
             replace: false,
             create: true,
+            exec: false,
         },
         FsOp::Proc {
             target: "/proc".into(),

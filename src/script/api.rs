@@ -136,6 +136,7 @@ struct BindOpts {
     optional: bool,
     replace: bool,
     create: bool,
+    exec: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -178,6 +179,7 @@ impl Sandbox {
                 optional: o.optional,
                 replace: o.replace,
                 create: o.create,
+                exec: o.exec,
             },
         );
         Ok(())
@@ -618,9 +620,12 @@ fn register_fs(engine: &mut Engine) {
         "bind",
         "s: Sandbox, path: String, options: Map",
         "Bind-mounts the host `path` at the same place inside. Options: rw (writable),
-        dev (device nodes work), optional (skip when the source is missing), replace
-        (this step replaces an earlier one at the same target), create (make the host
-        directory, mode 0700, when it is missing: a per-application home).",
+        exec (with rw: the program may also execute what is there, e.g. what a build
+        just compiled or a git hook; read-only binds are always executable, writable ones
+        not unless asked: write-xor-execute), dev (device nodes work), optional (skip
+        when the source is missing), replace (this step replaces an earlier one at the
+        same target), create (make the host directory, mode 0700, when it is missing: a
+        per-application home).",
         |ctx: NativeCallContext, s: &mut Sandbox, path: &str, o: Map| s.bind(&ctx, path, path, &o)
     );
     api!(

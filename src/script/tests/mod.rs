@@ -103,5 +103,6 @@ fn bind(source: &str, target: &str, rw: bool, dev: bool, optional: bool, replace
         optional,
         replace,
         create: false,
+        exec: false,
     }
 }
