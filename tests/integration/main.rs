@@ -10,3 +10,4 @@ mod network;
 mod resolved;
 mod sandbox;
 mod security;
+mod workflows;
