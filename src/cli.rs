@@ -50,11 +50,22 @@ pub enum Command {
         #[arg(required = true)]
         profiles: Vec<String>,
     },
-    /// List your sandboxes: running, and those that ended since the last look.
+    /// List your sandboxes: running, and those that ended (until `moksha rm`).
     Ps {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The long table: start times and the profile's full path.
+        #[arg(long, short = 'l')]
+        long: bool,
+        /// Forget the ended sandboxes once listed.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Forget ended sandboxes: their record, exit status and logs.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Print the output of a detached sandbox.
     Logs {
