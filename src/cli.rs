@@ -89,6 +89,25 @@ pub enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Run applications through moksha from the shell and the desktop: a
+    /// wrapper in ~/.local/bin and .desktop overrides in
+    /// ~/.local/share/applications (like Firejail's firecfg).
+    Install {
+        /// Profiles whose application to install (see `moksha profiles`).
+        #[arg(required_unless_present = "list", conflicts_with = "list")]
+        names: Vec<String>,
+        /// Show what moksha installed, and what it could install.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Remove what `moksha install` wrote (files changed since are kept).
+    Uninstall {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Everything moksha installed.
+        #[arg(long)]
+        all: bool,
+    },
     /// List the profiles moksha can find, and where each comes from.
     Profiles,
     /// Print the profile API (every function with its documentation) as Rhai definitions.

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod install;
 pub mod launch;
 pub mod manage;
 pub mod plan;
@@ -16,3 +17,4 @@ pub mod profiles;
 pub mod script;
 pub mod state;
 pub mod sys;
+pub mod table;

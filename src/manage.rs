@@ -98,14 +98,6 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-/// What a table cell may show of a record's text: no control characters
-/// (a record is ours, but a sandbox given the state dir could write one).
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 /// The profile's short name for the table: `svc` for `/srv/x/svc.rhai`
 /// and for the built-in `<profiles>/svc.rhai`.
 fn short_profile(profile: &str) -> String {
@@ -113,28 +105,7 @@ fn short_profile(profile: &str) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| profile.to_string());
-    printable(&stem)
-}
-
-/// Prints rows as columns as wide as their widest cell; the last column is
-/// not padded.
-fn print_table(rows: &[Vec<String>], right_aligned: &[usize]) {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let pad = " ".repeat(widths[c] - cell.chars().count());
-            match () {
-                _ if c + 1 == columns => line.push_str(cell),
-                _ if right_aligned.contains(&c) => line.push_str(&format!("{pad}{cell}  ")),
-                _ => line.push_str(&format!("{cell}{pad}  ")),
-            }
-        }
-        println!("{}", line.trim_end());
-    }
+    crate::table::printable(&stem)
 }
 
 /// How `moksha ps` shows the instances.
@@ -205,16 +176,16 @@ fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
             let started = format!("{} ago", human_duration(now.saturating_sub(r.started_at)));
             table.push(vec![
                 r.name.clone(),
-                printable(&r.sandbox),
+                crate::table::printable(&r.sandbox),
                 pid,
                 started,
                 uptime,
                 memory,
                 status,
-                printable(&r.profile),
+                crate::table::printable(&r.profile),
             ]);
         }
-        print_table(&table, &[2, 3, 4, 5]);
+        crate::table::print(&table, &[2, 3, 4, 5]);
     } else {
         table.push(
             ["NAME", "PROFILE", "PID", "UPTIME", "MEMORY", "STATUS"]
@@ -232,7 +203,7 @@ fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
                 status,
             ]);
         }
-        print_table(&table, &[2, 3, 4]);
+        crate::table::print(&table, &[2, 3, 4]);
     }
     0
 }
