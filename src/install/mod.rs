@@ -79,14 +79,8 @@ struct Planned {
 
 /// A name `moksha exec NAME` looks up, that is also a safe file name.
 fn check_app_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(".rhai")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if crate::state::check_name(name).is_ok() && !name.starts_with('-') && !name.ends_with(".rhai")
+    {
         Ok(())
     } else {
         Err(format!(
@@ -198,6 +192,13 @@ fn may_write(path: &Path, manifest: &Manifest) -> Result<(), String> {
     }
 }
 
+/// Where to write, and what was written before.
+fn open() -> Result<(Places, Manifest), String> {
+    let places = Places::find()?;
+    let manifest = Manifest::load(&places.manifest)?;
+    Ok((places, manifest))
+}
+
 fn fail(e: String) -> i32 {
     eprintln!("moksha: {e}");
     1
@@ -213,12 +214,8 @@ fn report(errors: &[String]) -> bool {
 
 /// `moksha install NAME...`.
 pub fn install(names: &[String]) -> i32 {
-    let places = match Places::find() {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let mut manifest = match Manifest::load(&places.manifest) {
-        Ok(m) => m,
+    let (places, mut manifest) = match open() {
+        Ok(opened) => opened,
         Err(e) => return fail(e),
     };
     // Check everything first: on any error nothing is written.
@@ -303,12 +300,8 @@ fn path_finds_first(dir: &Path) -> bool {
 /// `moksha uninstall NAME...` / `--all`: removes the files install wrote
 /// for those applications, if they are unchanged.
 pub fn uninstall(names: &[String], all: bool) -> i32 {
-    let places = match Places::find() {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let mut manifest = match Manifest::load(&places.manifest) {
-        Ok(m) => m,
+    let (places, mut manifest) = match open() {
+        Ok(opened) => opened,
         Err(e) => return fail(e),
     };
     let apps: Vec<String> = if all {
@@ -372,12 +365,8 @@ pub fn uninstall(names: &[String], all: bool) -> i32 {
 /// `moksha install --list`: what moksha installed and the state of each
 /// file, then the applications it could install.
 pub fn list() -> i32 {
-    let places = match Places::find() {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let manifest = match Manifest::load(&places.manifest) {
-        Ok(m) => m,
+    let (places, manifest) = match open() {
+        Ok(opened) => opened,
         Err(e) => return fail(e),
     };
     if manifest.files.is_empty() {
