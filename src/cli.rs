@@ -62,11 +62,22 @@ pub enum Command {
         #[arg(required = true)]
         profiles: Vec<String>,
     },
-    /// List your sandboxes: running, and those that ended since the last look.
+    /// List your sandboxes: running, and those that ended (until `moksha rm`).
     Ps {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The long table: start times and the profile's full path.
+        #[arg(long, short = 'l')]
+        long: bool,
+        /// Forget the ended sandboxes once listed.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Forget ended sandboxes: their record, exit status and logs.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Print the output of a detached sandbox.
     Logs {
@@ -89,6 +100,25 @@ pub enum Command {
         /// The command (default: /bin/sh).
         #[arg(last = true)]
         command: Vec<String>,
+    },
+    /// Run applications through moksha from the shell and the desktop: a
+    /// wrapper in ~/.local/bin and .desktop overrides in
+    /// ~/.local/share/applications (like Firejail's firecfg).
+    Install {
+        /// Profiles whose application to install (see `moksha profiles`).
+        #[arg(required_unless_present = "list", conflicts_with = "list")]
+        names: Vec<String>,
+        /// Show what moksha installed, and what it could install.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Remove what `moksha install` wrote (files changed since are kept).
+    Uninstall {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Everything moksha installed.
+        #[arg(long)]
+        all: bool,
     },
     /// List the profiles moksha can find, and where each comes from.
     Profiles,

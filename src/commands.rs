@@ -29,7 +29,11 @@ pub fn run(cli: Cli) -> i32 {
             };
             exec(&profile, &args, &opts)
         }
-        Command::Ps { json } => manage::ps(json),
+        Command::Ps { json, long, prune } => manage::ps(manage::PsOptions { json, long, prune }),
+        Command::Rm { names } => manage::rm(&names),
+        Command::Install { list: true, .. } => crate::install::list(),
+        Command::Install { names, .. } => crate::install::install(&names),
+        Command::Uninstall { names, all } => crate::install::uninstall(&names, all),
         Command::Logs { name, follow } => manage::logs(&name, follow),
         Command::Stop { name, timeout } => manage::stop(&name, timeout),
         Command::Enter { name, command } => manage::enter(&name, command),

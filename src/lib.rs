@@ -10,6 +10,7 @@
 mod architecture;
 pub mod cli;
 pub mod commands;
+pub mod install;
 pub mod launch;
 pub mod located;
 pub mod manage;
@@ -19,3 +20,4 @@ pub mod profiles;
 pub mod script;
 pub mod state;
 pub mod sys;
+pub mod table;

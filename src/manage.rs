@@ -1,4 +1,4 @@
-//! `moksha ps`, `logs`, `stop` and `enter`: managing the caller's own
+//! `moksha ps`, `logs`, `stop`, `enter` and `rm`: managing the caller's own
 //! instances through the state directory (see `state`). A process is
 //! signalled or entered only through a pidfd opened while its instance lock
 //! is held and checked against the record's start time, owner and
@@ -8,9 +8,8 @@ use crate::launch;
 use crate::state::{self, Record, Status};
 use serde::Serialize;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The exit code of a command that may fail with a message.
 fn finish(result: Result<i32, String>) -> i32 {
@@ -20,23 +19,73 @@ fn finish(result: Result<i32, String>) -> i32 {
     })
 }
 
+/// One instance as `ps` shows it.
 #[derive(Serialize)]
 struct Row {
     name: String,
+    /// The profile as given (a path, or `<profiles>/NAME.rhai`).
     profile: String,
-    pid: i32,
-    uptime_seconds: u64,
-    status: String,
+    /// The sandbox's own name (`sandbox("...")` in the profile).
+    sandbox: String,
+    /// The supervisor's host pid while it runs; `None` once it ended (the
+    /// number may belong to another process by then).
+    pid: Option<i32>,
+    /// "running", "exited" or "killed".
+    status: &'static str,
     exit_code: Option<i32>,
+    started_at: u64,
+    ended_at: Option<u64>,
+    /// How long it has run, or ran (unknown for a killed instance).
+    uptime_seconds: Option<u64>,
     memory_bytes: u64,
     detached: bool,
+}
+
+impl Row {
+    fn new(name: &str, r: &Record, now: u64, ending: Option<state::Ending>) -> Row {
+        let (status, until) = match ending {
+            None => ("running", Some(now)),
+            Some(e) if e.code.is_some() => ("exited", e.at),
+            Some(_) => ("killed", None),
+        };
+        Row {
+            name: name.to_string(),
+            profile: r.profile.clone(),
+            sandbox: r.plan.name.clone(),
+            pid: ending.is_none().then_some(r.supervisor_pid),
+            status,
+            exit_code: ending.and_then(|e| e.code),
+            started_at: r.started_at,
+            ended_at: ending.and_then(|e| e.at),
+            uptime_seconds: until.map(|t| t.saturating_sub(r.started_at)),
+            memory_bytes: if ending.is_none() {
+                state::memory(r.supervisor_pid)
+            } else {
+                0
+            },
+            detached: r.detached,
+        }
+    }
+
+    /// The STATUS column: "running", "exited (3) 5m ago", "killed".
+    fn status_text(&self, now: u64) -> String {
+        match (self.exit_code, self.ended_at) {
+            (Some(code), Some(at)) => format!(
+                "exited ({code}) {} ago",
+                human_duration(now.saturating_sub(at))
+            ),
+            (Some(code), None) => format!("exited ({code})"),
+            _ => self.status.to_string(),
+        }
+    }
 }
 
 fn human_duration(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
     }
 }
 
@@ -48,92 +97,172 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-/// `moksha ps`: running instances, and those that ended since the last
-/// look (shown once, then cleaned). Unusable records are reported, ignored.
-pub fn ps(json: bool) -> i32 {
-    finish(state::state_dir().map(|dir| ps_in(&dir, json)))
+/// The profile's short name for the table: `svc` for `/srv/x/svc.rhai`
+/// and for the built-in `<profiles>/svc.rhai`.
+fn short_profile(profile: &str) -> String {
+    let stem = Path::new(profile)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| profile.to_string());
+    crate::table::printable(&stem)
 }
 
-fn ps_in(dir: &Path, json: bool) -> i32 {
+/// How `moksha ps` shows the instances.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PsOptions {
+    pub json: bool,
+    /// The long table: start and end times, the profile's full path.
+    pub long: bool,
+    /// Forget the ended instances once listed.
+    pub prune: bool,
+}
+
+/// `moksha ps`: running instances and those that ended (kept until
+/// `moksha rm` or `ps --prune`). Unusable records are reported, ignored.
+pub fn ps(opts: PsOptions) -> i32 {
+    finish(state::state_dir().map(|dir| ps_in(&dir, opts)))
+}
+
+fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
     let now = state::now();
     let mut rows = Vec::new();
     for name in state::names(dir) {
-        let row = |r: &Record, status: String, code: Option<i32>, memory: u64| Row {
-            name: name.clone(),
-            profile: r.profile.clone(),
-            pid: r.supervisor_pid,
-            uptime_seconds: now.saturating_sub(r.started_at),
-            status,
-            exit_code: code,
-            memory_bytes: memory,
-            detached: r.detached,
-        };
         match state::inspect(dir, &name) {
-            Status::Running(r) => rows.push(row(
-                &r,
-                "running".into(),
-                None,
-                state::memory(r.supervisor_pid),
-            )),
-            Status::Exited(r, code) => {
-                if let Some(r) = r {
-                    rows.push(row(&r, format!("exited ({code})"), Some(code), 0));
+            Status::Running(r) => rows.push(Row::new(&name, &r, now, None)),
+            Status::Ended(Some(r), ending) => {
+                rows.push(Row::new(&name, &r, now, Some(ending)));
+                if opts.prune {
+                    state::clean(dir, &name);
                 }
-                state::clean(dir, &name);
             }
-            Status::Dead(r) => {
-                match r {
-                    Some(r) => rows.push(row(&r, "dead (killed)".into(), None, 0)),
-                    None => eprintln!("moksha: removing the unusable record of {name} (nothing runs under that name)"),
-                }
+            Status::Ended(None, _) => {
+                eprintln!(
+                    "moksha: removing the unusable record of {name} (nothing runs under that name)"
+                );
                 state::clean(dir, &name);
             }
             Status::Invalid(reason) => eprintln!("moksha: ignoring instance {name}: {reason}"),
         }
     }
-    if json {
+    if opts.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
         );
         return 0;
     }
-    println!(
-        "{:<24} {:<28} {:>8} {:>8} {:>8}  STATUS",
-        "NAME", "PROFILE", "PID", "UPTIME", "MEMORY"
-    );
-    for r in rows {
-        println!(
-            "{:<24} {:<28} {:>8} {:>8} {:>8}  {}",
-            r.name,
-            r.profile,
-            r.pid,
-            human_duration(r.uptime_seconds),
-            if r.memory_bytes > 0 {
-                human_bytes(r.memory_bytes)
-            } else {
-                "-".into()
-            },
-            r.status
+    let dash = || "-".to_string();
+    let cells = |r: &Row| {
+        let pid = r.pid.map_or_else(dash, |p| p.to_string());
+        let uptime = r.uptime_seconds.map_or_else(dash, human_duration);
+        let memory = match r.memory_bytes {
+            0 => dash(),
+            b => human_bytes(b),
+        };
+        (pid, uptime, memory, r.status_text(now))
+    };
+    let mut table = Vec::new();
+    if opts.long {
+        table.push(
+            [
+                "NAME", "SANDBOX", "PID", "STARTED", "UPTIME", "MEMORY", "STATUS", "PROFILE",
+            ]
+            .map(String::from)
+            .to_vec(),
         );
+        for r in &rows {
+            let (pid, uptime, memory, status) = cells(r);
+            let started = format!("{} ago", human_duration(now.saturating_sub(r.started_at)));
+            table.push(vec![
+                r.name.clone(),
+                crate::table::printable(&r.sandbox),
+                pid,
+                started,
+                uptime,
+                memory,
+                status,
+                crate::table::printable(&r.profile),
+            ]);
+        }
+        crate::table::print(&table, &[2, 3, 4, 5]);
+    } else {
+        table.push(
+            ["NAME", "PROFILE", "PID", "UPTIME", "MEMORY", "STATUS"]
+                .map(String::from)
+                .to_vec(),
+        );
+        for r in &rows {
+            let (pid, uptime, memory, status) = cells(r);
+            table.push(vec![
+                r.name.clone(),
+                short_profile(&r.profile),
+                pid,
+                uptime,
+                memory,
+                status,
+            ]);
+        }
+        crate::table::print(&table, &[2, 3, 4]);
     }
     0
 }
 
+/// Whether an instance of that name is on disk.
+fn known(dir: &Path, name: &str) -> Result<(), String> {
+    state::check_name(name)?;
+    if state::names(dir).iter().any(|n| n == name) {
+        Ok(())
+    } else {
+        Err(format!("no instance named {name:?} (see `moksha ps`)"))
+    }
+}
+
+/// How an ended instance ended, for messages.
+fn ended_text(ending: state::Ending) -> String {
+    match ending.code {
+        Some(code) => format!("it exited with status {code}"),
+        None => "it was killed".to_string(),
+    }
+}
+
 /// Finds a running instance, or says why it cannot be used.
 fn running(dir: &Path, name: &str) -> Result<Record, String> {
-    state::check_name(name)?;
-    if !state::names(dir).iter().any(|n| n == name) {
-        return Err(format!("no instance named {name:?} (see `moksha ps`)"));
-    }
+    known(dir, name)?;
     match state::inspect(dir, name) {
         Status::Running(r) => Ok(r),
-        Status::Exited(_, code) => Err(format!(
-            "instance {name:?} is not running: it exited with status {code}"
+        Status::Ended(_, ending) => Err(format!(
+            "instance {name:?} is not running: {} (`moksha logs {name}` shows its output, \
+             `moksha rm {name}` forgets it)",
+            ended_text(ending)
         )),
-        Status::Dead(_) => Err(format!("instance {name:?} is not running: it was killed")),
         Status::Invalid(reason) => Err(format!("instance {name:?} cannot be used: {reason}")),
     }
+}
+
+/// `moksha rm NAME...`: forgets ended instances (record, exit code, logs).
+/// A running instance is refused: stop it first.
+pub fn rm(names: &[String]) -> i32 {
+    let dir = match state::state_dir() {
+        Ok(d) => d,
+        Err(e) => return finish(Err(e)),
+    };
+    let mut code = 0;
+    for name in names {
+        let removed = known(&dir, name).and_then(|()| match state::inspect(&dir, name) {
+            Status::Ended(..) if state::clean(&dir, name) => Ok(()),
+            Status::Ended(..) => Err(format!(
+                "instance {name:?} was started again meanwhile; not removed"
+            )),
+            Status::Running(_) => Err(format!(
+                "instance {name:?} is running; stop it first with `moksha stop {name}`"
+            )),
+            Status::Invalid(reason) => Err(format!(
+                "instance {name:?} is not removed: its lock is held but {reason}"
+            )),
+        });
+        code = code.max(finish(removed.map(|()| 0)));
+    }
+    code
 }
 
 fn copy_new(file: &mut Option<std::fs::File>, out: &mut dyn Write) {
@@ -200,27 +329,6 @@ impl NoFollow for std::fs::OpenOptions {
     }
 }
 
-/// Waits until the process behind a pidfd has exited, up to `limit`.
-fn wait_exit(pidfd: &OwnedFd, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        if n > 0 {
-            return true;
-        }
-        if left.is_zero() || (n < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR) {
-            return false;
-        }
-    }
-}
-
 /// `moksha stop NAME`: SIGTERM to the program (through the supervisor,
 /// which forwards it), then SIGKILL to the supervisor — PID 1 of the
 /// sandbox, so the kernel kills everything in it — after the timeout.
@@ -230,36 +338,35 @@ pub fn stop(name: &str, timeout: u64) -> i32 {
 
 fn stop_in(name: &str, timeout: u64) -> Result<i32, String> {
     let dir = state::state_dir()?;
-    let record = running(&dir, name).inspect_err(|_| {
-        // A dead instance's files are cleaned; invalid ones are left alone.
-        if matches!(
-            state::inspect(&dir, name),
-            Status::Exited(..) | Status::Dead(_)
-        ) {
-            state::clean(&dir, name);
-        }
-    })?;
+    let record = running(&dir, name)?;
     let sup = state::open_supervisor(&record)?;
     let shown = format!("{name} (pid {})", sup.pid);
     if let Err(e) = crate::sys::pidfd_send_signal(&sup.pidfd, libc::SIGTERM, &shown) {
         eprintln!("moksha: {e}");
     }
     let mut killed = false;
-    if !wait_exit(&sup.pidfd, Duration::from_secs(timeout)) {
+    if !crate::sys::pidfd_wait(&sup.pidfd, Duration::from_secs(timeout)) {
         killed = true;
         if let Err(e) = crate::sys::pidfd_send_signal(&sup.pidfd, libc::SIGKILL, &shown) {
             eprintln!("moksha: {e}");
         }
-        if !wait_exit(&sup.pidfd, Duration::from_secs(10)) {
+        if !crate::sys::pidfd_wait(&sup.pidfd, Duration::from_secs(10)) {
             return Err(format!("{shown} did not end after SIGKILL"));
         }
     }
+    // The instance stays listed as ended, with its logs, until `moksha rm`.
     match state::inspect(&dir, name) {
-        Status::Exited(_, code) => println!("{name}: exited with status {code}"),
+        Status::Ended(
+            _,
+            state::Ending {
+                code: Some(code), ..
+            },
+        ) => {
+            println!("{name}: exited with status {code}")
+        }
         _ if killed => println!("{name}: killed after {timeout}s"),
         _ => println!("{name}: stopped"),
     }
-    state::clean(&dir, name);
     Ok(0)
 }
 

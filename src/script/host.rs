@@ -125,17 +125,25 @@ pub fn glob(pattern: &str, limit: usize) -> Result<Vec<String>, String> {
 
 /// The first executable called `name` on the launcher's `$PATH`.
 pub fn which(name: &str) -> Option<String> {
+    which_all(name).next()
+}
+
+/// Every executable called `name` on the launcher's `$PATH`, in order.
+pub fn which_all(name: &str) -> impl Iterator<Item = String> + '_ {
     use std::os::unix::fs::PermissionsExt;
-    if name.is_empty() || name.contains('/') {
-        return None;
-    }
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    path.split(':')
-        .filter(|d| d.starts_with('/'))
-        .find_map(|dir| {
-            let candidate = Path::new(dir).join(name);
-            let meta = candidate.metadata().ok()?;
-            (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-                .then(|| candidate.to_string_lossy().into_owned())
-        })
+    let dirs: Vec<String> = if name.is_empty() || name.contains('/') {
+        Vec::new()
+    } else {
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(str::to_string)
+            .collect()
+    };
+    dirs.into_iter().filter_map(move |dir| {
+        let candidate = Path::new(&dir).join(name);
+        let meta = candidate.metadata().ok()?;
+        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            .then(|| candidate.to_string_lossy().into_owned())
+    })
 }

@@ -10,6 +10,11 @@
 //!   the plan), written atomically, mode 0600.
 //! - `NAME.out`, `NAME.err`: the program's output when detached.
 //!
+//! An instance that ended keeps its files (record, exit code, logs) until
+//! `moksha rm NAME` or `moksha ps --prune` forgets it, or a new launch of
+//! the same name replaces it; a foreground run that ends normally removes
+//! its own (its status went to its caller, its output to the terminal).
+//!
 //! Nothing here trusts a record alone: a pid is used only while the lock is
 //! held and the process still has the recorded start time, owner and
 //! namespaces.
@@ -19,7 +24,7 @@ use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Namespaces recorded for an instance: the supervisor's (not the time
@@ -54,46 +59,8 @@ pub struct Record {
 /// Why an instance cannot be used.
 pub type Result<T> = std::result::Result<T, String>;
 
-/// The user's state directory: `$XDG_RUNTIME_DIR/moksha`, or
-/// `/tmp/moksha-UID` when there is no usable runtime dir. Created 0700 and
-/// checked: a directory (not a symlink), owned by us, private.
-pub fn state_dir() -> Result<PathBuf> {
-    let uid = nix::unistd::geteuid().as_raw();
-    let runtime = std::env::var("XDG_RUNTIME_DIR")
-        .ok()
-        .filter(|d| d.starts_with('/'))
-        .map(PathBuf::from)
-        .filter(|d| {
-            d.symlink_metadata()
-                .map(|m| m.is_dir() && m.uid() == uid)
-                .unwrap_or(false)
-        });
-    let dir = match runtime {
-        Some(d) => d.join("moksha"),
-        None => PathBuf::from(format!("/tmp/moksha-{uid}")),
-    };
-    match std::fs::create_dir(&dir) {
-        Ok(()) => std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            return Err(format!(
-                "cannot create the state directory {}: {e}",
-                dir.display()
-            ))
-        }
-    }
-    let meta = dir
-        .symlink_metadata()
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "the state directory {} is not a private directory owned by uid {uid}; refusing to use it",
-            dir.display()
-        ));
-    }
-    Ok(dir)
-}
+mod dir;
+pub use dir::state_dir;
 
 /// Instance names: what a file name can safely be.
 pub fn check_name(name: &str) -> Result<()> {
@@ -257,35 +224,48 @@ fn proc_uid(pid: i32) -> Option<u32> {
 pub enum Status {
     /// Its supervisor lives and matches the record.
     Running(Record),
-    /// The program ended with this code; the supervisor is gone.
-    Exited(Option<Record>, i32),
-    /// The supervisor died without recording an exit (killed).
-    Dead(Option<Record>),
+    /// The supervisor is gone. The record is `None` when it is missing or
+    /// unusable.
+    Ended(Option<Record>, Ending),
     /// The files are unusable: corrupt, truncated, crafted or not matching
     /// the process they name. The reason says which.
     Invalid(String),
 }
 
+/// How an instance ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ending {
+    /// The program's exit code, written by the supervisor; `None` when the
+    /// supervisor died without writing one (killed).
+    pub code: Option<i32>,
+    /// When the code was written (seconds since the epoch).
+    pub at: Option<u64>,
+}
+
 /// Reads and checks one instance.
 pub fn inspect(dir: &Path, name: &str) -> Status {
     let record = read_record(dir, name);
+    let killed = Ending {
+        code: None,
+        at: None,
+    };
     // No lock file: nothing can be running under this name.
     let Ok(lock) = open_private(&path(dir, name, "lock"), false, false) else {
-        return Status::Dead(record.ok());
+        return Status::Ended(record.ok(), killed);
     };
     // If we can take the lock, nobody holds it: the supervisor is gone.
     if sys::try_flock(&lock, false) {
         let mut text = String::new();
         let _ = (&lock).read_to_string(&mut text);
-        let record = record.ok();
-        return match text
+        let code = text
             .trim()
             .strip_prefix("exit ")
-            .and_then(|c| c.parse().ok())
-        {
-            Some(code) => Status::Exited(record, code),
-            None => Status::Dead(record),
-        };
+            .and_then(|c| c.parse().ok());
+        // The supervisor's write of the code is the lock file's last change.
+        let at = code
+            .and(lock.metadata().ok())
+            .and_then(|m| u64::try_from(m.mtime()).ok());
+        return Status::Ended(record.ok(), Ending { code, at });
     }
     let record = match record {
         Ok(r) => r,
@@ -399,15 +379,16 @@ pub fn names(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Forgets a dead instance (keeps nothing).
-pub fn clean(dir: &Path, name: &str) {
-    // Only if still dead now: take the lock exclusively first.
+/// Forgets an ended instance: removes its files, only if it is still
+/// ended now (its lock taken exclusively first). False if it runs again.
+pub fn clean(dir: &Path, name: &str) -> bool {
     if let Ok(lock) = open_private(&path(dir, name, "lock"), false, false) {
         if !sys::try_flock(&lock, true) {
-            return;
+            return false;
         }
     }
     remove_files(dir, name);
+    true
 }
 
 /// The log paths of an instance, only inside our state dir.

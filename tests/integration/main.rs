@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod desktop;
 mod escape;
+mod install;
 mod manage;
 mod network;
 mod resolved;

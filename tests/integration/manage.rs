@@ -38,6 +38,7 @@ struct Started {
 impl Drop for Started {
     fn drop(&mut self) {
         let _ = moksha(self.who, &["stop", &self.name, "--timeout", "1"]).output();
+        let _ = moksha(self.who, &["rm", &self.name]).output();
     }
 }
 
@@ -183,10 +184,13 @@ both!(detach_ps_logs_enter_stop, |who| {
     );
     let left: Vec<u32> = inside.into_iter().filter(|p| alive(*p)).collect();
     assert!(left.is_empty(), "processes left after stop: {left:?}");
-    assert!(
-        row(who, &name).is_none(),
-        "stopped instances are gone from ps"
-    );
+    // A stopped instance stays listed as ended, with its logs, until `rm`.
+    let r = row(who, &name).expect("a stopped instance stays listed");
+    assert_eq!(r["status"], "exited", "{r}");
+    assert_eq!(r["exit_code"], 9, "{r}");
+    assert!(run(who, &["logs", &name]).stdout.contains("got-term"));
+    run(who, &["rm", &name]).expect_code(0);
+    assert!(row(who, &name).is_none(), "rm forgets it");
 });
 
 both!(detached_helpers_end_with_the_sandbox, |who: Who| {
@@ -255,17 +259,155 @@ both!(stop_kills_a_program_that_ignores_sigterm, |who| {
     assert!(left.is_empty(), "processes left after stop: {left:?}");
 });
 
-both!(killed_supervisor_shows_dead_then_is_cleaned, |who| {
+both!(killed_supervisor_stays_listed_until_prune, |who| {
     let name = unique("killed");
     let _dir = start(who, &name, SERVICE);
+    eventually("it wrote its output", || {
+        run(who, &["logs", &name]).stdout.contains("to-stdout")
+    });
     let pid = row(who, &name).unwrap()["pid"].as_u64().unwrap() as i32;
     // SAFETY: kill with a pid that ps just reported for our own instance.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     eventually("the supervisor is gone", || !alive(pid as u32));
-    let r = row(who, &name).expect("the dead instance is reported once");
-    assert_eq!(r["status"], "dead (killed)", "{r}");
-    assert!(row(who, &name).is_none(), "and then cleaned");
+    row(who, &name).expect("listed at the first look after its death");
+    let r = row(who, &name).expect("and still at the second");
+    assert_eq!(r["status"], "killed", "{r}");
+    assert!(r["exit_code"].is_null() && r["pid"].is_null(), "{r}");
+    let logs = run(who, &["logs", &name]).expect_code(0);
+    assert!(
+        logs.stdout.contains("to-stdout"),
+        "the log survives: {logs:?}"
+    );
+    let table = run(who, &["ps"]).expect_code(0).stdout;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&name) && l.ends_with("killed")),
+        "{table}"
+    );
+    // --prune lists it one last time, then forgets it.
+    let pruned = run(who, &["ps", "--prune"]).expect_code(0).stdout;
+    assert!(pruned.contains(&name), "{pruned}");
+    assert!(row(who, &name).is_none(), "pruned");
     assert!(!state_dir(who).join(format!("{name}.json")).exists());
+    let gone = run(who, &["logs", &name]);
+    assert!(gone.stderr.contains("no such instance"), "{gone:?}");
+});
+
+const JOB: &str = "import \"base\" as base;\nlet s = sandbox(\"job\");\nbase::minimal(s);\n\
+    s.exec([\"/bin/sh\", \"-c\", \"echo job-out; echo job-err >&2; exit 3\"]);\n";
+
+both!(ended_instances_keep_status_and_logs_until_rm, |who| {
+    let name = unique("ended");
+    let _job = start(who, &name, JOB);
+    eventually("the job ended", || {
+        row(who, &name).is_some_and(|r| r["status"] == "exited")
+    });
+    // Every look shows it, with its status, end time and logs.
+    for _ in 0..2 {
+        let r = row(who, &name).expect("an ended instance stays listed");
+        assert_eq!(r["exit_code"], 3, "{r}");
+        assert!(r["pid"].is_null(), "an ended instance has no pid: {r}");
+        let (started, ended) = (
+            r["started_at"].as_u64().unwrap(),
+            r["ended_at"].as_u64().unwrap(),
+        );
+        assert!(ended >= started && ended <= started + 60, "{r}");
+        let logs = run(who, &["logs", &name]).expect_code(0);
+        assert!(logs.stdout.contains("job-out"), "{logs:?}");
+        assert!(logs.stderr.contains("job-err"), "{logs:?}");
+    }
+    let table = run(who, &["ps"]).expect_code(0).stdout;
+    let line = table.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(
+        line.contains("exited (3)") && line.ends_with(" ago"),
+        "{table}"
+    );
+    // stop and enter say it ended, and keep it.
+    let s = run(who, &["stop", &name]).expect_code(1);
+    assert!(s.stderr.contains("exited with status 3"), "{s:?}");
+    run(who, &["enter", &name, "--", "true"]).expect_code(1);
+    assert!(row(who, &name).is_some());
+
+    // A new run under the name replaces it: new record, fresh logs.
+    let _svc = start(who, &name, SERVICE);
+    let r = row(who, &name).unwrap();
+    assert_eq!(r["status"], "running", "{r}");
+    assert!(r["exit_code"].is_null() && r["ended_at"].is_null(), "{r}");
+    eventually("the new run wrote its output", || {
+        run(who, &["logs", &name]).stdout.contains("to-stdout")
+    });
+    let logs = run(who, &["logs", &name]).expect_code(0);
+    assert!(
+        !logs.stdout.contains("job-out"),
+        "old logs are gone: {logs:?}"
+    );
+    let busy = run(who, &["rm", &name]).expect_code(1);
+    assert!(busy.stderr.contains("is running"), "{busy:?}");
+    run(who, &["stop", &name, "--timeout", "5"]).expect_code(0);
+
+    run(who, &["rm", &name]).expect_code(0);
+    assert!(row(who, &name).is_none());
+    for ext in ["json", "lock", "out", "err"] {
+        assert!(
+            !state_dir(who).join(format!("{name}.{ext}")).exists(),
+            "{ext}"
+        );
+    }
+    let gone = run(who, &["logs", &name]);
+    assert!(gone.stderr.contains("no such instance"), "{gone:?}");
+    run(who, &["rm", &name]).expect_code(1);
+});
+
+both!(ps_columns_stay_aligned_with_long_profile_paths, |who| {
+    let long = unique("a-sandbox-with-a-rather-long-instance-name");
+    let short = unique("s");
+    let dir = world_dir();
+    let deep = dir
+        .path()
+        .join("profiles-kept-in-a-deeply-nested/directory-with-long-names");
+    std::fs::create_dir_all(&deep).unwrap();
+    for d in [deep.parent().unwrap(), &deep] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = write_profile(&deep, "my-service-profile.rhai", SERVICE);
+    let mut started = Vec::new();
+    for name in [&long, &short] {
+        run(who, &["exec", "--detach", "--name", name, &path]).expect_code(0);
+        started.push(Started {
+            who,
+            name: name.clone(),
+            _dir: world_dir(),
+        });
+    }
+    let check = |args: &[&str], profile_shown: &str| {
+        let out = run(who, args).expect_code(0).stdout;
+        let header = out.lines().next().unwrap();
+        let status_at = header.find("STATUS").unwrap();
+        let pid_end = header.find("PID").unwrap() + 3;
+        for name in [&long, &short] {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(name.as_str()))
+                .unwrap_or_else(|| panic!("{name} in:\n{out}"));
+            assert_eq!(
+                line.get(status_at..status_at + 7),
+                Some("running"),
+                "STATUS aligned:\n{out}"
+            );
+            let pid = line[..pid_end].rsplit(' ').next().unwrap();
+            assert!(pid.parse::<u32>().is_ok(), "PID aligned ({pid:?}):\n{out}");
+            assert!(line.contains(profile_shown), "{profile_shown}:\n{out}");
+        }
+        out
+    };
+    let table = check(&["ps"], " my-service-profile ");
+    assert!(
+        !table.contains(&path),
+        "the table shows the short name:\n{table}"
+    );
+    check(&["ps", "-l"], &path);
+    assert_eq!(row(who, &long).unwrap()["profile"], path.as_str());
 });
 
 #[test]
@@ -350,6 +492,9 @@ both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
         p = ns("pid"),
     );
     write(&victim_name, &crafted);
+    // The same record without a lock: listed as ended, never signalled.
+    let unlocked = unique("unlocked");
+    write(&unlocked, &crafted.replace(&victim_name, &unlocked));
     let corrupt = unique("corrupt");
     write(&corrupt, "{ not json");
     let truncated = unique("truncated");
@@ -374,6 +519,17 @@ both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
         assert_ne!(out.code, 0, "{args:?}: {out:?}");
         assert!(out.stderr.contains("cannot be used"), "{args:?}: {out:?}");
     }
+    let listed = row(who, &unlocked).expect("an unlocked record is an ended instance");
+    assert_eq!(listed["status"], "killed", "{listed}");
+    assert!(listed["pid"].is_null(), "{listed}");
+    for args in [
+        vec!["stop", unlocked.as_str(), "--timeout", "1"],
+        vec!["enter", &unlocked, "--", "true"],
+    ] {
+        let out = run(who, &args);
+        assert!(out.stderr.contains("is not running"), "{args:?}: {out:?}");
+    }
+    run(who, &["rm", &unlocked]).expect_code(0);
     assert!(alive(sleep_pid), "the unrelated process was not signalled");
     // Logs come only from the state directory, never from a path a record names.
     let l = run(who, &["logs", &victim_name]);
@@ -441,3 +597,82 @@ both!(a_sandbox_cannot_enter_another, |who| {
     );
     run(who, &["stop", &target, "--timeout", "2"]).expect_code(0);
 });
+
+/// A `/tmp/moksha-UID` made by root before the user's first run; removed
+/// when the test ends.
+struct Squatted(PathBuf);
+
+impl Drop for Squatted {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_state_dir_taken_by_another_user_falls_back_to_a_private_one() {
+    // A uid of its own, so that the other tests' /tmp/moksha-65534 stays usable.
+    let who = Who::Other(54323);
+    let taken = state_dir(who);
+    let _ = std::fs::remove_dir_all(&taken);
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::set_permissions(&taken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _squatted = Squatted(taken.clone());
+    let root = world_dir();
+    let home = owned_dir(root.path(), "home", who);
+    let profile = write_profile(root.path(), "svc.rhai", SERVICE);
+    let name = unique("fallback");
+    let mk = |args: &[&str]| {
+        let mut cmd = moksha(who, args);
+        cmd.env("HOME", &home);
+        Run::from(cmd.output().unwrap())
+    };
+    struct Stop<'a>(&'a dyn Fn(&[&str]) -> Run, &'a str);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["stop", self.1, "--timeout", "1"]);
+        }
+    }
+    let fallback = home.join(".local/state/moksha/run");
+    let note = format!("using {} instead", fallback.display());
+
+    let r = mk(&["exec", "--detach", "--name", &name, &profile]).expect_code(0);
+    let _stop = Stop(&mk, &name);
+    assert_eq!(r.stdout.trim(), name, "{r:?}");
+    assert!(
+        r.stderr.contains("/tmp/moksha-54323 is owned by uid 0") && r.stderr.contains(&note),
+        "a one-line note says where: {r:?}"
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    let meta = std::fs::symlink_metadata(&fallback).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), who.uid());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert!(fallback.join(format!("{name}.json")).exists());
+    assert!(
+        std::fs::read_dir(&taken).unwrap().next().is_none(),
+        "nothing was written into the taken directory"
+    );
+
+    let ps = mk(&["ps", "--json"]).expect_code(0);
+    assert!(ps.stderr.contains(&note), "{ps:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&ps.stdout).unwrap();
+    let row = rows.iter().find(|r| r["name"] == name.as_str()).unwrap();
+    assert_eq!(row["status"], "running", "{row}");
+    eventually("its output is logged", || {
+        mk(&["logs", &name]).stdout.contains("to-stdout")
+    });
+    mk(&["enter", &name, "--", "/bin/sh", "-c", "exit 5"]).expect_code(5);
+    let s = mk(&["stop", &name, "--timeout", "5"]).expect_code(0);
+    assert!(s.stdout.contains("exited with status 9"), "{s:?}");
+    mk(&["rm", &name]).expect_code(0);
+    assert!(!fallback.join(format!("{name}.json")).exists());
+
+    // Without a usable home either, the error says what to do.
+    let mut cmd = moksha(who, &["ps"]);
+    cmd.env("HOME", "/nonexistent");
+    let r = Run::from(cmd.output().unwrap()).expect_code(1);
+    assert!(
+        r.stderr.contains("refusing to use it") && r.stderr.contains("XDG_RUNTIME_DIR"),
+        "{r:?}"
+    );
+}
