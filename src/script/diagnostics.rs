@@ -44,6 +44,22 @@ impl ProfileError {
         }))
     }
 
+    /// Names the command-line flag an error of the overrides comes from, at
+    /// the start of its message.
+    pub fn naming_flag(mut self, flags: &super::overrides::Overrides) -> ProfileError {
+        let (message, at) = match &mut self {
+            ProfileError::Script(f) => (&mut f.message, &f.at),
+            ProfileError::Validation { error, .. } => (&mut error.message, &error.at),
+            ProfileError::Plain(_) => return self,
+        };
+        if let Some(at) = at.as_ref().filter(|at| at.file == super::overrides::SOURCE) {
+            if let Some(flag) = flags.flag_at(at.line) {
+                *message = format!("{flag}: {message}");
+            }
+        }
+        self
+    }
+
     /// The message, the primary position and the call chain (outermost first).
     pub fn parts(&self) -> (String, Option<Pos>, Vec<(String, Pos)>) {
         match self {

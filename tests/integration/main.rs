@@ -3,8 +3,10 @@
 
 mod cli;
 mod common;
+mod current_dir;
 mod desktop;
 mod escape;
+mod lookup;
 mod manage;
 mod network;
 mod sandbox;
