@@ -52,7 +52,8 @@ pub struct Quick {
     #[arg(long, value_name = "KIND")]
     pub home: Option<HomeKind>,
     /// Bind the host path SRC read-only at DST (default: the same path);
-    /// repeatable. A relative SRC is taken from the working directory.
+    /// repeatable. A relative SRC is taken from the working directory; it
+    /// must exist.
     #[arg(long = "bind", value_name = "SRC[:DST]", value_parser = BindSpec::parse)]
     pub binds: Vec<BindSpec>,
     /// Like --bind, read-write.
@@ -95,13 +96,24 @@ impl BindSpec {
         if source.is_empty() {
             return Err("the source is empty; write SRC or SRC:DST".into());
         }
+        // A host path: a relative one is taken from the working directory.
+        let source = if source.starts_with('/') {
+            source.to_string()
+        } else {
+            let here = std::env::current_dir()
+                .map_err(|e| format!("cannot resolve the relative path {source}: {e}"))?;
+            here.join(source).to_string_lossy().into_owned()
+        };
+        if std::fs::symlink_metadata(&source).is_err() {
+            return Err(format!("{source} does not exist on the host"));
+        }
         if target.is_some_and(|t| !t.starts_with('/')) {
             return Err(
                 "DST is a path inside the sandbox and must be absolute (start with /)".into(),
             );
         }
         Ok(BindSpec {
-            source: source.into(),
+            source,
             target: target.map(Into::into),
         })
     }

@@ -10,26 +10,13 @@ fn flag(text: String, code: &'static str, values: Vec<String>) -> Flag {
     Flag { text, code, values }
 }
 
-/// A bind's host source: a relative one is taken from the working directory.
-fn host_source(source: &str) -> String {
-    if source.starts_with('/') {
-        return source.to_string();
-    }
-    match std::env::current_dir() {
-        Ok(here) => here.join(source).to_string_lossy().into_owned(),
-        // Left relative: the bind then fails with a message naming the flag.
-        Err(_) => source.to_string(),
-    }
-}
-
 fn bind(name: &str, spec: &BindSpec, code: &'static str) -> Flag {
     let text = match &spec.target {
         Some(t) => format!("{name} {}:{t}", spec.source),
         None => format!("{name} {}", spec.source),
     };
-    let source = host_source(&spec.source);
-    let target = spec.target.clone().unwrap_or_else(|| source.clone());
-    flag(text, code, vec![source, target])
+    let target = spec.target.clone().unwrap_or_else(|| spec.source.clone());
+    flag(text, code, vec![spec.source.clone(), target])
 }
 
 /// The flags in their fixed order: network, home, binds, environment,

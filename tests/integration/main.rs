@@ -2,6 +2,7 @@
 //! Sandbox tests run twice, as root and rootless as uid 65534.
 
 mod cli;
+mod command_line;
 mod common;
 mod current_dir;
 mod desktop;
