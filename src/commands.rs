@@ -232,9 +232,20 @@ fn show_module(module: &str) -> i32 {
     }
 }
 
-/// The first line of a module's header comment, without the `// NAME:`.
-fn summary(text: &str) -> &str {
-    let first = text.lines().next().unwrap_or("");
-    let first = first.trim_start_matches('/').trim();
-    first.split_once(": ").map_or(first, |(_, rest)| rest)
+/// The first sentence of a module's header comment, without the `NAME:`.
+fn summary(text: &str) -> String {
+    let head: Vec<&str> = text
+        .lines()
+        .map_while(|l| l.strip_prefix("//"))
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let head = head.join(" ");
+    let head = head
+        .split_once(": ")
+        .map_or(head.as_str(), |(_, rest)| rest);
+    match head.find(". ") {
+        Some(end) => head[..=end].to_string(),
+        None => head.to_string(),
+    }
 }

@@ -12,3 +12,5 @@ mod manage;
 mod network;
 mod sandbox;
 mod security;
+mod shipped;
+mod web;
