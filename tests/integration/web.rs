@@ -5,6 +5,7 @@ use crate::both;
 use crate::common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// GET `path` from 127.0.0.1:`port`, retried until the server answers.
@@ -35,30 +36,55 @@ impl Drop for Stop {
     }
 }
 
-both!(web_profile_serves_the_current_directory, |who| {
-    let dir = world_dir();
-    let site = owned_dir(dir.path(), "site", who);
-    std::fs::write(site.join("hello.txt"), "hello from the site\n").unwrap();
+/// Runs the web profile detached from `cwd` with `home` as HOME; returns
+/// the answer to GET `path` and what `exec` printed on stderr.
+fn serve(who: Who, cwd: &Path, home: &Path, path: &str) -> (String, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
         .to_string();
-    let name = format!("web-{}-{}", std::process::id(), who.uid());
+    let name = format!("web-{}-{}-{port}", std::process::id(), who.uid());
     let r = Run::from(
         moksha(who, &["exec", "--detach", "--name", &name, "web", &port])
-            .current_dir(&site)
+            .env("HOME", home)
+            .current_dir(cwd)
             .output()
             .unwrap(),
     )
     .expect_code(0);
     let _stop = Stop(who, name.clone());
     assert_eq!(r.stdout.trim(), name, "{r:?}");
-    let answer = get(port.parse().unwrap(), "/hello.txt");
+    (get(port.parse().unwrap(), path), r.stderr)
+}
+
+both!(web_profile_serves_the_current_directory, |who| {
+    let dir = world_dir();
+    let home = owned_dir(dir.path(), "home", who);
+    let site = owned_dir(&home, "site", who);
+    std::fs::write(site.join("hello.txt"), "hello from the site\n").unwrap();
+    let (answer, stderr) = serve(who, &site, &home, "/hello.txt");
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
     assert!(
         answer.ends_with("\r\n\r\nhello from the site\n"),
         "{answer}"
     );
+    assert!(!stderr.contains("warning"), "{stderr}");
+});
+
+both!(web_profile_never_serves_the_root_or_the_home, |who| {
+    let dir = world_dir();
+    let home = owned_dir(dir.path(), "home", who);
+    std::fs::write(home.join("secret.txt"), "").unwrap();
+    for cwd in [home.as_path(), Path::new("/")] {
+        let (listing, stderr) = serve(who, cwd, &home, "/");
+        assert!(listing.starts_with("HTTP/1.0 200"), "{listing}");
+        assert!(!listing.contains("secret.txt"), "{listing}");
+        assert!(!listing.contains("etc/"), "{listing}");
+        assert!(
+            stderr.contains("not exposing the current directory"),
+            "{stderr}"
+        );
+    }
 });
