@@ -260,16 +260,21 @@ impl Target {
     /// `sub`: likely meant for moksha, so refused rather than guessed.
     fn misplaced_option(&self, sub: &clap::Command) -> Option<&str> {
         let first = self.words.get(1)?;
-        let known = sub.get_arguments().any(|a| {
-            if let Some(long) = first.strip_prefix("--") {
-                let name = long.split('=').next().unwrap_or(long);
-                !name.is_empty() && a.get_long() == Some(name)
-            } else if let Some(short) = first.strip_prefix('-') {
-                short.chars().next().is_some() && a.get_short() == short.chars().next()
-            } else {
-                false
-            }
-        });
+        // Help and version are left to the program (`ls -h`): moksha's own
+        // come before the profile.
+        let known = sub
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .any(|a| {
+                if let Some(long) = first.strip_prefix("--") {
+                    let name = long.split('=').next().unwrap_or(long);
+                    !name.is_empty() && a.get_long() == Some(name)
+                } else if let Some(short) = first.strip_prefix('-') {
+                    short.chars().next().is_some() && a.get_short() == short.chars().next()
+                } else {
+                    false
+                }
+            });
         known.then_some(first.as_str())
     }
 }
@@ -300,4 +305,49 @@ pub fn parse() -> Cli {
             .exit();
     }
     cli
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_specs() {
+        let spec = BindSpec::parse("/etc/hostname:/opt/h").unwrap();
+        assert_eq!(spec.source, "/etc/hostname");
+        assert_eq!(spec.target.as_deref(), Some("/opt/h"));
+        assert_eq!(BindSpec::parse("/etc").unwrap().target, None);
+        assert!(BindSpec::parse(":/x").unwrap_err().contains("empty"));
+        assert!(BindSpec::parse("/etc:rel")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(BindSpec::parse("/nonexistent/x")
+            .unwrap_err()
+            .contains("does not exist on the host"));
+    }
+
+    #[test]
+    fn env_pairs_split_at_the_first_equals() {
+        assert_eq!(env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert_eq!(env_pair("A=").unwrap(), ("A".into(), String::new()));
+        assert!(env_pair("=x").is_err() && env_pair("A").is_err());
+    }
+
+    #[test]
+    fn help_after_the_profile_is_the_program_s() {
+        use clap::CommandFactory;
+        let cli = Cli::try_parse_from(["moksha", "exec", "ls", "-h"]).unwrap();
+        let Command::Exec { target, .. } = &cli.command else {
+            panic!("{cli:?}")
+        };
+        let cmd = Cli::command();
+        let exec = cmd.find_subcommand("exec").unwrap();
+        assert_eq!(target.misplaced_option(exec), None);
+        assert_eq!(target.args(), ["-h"]);
+        let cli = Cli::try_parse_from(["moksha", "exec", "ls", "--detach"]).unwrap();
+        let Command::Exec { target, .. } = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(target.misplaced_option(exec), Some("--detach"));
+    }
 }

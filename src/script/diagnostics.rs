@@ -47,15 +47,20 @@ impl ProfileError {
     /// Names the command-line flag an error of the overrides comes from, at
     /// the start of its message.
     pub fn naming_flag(mut self, flags: &super::overrides::Overrides) -> ProfileError {
-        let (message, at) = match &mut self {
-            ProfileError::Script(f) => (&mut f.message, &f.at),
-            ProfileError::Validation { error, .. } => (&mut error.message, &error.at),
+        // The flag's line is the error's position, or where the call chain
+        // into a library started (`--home persistent`).
+        let (message, at, chain) = match &mut self {
+            ProfileError::Script(f) => (&mut f.message, &f.at, f.chain.as_slice()),
+            ProfileError::Validation { error, .. } => (&mut error.message, &error.at, &[][..]),
             ProfileError::Plain(_) => return self,
         };
-        if let Some(at) = at.as_ref().filter(|at| at.file == super::overrides::SOURCE) {
-            if let Some(flag) = flags.flag_at(at.line) {
-                *message = format!("{flag}: {message}");
-            }
+        let line = at
+            .iter()
+            .chain(chain.iter().map(|(_, pos)| pos))
+            .find(|pos| pos.file == super::overrides::SOURCE)
+            .map(|pos| pos.line);
+        if let Some(flag) = line.and_then(|l| flags.flag_at(l)) {
+            *message = format!("{flag}: {message}");
         }
         self
     }

@@ -73,3 +73,23 @@ impl Overrides {
         engine.run_ast_with_scope(&mut scope, &ast)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_never_become_code() {
+        let flags = Overrides(vec![Flag {
+            text: "--env A=x\ns.exec([\"evil\"]); //".into(),
+            code: "s.env(V[0], V[1]);",
+            values: vec!["A".into(), "x\n\"); s.exec([\"evil\"]);".into()],
+        }]);
+        let text = flags.snippet();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with("{ const V = FLAGS[0]; s.env(V[0], V[1]); } // \"--env A=x\\n"));
+        assert_eq!(flags.flag_at(1), Some("--env A=x\ns.exec([\"evil\"]); //"));
+        assert_eq!(flags.flag_at(0), None);
+        assert_eq!(flags.flag_at(2), None);
+    }
+}
