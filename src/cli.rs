@@ -1,43 +1,157 @@
 //! Command-line definitions.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const AFTER_HELP: &str = "\
+A PROFILE is a path (anything with a '/' or ending in .rhai; - reads it from stdin),
+or a name looked up in ~/.config/moksha/profiles, /etc/moksha/profiles, then the
+built-in profiles; a file in those directories overrides the built-in of its name.
+A name never comes from the working directory: give ./NAME.rhai for a file there.
+For exec and plan, a name that is no profile but a program on PATH runs under the
+strict `default` profile.
+
+Everything after the profile is the program's: moksha's options go before it.
+`--` after the profile is optional, and needed when the first argument is one of
+moksha's options (moksha exec ls -- -d).";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "moksha",
     version,
     about = "A programmable Linux application sandbox: profiles are Rhai programs",
-    after_help = "A PROFILE is a path to a .rhai file, or a name looked up in ./, \
-                  ~/.config/moksha/profiles, /etc/moksha/profiles and the built-in profiles."
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The profile and the program's arguments: everything after the profile
+/// belongs to the program, byte for byte.
+#[derive(Args, Debug)]
+pub struct Target {
+    /// The profile (path, name, or - for stdin), then the arguments it gets as ARGS.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "PROFILE [ARGS]"
+    )]
+    pub words: Vec<String>,
+}
+
+/// The quick flags: sugar for the same Rhai calls, applied after the
+/// profile (in this order: network, home, binds, environment, working
+/// directory).
+#[derive(Args, Debug, Default)]
+pub struct Quick {
+    /// The network: none, host or user (s.network(MODE)).
+    #[arg(long, value_name = "MODE")]
+    pub net: Option<NetMode>,
+    /// A private empty home, or a persistent one kept for this sandbox's name
+    /// under ~/.local/share/moksha/homes (home::persistent).
+    #[arg(long, value_name = "KIND")]
+    pub home: Option<HomeKind>,
+    /// Bind the host path SRC read-only at DST (default: the same path);
+    /// repeatable. A relative SRC is taken from the working directory; it
+    /// must exist.
+    #[arg(long = "bind", value_name = "SRC[:DST]", value_parser = BindSpec::parse)]
+    pub binds: Vec<BindSpec>,
+    /// Like --bind, read-write.
+    #[arg(long = "rw-bind", value_name = "SRC[:DST]", value_parser = BindSpec::parse)]
+    pub rw_binds: Vec<BindSpec>,
+    /// Set an environment variable for the program; repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = env_pair)]
+    pub envs: Vec<(String, String)>,
+    /// The program's working directory inside the sandbox.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum NetMode {
+    None,
+    Host,
+    User,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum HomeKind {
+    Private,
+    Persistent,
+}
+
+/// `SRC[:DST]` of --bind and --rw-bind, split at the first ':'.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindSpec {
+    pub source: String,
+    pub target: Option<String>,
+}
+
+impl BindSpec {
+    fn parse(text: &str) -> Result<BindSpec, String> {
+        let (source, target) = match text.split_once(':') {
+            Some((s, t)) => (s, Some(t)),
+            None => (text, None),
+        };
+        if source.is_empty() {
+            return Err("the source is empty; write SRC or SRC:DST".into());
+        }
+        // A host path: a relative one is taken from the working directory.
+        let source = if source.starts_with('/') {
+            source.to_string()
+        } else {
+            let here = std::env::current_dir()
+                .map_err(|e| format!("cannot resolve the relative path {source}: {e}"))?;
+            here.join(source).to_string_lossy().into_owned()
+        };
+        if std::fs::symlink_metadata(&source).is_err() {
+            return Err(format!("{source} does not exist on the host"));
+        }
+        if target.is_some_and(|t| !t.starts_with('/')) {
+            return Err(
+                "DST is a path inside the sandbox and must be absolute (start with /)".into(),
+            );
+        }
+        Ok(BindSpec {
+            source,
+            target: target.map(Into::into),
+        })
+    }
+}
+
+fn env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.into(), value.into())),
+        _ => Err("expected NAME=VALUE".into()),
+    }
+}
+
+/// An instance name, checked by the same rules as `s.name()`.
+fn instance_name(name: &str) -> Result<String, String> {
+    crate::state::check_name(name).map(|()| name.to_string())
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a program in the sandbox a profile describes.
     Exec {
-        /// The profile (path or name).
-        profile: String,
         /// Print how long each phase of startup took, to stderr.
         #[arg(long)]
         timings: bool,
         /// Instance name for `moksha ps/logs/stop/enter` (default: the
         /// sandbox name plus a short id, or the profile's `s.name()`).
-        #[arg(long)]
+        #[arg(long, value_parser = instance_name)]
         name: Option<String>,
         /// Return once the program runs; its output goes to log files.
         #[arg(long, short = 'd')]
         detach: bool,
-        /// Arguments for the profile, available to it as ARGS.
-        #[arg(last = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        quick: Quick,
+        #[command(flatten)]
+        target: Target,
     },
     /// Print the plan a profile evaluates to, without running anything.
     Plan {
-        profile: String,
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
@@ -53,9 +167,10 @@ pub enum Command {
         /// With --resolved: as `moksha exec --detach` would run it.
         #[arg(long, short = 'd', requires = "resolved")]
         detach: bool,
-        /// Arguments for the profile, available to it as ARGS.
-        #[arg(last = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        quick: Quick,
+        #[command(flatten)]
+        target: Target,
     },
     /// Evaluate and validate profiles; exit 0 if all are valid, 1 otherwise.
     Check {
@@ -120,8 +235,161 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// List the profiles moksha can find, and where each comes from.
-    Profiles,
+    /// List the profiles moksha can find, where each comes from and what it
+    /// overrides; `show NAME` prints one.
+    Profiles {
+        #[command(subcommand)]
+        action: Option<ProfilesAction>,
+    },
+    /// List the stdlib modules built into the binary; `show MODULE` prints one.
+    Stdlib {
+        #[command(subcommand)]
+        action: Option<StdlibAction>,
+    },
     /// Print the profile API (every function with its documentation) as Rhai definitions.
     Api,
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions { shell: Shell },
+    /// Write the manual pages: moksha.1 to stdout, or every page into DIR.
+    Man {
+        /// Write moksha.1 and a page per subcommand (moksha-exec.1, ...) here.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfilesAction {
+    /// Print the source of the profile NAME resolves to (to copy and edit).
+    Show {
+        name: String,
+        /// The built-in profile, even when a file overrides it.
+        #[arg(long)]
+        builtin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StdlibAction {
+    /// Print the source of the built-in stdlib module MODULE.
+    Show { module: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Target {
+    /// The profile argument.
+    pub fn profile(&self) -> &str {
+        &self.words[0]
+    }
+
+    /// The program's arguments: everything after the profile, less one `--`
+    /// right after it.
+    pub fn args(&self) -> &[String] {
+        let rest = &self.words[1..];
+        match rest.first() {
+            Some(first) if first == "--" => &rest[1..],
+            _ => rest,
+        }
+    }
+
+    /// The first argument when it is one of moksha's own options for
+    /// `sub`: likely meant for moksha, so refused rather than guessed.
+    fn misplaced_option(&self, sub: &clap::Command) -> Option<&str> {
+        let first = self.words.get(1)?;
+        // Help and version are left to the program (`ls -h`): moksha's own
+        // come before the profile.
+        let known = sub
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .any(|a| {
+                if let Some(long) = first.strip_prefix("--") {
+                    let name = long.split('=').next().unwrap_or(long);
+                    !name.is_empty() && a.get_long() == Some(name)
+                } else if let Some(short) = first.strip_prefix('-') {
+                    short.chars().next().is_some() && a.get_short() == short.chars().next()
+                } else {
+                    false
+                }
+            });
+        known.then_some(first.as_str())
+    }
+}
+
+/// Parses the command line; exits with status 2 and usage on bad input,
+/// including one of moksha's options written where the program's
+/// arguments start.
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    let cli = Cli::parse();
+    let (name, target) = match &cli.command {
+        Command::Exec { target, .. } => ("exec", target),
+        Command::Plan { target, .. } => ("plan", target),
+        _ => return cli,
+    };
+    let mut cmd = Cli::command();
+    // Built, so the usage of the subcommand reads `moksha exec`.
+    cmd.build();
+    let sub = cmd.find_subcommand_mut(name).expect("exec and plan exist");
+    if let Some(option) = target.misplaced_option(sub) {
+        let profile = target.profile();
+        let msg = format!(
+            "{option} after the profile is ambiguous: moksha's options go before the \
+             profile (moksha {name} {option} {profile} ...), the program's arguments after \
+             it; to pass {option} to the program write moksha {name} {profile} -- {option} ..."
+        );
+        sub.error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
+    cli
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_specs() {
+        let spec = BindSpec::parse("/etc/hostname:/opt/h").unwrap();
+        assert_eq!(spec.source, "/etc/hostname");
+        assert_eq!(spec.target.as_deref(), Some("/opt/h"));
+        assert_eq!(BindSpec::parse("/etc").unwrap().target, None);
+        assert!(BindSpec::parse(":/x").unwrap_err().contains("empty"));
+        assert!(BindSpec::parse("/etc:rel")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(BindSpec::parse("/nonexistent/x")
+            .unwrap_err()
+            .contains("does not exist on the host"));
+    }
+
+    #[test]
+    fn env_pairs_split_at_the_first_equals() {
+        assert_eq!(env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert_eq!(env_pair("A=").unwrap(), ("A".into(), String::new()));
+        assert!(env_pair("=x").is_err() && env_pair("A").is_err());
+    }
+
+    #[test]
+    fn help_after_the_profile_is_the_program_s() {
+        use clap::CommandFactory;
+        let cli = Cli::try_parse_from(["moksha", "exec", "ls", "-h"]).unwrap();
+        let Command::Exec { target, .. } = &cli.command else {
+            panic!("{cli:?}")
+        };
+        let cmd = Cli::command();
+        let exec = cmd.find_subcommand("exec").unwrap();
+        assert_eq!(target.misplaced_option(exec), None);
+        assert_eq!(target.args(), ["-h"]);
+        let cli = Cli::try_parse_from(["moksha", "exec", "ls", "--detach"]).unwrap();
+        let Command::Exec { target, .. } = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(target.misplaced_option(exec), Some("--detach"));
+    }
 }

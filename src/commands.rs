@@ -5,8 +5,9 @@
 //! up, 126/127 when the program could not be executed / was not found
 //! inside.
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ProfilesAction, StdlibAction};
 use crate::plan::Plan;
+use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
 use crate::{launch, manage, profiles};
 
@@ -16,18 +17,19 @@ pub const EXIT_PROFILE: i32 = 1;
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Exec {
-            profile,
             timings,
             name,
             detach,
-            args,
+            quick,
+            target,
         } => {
             let opts = launch::Options {
                 timings,
                 name,
                 detach,
             };
-            exec(&profile, &args, &opts)
+            let flags = crate::quick::overrides(&quick);
+            exec(target.profile(), target.args(), &flags, &opts)
         }
         Command::Ps { json, long, prune } => manage::ps(manage::PsOptions { json, long, prune }),
         Command::Rm { names } => manage::rm(&names),
@@ -38,27 +40,57 @@ pub fn run(cli: Cli) -> i32 {
         Command::Stop { name, timeout } => manage::stop(&name, timeout),
         Command::Enter { name, command } => manage::enter(&name, command),
         Command::Plan {
-            profile,
             json,
             resolved,
             name,
             detach,
-            args,
+            quick,
+            target,
         } => {
             let resolve = resolved.then_some(launch::Options {
                 timings: false,
                 name,
                 detach,
             });
-            plan(&profile, &args, json, resolve.as_ref())
+            let flags = crate::quick::overrides(&quick);
+            plan(
+                target.profile(),
+                target.args(),
+                &flags,
+                json,
+                resolve.as_ref(),
+            )
         }
         Command::Check { profiles } => check(&profiles),
-        Command::Profiles => {
-            for (name, place) in profiles::list() {
-                println!("{name:<16} {place}");
+        Command::Profiles { action: None } => {
+            for l in profiles::list() {
+                if l.hides.is_empty() {
+                    println!("{:<16} {}", l.name, l.place);
+                } else {
+                    println!(
+                        "{:<16} {} (overrides {})",
+                        l.name,
+                        l.place,
+                        l.hides.join(", ")
+                    );
+                }
             }
             0
         }
+        Command::Profiles {
+            action: Some(ProfilesAction::Show { name, builtin }),
+        } => show_profile(&name, builtin),
+        Command::Stdlib { action: None } => {
+            for (name, text) in script::resolver::stdlib() {
+                println!("{name:<16} {}", summary(text));
+            }
+            0
+        }
+        Command::Stdlib {
+            action: Some(StdlibAction::Show { module }),
+        } => show_module(&module),
+        Command::Completions { shell } => crate::manual::completions(shell),
+        Command::Man { out } => crate::manual::man(out.as_deref()),
         Command::Api => {
             print!("{}", script::api_definitions());
             0
@@ -67,16 +99,40 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 /// Finds, evaluates and validates a profile; prints the error and returns
-/// None when that fails.
-pub fn load(profile: &str, args: &[String]) -> Option<(Plan, Timings)> {
-    let source = match profiles::find(profile) {
-        Ok(s) => s,
+/// None when that fails. With `program`, a name that is no profile but a
+/// program on the host runs under the default profile; how the profile was
+/// found is noted on stderr unless it is the built-in one named.
+pub fn load(
+    profile: &str,
+    args: &[String],
+    flags: &Overrides,
+    program: bool,
+) -> Option<(Plan, Timings)> {
+    let found = if program {
+        profiles::find_or_program(profile)
+    } else {
+        profiles::find(profile)
+    };
+    let found = match found {
+        Ok(found) => found,
         Err(e) => {
             eprintln!("moksha: {e}");
             return None;
         }
     };
-    match script::evaluate(&source, args) {
+    for note in found.notes(profile) {
+        eprintln!("moksha: note: {note}");
+    }
+    let with_program;
+    let args = if let profiles::Origin::Program(_) = found.origin {
+        // The default profile runs ARGS: the program as typed, then its
+        // arguments, unchanged.
+        with_program = [&[profile.to_string()], args].concat();
+        &with_program
+    } else {
+        args
+    };
+    match script::evaluate_with(&found.source, args, flags) {
         Ok(done) => Some(done),
         Err(e) => {
             eprint!("{}", e.render());
@@ -87,8 +143,14 @@ pub fn load(profile: &str, args: &[String]) -> Option<(Plan, Timings)> {
 
 /// `moksha plan`: the profile's plan, or with `resolve` the plan `moksha
 /// exec` would run with those options (nothing is started or created).
-fn plan(profile: &str, args: &[String], json: bool, resolve: Option<&launch::Options>) -> i32 {
-    let Some((plan, _)) = load(profile, args) else {
+fn plan(
+    profile: &str,
+    args: &[String],
+    flags: &Overrides,
+    json: bool,
+    resolve: Option<&launch::Options>,
+) -> i32 {
+    let Some((plan, _)) = load(profile, args, flags, true) else {
         return EXIT_PROFILE;
     };
     let (plan, instance) = match resolve.map(|opts| launch::prepare(&plan, opts)) {
@@ -120,7 +182,7 @@ fn plan(profile: &str, args: &[String], json: bool, resolve: Option<&launch::Opt
 fn check(list: &[String]) -> i32 {
     let mut bad = 0;
     for profile in list {
-        match load(profile, &[]) {
+        match load(profile, &[], &Overrides::default(), false) {
             Some((plan, _)) => {
                 println!("{profile}: ok");
                 for w in crate::plan::helper::warnings(&plan) {
@@ -138,9 +200,9 @@ fn check(list: &[String]) -> i32 {
     }
 }
 
-fn exec(profile: &str, args: &[String], opts: &launch::Options) -> i32 {
+fn exec(profile: &str, args: &[String], flags: &Overrides, opts: &launch::Options) -> i32 {
     let start = std::time::Instant::now();
-    let Some((plan, timings)) = load(profile, args) else {
+    let Some((plan, timings)) = load(profile, args, flags, true) else {
         return EXIT_PROFILE;
     };
     if opts.timings {
@@ -157,4 +219,71 @@ fn exec(profile: &str, args: &[String], opts: &launch::Options) -> i32 {
         eprintln!("moksha: warning: {w}");
     }
     launch::run(&plan, opts)
+}
+
+/// `moksha profiles show NAME`: the source `exec NAME` would use (or the
+/// built-in one), to copy and edit.
+fn show_profile(name: &str, builtin: bool) -> i32 {
+    let text = if builtin {
+        profiles::builtin(name)
+            .map(str::to_string)
+            .ok_or_else(|| format!("no built-in profile named {name:?} (see `moksha profiles`)"))
+    } else {
+        profiles::find(name).map(|found| {
+            for note in found.notes(name) {
+                eprintln!("moksha: note: {note}");
+            }
+            found.source.text
+        })
+    };
+    match text {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("moksha: {e}");
+            EXIT_PROFILE
+        }
+    }
+}
+
+/// `moksha stdlib show MODULE`: an embedded stdlib module's source.
+fn show_module(module: &str) -> i32 {
+    let module = module.strip_suffix(".rhai").unwrap_or(module);
+    match script::resolver::stdlib()
+        .iter()
+        .find(|(n, _)| *n == module)
+    {
+        Some((_, text)) => {
+            print!("{text}");
+            0
+        }
+        None => {
+            let names: Vec<&str> = script::resolver::stdlib().iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "moksha: no stdlib module named {module:?}; the modules are {}",
+                names.join(", ")
+            );
+            EXIT_PROFILE
+        }
+    }
+}
+
+/// The first sentence of a module's header comment, without the `NAME:`.
+fn summary(text: &str) -> String {
+    let head: Vec<&str> = text
+        .lines()
+        .map_while(|l| l.strip_prefix("//"))
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let head = head.join(" ");
+    let head = head
+        .split_once(": ")
+        .map_or(head.as_str(), |(_, rest)| rest);
+    match head.find(". ") {
+        Some(end) => head[..=end].to_string(),
+        None => head.to_string(),
+    }
 }

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() {
-    let cli = moksha::cli::Cli::parse();
+    let cli = moksha::cli::parse();
     std::process::exit(moksha::commands::run(cli));
 }

@@ -1,13 +1,20 @@
-//! Finding profiles: a path is used as given; a name is looked up in `./`,
-//! the user's profile directory, `/etc/moksha/profiles`, then the profiles
-//! built into the binary.
+//! Finding profiles. A path (anything with a `/`, or ending in `.rhai`) is
+//! used as given, and `-` is read from stdin. A bare NAME is never looked up
+//! in the working directory — a cloned repository shipping `build.rhai`
+//! would otherwise choose its own sandbox — but in the user's profile
+//! directory, `/etc/moksha/profiles`, then the profiles built into the
+//! binary; a file in the first two overrides the built-in of its name.
 
 use crate::script::{host, resolver, ProfileSource};
 use std::path::{Path, PathBuf};
 
+/// The profile that runs a program named on the command line when no
+/// profile has its name (`moksha exec ls`).
+pub const DEFAULT: &str = "default";
+
 /// The directories searched for profiles by name, in order.
 pub fn profile_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from(".")];
+    let mut dirs = Vec::new();
     if let Ok(cfg) = host::xdg_dir("config") {
         dirs.push(PathBuf::from(cfg).join("moksha/profiles"));
     }
@@ -15,14 +22,111 @@ pub fn profile_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Where a profile came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// A path or stdin, named by the user.
+    Given,
+    /// A file in a profile directory found by name.
+    Dir,
+    /// The profile built into the binary.
+    BuiltIn,
+    /// No profile has this name: the default profile runs the host program
+    /// at this path.
+    Program(String),
+}
+
+/// A profile found for a command-line argument.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub source: ProfileSource,
+    pub origin: Origin,
+    /// A `NAME.rhai` in the working directory that a bare name did not use.
+    pub ignored_here: Option<String>,
+}
+
+impl Found {
+    /// The one-line notes `exec` and `plan` print on stderr: a profile that
+    /// is not the built-in one, or not a profile at all, is never silent.
+    pub fn notes(&self, arg: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        match &self.origin {
+            Origin::Dir => notes.push(format!(
+                "using the profile {}{}",
+                self.source.name,
+                if builtin(arg).is_some() {
+                    format!(" (it overrides the built-in {arg})")
+                } else {
+                    String::new()
+                }
+            )),
+            Origin::Program(path) => notes.push(format!(
+                "no profile named {arg:?}: running {path} under the strict default profile \
+                 (no network, an empty private home; `moksha profiles show default`)"
+            )),
+            Origin::Given | Origin::BuiltIn => {}
+        }
+        if let Some(file) = &self.ignored_here {
+            notes.push(format!(
+                "{file} is not used: a profile name never comes from the working directory; \
+                 to run that file, give its path (moksha exec {file})"
+            ));
+        }
+        notes
+    }
+}
+
 /// Whether the argument names a file rather than a profile name.
 fn is_path(arg: &str) -> bool {
     arg.contains('/') || arg.ends_with(".rhai")
 }
 
+fn is_name(arg: &str) -> bool {
+    !arg.is_empty()
+        && !arg.starts_with('.')
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The source of the built-in profile `name`.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    resolver::embedded_profiles()
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
+fn builtin_source(name: &str) -> Option<ProfileSource> {
+    builtin(name).map(|text| ProfileSource {
+        name: format!("<profiles>/{name}.rhai"),
+        text: text.to_string(),
+        dir: None,
+    })
+}
+
+/// Profile text from bytes: a program or other binary file gets a message
+/// that says what it is and what to run instead.
+fn text_of(name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        if bytes.starts_with(b"\x7fELF") {
+            format!(
+                "{name} is a program, not a Rhai profile; to run it in a strict sandbox: \
+                 moksha exec {DEFAULT} -- {name} (or `moksha exec shell` for a shell; \
+                 `moksha profiles` lists the profiles)"
+            )
+        } else {
+            format!("{name} is not a Rhai profile: it is not UTF-8 text")
+        }
+    })
+}
+
 fn read(path: &Path) -> Result<ProfileSource, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+    let name = path.to_string_lossy().into_owned();
+    let text = text_of(&name, bytes)?;
     let dir = path
         .parent()
         .map(|p| {
@@ -33,61 +137,122 @@ fn read(path: &Path) -> Result<ProfileSource, String> {
             }
         })
         .map(Path::to_path_buf);
+    Ok(ProfileSource { name, text, dir })
+}
+
+fn read_stdin() -> Result<ProfileSource, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the profile from stdin: {e}"))?;
+    let name = "<stdin>".to_string();
     Ok(ProfileSource {
-        name: path.to_string_lossy().into_owned(),
-        text,
-        dir,
+        text: text_of(&name, bytes)?,
+        name,
+        dir: None,
     })
 }
 
-/// Resolves a profile argument to its source text.
-pub fn find(arg: &str) -> Result<ProfileSource, String> {
+/// The first `NAME.rhai` in the profile directories.
+fn in_dirs(name: &str) -> Option<PathBuf> {
+    profile_dirs()
+        .into_iter()
+        .map(|d| d.join(format!("{name}.rhai")))
+        .find(|p| p.is_file())
+}
+
+/// Resolves a profile argument (a path, `-`, or a name).
+pub fn find(arg: &str) -> Result<Found, String> {
+    lookup(arg, false)
+}
+
+/// Like `find`, but a name that is no profile and names a program on the
+/// host's PATH runs that program under the default profile.
+pub fn find_or_program(arg: &str) -> Result<Found, String> {
+    lookup(arg, true)
+}
+
+fn lookup(arg: &str, program: bool) -> Result<Found, String> {
+    let found = |source, origin| Found {
+        source,
+        origin,
+        ignored_here: None,
+    };
+    if arg == "-" {
+        return Ok(found(read_stdin()?, Origin::Given));
+    }
     if is_path(arg) {
-        return read(Path::new(arg));
+        return Ok(found(read(Path::new(arg))?, Origin::Given));
     }
-    if arg.is_empty()
-        || !arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(format!(
-            "{arg:?} is not a profile name or a path to a .rhai file"
-        ));
-    }
-    let file = format!("{arg}.rhai");
-    for dir in profile_dirs() {
-        let candidate = dir.join(&file);
-        if candidate.is_file() {
-            return read(&candidate);
+    let here = format!("./{arg}.rhai");
+    let mut result = if !is_name(arg) {
+        None
+    } else if let Some(path) = in_dirs(arg) {
+        Some(found(read(&path)?, Origin::Dir))
+    } else {
+        builtin_source(arg).map(|s| found(s, Origin::BuiltIn))
+    };
+    if result.is_none() && program {
+        if let (Some(path), Some(source)) = (host::which(arg), builtin_source(DEFAULT)) {
+            result = Some(found(source, Origin::Program(path)));
         }
     }
-    if let Some((name, text)) = resolver::embedded_profiles()
-        .iter()
-        .find(|(n, _)| *n == arg)
-    {
-        return Ok(ProfileSource {
-            name: format!("<profiles>/{name}.rhai"),
-            text: text.to_string(),
-            dir: None,
-        });
+    let Some(mut result) = result else {
+        return Err(not_found(arg, program));
+    };
+    if Path::new(&here).is_file() {
+        result.ignored_here = Some(here);
+    }
+    Ok(result)
+}
+
+fn not_found(arg: &str, program: bool) -> String {
+    let here = format!("./{arg}.rhai");
+    let hint = if Path::new(&here).is_file() {
+        format!("; {here} is not used for a name, give its path to run it (moksha exec {here})")
+    } else {
+        String::new()
+    };
+    if !is_name(arg) && !program {
+        return format!("{arg:?} is not a profile name or a path to a .rhai file");
     }
     let searched: Vec<String> = profile_dirs()
         .iter()
-        .map(|d| d.join(&file).to_string_lossy().into_owned())
+        .map(|d| d.join(format!("{arg}.rhai")).to_string_lossy().into_owned())
         .collect();
-    Err(format!(
-        "no profile named {arg:?}; looked for {} and the built-in profiles (see `moksha profiles`)",
+    let program = if program {
+        " and no program of that name is on PATH"
+    } else {
+        ""
+    };
+    format!(
+        "no profile named {arg:?}{program}; looked for {} and the built-in profiles \
+         (see `moksha profiles`){hint}",
         searched.join(", ")
-    ))
+    )
 }
 
-/// Every profile found: (name, where). Earlier places shadow later ones.
-pub fn list() -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = Vec::new();
+/// One profile `moksha profiles` lists: its name, where it is, and the
+/// files or built-in of the same name it hides.
+pub struct Listed {
+    pub name: String,
+    pub place: String,
+    pub hides: Vec<String>,
+}
+
+/// Every profile found, each name once, with what it overrides.
+pub fn list() -> Vec<Listed> {
+    let mut found: Vec<Listed> = Vec::new();
     let mut add = |name: String, place: String| {
-        if !found.iter().any(|(n, _)| *n == name) {
-            found.push((name, place));
-        }
+        match found.iter_mut().find(|l| l.name == name) {
+            Some(first) => first.hides.push(place),
+            None => found.push(Listed {
+                name,
+                place,
+                hides: Vec::new(),
+            }),
+        };
     };
     for dir in profile_dirs() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -97,6 +262,7 @@ pub fn list() -> Vec<(String, String)> {
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
             .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
+            .filter(|n| is_name(n))
             .collect();
         names.sort();
         for name in names {
@@ -111,4 +277,26 @@ pub fn list() -> Vec<(String, String)> {
         add(name.to_string(), "built in".into());
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert!(is_path("./build.rhai") && is_path("build.rhai") && is_path("a/b"));
+        assert!(!is_path("build"));
+        assert!(is_name("build") && is_name("my-app_2.x"));
+        assert!(!is_name("") && !is_name(".hidden") && !is_name("g++"));
+    }
+
+    #[test]
+    fn binaries_are_named_for_what_they_are() {
+        let elf = text_of("/bin/ls", b"\x7fELF\x02\x01\x01\xff".to_vec()).unwrap_err();
+        assert!(elf.contains("is a program, not a Rhai profile"), "{elf}");
+        assert!(elf.contains("moksha exec default -- /bin/ls"), "{elf}");
+        let other = text_of("x", vec![0xff, 0xfe]).unwrap_err();
+        assert!(other.contains("not UTF-8 text"), "{other}");
+    }
 }

@@ -92,7 +92,7 @@ fn check_app_name(name: &str) -> Result<(), String> {
 /// The program a profile runs (its `exec`'s first word), evaluated without
 /// arguments.
 fn profile_program(name: &str) -> Result<String, String> {
-    let source = crate::profiles::find(name)?;
+    let source = crate::profiles::find(name)?.source;
     let (plan, _) = script::evaluate(&source, &[])
         .map_err(|e| format!("its profile does not evaluate:\n{}", e.render()))?;
     plan.process
@@ -392,7 +392,7 @@ pub fn list() -> i32 {
         .collect();
     let available: Vec<String> = crate::profiles::list()
         .into_iter()
-        .map(|(name, _)| name)
+        .map(|l| l.name)
         .filter(|name| !installed(name) && check_app_name(name).is_ok())
         .filter(|name| {
             profile_program(name).ok().is_some_and(|p| {

@@ -436,6 +436,9 @@ fn register_host(engine: &mut Engine) {
     api!(engine, "read_link", "path: String -> ?",
         "Where the host symlink `path` points (as written in the link), or `()` if it is not a symlink.",
         |p: &str| host::read_link(p).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    api!(engine, "real_path", "path: String -> ?",
+        "The host path `path` with every symlink, `.` and `..` resolved, or `()` if it does not exist.",
+        |p: &str| host::real_path(p).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
     api!(
         engine,
         "is_dir",

@@ -44,6 +44,27 @@ impl ProfileError {
         }))
     }
 
+    /// Names the command-line flag an error of the overrides comes from, at
+    /// the start of its message.
+    pub fn naming_flag(mut self, flags: &super::overrides::Overrides) -> ProfileError {
+        // The flag's line is the error's position, or where the call chain
+        // into a library started (`--home persistent`).
+        let (message, at, chain) = match &mut self {
+            ProfileError::Script(f) => (&mut f.message, &f.at, f.chain.as_slice()),
+            ProfileError::Validation { error, .. } => (&mut error.message, &error.at, &[][..]),
+            ProfileError::Plain(_) => return self,
+        };
+        let line = at
+            .iter()
+            .chain(chain.iter().map(|(_, pos)| pos))
+            .find(|pos| pos.file == super::overrides::SOURCE)
+            .map(|pos| pos.line);
+        if let Some(flag) = line.and_then(|l| flags.flag_at(l)) {
+            *message = format!("{flag}: {message}");
+        }
+        self
+    }
+
     /// The message, the primary position and the call chain (outermost first).
     pub fn parts(&self) -> (String, Option<Pos>, Vec<(String, Pos)>) {
         match self {

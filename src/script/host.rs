@@ -96,6 +96,13 @@ pub fn read_link(path: &str) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
+/// `path` with every symlink resolved, or None if it does not exist.
+pub fn real_path(path: &str) -> Option<String> {
+    std::fs::canonicalize(path)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
 pub fn is_dir(path: &str) -> bool {
     Path::new(path).is_dir()
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod diagnostics;
 pub mod host;
 pub mod memory;
+pub mod overrides;
 pub mod resolver;
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,10 @@ pub mod limits {
     pub const FN_EXPR_DEPTH: usize = 32;
     pub const STRING_BYTES: usize = 1 << 20;
     pub const ARRAY_LEN: usize = 16_384;
+    /// ARGS is input, not growth: the array limit grows by its length and
+    /// the operation limit by this much per argument, so a profile can pass
+    /// on (and look at) as many arguments as the kernel's ARG_MAX allows.
+    pub const OPERATIONS_PER_ARG: u64 = 64;
     pub const MAP_LEN: usize = 4_096;
     pub const MODULES: usize = 64;
     pub const VARIABLES: usize = 1_024;
@@ -133,11 +138,21 @@ pub fn engine_for(
 /// whatever thread calls this and however it was built. The thread has ended
 /// when this returns (the caller may then be single-threaded again).
 pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timings), ProfileError> {
-    let (profile, args) = (profile.clone(), args.to_vec());
+    evaluate_with(profile, args, &overrides::Overrides::default())
+}
+
+/// `evaluate`, then the command line's overrides against the sandbox the
+/// profile created, before validation.
+pub fn evaluate_with(
+    profile: &ProfileSource,
+    args: &[String],
+    flags: &overrides::Overrides,
+) -> Result<(Plan, Timings), ProfileError> {
+    let (profile, args, flags) = (profile.clone(), args.to_vec(), flags.clone());
     let worker = std::thread::Builder::new()
         .name("moksha-eval".into())
         .stack_size(limits::STACK_BYTES)
-        .spawn(move || evaluate_here(&profile, &args));
+        .spawn(move || evaluate_here(&profile, &args, &flags).map_err(|e| e.naming_flag(&flags)));
     match worker {
         Ok(worker) => worker
             .join()
@@ -152,6 +167,7 @@ pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timin
 fn evaluate_here(
     profile: &ProfileSource,
     args: &[String],
+    flags: &overrides::Overrides,
 ) -> Result<(Plan, Timings), ProfileError> {
     let mut timings = Timings::default();
     let sources = Rc::new(RefCell::new(Sources::new()));
@@ -163,7 +179,12 @@ fn evaluate_here(
     };
 
     let t = Instant::now();
-    let (engine, cx) = engine_for(profile, sources.clone());
+    let (mut engine, cx) = engine_for(profile, sources.clone());
+    engine
+        .set_max_array_size(limits::ARRAY_LEN.saturating_add(args.len()))
+        .set_max_operations(
+            limits::OPERATIONS.saturating_add(limits::OPERATIONS_PER_ARG * args.len() as u64),
+        );
     timings.engine = t.elapsed();
 
     let t = Instant::now();
@@ -180,6 +201,15 @@ fn evaluate_here(
     engine
         .run_ast_with_scope(&mut scope, &ast)
         .map_err(|e| script_err(*e, &sources))?;
+    let only = match cx.sandboxes.borrow().as_slice() {
+        [(s, _)] => Some(s.clone()),
+        _ => None,
+    };
+    if let Some(s) = only {
+        flags
+            .apply(&engine, &s, &sources)
+            .map_err(|e| ProfileError::script(overrides::SOURCE, &e, sources.borrow().clone()))?;
+    }
     timings.eval = t.elapsed();
 
     let t = Instant::now();

@@ -486,7 +486,7 @@ fn profiles_degrade_with_clear_warnings_without_a_desktop() {
     let home = home.to_string_lossy().into_owned();
     let bare = [("XDG_RUNTIME_DIR", rt.as_str()), ("HOME", home.as_str())];
     let gui = ["firefox", "chromium", "zathura", "mpv"];
-    for (name, _) in moksha::profiles::list() {
+    for name in moksha::profiles::list().into_iter().map(|l| l.name) {
         let r = moksha_env(Who::Root, &["plan", &name], &bare);
         assert_eq!(r.code, 0, "{name}: {r:?}");
         if gui.contains(&name.as_str()) {
@@ -524,7 +524,7 @@ fn profiles_degrade_with_clear_warnings_without_a_desktop() {
     // And `moksha check` passes them all, printing the warnings.
     let paths: Vec<String> = moksha::profiles::list()
         .into_iter()
-        .map(|(n, _)| n)
+        .map(|l| l.name)
         .collect();
     let mut args = vec!["check"];
     args.extend(paths.iter().map(String::as_str));

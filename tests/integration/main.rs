@@ -2,13 +2,18 @@
 //! Sandbox tests run twice, as root and rootless as uid 65534.
 
 mod cli;
+mod command_line;
 mod common;
+mod current_dir;
 mod desktop;
 mod escape;
 mod install;
+mod lookup;
 mod manage;
 mod network;
 mod resolved;
 mod sandbox;
 mod security;
+mod shipped;
+mod web;
 mod workflows;
