@@ -29,10 +29,15 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
             col: 0,
         },
     });
-    plan.supervision.new_session = true;
+    // At a terminal the command gets the terminal's foreground in a
+    // process group of its own (an interactive shell's job control works,
+    // and it can give the terminal back when it leaves); otherwise a new
+    // session without one.
+    plan.supervision.new_session = !sys::in_foreground(0);
     plan.supervision.die_with_parent = true;
 
-    let waited = block_signals()?;
+    let relay = block_signals(supervisor::Relay::of(&plan))?;
+    let foreground = relay.shared_terminal;
     // Every namespace the sandbox has of its own (time too: the program
     // is in the sandbox's time namespace).
     sys::setns_pidfd(pidfd, &plan.namespaces.new_ones())
@@ -54,6 +59,9 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
             failure = Some(code);
         }
     }
-    let status = supervisor::wait_for(child, &waited);
+    let status = supervisor::wait_for(child, relay);
+    if foreground {
+        sys::take_terminal(0);
+    }
     Ok(failure.unwrap_or(status))
 }

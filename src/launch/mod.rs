@@ -36,12 +36,12 @@ use crate::state::{self, Claim};
 use crate::sys;
 pub use enter::enter;
 pub use error::SetupError;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigmaskHow, Signal};
 pub use prepare::{prepare, resolve, Launch, Prepared};
 use report::Message;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
-use supervisor::Child;
+use supervisor::{Child, Relay};
 pub(crate) use sys::signal::restore_signals;
 
 /// moksha itself could not set the sandbox up.
@@ -103,7 +103,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), p.net.has_helper())?;
     // 3. Signals are handled synchronously from here on (the sandbox side
     //    restores its mask before running the program); the pipes to it.
-    let waited = block_signals()?;
+    let relay = block_signals(Relay::of(plan))?;
+    // Whether we hold the terminal's foreground, to take it back at the end
+    // from a program that gave it to one of its own jobs.
+    let foreground = sys::in_foreground(0);
     let pipes = Pipes::new()?;
     // 4. clone into the new namespaces (from inside a joined network
     //    namespace, if any). The child runs `inside` and never returns.
@@ -157,13 +160,12 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     }
     // 9. Wait: signals forwarded to the supervisor, the program's status
     //    returned as soon as the supervisor sends it.
-    let status = child.wait(&waited, pipes.status.0);
+    let status = child.wait(relay, pipes.status.0);
     drop(helpers);
-    if !plan.supervision.new_session {
-        // Take the terminal back from the program's process group.
-        for fd in 0..3 {
-            sys::take_terminal(fd);
-        }
+    if relay.shared_terminal && foreground {
+        // Take the terminal back from a job of the program's (an
+        // interactive shell inside that did not give it back).
+        sys::take_terminal(0);
     }
     Ok(failure.unwrap_or(status))
 }
@@ -203,22 +205,11 @@ fn detached_stdio(
     ))
 }
 
-/// The signals handled synchronously with sigwait: forwarded ones and SIGCHLD.
-fn waited_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in FORWARDED {
-        set.add(s);
-    }
-    set.add(Signal::SIGCHLD);
-    set
-}
-
-/// Stage 3: blocks the waited signals.
-fn block_signals() -> Result<SigSet, SetupError> {
-    let waited = waited_signals();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None)
+/// Stage 3: blocks the signals waited for (see `Relay`).
+fn block_signals(relay: Relay) -> Result<Relay, SetupError> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&relay.waited()), None)
         .map_err(|e| format!("sigprocmask: {e}"))?;
-    Ok(waited)
+    Ok(relay)
 }
 
 /// The pipes between the launcher and the sandbox side, (read, write):
@@ -503,8 +494,10 @@ fn setup_inside(
 
     // 5. Sessions: by default the supervisor starts a new session, so the
     //    program has no controlling terminal and terminal signals reach only
-    //    the launcher, which forwards them. A program that shares the
-    //    terminal gets its own foreground process group (program.rs).
+    //    the launcher, which passes them on. A program that shares the
+    //    terminal gets its own foreground process group (program.rs); the
+    //    supervisor one of its own, so the terminal's signals do not reach
+    //    it. Job control goes through the launcher (supervisor.rs, Relay).
     if plan.supervision.new_session {
         sys::setsid()?;
     } else {

@@ -71,10 +71,12 @@ pub fn start(
     if plan.supervision.die_with_parent {
         setup(sys::set_pdeathsig(libc::SIGKILL));
     }
+    // A process group of its own, which the supervisor stops and continues
+    // as a whole (job control: supervisor.rs, Relay). Sharing the terminal,
+    // it is the terminal's foreground group, so Ctrl-C, Ctrl-Z and window
+    // changes reach the program and not moksha.
+    setup(sys::setpgid_self());
     if !sup.new_session {
-        // Our own process group in the caller's session, in the foreground,
-        // so job control and Ctrl-C work for the program and not for moksha.
-        setup(sys::setpgid_self());
         for fd in 0..3 {
             sys::take_terminal(fd);
         }

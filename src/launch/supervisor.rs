@@ -24,16 +24,26 @@ pub fn code_of(status: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Reaps every child that has exited; returns the code of `watched` if it
-/// is among them.
-fn reap(watched: Pid) -> Option<i32> {
+/// What reaping found of the watched process.
+enum Reaped {
+    Exited(i32),
+    /// Stopped by this signal (a terminal's SIGTSTP, SIGTTIN, SIGTTOU).
+    Stopped(Signal),
+}
+
+/// Reaps every child that has exited; says whether `watched` exited or
+/// stopped among them.
+fn reap(watched: Pid) -> Option<Reaped> {
     let mut found = None;
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)) {
             Ok(WaitStatus::StillAlive) | Err(_) => return found,
+            Ok(WaitStatus::Stopped(pid, sig)) if pid == watched => {
+                found = found.or(Some(Reaped::Stopped(sig)))
+            }
             Ok(status) if status.pid() == Some(watched) => {
                 if let Some(code) = code_of(status) {
-                    found = Some(code);
+                    return Some(Reaped::Exited(code));
                 }
             }
             Ok(_) => {}
@@ -41,59 +51,168 @@ fn reap(watched: Pid) -> Option<i32> {
     }
 }
 
-/// Forwards signals to `watched` and reaps children until it exits; returns
-/// its code. Used by the supervisor (watching the program, reaping the PID
-/// namespace's orphans) and by the launcher (watching the supervisor).
-/// The signals in `waited` must be blocked.
-pub fn wait_for(watched: libc::pid_t, waited: &SigSet) -> i32 {
-    let watched = Pid::from_raw(watched);
-    loop {
-        if let Some(code) = reap(watched) {
-            return code;
+/// How job control reaches the program, and so what the waiting processes
+/// (the launcher, the supervisor, `moksha enter`) do about it.
+///
+/// - Sharing the caller's terminal, the program is the terminal's
+///   foreground process group: Ctrl-Z stops it. The supervisor tells the
+///   launcher (on the status pipe), which stops itself with the same
+///   signal, so the shell sees its job stop. Continued by `fg` or `bg`,
+///   the launcher gives the terminal back to the program's group if it
+///   holds the foreground itself (`fg`), and has the supervisor continue
+///   the program.
+/// - In a session of its own the program has no terminal: Ctrl-Z reaches
+///   the launcher, which has the supervisor stop the whole sandbox, then
+///   stops itself; continued, it has the supervisor continue it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relay {
+    pub shared_terminal: bool,
+}
+
+impl Relay {
+    pub fn of(plan: &Plan) -> Relay {
+        Relay {
+            shared_terminal: !plan.supervision.new_session,
         }
-        match waited.wait() {
-            Ok(Signal::SIGCHLD) | Err(_) => {}
-            Ok(sig) => {
-                let _ = nix::sys::signal::kill(watched, sig);
+    }
+
+    /// The signals waited for (and blocked): the forwarded ones, SIGCHLD,
+    /// SIGCONT, and without a shared terminal SIGTSTP.
+    pub fn waited(self) -> SigSet {
+        let mut set = SigSet::empty();
+        for s in super::FORWARDED {
+            set.add(s);
+        }
+        set.add(Signal::SIGCHLD);
+        set.add(Signal::SIGCONT);
+        if !self.shared_terminal {
+            set.add(Signal::SIGTSTP);
+        }
+        set
+    }
+}
+
+/// After a process below us stopped with `sig` (the terminal stopped its
+/// foreground group): stop ourselves the same way, and once continued,
+/// give the terminal back to its group `pgid` if we are in the foreground
+/// (`fg`, not `bg`), then `resume` it.
+fn stop_with(sig: Signal, pgid: Option<libc::pid_t>, resume: impl FnOnce()) {
+    signal::stop_as(sig);
+    if let Some(pgid) = pgid.filter(|_| sys::in_foreground(0)) {
+        sys::give_terminal(0, pgid);
+    }
+    resume();
+}
+
+/// Forwards signals to `watched` (a child of ours) and reaps children until
+/// it exits; returns its code. Used by `moksha enter` and by the launcher
+/// when it cannot read its signals from a signalfd. `relay.waited()` must
+/// be blocked.
+pub fn wait_for(watched: libc::pid_t, relay: Relay) -> i32 {
+    let pid = Pid::from_raw(watched);
+    let waited = relay.waited();
+    loop {
+        match reap(pid) {
+            Some(Reaped::Exited(code)) => return code,
+            Some(Reaped::Stopped(sig)) if relay.shared_terminal => {
+                stop_with(sig, Some(watched), || {
+                    let _ = nix::sys::signal::killpg(pid, Signal::SIGCONT);
+                })
+            }
+            _ => {}
+        }
+        match signal::wait_signal(&waited, None) {
+            Waited::Signal(Signal::SIGCHLD | Signal::SIGCONT)
+            | Waited::Nothing
+            | Waited::Timeout => {}
+            Waited::Signal(Signal::SIGTSTP) => stop_with(Signal::SIGTSTP, None, || {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
+            }),
+            Waited::Signal(sig) => {
+                let _ = nix::sys::signal::kill(pid, sig);
             }
         }
     }
 }
 
-/// The supervisor's loop: `wait_for` with a wall-clock limit. When the
-/// timeout passes, the program gets SIGTERM, and SIGKILL if it is still
-/// there after the grace period; the result is then EXIT_TIMEOUT (124, as
-/// timeout(1)) whatever the program's own status, and a message says why.
-pub fn supervise(watched: libc::pid_t, waited: &SigSet, timeout: Option<&Timeout>) -> i32 {
-    let Some(limit) = timeout else {
-        return wait_for(watched, waited);
-    };
+/// Stops or continues everything in the sandbox: in its own PID namespace
+/// every process but PID 1 (the supervisor), else the program's process
+/// group.
+fn whole_sandbox(program: Pid, own_pid_ns: bool, sig: Signal) {
+    if own_pid_ns {
+        signal::signal_namespace(sig);
+    } else {
+        let _ = nix::sys::signal::killpg(program, sig);
+    }
+}
+
+/// What the supervisor tells the launcher on the status pipe: 5 bytes,
+/// written at once (a pipe keeps them together).
+const EXITED: u8 = b'x';
+const STOPPED: u8 = b's';
+
+fn tell(status: &OwnedFd, tag: u8, value: i32) {
+    let mut msg = [tag, 0, 0, 0, 0];
+    msg[1..].copy_from_slice(&value.to_le_bytes());
+    let _ = sys::write_all(status, &msg, "<status pipe>");
+}
+
+/// The supervisor's loop: forwards signals to the program, reaps orphans,
+/// passes job control on (see `Relay`; a stop of the program is told on
+/// `status`), and enforces the wall-clock limit: when the timeout passes,
+/// the program gets SIGTERM, and SIGKILL if it is still there after the
+/// grace period; the result is then EXIT_TIMEOUT (124, as timeout(1))
+/// whatever the program's own status, and a message says why.
+/// `relay.waited()` must be blocked.
+fn supervise(
+    watched: libc::pid_t,
+    relay: Relay,
+    own_pid_ns: bool,
+    timeout: Option<&Timeout>,
+    status: &OwnedFd,
+) -> i32 {
     let pid = Pid::from_raw(watched);
-    let mut deadline = Instant::now() + Duration::from_millis(limit.ms);
-    // Signals sent so far: none, TERM, then KILL.
+    let waited = relay.waited();
+    let mut deadline = timeout.map(|t| Instant::now() + Duration::from_millis(t.ms));
+    // Signals the timeout sent so far: none, TERM, then KILL.
     let mut sent: Option<Signal> = None;
     loop {
-        if let Some(code) = reap(pid) {
-            return if sent.is_some() { EXIT_TIMEOUT } else { code };
+        match reap(pid) {
+            Some(Reaped::Exited(code)) => return if sent.is_some() { EXIT_TIMEOUT } else { code },
+            Some(Reaped::Stopped(sig)) if relay.shared_terminal => {
+                tell(status, STOPPED, sig as i32)
+            }
+            _ => {}
         }
-        let left = (sent != Some(Signal::SIGKILL))
-            .then(|| deadline.saturating_duration_since(Instant::now()));
-        match signal::wait_signal(waited, left) {
-            Waited::Signal(Signal::SIGCHLD) | Waited::Nothing => {}
-            Waited::Signal(sig) => {
+        let left = deadline
+            .filter(|_| sent != Some(Signal::SIGKILL))
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        match (signal::wait_signal(&waited, left), timeout) {
+            (Waited::Signal(Signal::SIGCHLD) | Waited::Nothing, _) => {}
+            // From the launcher: Ctrl-Z and fg/bg for a program without the
+            // terminal, or the program's own group continued after a stop.
+            (Waited::Signal(Signal::SIGTSTP), _) => whole_sandbox(pid, own_pid_ns, Signal::SIGSTOP),
+            (Waited::Signal(Signal::SIGCONT), _) if relay.shared_terminal => {
+                let _ = nix::sys::signal::killpg(pid, Signal::SIGCONT);
+            }
+            (Waited::Signal(Signal::SIGCONT), _) => whole_sandbox(pid, own_pid_ns, Signal::SIGCONT),
+            (Waited::Signal(sig), _) => {
                 let _ = nix::sys::signal::kill(pid, sig);
             }
-            Waited::Timeout if sent.is_none() => {
+            (Waited::Timeout, None) => {}
+            (Waited::Timeout, Some(limit)) if sent.is_none() => {
                 eprintln!(
                     "moksha: timeout: the sandbox ran for {}; sending SIGTERM (SIGKILL after {})",
                     show_ms(limit.ms),
                     show_ms(limit.grace_ms)
                 );
                 let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+                // A stopped program must run to see its SIGTERM.
+                whole_sandbox(pid, own_pid_ns, Signal::SIGCONT);
                 sent = Some(Signal::SIGTERM);
-                deadline = Instant::now() + Duration::from_millis(limit.grace_ms);
+                deadline = Some(Instant::now() + Duration::from_millis(limit.grace_ms));
             }
-            Waited::Timeout => {
+            (Waited::Timeout, Some(limit)) => {
                 eprintln!(
                     "moksha: timeout: the program was still running {} after SIGTERM; sending SIGKILL",
                     show_ms(limit.grace_ms)
@@ -105,38 +224,56 @@ pub fn supervise(watched: libc::pid_t, waited: &SigSet, timeout: Option<&Timeout
     }
 }
 
-/// The launcher's wait: forwards signals to the supervisor, and returns the
-/// program's exit code as soon as the supervisor sends it on `status` —
-/// without waiting for the PID namespace's teardown, as bubblewrap does. If
-/// the supervisor dies without sending it (killed), returns its own status.
-/// The signals in `waited` must be blocked.
-fn wait_launcher(supervisor: libc::pid_t, waited: &SigSet, status: OwnedFd) -> i32 {
+/// The launcher's wait: forwards signals to the supervisor, passes job
+/// control on as `Relay` says, and returns the program's exit code as soon
+/// as the supervisor sends it on `status` — without waiting for the PID
+/// namespace's teardown, as bubblewrap does. If the supervisor dies
+/// without sending it (killed), returns its own status. `relay.waited()`
+/// must be blocked.
+fn wait_launcher(supervisor: libc::pid_t, relay: Relay, status: OwnedFd) -> i32 {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    let Ok(signals) = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC) else {
-        return wait_for(supervisor, waited);
+    let Ok(signals) = SignalFd::with_flags(&relay.waited(), SfdFlags::SFD_CLOEXEC) else {
+        return wait_for(supervisor, relay);
     };
     let pid = Pid::from_raw(supervisor);
+    let resume = || {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
+    };
     loop {
-        if let Some(code) = reap(pid) {
+        if let Some(Reaped::Exited(code)) = reap(pid) {
             return code;
         }
         let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], None);
         if ready[1] {
-            let mut buf = [0u8; 4];
-            match nix::unistd::read(status.as_raw_fd(), &mut buf) {
-                Ok(4) => return i32::from_le_bytes(buf),
-                // End of file: the supervisor died without a word.
-                _ => return wait_for(supervisor, waited),
-            }
-        }
-        if ready[0] {
-            if let Ok(Some(info)) = signals.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) | Err(_) => {}
-                    Ok(sig) => {
-                        let _ = nix::sys::signal::kill(pid, sig);
-                    }
+            let mut msg = [0u8; 5];
+            let n = nix::unistd::read(status.as_raw_fd(), &mut msg).unwrap_or(0);
+            let value = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+            match (n, msg[0]) {
+                (5, EXITED) => return value,
+                (5, STOPPED) => {
+                    // The program's group is the supervisor's first child's.
+                    let program = state::first_child(supervisor);
+                    let sig = Signal::try_from(value).unwrap_or(Signal::SIGTSTP);
+                    stop_with(sig, program, resume);
                 }
+                // End of file: the supervisor died without a word.
+                _ => return wait_for(supervisor, relay),
+            }
+            continue;
+        }
+        let Ok(Some(info)) = signals.read_signal() else {
+            continue;
+        };
+        match Signal::try_from(info.ssi_signo as i32) {
+            Ok(Signal::SIGCHLD | Signal::SIGCONT) | Err(_) => {}
+            // Ctrl-Z for a program without the terminal: the sandbox
+            // stops, then we do, so the shell gets its prompt back.
+            Ok(Signal::SIGTSTP) => {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGTSTP);
+                stop_with(Signal::SIGTSTP, None, resume);
+            }
+            Ok(sig) => {
+                let _ = nix::sys::signal::kill(pid, sig);
             }
         }
     }
@@ -160,9 +297,9 @@ impl Child {
     }
 
     /// Waits for the sandbox (`wait_launcher`).
-    pub fn wait(mut self, waited: &SigSet, status: OwnedFd) -> i32 {
+    pub fn wait(mut self, relay: Relay, status: OwnedFd) -> i32 {
         self.armed = false;
-        wait_launcher(self.pid, waited, status)
+        wait_launcher(self.pid, relay, status)
     }
 }
 
@@ -197,12 +334,18 @@ pub fn become_supervisor(
         eprintln!("moksha: the supervisor runs unfiltered: {e}");
     }
     let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
-    let code = supervise(program, &super::waited_signals(), timeout);
+    let code = supervise(
+        program,
+        Relay::of(plan),
+        plan.namespaces.pid,
+        timeout,
+        &status,
+    );
     if let Some(lock) = lock {
         state::record_exit(lock, code);
     }
     // The launcher may return the code now; our exit still tears the PID
     // namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
-    let _ = sys::write_all(&status, &code.to_le_bytes(), "<status pipe>");
+    tell(&status, EXITED, code);
     sys::exit_now(code)
 }

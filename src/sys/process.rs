@@ -139,15 +139,28 @@ pub fn setpgid_self() -> Result<()> {
     check("setpgid(0, 0)", unsafe { libc::setpgid(0, 0) }).map(drop)
 }
 
+/// Whether `fd` is a terminal whose foreground process group is ours.
+pub fn in_foreground(fd: RawFd) -> bool {
+    // SAFETY: isatty/tcgetpgrp/getpgrp with integer arguments.
+    unsafe { libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == libc::getpgrp() }
+}
+
 /// Makes our process group the terminal's foreground group, if fd is a tty.
 /// SIGTTOU is ignored around the call so a background caller is not stopped.
 pub fn take_terminal(fd: RawFd) {
+    // SAFETY: getpgrp has no arguments.
+    give_terminal(fd, unsafe { libc::getpgrp() });
+}
+
+/// Makes process group `pgid` the terminal's foreground group, if fd is a
+/// tty (SIGTTOU ignored around the call, as in `take_terminal`).
+pub fn give_terminal(fd: RawFd, pgid: libc::pid_t) {
     // SAFETY: isatty/tcsetpgrp/signal with plain integer arguments; the old
     // SIGTTOU disposition is restored.
     unsafe {
         if libc::isatty(fd) == 1 {
             let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-            libc::tcsetpgrp(fd, libc::getpgrp());
+            libc::tcsetpgrp(fd, pgid);
             libc::signal(libc::SIGTTOU, old);
         }
     }

@@ -48,3 +48,31 @@ pub fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> Waited {
     }
     Signal::try_from(ret).map_or(Waited::Nothing, Waited::Signal)
 }
+
+/// Sends `sig` to every process of our PID namespace but ourselves (from
+/// its PID 1: kill(-1, sig)).
+pub fn signal_namespace(sig: Signal) {
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(-1, sig as libc::c_int) };
+}
+
+/// Stops the calling process with the stop signal `sig` (SIGTSTP, SIGTTIN,
+/// SIGTTOU; anything else stops with SIGTSTP), as the terminal would stop
+/// it, so a shell reports the job as it would without a sandbox; returns
+/// once it is continued. `sig` may be blocked: it is unblocked for the
+/// stop. In an orphaned process group the kernel discards the signal and
+/// this returns at once (nobody could continue us).
+pub fn stop_as(sig: Signal) {
+    let sig = match sig {
+        Signal::SIGTTIN | Signal::SIGTTOU => sig,
+        _ => Signal::SIGTSTP,
+    };
+    let mut only = SigSet::empty();
+    only.add(sig);
+    use nix::sys::signal::{sigprocmask, SigmaskHow};
+    let _ = nix::sys::signal::raise(sig);
+    // A blocked signal stays pending until the mask opens: then we stop.
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&only), Some(&mut old));
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+}

@@ -261,11 +261,14 @@ impl Pty {
     /// Reads until `want` appears (returns everything read so far) or panics
     /// with the screen after `secs`.
     pub fn expect(&mut self, want: &str, secs: u64) -> String {
-        use std::io::Read;
-        use std::os::fd::AsRawFd;
+        self.expect_after(0, want, secs)
+    }
+
+    /// `expect`, for `want` after the first `from` bytes seen.
+    pub fn expect_after(&mut self, from: usize, want: &str, secs: u64) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
-            if self.seen.contains(want) {
+            if self.seen.get(from..).is_some_and(|s| s.contains(want)) {
                 return self.seen.clone();
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -274,25 +277,32 @@ impl Pty {
                 "timed out waiting for {want:?}; the terminal showed:\n{}",
                 self.seen
             );
-            let mut pfd = libc::pollfd {
-                fd: self.master.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(1000) as i32) };
-            if n > 0 {
-                let mut buf = [0u8; 4096];
-                match self.master.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        assert!(
-                            self.seen.contains(want),
-                            "terminal closed before {want:?}:\n{}",
-                            self.seen
-                        );
-                    }
-                    Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-                }
+            if !self.read_some(left.min(std::time::Duration::from_secs(1))) {
+                panic!("terminal closed before {want:?}:\n{}", self.seen);
+            }
+        }
+    }
+
+    /// Appends what the terminal shows within `wait`; false once it closed.
+    fn read_some(&mut self, wait: std::time::Duration) -> bool {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
+        if n <= 0 {
+            return true;
+        }
+        let mut buf = [0u8; 4096];
+        match self.master.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
             }
         }
     }
