@@ -436,6 +436,17 @@ fn register_host(engine: &mut Engine) {
     api!(engine, "read_link", "path: String -> ?",
         "Where the host symlink `path` points (as written in the link), or `()` if it is not a symlink.",
         |p: &str| host::read_link(p).map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    api!(
+        engine,
+        "read_text",
+        "path: String -> ?",
+        "The text of the small regular host file `path` (at most 4096 bytes, not through a
+        symlink at `path`), or `()` if it is missing, larger, not a regular file or not text.
+        For files that say where things are (git's `.git` file of a worktree).",
+        |p: &str| host::read_text(p, 4096)
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    );
     api!(engine, "real_path", "path: String -> ?",
         "The host path `path` with every symlink, `.` and `..` resolved, or `()` if it does not exist.",
         |p: &str| host::real_path(p).map(Dynamic::from).unwrap_or(Dynamic::UNIT));

@@ -154,3 +154,23 @@ pub fn which_all(name: &str) -> impl Iterator<Item = String> + '_ {
             .then(|| candidate.to_string_lossy().into_owned())
     })
 }
+
+/// The text of a small regular file: not through a symlink at `path`, at
+/// most `max` bytes (a larger file gives `None`, as does one that is not
+/// UTF-8), never blocking (a FIFO is not a regular file).
+pub fn read_text(path: &str, max: u64) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text).ok()?;
+    (text.len() as u64 <= max).then_some(text)
+}

@@ -137,7 +137,7 @@ fn job_control(who: Who, new_session: bool) {
     );
     // fg: it goes on where it was, in the foreground.
     t.send("fg\n");
-    let screen = t.expect(&format!("tick-{}", stopped_at + 3), 10);
+    t.expect(&format!("tick-{}", stopped_at + 3), 10);
     t.send("\x03");
     t.send("echo rc=$?\n");
     t.expect("rc=130", 10);
@@ -169,3 +169,207 @@ both!(
     ctrl_z_fg_and_bg_with_a_program_sharing_the_terminal,
     |who: Who| { job_control(who, false) }
 );
+
+// ---- the shipped profiles, doing what their headers promise ---------------
+
+/// Runs `moksha exec ARGS` as `who` in `dir`.
+fn exec_in(who: Who, dir: &std::path::Path, args: &[&str]) -> Run {
+    let mut full = vec!["exec"];
+    full.extend_from_slice(args);
+    Run::from(moksha(who, &full).current_dir(dir).output().unwrap())
+}
+
+/// Runs a host program as `who` in `dir` (to set up a repository).
+fn host(who: Who, dir: &std::path::Path, program: &str, args: &[&str]) -> Run {
+    let r = Run::from(
+        as_user(who, program)
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{program} {args:?}: {r:?}");
+    r
+}
+
+/// A directory `who` owns under a world-readable temporary one.
+fn project(who: Who) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = world_dir();
+    let work = owned_dir(dir.path(), "project", who);
+    (dir, work)
+}
+
+fn write(path: &std::path::Path, text: &str, who: Who) {
+    std::fs::write(path, text).unwrap();
+    if who != Who::Root {
+        std::os::unix::fs::chown(path, Some(who.uid()), Some(who.uid())).unwrap();
+    }
+}
+
+both!(build_runs_a_crate_with_a_build_script, |who: Who| {
+    let (_dir, work) = project(who);
+    std::fs::create_dir(work.join("src")).unwrap();
+    if who != Who::Root {
+        std::os::unix::fs::chown(work.join("src"), Some(who.uid()), Some(who.uid())).unwrap();
+    }
+    write(
+        &work.join("Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2018\"\nbuild = \"build.rs\"\n",
+        who,
+    );
+    write(
+        &work.join("build.rs"),
+        r#"fn main() {
+    let out = std::env::var("OUT_DIR").unwrap();
+    std::fs::write(format!("{}/greeting.txt", out), "made by build.rs").unwrap();
+}
+"#,
+        who,
+    );
+    write(
+        &work.join("src/main.rs"),
+        "fn main() {\n    println!(\"{}\", include_str!(concat!(env!(\"OUT_DIR\"), \"/greeting.txt\")));\n}\n",
+        who,
+    );
+    let r = exec_in(
+        who,
+        &work,
+        &["build", "--", "cargo", "run", "--offline", "--quiet"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.trim(), "made by build.rs", "{r:?}");
+});
+
+both!(build_runs_a_makefile_that_runs_what_it_built, |who: Who| {
+    let (_dir, work) = project(who);
+    write(
+        &work.join("hello.c"),
+        "#include <stdio.h>\nint main(void) { puts(\"compiled and ran\"); return 0; }\n",
+        who,
+    );
+    write(
+        &work.join("Makefile"),
+        "run: hello\n\t./hello\nhello: hello.c\n\tcc -o hello hello.c\n",
+        who,
+    );
+    let r = exec_in(who, &work, &["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("compiled and ran"), "{r:?}");
+});
+
+/// A repository with one commit, owned by `who`, with a local identity.
+fn repository(who: Who, work: &std::path::Path) {
+    host(who, work, "git", &["init", "-q", "-b", "main"]);
+    host(who, work, "git", &["config", "user.name", "Test"]);
+    host(
+        who,
+        work,
+        "git",
+        &["config", "user.email", "test@example.org"],
+    );
+    write(&work.join("a.txt"), "a\n", who);
+    host(who, work, "git", &["add", "a.txt"]);
+    host(who, work, "git", &["commit", "-q", "-m", "first"]);
+}
+
+both!(git_commit_runs_the_repositorys_hook, |who: Who| {
+    let (_dir, work) = project(who);
+    repository(who, &work);
+    let hook = work.join(".git/hooks/pre-commit");
+    write(&hook, "#!/bin/sh\necho hook-ran > hook-output\n", who);
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write(&work.join("b.txt"), "b\n", who);
+    host(who, &work, "git", &["add", "b.txt"]);
+    let r = exec_in(who, &work, &["git", "--", "commit", "-q", "-m", "second"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("hook-output")).unwrap(),
+        "hook-ran\n"
+    );
+    let log = host(who, &work, "git", &["log", "--format=%s"]);
+    assert_eq!(log.stdout, "second\nfirst\n");
+});
+
+both!(
+    git_works_from_a_subdirectory_and_in_a_worktree,
+    |who: Who| {
+        let (dir, work) = project(who);
+        repository(who, &work);
+        let sub = work.join("deep/sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        if who != Who::Root {
+            for d in [work.join("deep"), sub.clone()] {
+                std::os::unix::fs::chown(&d, Some(who.uid()), Some(who.uid())).unwrap();
+            }
+        }
+        let r = exec_in(who, &sub, &["git", "--", "status", "--short", "--branch"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(r.stdout.starts_with("## main"), "{r:?}");
+
+        // A worktree beside the repository: its .git file names the main
+        // repository's git directory, which the profile exposes too.
+        let trees = owned_dir(dir.path(), "trees", who);
+        let tree = trees.join("side");
+        host(
+            who,
+            &work,
+            "git",
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "side",
+                tree.to_str().unwrap(),
+            ],
+        );
+        write(&tree.join("c.txt"), "c\n", who);
+        let r = exec_in(who, &tree, &["git", "--", "add", "c.txt"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let r = exec_in(
+            who,
+            &tree,
+            &["git", "--", "commit", "-q", "-m", "in the worktree"],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        let log = host(who, &work, "git", &["log", "--format=%s", "side"]);
+        assert_eq!(log.stdout, "in the worktree\nfirst\n");
+    }
+);
+
+#[test]
+fn a_git_file_naming_the_home_or_a_non_repository_exposes_nothing() {
+    // A cloned (or unpacked) project can ship a `.git` file of its own:
+    // whatever it names must be a git directory, never the home or /.
+    let who = Who::Root;
+    let (dir, work) = project(who);
+    // A home whose dotfiles are a git repository.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".git/objects")).unwrap();
+    std::fs::write(home.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let dotfiles = format!("{}/.git", home.display());
+    for target in ["/root", "/", "/etc", dotfiles.as_str()] {
+        write(&work.join(".git"), &format!("gitdir: {target}\n"), who);
+        let r = Run::from(
+            moksha(who, &["plan", "git"])
+                .current_dir(&work)
+                .env("HOME", &home)
+                .output()
+                .unwrap(),
+        )
+        .expect_code(0);
+        // The only writable bind is the project itself.
+        let writable: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| l.contains(" bind ") && l.contains("read-write"))
+            .collect();
+        let own = format!("bind       {}  read-write", work.display());
+        assert!(
+            writable.len() == 1 && writable[0].contains(&own),
+            "{target}: {writable:#?}"
+        );
+    }
+}
