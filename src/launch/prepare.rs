@@ -38,6 +38,8 @@ pub struct Launch<'a> {
     pub root: bool,
     /// Where the helpers' files are (see `helper::dir_for`).
     pub helper_dir: Option<&'a Path>,
+    /// The host terminal moksha runs on (its standard input), if any.
+    pub terminal: Option<&'a str>,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -47,6 +49,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let name = instance_name(plan, opts);
     let helper_dir = (!plan.helpers.is_empty()).then(|| helper::dir_for(&name));
     let detach = opts.detach || plan.supervision.detach;
+    let terminal = crate::sys::terminal_name(0);
     let resolved = resolve(
         plan,
         &Launch {
@@ -54,6 +57,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             detach,
             root: nix::unistd::geteuid().is_root(),
             helper_dir: helper_dir.as_deref(),
+            terminal: terminal.as_deref(),
         },
     )?;
     Ok(Prepared {
@@ -105,6 +109,28 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             }
         }
         plan.fs.extend(binds);
+    }
+    // The terminal moksha runs on, as /dev/console in the sandbox's /dev:
+    // a fresh devpts has no entry for the host's pty, so without it `tty`
+    // and ttyname() find no name for the terminal the program has open.
+    let dev = plan.fs.iter().rev().find_map(|s| match &s.op {
+        FsOp::Dev { target, .. } => Some((target.clone(), s.at.clone())),
+        _ => None,
+    });
+    if let (Some(tty), Some((dev, at)), false) = (launch.terminal, dev, launch.detach) {
+        plan.fs.push(Step {
+            op: FsOp::Bind {
+                source: tty.to_string(),
+                target: format!("{}/console", dev.trim_end_matches('/')),
+                rw: true,
+                dev: true,
+                optional: true,
+                replace: true,
+                create: false,
+                exec: false,
+            },
+            at,
+        });
     }
     // The user-mode network's DNS forwarder (or the profile's servers).
     if let Some(content) = plan::network::resolv_conf(&plan) {
@@ -216,6 +242,7 @@ mod tests {
             detach,
             root,
             helper_dir: dir,
+            terminal: None,
         }
     }
 
@@ -292,6 +319,45 @@ mod tests {
         let detached = resolve(&p, &launch(false, true, None)).unwrap();
         let sup = &detached.supervision;
         assert!(sup.detach && sup.new_session && !sup.die_with_parent);
+    }
+
+    #[test]
+    fn the_terminal_is_the_consoles_of_the_sandboxs_dev() {
+        let mut p = base();
+        let with_tty = |p: &Plan, detach: bool| {
+            let l = Launch {
+                terminal: Some("/dev/pts/7"),
+                ..launch(false, detach, None)
+            };
+            resolve(p, &l).unwrap()
+        };
+        assert_eq!(with_tty(&p, false), p, "no /dev of its own: nothing");
+        p.fs.push(Step {
+            op: FsOp::Dev {
+                target: "/dev".into(),
+                replace: false,
+            },
+            at: at(5),
+        });
+        let r = with_tty(&p, false);
+        match &r.fs.last().unwrap().op {
+            FsOp::Bind {
+                source,
+                target,
+                rw: true,
+                dev: true,
+                ..
+            } => assert_eq!(
+                (source.as_str(), target.as_str()),
+                ("/dev/pts/7", "/dev/console")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            with_tty(&p, true).fs.len(),
+            p.fs.len(),
+            "detached: no terminal"
+        );
     }
 
     #[test]

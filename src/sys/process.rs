@@ -139,6 +139,15 @@ pub fn setpgid_self() -> Result<()> {
     check("setpgid(0, 0)", unsafe { libc::setpgid(0, 0) }).map(drop)
 }
 
+/// The path of the terminal at `fd` (e.g. /dev/pts/3), if it is one.
+pub fn terminal_name(fd: RawFd) -> Option<String> {
+    // SAFETY: borrowing a descriptor number for the duration of the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::unistd::ttyname(fd)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
 /// Whether `fd` is a terminal whose foreground process group is ours.
 pub fn in_foreground(fd: RawFd) -> bool {
     // SAFETY: isatty/tcgetpgrp/getpgrp with integer arguments.

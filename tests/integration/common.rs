@@ -283,6 +283,15 @@ impl Pty {
         }
     }
 
+    /// Reads until the terminal closes (at most `secs`); returns the screen.
+    pub fn rest(&mut self, secs: u64) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline
+            && self.read_some(std::time::Duration::from_millis(200))
+        {}
+        self.seen.clone()
+    }
+
     /// Appends what the terminal shows within `wait`; false once it closed.
     fn read_some(&mut self, wait: std::time::Duration) -> bool {
         use std::io::Read;

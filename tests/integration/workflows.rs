@@ -373,3 +373,59 @@ fn a_git_file_naming_the_home_or_a_non_repository_exposes_nothing() {
         );
     }
 }
+
+// ---- the terminal inside ----------------------------------------------------
+
+/// `moksha ARGS` as `who` on a terminal of its own.
+fn on_a_terminal(who: Who, args: &[&str]) -> Pty {
+    let mut cmd = moksha(who, args);
+    cmd.env("TERM", "dumb");
+    Pty::spawn(cmd)
+}
+
+both!(the_terminal_has_a_name_inside, |who: Who| {
+    let dir = world_dir();
+    for session in ["true", "false"] {
+        let profile = write_profile(
+            dir.path(),
+            &format!("tty-{session}.rhai"),
+            &sh_profile(&format!("s.new_session({session});"), "tty; echo rc=$?"),
+        );
+        let mut t = on_a_terminal(who, &["exec", &profile]);
+        let screen = t.expect("rc=", 20);
+        assert!(screen.contains("/dev/console\r\nrc=0"), "{screen}");
+        assert_eq!(t.wait(), 0);
+    }
+});
+
+both!(
+    leaving_an_entered_shell_gives_the_terminal_back_quietly,
+    |who: Who| {
+        let dir = world_dir();
+        let profile = write_profile(
+            dir.path(),
+            "svc.rhai",
+            &sh_profile("", "while :; do sleep 1; done"),
+        );
+        let name = format!("enter-tty-{}-{}", std::process::id(), who.uid());
+        Run::from(
+            moksha(who, &["exec", "--detach", "--name", &name, &profile])
+                .output()
+                .unwrap(),
+        )
+        .expect_code(0);
+        let mut t = on_a_terminal(who, &["enter", &name, "--", "/bin/sh", "-i"]);
+        // The prompt is "# " or "$ " depending on the uid inside.
+        t.expect(" ", 20);
+        t.send("sleep 0.1; echo inside\n");
+        t.expect("inside", 10);
+        t.send("exit\n");
+        let screen = t.rest(10);
+        let code = t.wait();
+        let _ = moksha(who, &["stop", &name, "--timeout", "1"]).output();
+        let _ = moksha(who, &["rm", &name]).output();
+        assert_eq!(code, 0, "{screen}");
+        // The shell could give the terminal back to the group it started in.
+        assert!(!screen.contains("Cannot set tty process group"), "{screen}");
+    }
+);
