@@ -172,7 +172,9 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Evaluate and validate profiles; exit 0 if all are valid, 1 otherwise.
+    /// Evaluate and validate profiles, and check what the host can tell without
+    /// a namespace (bind sources, mount points inside read-only binds, the
+    /// network helper, busy ports); exit 0 if all are fine, 1 otherwise.
     Check {
         #[arg(required = true)]
         profiles: Vec<String>,

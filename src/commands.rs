@@ -182,14 +182,21 @@ fn plan(
 fn check(list: &[String]) -> i32 {
     let mut bad = 0;
     for profile in list {
-        match load(profile, &[], &Overrides::default(), false) {
-            Some((plan, _)) => {
-                println!("{profile}: ok");
-                for w in crate::plan::helper::warnings(&plan) {
-                    eprintln!("moksha: warning: {w}");
-                }
+        let Some((plan, _)) = load(profile, &[], &Overrides::default(), false) else {
+            bad += 1;
+            continue;
+        };
+        for w in crate::plan::helper::warnings(&plan) {
+            eprintln!("moksha: warning: {w}");
+        }
+        // What the host can tell without a namespace: bind sources, mount
+        // points inside read-only binds, the network helper, busy ports.
+        match launch::host_checks(&plan) {
+            Ok(()) => println!("{profile}: ok"),
+            Err(e) => {
+                eprintln!("moksha: {profile}: {e}");
+                bad += 1;
             }
-            None => bad += 1,
         }
     }
     if bad > 0 {

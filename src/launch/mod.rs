@@ -37,7 +37,7 @@ use crate::sys;
 pub use enter::enter;
 pub use error::SetupError;
 use nix::sys::signal::{SigmaskHow, Signal};
-pub use prepare::{prepare, resolve, Launch, Prepared};
+pub use prepare::{host_checks, prepare, resolve, Launch, Prepared};
 use report::Message;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;

@@ -57,6 +57,27 @@ pub fn find(plan: &Plan) -> Result<Found, String> {
                 }
             }
             out.helper = Some(helper);
+            // A busy port, said before anything exists (pasta's own words
+            // for it are harder to read).
+            for f in &plan.network.forwards {
+                let fw = &f.op;
+                let udp = fw.proto == crate::plan::Proto::Udp;
+                if let Err(e) = sys::net::port_free(&fw.address, fw.host, udp) {
+                    let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+                        "is in use on the host: stop what listens there, or forward another host port"
+                            .to_string()
+                    } else {
+                        format!("cannot be listened on: {e}")
+                    };
+                    return Err(format!(
+                        "{}: port {} ({}, {}) {why}",
+                        f.at,
+                        fw.host,
+                        fw.address,
+                        if udp { "udp" } else { "tcp" }
+                    ));
+                }
+            }
         }
         NetMode::Join { path } => {
             let fd = sys::net::open_ns(path).map_err(|e| {

@@ -44,7 +44,8 @@ pub struct Launch<'a> {
 
 /// Checks the host for the plan and resolves it; nothing is created.
 pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
-    precheck(plan)?;
+    host_checks(plan)?;
+    program_on_host(plan)?;
     let net = network::find(plan)?;
     let name = instance_name(plan, opts);
     let helper_dir = (!plan.helpers.is_empty()).then(|| helper::dir_for(&name));
@@ -159,8 +160,8 @@ fn instance_name(plan: &Plan, opts: &Options) -> String {
 }
 
 /// Checks that need the host but no privilege, done before anything
-/// exists: a clear error here leaves nothing behind.
-fn precheck(plan: &Plan) -> Result<(), SetupError> {
+/// exists (and by `moksha check`): a clear error here leaves nothing behind.
+pub fn host_checks(plan: &Plan) -> Result<(), SetupError> {
     let ns = &plan.namespaces;
     if !ns.user && !nix::unistd::geteuid().is_root() {
         return Err(
@@ -197,6 +198,11 @@ fn precheck(plan: &Plan) -> Result<(), SetupError> {
             }
         }
     }
+    let exists = |p: &str| Path::new(p).symlink_metadata().is_ok();
+    if let Some((at, msg)) = plan::mounts::needs_a_mount_point_in_a_read_only_bind(plan, exists) {
+        return Err(SetupError::at(&at, msg));
+    }
+    network::find(plan)?;
     if let Some(root) = &plan.root {
         if !Path::new(&root.value).is_dir() {
             return Err(SetupError::at(
@@ -209,6 +215,60 @@ fn precheck(plan: &Plan) -> Result<(), SetupError> {
         }
     }
     Ok(())
+}
+
+/// The program, looked up as the sandbox will (its PATH, the host paths
+/// its binds show): when it is nowhere, and not on the host's PATH either,
+/// it is not installed, which the exec inside could not tell apart from a
+/// missing bind. Said before anything exists; nothing is created first.
+fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
+    let Some(exec) = &plan.process.exec else {
+        return Ok(());
+    };
+    let Some(program) = exec.op.argv.first() else {
+        return Ok(());
+    };
+    // An own root, the host's filesystem, a path relative to the working
+    // directory: the launch tells.
+    if plan.root.is_some()
+        || !plan.namespaces.mount
+        || (program.contains('/') && !program.starts_with('/'))
+    {
+        return Ok(());
+    }
+    let candidates: Vec<String> = if program.starts_with('/') {
+        vec![program.clone()]
+    } else {
+        let env = super::program::environment(plan, &super::launcher_env());
+        super::program::search_path(&env)
+            .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+            .collect()
+    };
+    for inside in &candidates {
+        match plan::mounts::origin(plan, inside) {
+            // Not from the host (a tmpfs, a file the profile writes): unknown.
+            plan::mounts::Origin::Elsewhere => return Ok(()),
+            plan::mounts::Origin::Host(host) if Path::new(&host).exists() => return Ok(()),
+            _ => {}
+        }
+    }
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if crate::script::host::which(name).is_some() {
+        return Ok(()); // installed, not in the sandbox's view: exec says so
+    }
+    Err(SetupError::at(
+        &exec.at,
+        format!(
+            "{program:?} is not installed on the host (looked in {}): install it (Debian, \
+             Ubuntu: apt install {name}; Fedora: dnf install {name}; the package may be named \
+             differently), or run another program",
+            candidates
+                .iter()
+                .map(|c| c.rsplit_once('/').map_or(c.as_str(), |(d, _)| d))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 #[cfg(test)]

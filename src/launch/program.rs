@@ -15,6 +15,15 @@ use std::os::fd::OwnedFd;
 /// environment has no PATH.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The directories a program name without '/' is looked for in: the
+/// environment's PATH, else DEFAULT_PATH.
+pub fn search_path(env: &BTreeMap<String, String>) -> impl Iterator<Item = &str> {
+    env.get("PATH")
+        .map_or(DEFAULT_PATH, String::as_str)
+        .split(':')
+        .filter(|d| !d.is_empty())
+}
+
 /// The program's environment: empty or the launcher's, then the plan's
 /// operations in order.
 pub fn environment(plan: &Plan, launcher: &[(String, String)]) -> BTreeMap<String, String> {
@@ -113,10 +122,7 @@ pub fn start(
     let candidates: Vec<String> = if program.contains('/') {
         vec![program.clone()]
     } else {
-        env.get("PATH")
-            .map_or(DEFAULT_PATH, String::as_str)
-            .split(':')
-            .filter(|d| !d.is_empty())
+        search_path(&env)
             .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
             .collect()
     };

@@ -367,6 +367,122 @@ pub fn compile(plan: &Plan) -> Vec<Step<MountOp>> {
     out
 }
 
+/// Where a path of the sandbox comes from, as far as the plan tells.
+#[derive(Debug, PartialEq)]
+pub enum Origin {
+    /// A host path: what a bind shows there.
+    Host(String),
+    /// Something else: a tmpfs, proc, a file or link the profile makes.
+    Elsewhere,
+    /// Nothing: the empty root has nothing there.
+    Missing,
+}
+
+/// Where the sandbox's `path` comes from: the profile's symlinks followed
+/// (as seen inside), then the last mount that holds it — a bind gives its
+/// source plus the rest of the path.
+pub fn origin(plan: &Plan, path: &str) -> Origin {
+    use super::validate::normalize;
+    let holds = |t: &str, p: &str| p == t || t == "/" || p.starts_with(&format!("{t}/"));
+    let mut path = normalize(path);
+    // The profile's own links (/bin -> usr/bin), at most as many as the kernel follows.
+    for _ in 0..40 {
+        let link = plan.fs.iter().rev().find_map(|s| match &s.op {
+            FsOp::Symlink {
+                points_to, target, ..
+            } if holds(&normalize(target), &path) => Some((normalize(target), points_to.clone())),
+            _ => None,
+        });
+        let Some((target, points_to)) = link else {
+            break;
+        };
+        let rest = path[target.len()..].to_string();
+        let parent = target.rsplit_once('/').map_or("", |(p, _)| p);
+        let dest = if points_to.starts_with('/') {
+            points_to
+        } else {
+            format!("{parent}/{points_to}")
+        };
+        path = normalize(&format!("{dest}{rest}"));
+    }
+    let step = plan.fs.iter().rev().find(|s| {
+        s.op.is_mount()
+            && !matches!(s.op, FsOp::RemountRo { .. })
+            && holds(&normalize(s.op.target()), &path)
+    });
+    match step.map(|s| &s.op) {
+        Some(FsOp::Bind { source, target, .. }) => {
+            let rest = &path[normalize(target).len()..];
+            Origin::Host(format!("{}{rest}", source.trim_end_matches('/')))
+        }
+        Some(_) => Origin::Elsewhere,
+        None if plan.root.is_some() || plan.fs.iter().any(|s| normalize(s.op.target()) == path) => {
+            Origin::Elsewhere
+        }
+        None => Origin::Missing,
+    }
+}
+
+/// The first step whose target lies inside an earlier read-only bind and
+/// does not exist in that bind's host source: building the root would have
+/// to create its mount point (or file, directory, link) in a read-only
+/// mount, which fails (EROFS). `exists` answers for host paths. Returns the
+/// step's position and a message naming both steps and the usual fixes.
+pub fn needs_a_mount_point_in_a_read_only_bind(
+    plan: &Plan,
+    exists: impl Fn(&str) -> bool,
+) -> Option<(crate::located::Pos, String)> {
+    use super::validate::normalize;
+    // Mounts made so far: (target, host source if a read-only bind, step).
+    let mut mounts: Vec<(String, Option<&str>, &Step<FsOp>)> = Vec::new();
+    for step in &plan.fs {
+        let op = &step.op;
+        if matches!(op, FsOp::RemountRo { .. } | FsOp::Chmod { .. }) {
+            continue;
+        }
+        let target = normalize(op.target());
+        // The latest mount that holds the target (not the target itself).
+        let holder = mounts
+            .iter()
+            .rev()
+            .find(|(t, _, _)| t != &target && (t == "/" || target.starts_with(&format!("{t}/"))));
+        if let Some((outer, Some(source), outer_step)) = holder {
+            let rest = &target[outer.len()..];
+            let host = format!("{}{}", source.trim_end_matches('/'), rest);
+            if !exists(&host) {
+                return Some((
+                    step.at.clone(),
+                    format!(
+                        "{target} is inside the read-only bind of {outer} ({}), and {host} does \
+                         not exist on the host, so its mount point cannot be made: create it on \
+                         the host, bind {outer} with rw: true, or put a tmpfs at a parent of \
+                         {target} first",
+                        outer_step.at
+                    ),
+                ));
+            }
+        }
+        if op.is_mount() {
+            let ro_source = match op {
+                FsOp::Bind {
+                    source,
+                    rw: false,
+                    optional,
+                    ..
+                } => {
+                    if *optional && !exists(source) {
+                        continue; // left out at launch
+                    }
+                    Some(source.as_str())
+                }
+                _ => None,
+            };
+            mounts.push((target, ro_source, step));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +654,84 @@ mod tests {
         );
         p.namespaces.mount = false;
         assert!(compile(&p).is_empty());
+    }
+
+    #[test]
+    fn a_target_inside_a_read_only_bind_must_exist_on_the_host() {
+        let bind = |source: &str, target: &str, rw: bool| FsOp::Bind {
+            source: source.into(),
+            target: target.into(),
+            rw,
+            dev: false,
+            optional: false,
+            replace: false,
+            create: false,
+            exec: false,
+        };
+        let host = ["/usr", "/usr/share", "/usr/lib", "/srv/data"];
+        let exists = |p: &str| host.contains(&p);
+        let p = plan(vec![
+            bind("/usr", "/usr", false),
+            bind("/srv/data", "/usr/share", false),
+            bind("/srv/data", "/usr/lib/app", false),
+        ]);
+        let (at_, msg) = needs_a_mount_point_in_a_read_only_bind(&p, exists).unwrap();
+        assert_eq!(at_, at(3));
+        assert!(
+            msg.contains("/usr/lib/app is inside the read-only bind of /usr (p.rhai:1:1)")
+                && msg.contains("/usr/lib/app does not exist on the host"),
+            "{msg}"
+        );
+        // A writable outer bind, or a tmpfs in between, can take the mount point.
+        let p = plan(vec![
+            bind("/usr", "/usr", true),
+            bind("/srv/data", "/usr/lib/app", false),
+        ]);
+        assert_eq!(needs_a_mount_point_in_a_read_only_bind(&p, exists), None);
+        let p = plan(vec![
+            bind("/usr", "/usr", false),
+            FsOp::Tmpfs {
+                target: "/usr/lib".into(),
+                size: None,
+                mode: 0o755,
+                replace: false,
+            },
+            bind("/srv/data", "/usr/lib/app", false),
+        ]);
+        assert_eq!(needs_a_mount_point_in_a_read_only_bind(&p, exists), None);
+    }
+
+    #[test]
+    fn origins_follow_the_profiles_links_into_its_binds() {
+        let p = plan(vec![
+            FsOp::Bind {
+                source: "/usr".into(),
+                target: "/usr".into(),
+                rw: false,
+                dev: false,
+                optional: false,
+                replace: false,
+                create: false,
+                exec: false,
+            },
+            FsOp::Symlink {
+                points_to: "usr/bin".into(),
+                target: "/bin".into(),
+                replace: false,
+            },
+            FsOp::Tmpfs {
+                target: "/tmp".into(),
+                size: None,
+                mode: 0o1777,
+                replace: false,
+            },
+        ]);
+        assert_eq!(origin(&p, "/bin/sh"), Origin::Host("/usr/bin/sh".into()));
+        assert_eq!(
+            origin(&p, "/usr/local/bin/x"),
+            Origin::Host("/usr/local/bin/x".into())
+        );
+        assert_eq!(origin(&p, "/tmp/x"), Origin::Elsewhere);
+        assert_eq!(origin(&p, "/opt/x"), Origin::Missing);
     }
 }

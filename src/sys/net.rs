@@ -47,3 +47,15 @@ pub fn setns_net(fd: &OwnedFd, shown: &str) -> Result<()> {
     })
     .map(drop)
 }
+
+/// Whether the host port `port` at `address` can be listened on now (TCP,
+/// or UDP with `udp`): bound and released at once. The error is the
+/// kernel's (EADDRINUSE when something listens there).
+pub fn port_free(address: &str, port: u16, udp: bool) -> std::io::Result<()> {
+    let at = (address, port);
+    if udp {
+        std::net::UdpSocket::bind(at).map(drop)
+    } else {
+        std::net::TcpListener::bind(at).map(drop)
+    }
+}

@@ -1,0 +1,99 @@
+//! What the host can tell before any namespace exists: `moksha check` and
+//! `moksha exec` say it with the profile's line and the usual fix, and
+//! nothing is created first.
+
+use crate::both;
+use crate::common::*;
+
+fn run(who: Who, args: &[&str]) -> Run {
+    Run::from(moksha(who, args).output().unwrap())
+}
+
+both!(check_finds_a_missing_bind_source, |who: Who| {
+    let dir = world_dir();
+    let text = sh_profile("s.bind(\"/nonexistent/moksha-source\");", "true");
+    let path = write_profile(dir.path(), "p.rhai", &text);
+    let r = run(who, &["check", &path]).expect_code(1);
+    assert!(
+        r.stderr.contains("p.rhai:4:3")
+            && r.stderr
+                .contains("/nonexistent/moksha-source does not exist on the host")
+            && r.stderr.contains("optional: true"),
+        "{r:?}"
+    );
+});
+
+both!(
+    a_mount_point_inside_a_read_only_bind_is_found_before_launch,
+    |who: Who| {
+        let dir = world_dir();
+        // /usr is bound read-only by base::minimal; nothing on the host has
+        // this path, so its mount point would have to be made in /usr.
+        let text = sh_profile("s.tmpfs(\"/usr/moksha-nowhere/cache\");", "true");
+        let path = write_profile(dir.path(), "p.rhai", &text);
+        for command in ["check", "exec"] {
+            let r = run(who, &[command, &path]);
+            assert_eq!(r.code, if command == "check" { 1 } else { 125 }, "{r:?}");
+            assert!(
+                r.stderr.contains("p.rhai:4:3")
+                    && r.stderr.contains("inside the read-only bind of /usr")
+                    && r.stderr.contains("rw: true"),
+                "{command}: {r:?}"
+            );
+            assert!(!r.stderr.contains("EROFS"), "{command}: {r:?}");
+        }
+    }
+);
+
+both!(
+    a_program_missing_on_the_host_is_not_installed_and_nothing_is_made,
+    |who: Who| {
+        let dir = world_dir();
+        let home = owned_dir(dir.path(), "home", who);
+        let text = "import \"base\" as base;\nimport \"home\" as home;\nlet s = sandbox(\"t\");\n\
+                base::minimal(s);\nhome::persistent(s, \"nowhere-app\");\n\
+                s.exec([\"moksha-no-such-program\", \"--help\"]);\n";
+        let path = write_profile(dir.path(), "p.rhai", text);
+        let r = Run::from(
+            moksha(who, &["exec", &path])
+                .env("HOME", &home)
+                .output()
+                .unwrap(),
+        )
+        .expect_code(125);
+        assert!(
+            r.stderr.contains("p.rhai:6:3")
+                && r.stderr
+                    .contains("\"moksha-no-such-program\" is not installed on the host")
+                && r.stderr.contains("apt install moksha-no-such-program"),
+            "{r:?}"
+        );
+        assert!(!r.stderr.contains("bind it"), "{r:?}");
+        assert!(
+            !home.join(".local/share/moksha/homes/nowhere-app").exists(),
+            "the persistent home was created before the check"
+        );
+    }
+);
+
+both!(a_busy_forward_port_is_named, |who: Who| {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = world_dir();
+    let text = sh_profile(
+        &format!("s.network(\"user\");\ns.forward(#{{ host: {port}, sandbox: 80 }});"),
+        "true",
+    );
+    let path = write_profile(dir.path(), "p.rhai", &text);
+    for command in ["check", "exec"] {
+        let r = run(who, &[command, &path]);
+        assert_eq!(r.code, if command == "check" { 1 } else { 125 }, "{r:?}");
+        assert!(
+            r.stderr.contains(&format!(
+                "port {port} (127.0.0.1, tcp) is in use on the host"
+            )) && r.stderr.contains("p.rhai:5:3"),
+            "{command}: {r:?}"
+        );
+    }
+    drop(listener);
+});
