@@ -196,14 +196,22 @@ fn describe(err: &EvalAltResult) -> String {
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
             let name = sig.split(['(', ' ']).next().unwrap_or(sig);
-            let known = super::api_signatures(name);
-            let raw = sig;
-            let sig = tidy_signature(sig);
+            let api = super::api_functions();
+            let prefix = format!("{name}(");
+            let known: Vec<&str> = api
+                .iter()
+                .map(String::as_str)
+                .filter(|s| s.starts_with(&prefix))
+                .collect();
+            let shown = tidy_signature(sig);
             if known.is_empty() {
-                format!("unknown function {sig}{}", similar_function(name, raw))
+                format!(
+                    "unknown function {shown}{}",
+                    similar_function(name, sig, &api)
+                )
             } else {
                 format!(
-                    "no function {sig} (wrong argument types?); available: {}",
+                    "no function {shown} (wrong argument types?); available: {}",
                     known.join("; ")
                 )
             }
@@ -225,15 +233,14 @@ fn describe(err: &EvalAltResult) -> String {
     }
 }
 
-/// "Did you mean" among the API's functions (the engine's registrations)
-/// that take what the call passed first: the sandbox's methods for
-/// `s.bnd(...)`, the other functions for `home_dri()`.
-fn similar_function(name: &str, rhai_sig: &str) -> String {
+/// "Did you mean" among the API's functions (`api`: the engine's
+/// registrations) that take what the call (`rhai_sig`) passed first: the
+/// sandbox's methods for `s.bnd(...)`, the other functions for `home_dri()`.
+fn similar_function(name: &str, rhai_sig: &str, api: &[String]) -> String {
     let on_sandbox = rhai_sig
         .split_once(" (")
         .is_some_and(|(_, args)| args.trim_start_matches("&mut ").starts_with("Sandbox"));
-    let sigs = super::api_functions();
-    let names = sigs.iter().filter_map(|sig| {
+    let names = api.iter().filter_map(|sig| {
         let (name, params) = sig.split_once('(')?;
         // `s: Sandbox, ...` with parameter names; `_: &mut Sandbox` without.
         let first = params.split([',', ')']).next()?;

@@ -247,17 +247,9 @@ fn evaluate_here(
     Ok((plan, timings))
 }
 
-/// Signatures of the API functions called `name`, for "did you mean" hints.
-pub fn api_signatures(name: &str) -> Vec<String> {
-    let prefix = format!("{name}(");
-    api_functions()
-        .into_iter()
-        .filter(|s| s.starts_with(&prefix))
-        .collect()
-}
-
 /// Every API function's signature with parameter names, sorted, as the
-/// engine registered them (`bind(s: Sandbox, source: String)`).
+/// engine registered them (`bind(s: Sandbox, source: String)`): what "did
+/// you mean" and "wrong argument types" hints offer.
 pub fn api_functions() -> Vec<String> {
     let profile = ProfileSource {
         name: "<api>".into(),
