@@ -21,5 +21,6 @@ pub mod profiles;
 pub mod quick;
 pub mod script;
 pub mod state;
+pub mod suggest;
 pub mod sys;
 pub mod table;

@@ -308,32 +308,6 @@ fn all_names() -> impl Iterator<Item = &'static str> {
         .flat_map(|t| t.iter().map(|(n, _)| *n))
 }
 
-/// Edit distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (row[j] + 1).min(cur + 1).min(prev + usize::from(ca != *cb));
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    let best = candidates
-        .map(|c| (distance(name, c), c))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((d, c)) if d <= 2.max(name.len() / 4) => format!("; did you mean {c:?}?"),
-        _ => String::new(),
-    }
-}
-
 /// The syscalls a name stands for: a group's members, or the syscall itself.
 pub fn expand(name: &str) -> Result<Vec<&'static str>, String> {
     if name.starts_with('@') {
@@ -344,7 +318,10 @@ pub fn expand(name: &str) -> Result<Vec<&'static str>, String> {
             Some((_, _, members)) => Ok(members.to_vec()),
             None => Err(format!(
                 "unknown syscall group {name:?}{}; groups: @default, {}",
-                suggest(name, GROUPS.iter().map(|(g, _, _)| *g).chain(["@default"])),
+                crate::suggest::did_you_mean(
+                    name,
+                    GROUPS.iter().map(|(g, _, _)| *g).chain(["@default"])
+                ),
                 GROUPS
                     .iter()
                     .map(|(g, _, _)| *g)
@@ -357,7 +334,7 @@ pub fn expand(name: &str) -> Result<Vec<&'static str>, String> {
         Some(n) => Ok(vec![n]),
         None => Err(format!(
             "unknown syscall {name:?}{}",
-            suggest(name, all_names())
+            crate::suggest::did_you_mean(name, all_names())
         )),
     }
 }

@@ -59,21 +59,6 @@ fn mode_arg(mode: i64, what: &str) -> Res<u32> {
     Ok(mode as u32)
 }
 
-/// Options maps are deserialized strictly: an unknown key is an error.
-fn options<T: for<'de> Deserialize<'de>>(map: &Map, what: &str) -> Res<T> {
-    rhai::serde::from_dynamic(&Dynamic::from_map(map.clone()))
-        .map_err(|e| format!("{what} options: {}", strip_rhai_noise(&e.to_string())).into())
-}
-
-/// Rhai's serde messages carry their own "in ..." tails; keep the useful part.
-fn strip_rhai_noise(msg: &str) -> String {
-    let first = msg.lines().next().unwrap_or(msg);
-    first
-        .strip_prefix("Syntax error: ")
-        .unwrap_or(first)
-        .to_string()
-}
-
 fn strings(arr: &Array, what: &str) -> Res<Vec<String>> {
     arr.iter()
         .map(|v| {
@@ -100,7 +85,10 @@ fn parse_size(text: &str) -> Option<u64> {
 
 /// A size: bytes as an integer, or a string with a K, M or G suffix.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected bytes as an int or a string like \"64M\""
+)]
 enum Size {
     Bytes(i64),
     Text(String),
@@ -346,6 +334,9 @@ pub fn documented<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+// Options maps into option structs, with errors that name the key.
+mod opts;
+use opts::options;
 // The security calls (seccomp, landlock, rlimits, timeout) use `api!`.
 mod security;
 // Helpers beside the sandbox (xdg-dbus-proxy, ...), Xauthority, warnings.

@@ -196,13 +196,22 @@ fn describe(err: &EvalAltResult) -> String {
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
             let name = sig.split(['(', ' ']).next().unwrap_or(sig);
-            let known = super::api_signatures(name);
-            let sig = tidy_signature(sig);
+            let api = super::api_functions();
+            let prefix = format!("{name}(");
+            let known: Vec<&str> = api
+                .iter()
+                .map(String::as_str)
+                .filter(|s| s.starts_with(&prefix))
+                .collect();
+            let shown = tidy_signature(sig);
             if known.is_empty() {
-                format!("unknown function {sig}")
+                format!(
+                    "unknown function {shown}{}",
+                    similar_function(name, sig, &api)
+                )
             } else {
                 format!(
-                    "no function {sig} (wrong argument types?); available: {}",
+                    "no function {shown} (wrong argument types?); available: {}",
                     known.join("; ")
                 )
             }
@@ -224,6 +233,33 @@ fn describe(err: &EvalAltResult) -> String {
     }
 }
 
+/// "Did you mean" among the API's functions (`api`: the engine's
+/// registrations) that take what the call (`rhai_sig`) passed first: the
+/// sandbox's methods for `s.bnd(...)`, the other functions for `home_dri()`.
+fn similar_function(name: &str, rhai_sig: &str, api: &[String]) -> String {
+    let on_sandbox = rhai_sig
+        .split_once(" (")
+        .is_some_and(|(_, args)| args.trim_start_matches("&mut ").starts_with("Sandbox"));
+    let names = api.iter().filter_map(|sig| {
+        let (name, params) = sig.split_once('(')?;
+        // `s: Sandbox, ...` with parameter names; `_: &mut Sandbox` without.
+        let first = params.split([',', ')']).next()?;
+        let first = first.rsplit(": ").next()?.trim_start_matches("&mut ");
+        ((first == "Sandbox") == on_sandbox).then_some(name)
+    });
+    crate::suggest::did_you_mean(name, names)
+}
+
+/// A type's name in the profile language's words: `String` for Rhai's and
+/// Rust's string types, `int` for `i64`; other names as they are.
+pub fn type_word(name: &str) -> &str {
+    match name.trim_start_matches("&mut ") {
+        "&str | ImmutableString | String" | "ImmutableString" | "&str" | "string" => "String",
+        "i64" => "int",
+        other => other,
+    }
+}
+
 /// Rhai's `bnd (Sandbox, &str | ImmutableString | String, i64)` in the
 /// profile language's words: `bnd(Sandbox, String, int)`.
 fn tidy_signature(sig: &str) -> String {
@@ -235,11 +271,7 @@ fn tidy_signature(sig: &str) -> String {
         .unwrap_or(args)
         .split(", ")
         .filter(|a| !a.is_empty())
-        .map(|arg| match arg.trim_start_matches("&mut ") {
-            "&str | ImmutableString | String" | "ImmutableString" | "&str" => "String",
-            "i64" => "int",
-            other => other,
-        })
+        .map(type_word)
         .collect();
     format!("{name}({})", args.join(", "))
 }

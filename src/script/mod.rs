@@ -247,20 +247,17 @@ fn evaluate_here(
     Ok((plan, timings))
 }
 
-/// Signatures of the API functions called `name`, for "did you mean" hints.
-pub fn api_signatures(name: &str) -> Vec<String> {
+/// Every API function's signature with parameter names, sorted, as the
+/// engine registered them (`bind(s: Sandbox, source: String)`): what "did
+/// you mean" and "wrong argument types" hints offer.
+pub fn api_functions() -> Vec<String> {
     let profile = ProfileSource {
         name: "<api>".into(),
         text: String::new(),
         dir: None,
     };
     let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
-    let prefix = format!("{name}(");
-    let mut sigs: Vec<String> = engine
-        .gen_fn_signatures(false)
-        .into_iter()
-        .filter(|s| s.starts_with(&prefix))
-        .collect();
+    let mut sigs = engine.gen_fn_signatures(false);
     sigs.sort();
     sigs
 }

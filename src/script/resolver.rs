@@ -90,9 +90,38 @@ impl Resolver {
         }
         searched.push("the embedded stdlib".into());
         Err(format!(
-            "module {path:?} not found; looked in {}",
-            searched.join(", ")
+            "module {path:?} not found; looked in {}{}",
+            searched.join(", "),
+            crate::suggest::did_you_mean(path, self.importable(path).iter().map(String::as_str))
         ))
+    }
+
+    /// The modules an import beside `path` could name, for "did you mean":
+    /// the stdlib's and the `.rhai` files in the same subdirectory of each
+    /// directory searched.
+    fn importable(&self, path: &str) -> Vec<String> {
+        let sub = path.rsplit_once('/').map(|(dir, _)| dir);
+        let mut names: Vec<String> = match sub {
+            None => stdlib().iter().map(|(n, _)| n.to_string()).collect(),
+            Some(_) => Vec::new(),
+        };
+        for dir in self.profile_dir.iter().chain(self.lib_dirs.iter()) {
+            let dir = sub.map_or_else(|| dir.clone(), |s| dir.join(s));
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file = entry.file_name();
+                let Some(stem) = file.to_str().and_then(|f| f.strip_suffix(".rhai")) else {
+                    continue;
+                };
+                names.push(match sub {
+                    Some(s) => format!("{s}/{stem}"),
+                    None => stem.to_string(),
+                });
+            }
+        }
+        names
     }
 }
 

@@ -105,7 +105,37 @@ fn unknown_option_key() {
         ("p.rhai", 2, 3),
     );
     assert!(
-        headline(&err).contains("tmpfs options: unknown field `sise`, expected one of `size`"),
+        headline(&err).contains(
+            "tmpfs option sise is unknown; did you mean \"size\"? (options of tmpfs: size, mode, \
+             replace)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn typos_get_a_did_you_mean() {
+    // `moksha check` on a misspelt method, module and option type: exit 1,
+    // the suggestion, at the line and column of the mistake.
+    let (err, _) = bad_profile(
+        &format!("{START}s.netwrok(\"none\");\ns.exec([\"x\"]);"),
+        &[],
+        ("p.rhai", 2, 3),
+    );
+    assert!(
+        headline(&err)
+            .ends_with("unknown function netwrok(Sandbox, String); did you mean \"network\"?"),
+        "{err}"
+    );
+    let (err, _) = bad_profile("import \"bsae\" as base;\n", &[], ("p.rhai", 1, 8));
+    assert!(headline(&err).ends_with("did you mean \"base\"?"), "{err}");
+    let (err, _) = bad_profile(
+        &format!("{START}\n  s.bind(\"/x\", #{{ rw: \"yes\" }});\ns.exec([\"x\"]);"),
+        &[],
+        ("p.rhai", 3, 5),
+    );
+    assert!(
+        headline(&err).ends_with("error: bind option rw: expected a bool, got a string"),
         "{err}"
     );
 }

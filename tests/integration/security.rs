@@ -479,7 +479,7 @@ fn bad_security_input_is_an_error_at_its_line() {
         ("s.seccomp_deny(\"execve\");", "execve cannot be denied"),
         (
             "s.seccomp(#{ modes: \"allowlist\" });",
-            "unknown field `modes`",
+            "seccomp option modes is unknown; did you mean \"mode\"?",
         ),
         (
             "s.rlimit(\"files\", 10);",

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// An integer or a name ("EPERM", "unlimited", "10s").
 #[derive(Deserialize, Clone, Debug)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected an int or a string")]
 enum IntOr {
     Int(i64),
     Text(String),
@@ -233,7 +233,7 @@ struct SeccompOpts {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected an array of strings or a string")]
 enum Families {
     Names(Vec<String>),
     Any(String),
@@ -373,7 +373,7 @@ struct LandlockOpts {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected an array of ints or \"any\"")]
 enum Ports {
     List(Vec<i64>),
     Any(String),

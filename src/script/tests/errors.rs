@@ -26,14 +26,80 @@ fn unknown_option_key() {
     fails_at(
         "s.tmpfs(\"/tmp\", #{ sise: \"64M\" });",
         3,
-        "tmpfs options: unknown field `sise`, expected one of `size`, `mode`, `replace`",
+        "tmpfs option sise is unknown; did you mean \"size\"? \
+         (options of tmpfs: size, mode, replace)",
     );
+    // Too short to guess at (and `rw` is not what `ro` meant): the list only.
     fails_at(
         "s.bind(\"/usr\", #{ ro: true });",
         3,
-        "bind options: unknown field `ro`",
+        "bind option ro is unknown (options of bind: rw, dev, optional, replace, create, exec)",
     );
-    fails_at("s.bind(\"/usr\", #{ rw: \"yes\" });", 3, "bind options");
+}
+
+#[test]
+fn did_you_mean_an_option_key() {
+    fails_at(
+        "s.bind(\"/x\", #{ opitonal: true });",
+        3,
+        "bind option opitonal is unknown; did you mean \"optional\"?",
+    );
+    fails_at(
+        "s.landlock(#{ min_aib: 1 });",
+        3,
+        "landlock option min_aib is unknown; did you mean \"min_abi\"?",
+    );
+}
+
+#[test]
+fn wrong_option_type_names_the_key() {
+    for (body, message) in [
+        // bool, int, string, array, map fields.
+        (
+            "s.bind(\"/x\", #{ rw: \"yes\" });",
+            "bind option rw: expected a bool, got a string",
+        ),
+        (
+            "s.bind(\"/x\", #{ rw: () });",
+            "bind option rw: expected a bool, got ()",
+        ),
+        (
+            "s.tmpfs(\"/x\", #{ mode: \"755\" });",
+            "tmpfs option mode: expected an int, got a string",
+        ),
+        (
+            "s.network(\"user\", #{ helper: true });",
+            "network option helper: expected a string, got a bool",
+        ),
+        (
+            "s.allow_tcp(#{ connect: 443 });",
+            "allow_tcp option connect: expected an array, got an int",
+        ),
+        (
+            "s.allow_tcp(#{ connect: [\"https\"] });",
+            "allow_tcp option connect: every element must be an int, found a string",
+        ),
+        (
+            "s.helper(\"h\", [\"/bin/true\"], #{ expose: #{ a: 1 } });",
+            "helper option expose: every value must be a string, found an int",
+        ),
+        // An option of several types says which.
+        (
+            "s.tmpfs(\"/x\", #{ size: true });",
+            "tmpfs option size: expected bytes as an int or a string like \"64M\", got a bool",
+        ),
+        // The key at fault, not the other, required one.
+        (
+            "s.forward(#{ host: 8080, sandbox: \"80\" });",
+            "forward option sandbox: expected an int, got a string",
+        ),
+        (
+            "s.forward(#{ sandbox: 80 });",
+            "forward option host is required",
+        ),
+    ] {
+        fails_at(body, 3, message);
+    }
 }
 
 #[test]
@@ -46,9 +112,9 @@ fn syntax_error() {
 #[test]
 fn unknown_function() {
     fails_at(
-        "  s.bnd(\"/usr\", 1);",
+        "  s.xq(\"/usr\", 1);",
         5,
-        "unknown function bnd(Sandbox, String, int)",
+        "unknown function xq(Sandbox, String, int)",
     );
     fails_at("frobnicate();", 1, "unknown function frobnicate()");
     fails_at(
@@ -56,6 +122,56 @@ fn unknown_function() {
         3,
         "no function bind(Sandbox, int, array, map, bool, ()) (wrong",
     );
+}
+
+#[test]
+fn did_you_mean_a_sandbox_method() {
+    fails_at(
+        "  s.bnd(\"/usr\", 1);",
+        5,
+        "unknown function bnd(Sandbox, String, int); did you mean \"bind\"?",
+    );
+    fails_at(
+        "s.netwrok(\"none\");",
+        3,
+        "unknown function netwrok(Sandbox, String); did you mean \"network\"?",
+    );
+}
+
+#[test]
+fn did_you_mean_a_free_function() {
+    fails_at(
+        "let h = home_dri();",
+        9,
+        "unknown function home_dri(); did you mean \"home_dir\"?",
+    );
+    // A function of the host is not offered for a call on the sandbox, and
+    // the other way round.
+    let (message, _, _) = failure("s.home_dri();");
+    assert!(!message.contains("did you mean"), "{message}");
+    let (message, _, _) = failure("netwrok(\"none\");");
+    assert!(!message.contains("did you mean"), "{message}");
+}
+
+#[test]
+fn no_suggestion_for_garbage() {
+    for (body, message) in [
+        ("frobnicate();", "unknown function frobnicate()"),
+        (
+            "s.qqqqzz(\"/usr\");",
+            "unknown function qqqqzz(Sandbox, String)",
+        ),
+        (
+            "s.bind(\"/x\", #{ qqqqzz: true });",
+            "bind option qqqqzz is unknown (options of bind: rw, dev, optional, replace, create, \
+             exec)",
+        ),
+    ] {
+        let (got, _, _) = failure(body);
+        assert_eq!(got, message, "{body}");
+    }
+    let (got, _, _) = failure("import \"qqqqzz\" as q;");
+    assert!(got.ends_with(", the embedded stdlib"), "{got}");
 }
 
 #[test]

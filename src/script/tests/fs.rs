@@ -103,7 +103,7 @@ fn tmpfs_bad_sizes_and_modes() {
         "mode 0o10000 is out of range",
     );
     fails_at("s.tmpfs(\"/t\", #{ mode: -1 });", 3, "out of range");
-    fails_at("s.tmpfs(\"/t\", #{ size: true });", 3, "tmpfs options");
+    fails_at("s.tmpfs(\"/t\", #{ size: true });", 3, "tmpfs option size");
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn mount_types() {
     fails_at(
         "s.mount(\"proc\", \"/proc\", #{ size: 1 });",
         3,
-        "proc options: unknown field `size`",
+        "proc option size is unknown (options of proc: replace)",
     );
 }
 
@@ -249,7 +249,7 @@ fn write_file_forms() {
     fails_at(
         "s.write_file(\"/x\", \"\", #{ mod: 0o600 });",
         3,
-        "write_file options: unknown field `mod`",
+        "write_file option mod is unknown; did you mean \"mode\"?",
     );
 }
 

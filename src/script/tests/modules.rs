@@ -288,3 +288,38 @@ fn errors_at_module_level_name_the_module() {
     assert!(chain[0].0.contains(&lib), "{chain:?}");
     assert_eq!(chain[0].1.line, 1);
 }
+
+#[test]
+fn did_you_mean_a_module() {
+    let dir = tempfile::tempdir().unwrap();
+    // Among the stdlib's modules...
+    let e = in_dir(
+        dir.path(),
+        "let s = sandbox(\"t\");\n  import \"bsae\" as base;\n",
+    )
+    .unwrap_err();
+    let (message, pos, _) = e.parts();
+    assert!(
+        message.starts_with("module \"bsae\" not found; looked in "),
+        "{message}"
+    );
+    assert!(message.ends_with("; did you mean \"base\"?"), "{message}");
+    assert_eq!(pos.map(|p| (p.line, p.col)), Some((2, 10)));
+    // ... the modules beside the profile, in subdirectories too ...
+    write(dir.path(), "mylib.rhai", "fn f() {}\n");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write(dir.path(), "sub/tools.rhai", "fn f() {}\n");
+    for (import, meant) in [("mylbi", "mylib"), ("sub/tols", "sub/tools")] {
+        let text = format!("import \"{import}\" as m;\n");
+        let (message, _, _) = in_dir(dir.path(), &text).unwrap_err().parts();
+        assert!(
+            message.ends_with(&format!("; did you mean \"{meant}\"?")),
+            "{import}: {message}"
+        );
+    }
+    // ... and nothing for a name like none of them.
+    let (message, _, _) = in_dir(dir.path(), "import \"qqqqzz\" as m;\n")
+        .unwrap_err()
+        .parts();
+    assert!(!message.contains("did you mean"), "{message}");
+}
