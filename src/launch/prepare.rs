@@ -237,6 +237,9 @@ fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
         return Ok(());
     }
     let candidates: Vec<String> = if program.starts_with('/') {
+        if Path::new(program).exists() {
+            return Ok(()); // on the host, maybe not in the sandbox's view: exec says so
+        }
         vec![program.clone()]
     } else {
         let env = super::program::environment(plan, &super::launcher_env());

@@ -95,9 +95,13 @@ both!(a_failed_launch_leaves_no_instance_behind, |who: Who| {
     let name = format!("failing-{}-{}", std::process::id(), who.uid());
     // The program does not exist inside: the sandbox side reports it after
     // the clone, and the launcher undoes what it made.
+    let program = dir.path().join("program");
+    std::fs::write(&program, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
     let text = format!(
         "import \"base\" as base;\nlet s = sandbox(\"f\");\nbase::minimal(s);\ns.name({name:?});\n\
-         s.exec([\"/nonexistent/program\"]);\n"
+         s.exec([{:?}]);\n",
+        program.display()
     );
     let path = write_profile(dir.path(), "p.rhai", &text);
     let mut cmd = moksha(who, &["exec", "--detach", &path]);

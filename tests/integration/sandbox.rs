@@ -393,17 +393,27 @@ both!(
 );
 
 both!(exec_of_absent_program_says_so, |who| {
-    let r = exec_profile(who, "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\ns.exec([\"no-such-program\"]);\n", &[]).expect_code(127);
+    // Installed nowhere: said before the sandbox is made (host_checks.rs).
+    let r = exec_profile(who, "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\ns.exec([\"no-such-program\"]);\n", &[]).expect_code(125);
     assert!(
-        r.stderr.contains("no-such-program") && r.stderr.contains("not found in the sandbox"),
+        r.stderr.contains("no-such-program") && r.stderr.contains("not installed on the host"),
         "{}",
         r.stderr
     );
     assert!(r.stderr.contains("test.rhai:4:3"), "{}", r.stderr);
     // A host program that is not in the sandbox's view.
-    let r = exec_profile(who, "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\ns.exec([\"/opt/tool\"]);\n", &[]).expect_code(127);
+    let dir = world_dir();
+    let tool = dir.path().join("tool");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\ns.exec([{:?}]);\n",
+        tool.display()
+    );
+    let r = exec_profile(who, &text, &[]).expect_code(127);
     assert!(
-        r.stderr.contains("/opt/tool does not exist in the sandbox"),
+        r.stderr
+            .contains(&format!("{} does not exist in the sandbox", tool.display())),
         "{}",
         r.stderr
     );
