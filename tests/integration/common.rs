@@ -207,6 +207,18 @@ pub struct Pty {
     master: std::fs::File,
     pub child: std::process::Child,
     pub seen: String,
+    waited: bool,
+}
+
+impl Drop for Pty {
+    /// A test that failed half-way leaves nothing running: the session
+    /// leader is killed, and the kernel hangs up its terminal's jobs.
+    fn drop(&mut self) {
+        if !self.waited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Pty {
@@ -250,6 +262,7 @@ impl Pty {
             master,
             child,
             seen: String::new(),
+            waited: false,
         }
     }
 
@@ -333,6 +346,7 @@ impl Pty {
 
     /// Waits for the program and returns its exit code.
     pub fn wait(mut self) -> i32 {
+        self.waited = true;
         use std::os::unix::process::ExitStatusExt;
         let status = self.child.wait().unwrap();
         status
