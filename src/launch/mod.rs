@@ -105,8 +105,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     //    restores its mask before running the program); the pipes to it.
     let relay = block_signals(Relay::of(plan))?;
     // Whether we hold the terminal's foreground, to take it back at the end
-    // from a program that gave it to one of its own jobs.
+    // from a program that gave it to one of its own jobs; and the terminal's
+    // settings, to restore those a program left behind (raw mode, no echo).
     let foreground = sys::in_foreground(0);
+    let terminal = sys::terminal_settings(0);
     let pipes = Pipes::new()?;
     // 4. clone into the new namespaces (from inside a joined network
     //    namespace, if any). The child runs `inside` and never returns.
@@ -166,6 +168,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
         // Take the terminal back from a job of the program's (an
         // interactive shell inside that did not give it back).
         sys::take_terminal(0);
+    }
+    if let Some(settings) = terminal.filter(|_| sys::in_foreground(0)) {
+        sys::restore_terminal(0, &settings);
     }
     Ok(failure.unwrap_or(status))
 }

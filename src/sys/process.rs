@@ -148,6 +148,21 @@ pub fn terminal_name(fd: RawFd) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
+/// The settings (termios) of the terminal at `fd`, if it is one.
+pub fn terminal_settings(fd: RawFd) -> Option<nix::sys::termios::Termios> {
+    // SAFETY: borrowing a descriptor number for the duration of the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::sys::termios::tcgetattr(fd).ok()
+}
+
+/// Puts the terminal at `fd` back to `settings` (what a program that died
+/// in raw mode, or without echo, left behind is undone).
+pub fn restore_terminal(fd: RawFd, settings: &nix::sys::termios::Termios) {
+    // SAFETY: borrowing a descriptor number for the duration of the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let _ = nix::sys::termios::tcsetattr(fd, nix::sys::termios::SetArg::TCSANOW, settings);
+}
+
 /// Whether `fd` is a terminal whose foreground process group is ours.
 pub fn in_foreground(fd: RawFd) -> bool {
     // SAFETY: isatty/tcgetpgrp/getpgrp with integer arguments.

@@ -429,3 +429,36 @@ both!(
         assert!(!screen.contains("Cannot set tty process group"), "{screen}");
     }
 );
+
+both!(
+    a_program_that_leaves_the_terminal_raw_does_not_break_it,
+    |who: Who| {
+        let dir = world_dir();
+        let out = owned_dir(dir.path(), "out", who);
+        let moksha = moksha_bin().display().to_string();
+        let mut t = shell_at_a_terminal(who);
+        for session in ["true", "false"] {
+            let profile = write_profile(
+                dir.path(),
+                &format!("raw-{session}.rhai"),
+                &sh_profile(
+                    &format!("s.new_session({session});"),
+                    "stty raw -echo; echo left-it-raw",
+                ),
+            );
+            let before = out.join(format!("before-{session}"));
+            let after = out.join(format!("after-{session}"));
+            t.send(&format!(
+                "stty -g > {b}; {moksha} exec {profile}; stty -g > {a}; \
+             cmp -s {b} {a} && echo settings-KE''PT-{session} || echo settings-CHA''NGED\n",
+                b = before.display(),
+                a = after.display()
+            ));
+            // (The typed line says KE''PT: only the output says KEPT.)
+            let screen = t.expect(&format!("settings-KEPT-{session}"), 20);
+            assert!(!screen.contains("settings-CHANGED"), "{screen}");
+        }
+        t.send("exit\n");
+        t.wait();
+    }
+);
