@@ -414,11 +414,11 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
     match setup_inside(plan, go, stdio, &report, &keep, t0) {
-        Ok(program) => {
+        Ok((program, leftovers)) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
             drop(report);
-            supervisor::become_supervisor(plan, program, lock, status)
+            supervisor::become_supervisor(plan, program, lock, status, leftovers)
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
@@ -427,8 +427,10 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     }
 }
 
-/// The stages inside, in order, up to the program's fork; returns its pid.
-/// `keep`: the descriptors the supervisor goes on with.
+/// The stages inside, in order, up to the program's fork; returns its pid
+/// (and, sharing the host's PID namespace, the list of our children, to
+/// end what the program leaves behind). `keep`: the descriptors the
+/// supervisor goes on with.
 fn setup_inside(
     plan: &Plan,
     go: OwnedFd,
@@ -436,7 +438,7 @@ fn setup_inside(
     report: &OwnedFd,
     keep: &[std::os::fd::RawFd],
     t0: Instant,
-) -> Result<libc::pid_t, SetupError> {
+) -> Result<(libc::pid_t, Option<std::fs::File>), SetupError> {
     let phase = |name: &str| {
         report::send(
             report,
@@ -477,6 +479,13 @@ fn setup_inside(
     phase("id maps written");
     // 2b. The network: lo up in a new network namespace (network.rs).
     network::configure_inside(plan)?;
+    // Without a PID namespace of its own, the list of our children, read
+    // at the end through the host's /proc (gone from view after pivot_root).
+    let leftovers = if plan.namespaces.pid {
+        None
+    } else {
+        Some(sys::open_children()?)
+    };
 
     // 3. The filesystem: private propagation, host sources opened, the new
     //    root built in a staging tmpfs, pivot_root, old root detached,
@@ -517,6 +526,6 @@ fn setup_inside(
     // (Single-threaded; the child only runs program::start, which execs or exits.)
     match sys::fork()? {
         None => program::start(plan, &launcher_env(), old_umask, report),
-        Some(child) => Ok(child),
+        Some(child) => Ok((child, leftovers)),
     }
 }

@@ -279,6 +279,24 @@ fn wait_launcher(supervisor: libc::pid_t, relay: Relay, status: OwnedFd) -> i32 
     }
 }
 
+/// Kills and reaps every child we have (descendants reparented to us as
+/// their parents die become children in turn), until none is left.
+fn end_children(list: &std::fs::File) {
+    // Bounded: each round kills all that are there; a killed process
+    // cannot fork again.
+    for _ in 0..1000 {
+        let children = sys::read_children(list);
+        if children.is_empty() {
+            return;
+        }
+        for pid in children {
+            // Our own child: its pid is not reused before we reap it.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        while waitpid(None, Some(WaitPidFlag::__WALL)).is_ok() {}
+    }
+}
+
 /// The launcher's hold on the sandbox's first process: dropped before it
 /// was waited for or released (a setup step failed), it kills and reaps it.
 pub struct Child {
@@ -323,6 +341,7 @@ pub fn become_supervisor(
     program: libc::pid_t,
     lock: Option<&std::fs::File>,
     status: OwnedFd,
+    leftovers: Option<std::fs::File>,
 ) -> ! {
     let _ = sys::caps::restrict_to(&[]);
     let _ = sys::set_no_new_privs();
@@ -341,6 +360,12 @@ pub fn become_supervisor(
         timeout,
         &status,
     );
+    // Sharing the host's PID namespace, what the program left behind would
+    // outlive us (a PID namespace's end would have killed it): we adopted
+    // it as subreaper, so it is our children now.
+    if let Some(children) = &leftovers {
+        end_children(children);
+    }
     if let Some(lock) = lock {
         state::record_exit(lock, code);
     }

@@ -87,6 +87,32 @@ pub fn umask(mask: libc::mode_t) -> libc::mode_t {
     unsafe { libc::umask(mask) }
 }
 
+/// A handle on the list of the calling thread's children
+/// (/proc/self/task/TID/children), to read again whenever asked: opened
+/// while the host's /proc is still reachable.
+pub fn open_children() -> Result<std::fs::File> {
+    // SAFETY: gettid has no arguments.
+    let tid = unsafe { libc::gettid() };
+    let path = format!("/proc/self/task/{tid}/children");
+    std::fs::File::open(&path).map_err(|e| {
+        SysError::new(
+            format!("open({path:?})"),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })
+}
+
+/// The pids in a children list opened by `open_children`, as it is now.
+pub fn read_children(list: &std::fs::File) -> Vec<libc::pid_t> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = list.read_at(&mut buf, 0).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 /// Makes the calling process adopt its descendants' orphans
 /// (PR_SET_CHILD_SUBREAPER), as PID 1 of a namespace does anyway.
 pub fn set_child_subreaper() -> Result<()> {

@@ -462,3 +462,37 @@ both!(
         t.wait();
     }
 );
+
+// ---- sharing the host's PID namespace ----------------------------------------
+
+both!(
+    what_the_program_leaves_behind_ends_with_the_sandbox_without_a_pid_namespace,
+    |who: Who| {
+        // No PID namespace whose end would kill them: a daemon the program
+        // started (its own session, reparented) must still end with the sandbox.
+        let text = "let s = sandbox(\"t\");\ns.share([\"pid\"]);\ns.bind(\"/usr\");\n\
+                s.symlink(\"usr/bin\", \"/bin\");\ns.symlink(\"usr/lib\", \"/lib\");\n\
+                s.symlink(\"usr/lib64\", \"/lib64\");\ns.tmpfs(\"/tmp\");\ns.dev(\"/dev\");\n\
+                s.exec([\"/bin/sh\", \"-c\", \"setsid sleep 1013 >/dev/null 2>&1 & echo $!; (sleep 1013 >/dev/null 2>&1 &) ; sleep 0.3\"]);\n";
+        let r = exec_profile(who, text, &[]).expect_code(0);
+        let daemon: u32 = r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let alive = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        };
+        while alive(daemon) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(!alive(daemon), "pid {daemon} outlived the sandbox");
+        // Nothing else of it either: no `sleep 1013` of this uid is left.
+        let left = std::process::Command::new("pgrep")
+            .args(["-u", &who.uid().to_string(), "-f", "^sleep 1013$"])
+            .output()
+            .unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "left: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+    }
+);
