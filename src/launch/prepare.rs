@@ -40,6 +40,8 @@ pub struct Launch<'a> {
     pub helper_dir: Option<&'a Path>,
     /// The host terminal moksha runs on (its standard input), if any.
     pub terminal: Option<&'a str>,
+    /// moksha's state directory (instance records), hidden from the sandbox.
+    pub state_dir: Option<&'a Path>,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -51,6 +53,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let helper_dir = (!plan.helpers.is_empty()).then(|| helper::dir_for(&name));
     let detach = opts.detach || plan.supervision.detach;
     let terminal = crate::sys::terminal_name(0);
+    let state_dir = state::state_dir().ok();
     let resolved = resolve(
         plan,
         &Launch {
@@ -59,6 +62,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             root: nix::unistd::geteuid().is_root(),
             helper_dir: helper_dir.as_deref(),
             terminal: terminal.as_deref(),
+            state_dir: state_dir.as_deref(),
         },
     )?;
     Ok(Prepared {
@@ -111,6 +115,13 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
         }
         plan.fs.extend(binds);
     }
+    // moksha's state directory, wherever a bind would show it (a bind of
+    // /tmp, of the runtime directory): an empty tmpfs over it, so that no
+    // sandbox can read or forge the records `moksha enter` and `stop` act on.
+    if let Some(state) = launch.state_dir {
+        let hidden = hide_under_binds(&plan, state);
+        plan.fs.extend(hidden);
+    }
     // The terminal moksha runs on, as /dev/console in the sandbox's /dev:
     // a fresh devpts has no entry for the host's pty, so without it `tty`
     // and ttyname() find no name for the terminal the program has open.
@@ -147,6 +158,46 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     }
     plan::validate(&plan)?;
     Ok(plan)
+}
+
+/// The tmpfs steps that hide the host directory `dir` in every place a
+/// bind of it or of a directory above it shows it.
+fn hide_under_binds(plan: &Plan, dir: &Path) -> Vec<Step<FsOp>> {
+    let dir = plan::validate::normalize(&dir.to_string_lossy());
+    let mut out: Vec<Step<FsOp>> = Vec::new();
+    for step in &plan.fs {
+        let FsOp::Bind { source, target, .. } = &step.op else {
+            continue;
+        };
+        let source = plan::validate::normalize(source);
+        // The part of `dir` below the bind's source ("" for the source itself).
+        let rest = match dir.strip_prefix(source.trim_end_matches('/')) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => continue,
+        };
+        let inside = format!(
+            "{}{rest}",
+            plan::validate::normalize(target).trim_end_matches('/')
+        );
+        let inside = if inside.is_empty() {
+            "/".to_string()
+        } else {
+            inside
+        };
+        if out.iter().any(|s| s.op.target() == inside) {
+            continue;
+        }
+        out.push(Step {
+            op: FsOp::Tmpfs {
+                target: inside,
+                size: Some(4096),
+                mode: 0o700,
+                replace: true,
+            },
+            at: step.at.clone(),
+        });
+    }
+    out
 }
 
 /// The instance name: the command line's, the profile's `s.name()`, or the
@@ -306,6 +357,7 @@ mod tests {
             root,
             helper_dir: dir,
             terminal: None,
+            state_dir: None,
         }
     }
 
@@ -421,6 +473,38 @@ mod tests {
             p.fs.len(),
             "detached: no terminal"
         );
+    }
+
+    #[test]
+    fn the_state_directory_is_hidden_wherever_a_bind_shows_it() {
+        let mut p = base();
+        let bind = |source: &str, target: &str| Step {
+            op: FsOp::Bind {
+                source: source.into(),
+                target: target.into(),
+                rw: true,
+                dev: false,
+                optional: false,
+                replace: false,
+                create: false,
+                exec: false,
+            },
+            at: at(7),
+        };
+        p.fs.push(bind("/tmp", "/tmp"));
+        p.fs.push(bind("/tmp", "/scratch"));
+        p.fs.push(bind("/usr", "/usr"));
+        let l = Launch {
+            state_dir: Some(Path::new("/tmp/moksha-1000")),
+            ..launch(false, false, None)
+        };
+        let r = resolve(&p, &l).unwrap();
+        let hidden: Vec<&str> = r.fs[p.fs.len()..].iter().map(|s| s.op.target()).collect();
+        assert_eq!(hidden, ["/tmp/moksha-1000", "/scratch/moksha-1000"]);
+        assert!(matches!(
+            r.fs[p.fs.len()].op,
+            FsOp::Tmpfs { mode: 0o700, .. }
+        ));
     }
 
     #[test]

@@ -258,3 +258,29 @@ both!(machine_wide_proc_files_are_masked, |who| {
     );
     assert!(r.stdout.contains("/proc/keys ro,"), "{r:?}");
 });
+
+both!(
+    the_state_directory_is_hidden_from_a_sandbox_that_binds_tmp,
+    |who: Who| {
+        // Without XDG_RUNTIME_DIR the records live in /tmp/moksha-UID: a
+        // profile that binds the host's /tmp read-write must still not see
+        // them, nor forge the record `moksha enter` would apply.
+        let state = format!("/tmp/moksha-{}", who.uid());
+        let script = format!(
+            "ls -A {state} | wc -l; echo forged > {state}/forged.json && echo wrote-inside"
+        );
+        let r = sh(
+            who,
+            "s.bind(\"/tmp\", #{ rw: true, replace: true });",
+            &script,
+        )
+        .expect_code(0);
+        let mut lines = r.stdout.lines();
+        assert_eq!(lines.next(), Some("0"), "the records are visible: {r:?}");
+        assert_eq!(lines.next(), Some("wrote-inside"), "{r:?}");
+        assert!(
+            !std::path::Path::new(&format!("{state}/forged.json")).exists(),
+            "the write reached the host's state directory"
+        );
+    }
+);
