@@ -275,7 +275,12 @@ fn spawn(
         Err(e) => Err(e),
     };
     network::leave_joined(own_net);
-    let pid = cloned.map_err(|e| format!("cannot create the sandbox's namespaces: {e}"))?;
+    let pid = cloned.map_err(|e| {
+        format!(
+            "cannot create the sandbox's namespaces: {e}{}",
+            userns_restriction_hint()
+        )
+    })?;
     Ok(Child::new(pid))
 }
 
@@ -305,7 +310,33 @@ fn write_id_maps(plan: &Plan, child: libc::pid_t) -> Result<(), SetupError> {
                 &format!("{inside_gid} {gid} 1\n"),
             )
         })
-        .map_err(|e| format!("cannot map ids into the sandbox: {e}").into())
+        .map_err(|e| {
+            format!(
+                "cannot map ids into the sandbox: {e}{}",
+                userns_restriction_hint()
+            )
+            .into()
+        })
+}
+
+/// What to do when the host restricts unprivileged user namespaces with
+/// AppArmor (Ubuntu 23.10+: the clone succeeds, what follows is refused),
+/// or "" when it does not.
+fn userns_restriction_hint() -> String {
+    let setting = std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    apparmor_hint(setting.ok().as_deref(), nix::unistd::geteuid().is_root())
+}
+
+fn apparmor_hint(setting: Option<&str>, root: bool) -> String {
+    if root || setting.map(str::trim) != Some("1") {
+        return String::new();
+    }
+    "\n  hint: this system restricts unprivileged user namespaces with AppArmor \
+     (kernel.apparmor_restrict_unprivileged_userns = 1). Allow moksha with the profile it \
+     ships: sudo install -m 644 dist/apparmor/moksha /etc/apparmor.d/moksha && sudo \
+     apparmor_parser -r /etc/apparmor.d/moksha (the profile names the usual install paths; \
+     add yours if moksha lives elsewhere)"
+        .into()
 }
 
 /// The sandbox's namespaces by their /proc names and inodes.
@@ -527,5 +558,28 @@ fn setup_inside(
     match sys::fork()? {
         None => program::start(plan, &launcher_env(), old_umask, report),
         Some(child) => Ok((child, leftovers)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_apparmor_restriction_is_named_with_what_to_do() {
+        let hint = super::apparmor_hint(Some("1\n"), false);
+        assert!(
+            hint.contains("apparmor_restrict_unprivileged_userns = 1")
+                && hint.contains("/etc/apparmor.d/moksha")
+                && hint.contains("apparmor_parser -r"),
+            "{hint}"
+        );
+        assert_eq!(super::apparmor_hint(Some("0\n"), false), "");
+        assert_eq!(super::apparmor_hint(None, false), "");
+        assert_eq!(
+            super::apparmor_hint(Some("1"), true),
+            "",
+            "root is not restricted"
+        );
+        let profile = include_str!("../../dist/apparmor/moksha");
+        assert!(profile.contains("userns,") && profile.contains("flags=(unconfined)"));
     }
 }
