@@ -37,6 +37,7 @@ const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const JA: u16 = 0x05; // BPF_JMP | BPF_JA
 const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K (not emitted; libseccomp's)
 const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const RET_K: u16 = 0x06; // BPF_RET | BPF_K
@@ -470,6 +471,7 @@ pub fn disassemble(prog: &[Insn]) -> String {
                 "{i:4}: {} {:#x} ? {} : {}",
                 match c {
                     JEQ_K => "jeq",
+                    JGT_K => "jgt",
                     JGE_K => "jge",
                     JSET_K => "jset",
                     _ => "?",
@@ -483,7 +485,8 @@ pub fn disassemble(prog: &[Insn]) -> String {
     o
 }
 
-/// Runs a program on one call, as the kernel would (for tests).
+/// Runs a program on one call, as the kernel would (for tests, and for
+/// libseccomp's programs in the differential test).
 pub fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     let word = |off: u32| -> u32 {
         match off {
@@ -510,9 +513,10 @@ pub fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
             ALU_AND_K => acc &= x.k,
             JA => pc += x.k as usize,
             RET_K => return x.k,
-            JEQ_K | JGE_K | JSET_K => {
+            JEQ_K | JGT_K | JGE_K | JSET_K => {
                 let hit = match x.code {
                     JEQ_K => acc == x.k,
+                    JGT_K => acc > x.k,
                     JGE_K => acc >= x.k,
                     _ => acc & x.k != 0,
                 };
