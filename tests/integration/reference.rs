@@ -167,7 +167,7 @@ fn rules(p: &Seccomp) -> String {
             assert!(args.len() <= 1, "{name}: tests on several arguments");
             let arg = args.first().copied().unwrap_or(0);
             let mut covered: Vec<Cube> = Vec::new();
-            let mut emit = |region: Vec<Cube>, a: Action, o: &mut String| {
+            let emit = |region: Vec<Cube>, a: Action, o: &mut String| {
                 if a == default {
                     return;
                 }
@@ -335,9 +335,11 @@ fn names(v: &[&str]) -> Vec<String> {
 /// The policies of the cross-check.
 fn policies() -> Vec<(&'static str, Seccomp)> {
     let mut out = vec![("default", Seccomp::default())];
-    let mut all_abis = Seccomp::default();
-    all_abis.i386 = true;
-    all_abis.x32 = true;
+    let all_abis = Seccomp {
+        i386: true,
+        x32: true,
+        ..Seccomp::default()
+    };
     out.push(("default, i386 and x32", all_abis.clone()));
     let mut root = all_abis.clone();
     root.refuse_setid_files();
@@ -370,8 +372,10 @@ fn policies() -> Vec<(&'static str, Seccomp)> {
     allow.unlisted = Action::Kill;
     out.push(("allow-list, kill", allow));
 
-    let mut groups = Seccomp::default();
-    groups.i386 = true;
+    let mut groups = Seccomp {
+        i386: true,
+        ..Seccomp::default()
+    };
     let acts = [
         Action::EPERM,
         Action::Kill,
@@ -389,12 +393,14 @@ fn policies() -> Vec<(&'static str, Seccomp)> {
     }
     out.push(("every group", groups));
 
-    let mut conds = Seccomp::default();
-    conds.i386 = true;
-    conds.x32 = true;
-    conds.nested_namespaces = true;
-    conds.any_personality = true;
-    conds.socket_families = Some(vec![1, 16]);
+    let mut conds = Seccomp {
+        i386: true,
+        x32: true,
+        nested_namespaces: true,
+        any_personality: true,
+        socket_families: Some(vec![1, 16]),
+        ..Seccomp::default()
+    };
     let c = |arg, test, low32| Some(Cond { arg, test, low32 });
     let rules: Vec<(&str, Action, Option<Cond>)> = vec![
         ("ioctl", Action::Errno(5), c(1, Test::Eq(0x5401), true)),
