@@ -16,8 +16,7 @@
 //! ABIs' numbers. Jumps farther than a conditional jump can reach (255
 //! instructions) go through an unconditional `ja` trampoline.
 
-use super::seccomp::{Action, Cond, Seccomp, Test, Treatment};
-use super::syscalls;
+use super::seccomp::{Abi, Action, Cond, Seccomp, Test, Treatment};
 
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
@@ -38,6 +37,7 @@ const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const JA: u16 = 0x05; // BPF_JMP | BPF_JA
 const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K (not emitted; libseccomp's)
 const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const RET_K: u16 = 0x06; // BPF_RET | BPF_K
@@ -85,11 +85,15 @@ impl Arch {
             Arch::Aarch64 => AUDIT_ARCH_AARCH64,
         }
     }
-    fn table(self) -> &'static [(&'static str, u32)] {
+    /// The native ABI.
+    pub fn abi(self) -> Abi {
         match self {
-            Arch::X86_64 => syscalls::X86_64,
-            Arch::Aarch64 => syscalls::AARCH64,
+            Arch::X86_64 => Abi::X86_64,
+            Arch::Aarch64 => Abi::Aarch64,
         }
+    }
+    fn table(self) -> &'static [(&'static str, u32)] {
+        self.abi().table()
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -369,19 +373,14 @@ fn emit_tree(a: &mut Asm, segs: &[(u32, Leaf)]) {
     emit_tree(a, &segs[mid..]);
 }
 
-/// The search for one ABI: `table` maps names to numbers, `offset` is added
-/// to each (the x32 bit), `default` is what unlisted numbers get.
-fn emit_section(
-    a: &mut Asm,
-    policy: &Seccomp,
-    table: &[(&str, u32)],
-    offset: u32,
-    default: Action,
-) {
+/// The search for one ABI: `offset` is added to each number (the x32 bit),
+/// `default` is what unlisted numbers get.
+fn emit_section(a: &mut Asm, policy: &Seccomp, abi: Abi, offset: u32, default: Action) {
+    let table = abi.table();
     let mut entries: Vec<(u32, Leaf)> = Vec::new();
-    for name in policy.special_names() {
+    for name in policy.special_names_on(abi) {
         if let Some((_, nr)) = table.iter().find(|(n, _)| *n == name) {
-            let t = policy.treatment(&name);
+            let t = policy.treatment_on(abi, &name);
             let leaf = if t.tests.is_empty() {
                 Leaf::Plain(t.action)
             } else {
@@ -430,11 +429,11 @@ pub fn compile(policy: &Seccomp, arch: Arch) -> Result<Vec<Insn>, String> {
     if arch == Arch::X86_64 {
         a.jmp(JGE_K, X32_SYSCALL_BIT, Target::L(x32), Target::Next);
     }
-    emit_section(&mut a, policy, arch.table(), 0, default);
+    emit_section(&mut a, policy, arch.abi(), 0, default);
     if arch == Arch::X86_64 {
         a.place(x32);
         if policy.x32 {
-            emit_section(&mut a, policy, syscalls::X32, X32_SYSCALL_BIT, default);
+            emit_section(&mut a, policy, Abi::X32, X32_SYSCALL_BIT, default);
         } else {
             a.ret(refuse);
         }
@@ -445,7 +444,7 @@ pub fn compile(policy: &Seccomp, arch: Arch) -> Result<Vec<Insn>, String> {
         a.jmp(JEQ_K, AUDIT_ARCH_I386, Target::Next, Target::L(unknown));
         if policy.i386 {
             a.ld(OFF_NR);
-            emit_section(&mut a, policy, syscalls::I386, 0, default);
+            emit_section(&mut a, policy, Abi::I386, 0, default);
         } else {
             a.ret(refuse);
         }
@@ -472,6 +471,7 @@ pub fn disassemble(prog: &[Insn]) -> String {
                 "{i:4}: {} {:#x} ? {} : {}",
                 match c {
                     JEQ_K => "jeq",
+                    JGT_K => "jgt",
                     JGE_K => "jge",
                     JSET_K => "jset",
                     _ => "?",
@@ -485,7 +485,8 @@ pub fn disassemble(prog: &[Insn]) -> String {
     o
 }
 
-/// Runs a program on one call, as the kernel would (for tests).
+/// Runs a program on one call, as the kernel would (for tests, and for
+/// libseccomp's programs in the differential test).
 pub fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     let word = |off: u32| -> u32 {
         match off {
@@ -512,9 +513,10 @@ pub fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
             ALU_AND_K => acc &= x.k,
             JA => pc += x.k as usize,
             RET_K => return x.k,
-            JEQ_K | JGE_K | JSET_K => {
+            JEQ_K | JGT_K | JGE_K | JSET_K => {
                 let hit = match x.code {
                     JEQ_K => acc == x.k,
+                    JGT_K => acc > x.k,
                     JGE_K => acc >= x.k,
                     _ => acc & x.k != 0,
                 };
@@ -530,6 +532,8 @@ mod tests {
     use super::*;
     use crate::located::Pos;
     use crate::policy::seccomp::Mode;
+    use crate::policy::seccomp::{Entry, I386_ENTRIES};
+    use crate::policy::syscalls;
 
     const X86: u32 = AUDIT_ARCH_X86_64;
 
@@ -694,6 +698,121 @@ mod tests {
             run(&p, X86, X32_SYSCALL_BIT | 514, [0, 0x5412, 0, 0, 0, 0]),
             EPERM
         );
+    }
+
+    fn i386(name: &str) -> u32 {
+        Abi::I386
+            .table()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn i386_entries_name_real_calls() {
+        for (name, entry) in I386_ENTRIES {
+            i386(name);
+            let calls: Vec<&str> = match entry {
+                Entry::Same(c) | Entry::Opaque(c) => vec![c],
+                Entry::Multiplexer { calls, .. } => calls.iter().map(|(_, c)| *c).collect(),
+            };
+            for c in calls {
+                assert!(crate::policy::seccomp::is_syscall(c), "{name} -> {c}");
+            }
+        }
+    }
+
+    /// socketcall's arguments are in memory: a call the policy tests by
+    /// argument answers ENOSYS there, the others keep their rule.
+    #[test]
+    fn i386_multiplexers_keep_every_rule() {
+        let mut pol = Seccomp {
+            i386: true,
+            ..Default::default()
+        };
+        pol.set(&["connect".into()], Action::Errno(5), None, &at())
+            .unwrap();
+        pol.set(&["shmget".into()], Action::EPERM, None, &at())
+            .unwrap();
+        let p = compile(&pol, Arch::X86_64).unwrap();
+        let sc = |sub: u64| {
+            run(
+                &p,
+                AUDIT_ARCH_I386,
+                i386("socketcall"),
+                [sub, 0, 0, 0, 0, 0],
+            )
+        };
+        assert_eq!(sc(1), ENOSYS, "socket: families are filtered");
+        assert_eq!(sc(8), ENOSYS, "socketpair too");
+        assert_eq!(sc(3), RET_ERRNO | 5, "connect: the profile's rule");
+        assert_eq!(sc(0x1_0000_0003), RET_ERRNO | 5, "upper half ignored");
+        assert_eq!(sc(2), RET_ALLOW);
+        // The direct i386 socket call is filtered as on x86_64.
+        let sock = |fam| run(&p, AUDIT_ARCH_I386, i386("socket"), [fam, 1, 0, 0, 0, 0]);
+        assert_eq!(sock(17), RET_ERRNO | libc::EAFNOSUPPORT as u32);
+        assert_eq!(sock(1), RET_ALLOW);
+        // ipc reads the low 16 bits as the call.
+        let ipc = |sub: u64| run(&p, AUDIT_ARCH_I386, i386("ipc"), [sub, 0, 0, 0, 0, 0]);
+        assert_eq!(ipc(23), EPERM);
+        assert_eq!(ipc(0x1_0017), EPERM);
+        assert_eq!(ipc(21), RET_ALLOW);
+        // Any family allowed: socketcall(SYS_SOCKET) runs.
+        pol.socket_families = None;
+        pol.set(&["socketpair".into()], Action::Allow, None, &at())
+            .unwrap();
+        let p = compile(&pol, Arch::X86_64).unwrap();
+        assert_eq!(
+            run(&p, AUDIT_ARCH_I386, i386("socketcall"), [1; 6]),
+            RET_ALLOW
+        );
+        // socketcall denied itself: every call through it.
+        pol.set(&["socketcall".into()], Action::EPERM, None, &at())
+            .unwrap();
+        let p = compile(&pol, Arch::X86_64).unwrap();
+        assert_eq!(run(&p, AUDIT_ARCH_I386, i386("socketcall"), [2; 6]), EPERM);
+    }
+
+    #[test]
+    fn i386_variants_follow_the_call() {
+        let mut pol = Seccomp {
+            i386: true,
+            ..Default::default()
+        };
+        let cmd = Cond {
+            arg: 1,
+            test: Test::Eq(1031),
+            low32: true,
+        };
+        pol.set(&["fcntl".into()], Action::Errno(5), Some(cmd), &at())
+            .unwrap();
+        let p = compile(&pol, Arch::X86_64).unwrap();
+        let call = |name, args| run(&p, AUDIT_ARCH_I386, i386(name), args);
+        assert_eq!(call("clock_settime64", [0; 6]), EPERM, "as clock_settime");
+        assert_eq!(call("clock_adjtime64", [0; 6]), EPERM);
+        assert_eq!(call("fcntl64", [3, 1031, 0, 0, 0, 0]), RET_ERRNO | 5);
+        assert_eq!(call("fcntl64", [3, 1, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call("fcntl", [3, 1031, 0, 0, 0, 0]), RET_ERRNO | 5);
+        // Old mmap takes a pointer: plain while mmap is untested.
+        assert_eq!(call("mmap", [0; 6]), RET_ALLOW);
+        // Allow-list: listing a call allows its variants.
+        let mut pol = Seccomp::empty();
+        pol.i386 = true;
+        pol.set_mode(Mode::Allowlist, at());
+        pol.set(
+            &["execve".into(), "getuid".into()],
+            Action::Allow,
+            None,
+            &at(),
+        )
+        .unwrap();
+        let p = compile(&pol, Arch::X86_64).unwrap();
+        assert_eq!(
+            run(&p, AUDIT_ARCH_I386, i386("getuid32"), [0; 6]),
+            RET_ALLOW
+        );
+        assert_eq!(run(&p, AUDIT_ARCH_I386, i386("getgid32"), [0; 6]), EPERM);
     }
 
     #[test]

@@ -297,3 +297,170 @@ pub(super) const MODE_ARGS: [(&str, u8); 9] = [
     ("mknod", 1),
     ("mknodat", 2),
 ];
+
+/// How an i386 entry point relates to the call a policy names, so that a
+/// rule for a call holds however the program enters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The same call with its arguments in the same registers: the call's
+    /// rule holds as it is (unless the entry point has a rule of its own).
+    Same(&'static str),
+    /// The same call with its arguments elsewhere (in memory, split over two
+    /// registers, reordered): the call's rule holds when it tests no
+    /// argument; otherwise the entry point answers ENOSYS.
+    Opaque(&'static str),
+    /// One entry point for many calls, chosen by `arg0 & mask`; each gets
+    /// its call's rule as an `Opaque` entry would (the arguments are in
+    /// memory, which a filter cannot read).
+    Multiplexer {
+        mask: u64,
+        calls: &'static [(u64, &'static str)],
+    },
+}
+
+/// socketcall(2)'s calls (linux/net.h SYS_*). send, recv and accept are
+/// sendto, recvfrom and accept on x86_64.
+pub const SOCKETCALL: &[(u64, &str)] = &[
+    (1, "socket"),
+    (2, "bind"),
+    (3, "connect"),
+    (4, "listen"),
+    (5, "accept"),
+    (6, "getsockname"),
+    (7, "getpeername"),
+    (8, "socketpair"),
+    (9, "sendto"),
+    (10, "recvfrom"),
+    (11, "sendto"),
+    (12, "recvfrom"),
+    (13, "shutdown"),
+    (14, "setsockopt"),
+    (15, "getsockopt"),
+    (16, "sendmsg"),
+    (17, "recvmsg"),
+    (18, "accept4"),
+    (19, "recvmmsg"),
+    (20, "sendmmsg"),
+];
+
+/// ipc(2)'s calls (linux/ipc.h); the kernel reads the low 16 bits of the
+/// first argument as the call (the rest is a version).
+pub const IPC: &[(u64, &str)] = &[
+    (1, "semop"),
+    (2, "semget"),
+    (3, "semctl"),
+    (4, "semtimedop"),
+    (11, "msgsnd"),
+    (12, "msgrcv"),
+    (13, "msgget"),
+    (14, "msgctl"),
+    (21, "shmat"),
+    (22, "shmdt"),
+    (23, "shmget"),
+    (24, "shmctl"),
+];
+
+/// The i386 entry points that are another call under another name or
+/// convention. x32 uses the x86_64 names and registers, so it needs none.
+pub const I386_ENTRIES: &[(&str, Entry)] = {
+    use Entry::*;
+    &[
+        (
+            "socketcall",
+            Multiplexer {
+                mask: 0xffff_ffff,
+                calls: SOCKETCALL,
+            },
+        ),
+        (
+            "ipc",
+            Multiplexer {
+                mask: 0xffff,
+                calls: IPC,
+            },
+        ),
+        // old_mmap and old_select: one pointer to the real arguments.
+        ("mmap", Opaque("mmap")),
+        ("select", Opaque("select")),
+        // 64-bit time.
+        ("clock_gettime64", Same("clock_gettime")),
+        ("clock_settime64", Same("clock_settime")),
+        ("clock_adjtime64", Same("clock_adjtime")),
+        ("clock_getres_time64", Same("clock_getres")),
+        ("clock_nanosleep_time64", Same("clock_nanosleep")),
+        ("timer_gettime64", Same("timer_gettime")),
+        ("timer_settime64", Same("timer_settime")),
+        ("timerfd_gettime64", Same("timerfd_gettime")),
+        ("timerfd_settime64", Same("timerfd_settime")),
+        ("utimensat_time64", Same("utimensat")),
+        ("pselect6_time64", Same("pselect6")),
+        ("ppoll_time64", Same("ppoll")),
+        ("io_pgetevents_time64", Same("io_pgetevents")),
+        ("recvmmsg_time64", Same("recvmmsg")),
+        ("mq_timedsend_time64", Same("mq_timedsend")),
+        ("mq_timedreceive_time64", Same("mq_timedreceive")),
+        ("semtimedop_time64", Same("semtimedop")),
+        ("rt_sigtimedwait_time64", Same("rt_sigtimedwait")),
+        ("futex_time64", Same("futex")),
+        (
+            "sched_rr_get_interval_time64",
+            Same("sched_rr_get_interval"),
+        ),
+        // 32-bit ids.
+        ("chown32", Same("chown")),
+        ("lchown32", Same("lchown")),
+        ("fchown32", Same("fchown")),
+        ("getuid32", Same("getuid")),
+        ("geteuid32", Same("geteuid")),
+        ("getgid32", Same("getgid")),
+        ("getegid32", Same("getegid")),
+        ("setuid32", Same("setuid")),
+        ("setgid32", Same("setgid")),
+        ("setreuid32", Same("setreuid")),
+        ("setregid32", Same("setregid")),
+        ("setresuid32", Same("setresuid")),
+        ("getresuid32", Same("getresuid")),
+        ("setresgid32", Same("setresgid")),
+        ("getresgid32", Same("getresgid")),
+        ("setfsuid32", Same("setfsuid")),
+        ("setfsgid32", Same("setfsgid")),
+        ("getgroups32", Same("getgroups")),
+        ("setgroups32", Same("setgroups")),
+        // Large files and other same-register variants.
+        ("fcntl64", Same("fcntl")),
+        ("mmap2", Same("mmap")),
+        ("ugetrlimit", Same("getrlimit")),
+        ("sendfile64", Same("sendfile")),
+        ("_newselect", Same("select")),
+        ("stat64", Same("stat")),
+        ("lstat64", Same("lstat")),
+        ("fstat64", Same("fstat")),
+        ("fstatat64", Same("newfstatat")),
+        ("oldstat", Same("stat")),
+        ("oldlstat", Same("lstat")),
+        ("oldfstat", Same("fstat")),
+        ("olduname", Same("uname")),
+        ("oldolduname", Same("uname")),
+        // Arguments split or reordered.
+        ("_llseek", Opaque("lseek")),
+        ("truncate64", Opaque("truncate")),
+        ("ftruncate64", Opaque("ftruncate")),
+        ("fadvise64_64", Opaque("fadvise64")),
+        ("statfs64", Opaque("statfs")),
+        ("fstatfs64", Opaque("fstatfs")),
+        ("waitpid", Opaque("wait4")),
+        ("readdir", Opaque("getdents")),
+        ("umount", Opaque("umount2")),
+        ("nice", Opaque("setpriority")),
+        ("stime", Opaque("settimeofday")),
+        // The old signal calls.
+        ("sigaction", Opaque("rt_sigaction")),
+        ("signal", Opaque("rt_sigaction")),
+        ("sigprocmask", Opaque("rt_sigprocmask")),
+        ("sgetmask", Opaque("rt_sigprocmask")),
+        ("ssetmask", Opaque("rt_sigprocmask")),
+        ("sigpending", Opaque("rt_sigpending")),
+        ("sigsuspend", Opaque("rt_sigsuspend")),
+        ("sigreturn", Opaque("rt_sigreturn")),
+    ]
+};

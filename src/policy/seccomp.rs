@@ -7,9 +7,10 @@
 //!
 //! - `ioctl` with TIOCSTI or TIOCLINUX is always refused (EPERM), whatever the
 //!   rules say: those push input into a terminal or drive the console;
-//! - `socket` with a family outside `socket_families` gets EAFNOSUPPORT
-//!   (default: unix, inet, inet6, netlink), as the kernel answers for a family
-//!   it lacks, so programs fall back;
+//! - `socket` and `socketpair` with a family outside `socket_families` get
+//!   EAFNOSUPPORT (default: unix, inet, inet6, netlink), as the kernel
+//!   answers for a family it lacks, so programs fall back (socketpair creates
+//!   its sockets through the family too);
 //! - unless `nested_namespaces` is set, `clone` and `unshare` with any
 //!   CLONE_NEW* flag and `setns` get EPERM, and `clone3` gets ENOSYS (its flags
 //!   are in memory a filter cannot read; libc then falls back to `clone`);
@@ -18,7 +19,11 @@
 //!   0xffffffff); others get EPERM;
 //! - syscalls entered through the i386 (`int 0x80`) or x32 ABIs get EPERM
 //!   unless `i386`/`x32` are allowed, in which case the same policy is
-//!   compiled for those ABIs' numbers.
+//!   compiled for those ABIs' numbers. A rule for a call holds on every
+//!   entry point to it (`treatment_on`): i386's variants under other names
+//!   (`fcntl64`, `clock_settime64`, ...) follow the call's rule, and where
+//!   the arguments are out of the filter's reach (`socketcall`, `ipc`, old
+//!   `mmap`) a call the policy tests by argument answers ENOSYS.
 //!
 //! In deny-list mode (the default) a syscall without a rule is allowed; in
 //! allow-list mode it gets the `unlisted` action (EPERM by default).
@@ -293,6 +298,29 @@ impl Default for Seccomp {
     }
 }
 
+/// A syscall table a filter checks: each architecture's native one, and
+/// x86_64's i386 (`int 0x80`) and x32 entry points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    X86_64,
+    I386,
+    X32,
+    Aarch64,
+}
+
+impl Abi {
+    /// Names and numbers (x32's without the x32 bit).
+    pub fn table(self) -> &'static [(&'static str, u32)] {
+        use super::syscalls::*;
+        match self {
+            Abi::X86_64 => X86_64,
+            Abi::I386 => I386,
+            Abi::X32 => X32,
+            Abi::Aarch64 => AARCH64,
+        }
+    }
+}
+
 /// Whether `name` is a syscall on any architecture moksha knows.
 pub fn is_syscall(name: &str) -> bool {
     use super::syscalls::*;
@@ -505,7 +533,7 @@ impl Seccomp {
             "ioctl" => {
                 tests.push((low32(1, Test::In(vec![TIOCSTI, TIOCLINUX])), Action::EPERM));
             }
-            "socket" => {
+            "socket" | "socketpair" => {
                 if let Some(fams) = &self.socket_families {
                     let list = fams.iter().map(|f| *f as u64).collect();
                     tests.push((
@@ -541,12 +569,65 @@ impl Seccomp {
         }
     }
 
+    /// The treatment of `name` entered through `abi`: as `treatment`, except
+    /// for i386 entry points that are another call (`I386_ENTRIES`).
+    pub fn treatment_on(&self, abi: Abi, name: &str) -> Treatment {
+        let entry = match abi {
+            Abi::I386 => I386_ENTRIES.iter().find(|(n, _)| *n == name),
+            _ => None,
+        };
+        // A call whose arguments the filter cannot see: its plain action,
+        // or ENOSYS when its rule depends on them.
+        let opaque = |t: Treatment| match t.tests.is_empty() {
+            true => t,
+            false => Treatment {
+                tests: Vec::new(),
+                action: Action::ENOSYS,
+            },
+        };
+        let own = self.rules.contains_key(name);
+        match entry.map(|(_, e)| *e) {
+            None => self.treatment(name),
+            Some(Entry::Same(call)) => self.treatment(if own { name } else { call }),
+            Some(Entry::Opaque(call)) => opaque(self.treatment(if own { name } else { call })),
+            Some(Entry::Multiplexer { mask, calls }) => {
+                let mut t = self.treatment(name);
+                if t.action.runs() {
+                    for (sub, call) in calls {
+                        let action = opaque(self.treatment(call)).action;
+                        if action != t.action {
+                            let when = Cond {
+                                arg: 0,
+                                test: Test::MaskedEq { mask, value: *sub },
+                                low32: true,
+                            };
+                            t.tests.push((when, action));
+                        }
+                    }
+                }
+                t
+            }
+        }
+    }
+
+    /// The names of `abi` whose treatment may differ from the mode's default.
+    pub fn special_names_on(&self, abi: Abi) -> Vec<String> {
+        let mut names = self.special_names();
+        if abi == Abi::I386 {
+            names.extend(I386_ENTRIES.iter().map(|(n, _)| n.to_string()));
+            names.sort();
+            names.dedup();
+        }
+        names
+    }
+
     /// Every syscall name with a treatment other than the mode's default.
     pub fn special_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.rules.keys().cloned().collect();
         for n in [
             "ioctl",
             "socket",
+            "socketpair",
             "clone",
             "unshare",
             "personality",

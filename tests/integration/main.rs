@@ -12,6 +12,8 @@ mod install;
 mod lookup;
 mod manage;
 mod network;
+#[cfg(target_arch = "x86_64")]
+mod reference;
 mod resolved;
 mod sandbox;
 mod security;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -122,8 +123,37 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(n, "x32"))
         return report(n, syscall(0x40000000L | 39)); /* getpid with the x32 bit */
+    /* i386 entry points to calls the policy tests by argument: socketcall
+     * (its arguments in memory, below 4G for int 0x80), the direct i386
+     * socket call, and fcntl64 (F_SETPIPE_SZ on a bad fd: EBADF). */
+    if (!strcmp(n, "i386_socketcall") || !strcmp(n, "i386_socket") ||
+        !strcmp(n, "i386_fcntl64")) {
+        int fam = argc > 2 ? atoi(argv[2]) : AF_UNIX;
+        unsigned *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        if (args == MAP_FAILED)
+            return report("mmap", -1);
+        args[0] = fam;
+        args[1] = SOCK_SEQPACKET;
+        args[2] = 0;
+        long nr, b, c, d = 0, ret;
+        if (!strcmp(n, "i386_socketcall"))
+            nr = 102, b = 1 /* SYS_SOCKET */, c = (long)args;
+        else if (!strcmp(n, "i386_socket"))
+            nr = 359, b = fam, c = SOCK_SEQPACKET;
+        else
+            nr = 221, b = -1, c = 1031 /* F_SETPIPE_SZ */;
+        __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(b), "c"(c), "d"(d) : "memory");
+        if (ret < 0) {
+            errno = -ret;
+            ret = -1;
+        } else if (nr != 221) {
+            close(ret);
+        }
+        return report(n, ret);
+    }
 #else
-    if (!strcmp(n, "i386") || !strcmp(n, "x32")) {
+    if (!strncmp(n, "i386", 4) || !strcmp(n, "x32")) {
         printf("%s not-x86_64\n", n);
         return 0;
     }
