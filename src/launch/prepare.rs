@@ -170,10 +170,14 @@ fn hide_under_binds(plan: &Plan, dir: &Path) -> Vec<Step<FsOp>> {
             continue;
         };
         let source = plan::validate::normalize(source);
+        if !plan::validate::within(&dir, &source) {
+            continue;
+        }
         // The part of `dir` below the bind's source ("" for the source itself).
-        let rest = match dir.strip_prefix(source.trim_end_matches('/')) {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-            _ => continue,
+        let rest = if source == "/" {
+            &dir[..]
+        } else {
+            &dir[source.len()..]
         };
         let inside = format!(
             "{}{rest}",

@@ -383,7 +383,7 @@ pub enum Origin {
 /// source plus the rest of the path.
 pub fn origin(plan: &Plan, path: &str) -> Origin {
     use super::validate::normalize;
-    let holds = |t: &str, p: &str| p == t || t == "/" || p.starts_with(&format!("{t}/"));
+    let holds = |t: &str, p: &str| super::validate::within(p, t);
     let mut path = normalize(path);
     // The profile's own links (/bin -> usr/bin), at most as many as the kernel follows.
     for _ in 0..40 {
@@ -445,7 +445,7 @@ pub fn needs_a_mount_point_in_a_read_only_bind(
         let holder = mounts
             .iter()
             .rev()
-            .find(|(t, _, _)| t != &target && (t == "/" || target.starts_with(&format!("{t}/"))));
+            .find(|(t, _, _)| t != &target && super::validate::within(&target, t));
         if let Some((outer, Some(source), outer_step)) = holder {
             let rest = &target[outer.len()..];
             let host = format!("{}{}", source.trim_end_matches('/'), rest);

@@ -81,6 +81,12 @@ pub fn check_env(op: &EnvOp) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the normalized path `path` is `dir` or lies beneath it (both
+/// normalized: see `normalize`).
+pub fn within(path: &str, dir: &str) -> bool {
+    path == dir || dir == "/" || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
 /// Validates the whole plan; the first problem found is returned.
 pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
     let ns = &plan.namespaces;
