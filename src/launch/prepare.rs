@@ -42,6 +42,9 @@ pub struct Launch<'a> {
     pub terminal: Option<&'a str>,
     /// moksha's state directory (instance records), hidden from the sandbox.
     pub state_dir: Option<&'a Path>,
+    /// The host's memory in bytes: the sandbox's tmpfs mounts take at most
+    /// half of it together (`plan::mounts::size_tmpfs`).
+    pub memory: Option<u64>,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -63,6 +66,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             helper_dir: helper_dir.as_deref(),
             terminal: terminal.as_deref(),
             state_dir: state_dir.as_deref(),
+            memory: crate::sys::memory_total(),
         },
     )?;
     Ok(Prepared {
@@ -143,6 +147,15 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             },
             at,
         });
+    }
+    // Every tmpfs sized, within half the host's memory in all.
+    if let Some(memory) = launch.memory {
+        plan::mounts::size_tmpfs(&mut plan, memory / 2).map_err(|(at, message)| {
+            ValidationError {
+                message,
+                at: Some(at),
+            }
+        })?;
     }
     // The user-mode network's DNS forwarder (or the profile's servers).
     if let Some(content) = plan::network::resolv_conf(&plan) {
@@ -362,6 +375,7 @@ mod tests {
             helper_dir: dir,
             terminal: None,
             state_dir: None,
+            memory: None,
         }
     }
 

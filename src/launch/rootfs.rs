@@ -300,7 +300,8 @@ impl Builder {
             base,
             Some("tmpfs"),
             libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=0700"),
+            // The root's mount points and the files the profile writes.
+            Some("mode=0700,size=64m"),
             "tmpfs",
             base,
         )?;
@@ -319,7 +320,7 @@ impl Builder {
                 &root_path,
                 Some("tmpfs"),
                 libc::MS_NOSUID | libc::MS_NODEV,
-                Some("mode=0755"),
+                Some("mode=0755,size=64m"),
                 "tmpfs",
                 "/",
             )?,

@@ -286,7 +286,8 @@ fn compile_dev(target: &str, out: &mut Vec<MountOp>) {
         fstype: "tmpfs",
         target: target.to_string(),
         flags: Flags::NOSUID_NOEXEC,
-        data: Some("mode=755".into()),
+        // Device nodes and links only.
+        data: Some("mode=755,size=1m".into()),
     });
     out.extend(DEV_NODES.iter().map(|node| MountOp::Attach {
         source: format!("/dev/{node}"),
@@ -365,6 +366,74 @@ pub fn compile(plan: &Plan) -> Vec<Step<MountOp>> {
         _ => None,
     }));
     out
+}
+
+/// The least a tmpfs of the profile's gets when the budget is shared out.
+pub const MIN_TMPFS: u64 = 16 << 20;
+
+/// Sizes the sandbox's tmpfs mounts within `budget` bytes in total (the
+/// launcher gives half of the host's memory): tmpfs pages belong to no
+/// process, so the OOM killer cannot take them back by killing the sandbox,
+/// and the kernel's own default (half the memory, for each mount) would let
+/// a few of them fill the machine. A tmpfs with a size keeps it (they must
+/// fit in the budget together); the others share what is left, at least
+/// `MIN_TMPFS` each. Every `dev` step's /dev/shm is a tmpfs of its own
+/// here. Returns the position and message of a size that does not fit.
+pub fn size_tmpfs(plan: &mut Plan, budget: u64) -> Result<(), (crate::located::Pos, String)> {
+    // /dev/shm of each dev step, as a sized tmpfs over the one it makes.
+    let shm: Vec<Step<FsOp>> = plan
+        .fs
+        .iter()
+        .filter_map(|s| match &s.op {
+            FsOp::Dev { target, .. } => Some(Step {
+                op: FsOp::Tmpfs {
+                    target: under(target, "shm"),
+                    size: None,
+                    mode: 0o1777,
+                    replace: true,
+                },
+                at: s.at.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    plan.fs.extend(shm);
+    let mut asked = 0u64;
+    let mut open = 0u64;
+    for step in &plan.fs {
+        if let FsOp::Tmpfs { size, target, .. } = &step.op {
+            match size {
+                Some(n) => {
+                    asked = asked.saturating_add(*n);
+                    if asked > budget {
+                        return Err((
+                            step.at.clone(),
+                            format!(
+                                "tmpfs {target}: the tmpfs sizes add up to {} MiB, more than \
+                                 the {} MiB all of a sandbox's tmpfs may take on this machine \
+                                 (half its memory): give smaller sizes",
+                                asked >> 20,
+                                budget >> 20
+                            ),
+                        ));
+                    }
+                }
+                None => open += 1,
+            }
+        }
+    }
+    if open > 0 {
+        let each = ((budget - asked) / open).max(MIN_TMPFS) / 4096 * 4096;
+        for step in &mut plan.fs {
+            if let FsOp::Tmpfs {
+                size: size @ None, ..
+            } = &mut step.op
+            {
+                *size = Some(each);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where a path of the sandbox comes from, as far as the plan tells.
@@ -733,5 +802,50 @@ mod tests {
         );
         assert_eq!(origin(&p, "/tmp/x"), Origin::Elsewhere);
         assert_eq!(origin(&p, "/opt/x"), Origin::Missing);
+    }
+
+    #[test]
+    fn tmpfs_mounts_share_a_budget() {
+        let tmpfs = |target: &str, size: Option<u64>| FsOp::Tmpfs {
+            target: target.into(),
+            size,
+            mode: 0o755,
+            replace: false,
+        };
+        let mut p = plan(vec![
+            tmpfs("/tmp", None),
+            tmpfs("/run", Some(64 << 20)),
+            FsOp::Dev {
+                target: "/dev".into(),
+                replace: false,
+            },
+        ]);
+        size_tmpfs(&mut p, 1 << 30).unwrap();
+        let sizes: Vec<(&str, Option<u64>)> =
+            p.fs.iter()
+                .filter_map(|s| match &s.op {
+                    FsOp::Tmpfs { target, size, .. } => Some((target.as_str(), *size)),
+                    _ => None,
+                })
+                .collect();
+        let each = ((1u64 << 30) - (64 << 20)) / 2;
+        assert_eq!(
+            sizes,
+            [
+                ("/tmp", Some(each)),
+                ("/run", Some(64 << 20)),
+                ("/dev/shm", Some(each))
+            ]
+        );
+        let mut p = plan(vec![
+            tmpfs("/a", Some(600 << 20)),
+            tmpfs("/b", Some(600 << 20)),
+        ]);
+        let (at_, msg) = size_tmpfs(&mut p, 1 << 30).unwrap_err();
+        assert_eq!(at_, at(2));
+        assert!(
+            msg.contains("1200 MiB") && msg.contains("1024 MiB"),
+            "{msg}"
+        );
     }
 }

@@ -165,6 +165,11 @@ pub fn setpgid_self() -> Result<()> {
     check("setpgid(0, 0)", unsafe { libc::setpgid(0, 0) }).map(drop)
 }
 
+/// The host's memory (RAM) in bytes.
+pub fn memory_total() -> Option<u64> {
+    nix::sys::sysinfo::sysinfo().ok().map(|i| i.ram_total())
+}
+
 /// The path of the terminal at `fd` (e.g. /dev/pts/3), if it is one.
 pub fn terminal_name(fd: RawFd) -> Option<String> {
     // SAFETY: borrowing a descriptor number for the duration of the call.

@@ -97,3 +97,57 @@ both!(a_busy_forward_port_is_named, |who: Who| {
     }
     drop(listener);
 });
+
+both!(every_tmpfs_is_sized_within_half_the_memory, |who: Who| {
+    // tmpfs pages belong to no process: without a size each mount could take
+    // half the machine's memory, out of the OOM killer's reach.
+    let memory = {
+        let info = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kb: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap();
+        kb * 1024
+    };
+    let r = sh(
+        who,
+        "",
+        "df -k --output=size,target /tmp /run /dev /dev/shm | tail -n +2",
+    )
+    .expect_code(0);
+    let mut total = 0;
+    for line in r.stdout.lines() {
+        let kb: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(kb * 1024 < memory / 2, "{line}: {r:?}");
+        total += kb * 1024;
+    }
+    assert!(
+        total <= memory / 2 + (64 << 20),
+        "{} in all: {r:?}",
+        total >> 20
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.ends_with(" /dev") && l.trim().starts_with("1024")),
+        "{r:?}"
+    );
+    // More than the budget, asked for: refused at its line, before launch.
+    let half_gib = (memory / 2 >> 30) + 1;
+    let text = sh_profile(
+        &format!("s.tmpfs(\"/big\", #{{ size: \"{half_gib}G\" }});"),
+        "true",
+    );
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "p.rhai", &text);
+    let r = Run::from(moksha(who, &["exec", &path]).output().unwrap()).expect_code(125);
+    assert!(
+        r.stderr.contains("p.rhai:4:3") && r.stderr.contains("half its memory"),
+        "{r:?}"
+    );
+});

@@ -40,16 +40,24 @@ both!(
                 .expect_code(0)
                 .stdout,
         );
-        // What the launcher adds: the helper's file bound in, the resolv.conf
-        // of the user network, the supervision of a detached run.
+        // What the launcher adds: the helper's file bound in, /dev/shm as a
+        // tmpfs of its own, the resolv.conf of the user network, a size for
+        // every tmpfs, the supervision of a detached run.
         let fs = |plan: &serde_json::Value| plan["fs"].as_array().unwrap().clone();
         let added: Vec<serde_json::Value> = fs(&resolved)[fs(&profile_plan).len()..].to_vec();
-        assert_eq!(added.len(), 2, "{added:#?}");
+        assert_eq!(added.len(), 3, "{added:#?}");
         assert_eq!(added[0]["op"], "bind");
         assert_eq!(added[0]["target"], "/run/made");
         let helper_file = format!("{xdg}/moksha/.helpers-{name}/maker/made");
         assert_eq!(added[0]["source"], helper_file.as_str());
-        assert_eq!(added[1]["target"], "/etc/resolv.conf");
+        assert_eq!(
+            (&added[1]["op"], &added[1]["target"]),
+            (&"tmpfs".into(), &"/dev/shm".into())
+        );
+        assert_eq!(added[2]["target"], "/etc/resolv.conf");
+        for step in fs(&resolved).iter().filter(|s| s["op"] == "tmpfs") {
+            assert!(step["size"].as_u64().is_some(), "an unsized tmpfs: {step}");
+        }
         assert_eq!(resolved["supervision"]["detach"], true);
         assert_eq!(
             resolved["security"] != profile_plan["security"],
