@@ -422,8 +422,8 @@ pub fn size_tmpfs(plan: &mut Plan, budget: u64) -> Result<(), (crate::located::P
             }
         }
     }
-    if open > 0 {
-        let each = ((budget - asked) / open).max(MIN_TMPFS) / 4096 * 4096;
+    if let Some(share) = (budget - asked).checked_div(open) {
+        let each = share.max(MIN_TMPFS) / 4096 * 4096;
         for step in &mut plan.fs {
             if let FsOp::Tmpfs {
                 size: size @ None, ..
