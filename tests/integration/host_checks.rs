@@ -138,7 +138,7 @@ both!(every_tmpfs_is_sized_within_half_the_memory, |who: Who| {
         "{r:?}"
     );
     // More than the budget, asked for: refused at its line, before launch.
-    let half_gib = (memory / 2 >> 30) + 1;
+    let half_gib = ((memory / 2) >> 30) + 1;
     let text = sh_profile(
         &format!("s.tmpfs(\"/big\", #{{ size: \"{half_gib}G\" }});"),
         "true",
