@@ -246,6 +246,7 @@ pub fn host_checks(plan: &Plan) -> Result<(), SetupError> {
                 .into(),
         );
     }
+    let ops = plan::mounts::compile(plan);
     for step in &plan.fs {
         if let FsOp::Bind {
             source,
@@ -258,7 +259,8 @@ pub fn host_checks(plan: &Plan) -> Result<(), SetupError> {
             if *create && Path::new(source).symlink_metadata().is_err() {
                 continue;
             }
-            if let Err(e) = crate::sys::open_path(source) {
+            let holder = plan::mounts::writable_holder(&ops, source);
+            if let Err(e) = super::rootfs::open_source(source, holder) {
                 return Err(SetupError::at(
                     &step.at,
                     super::rootfs::missing_source(source, &e),

@@ -7,7 +7,8 @@
 //! read-only bind is never writable.
 
 use super::error::SetupError;
-use crate::plan::mounts::{Flags, MountOp};
+use crate::plan::mounts::{writable_holder, Flags, MountOp};
+use crate::plan::validate::normalize;
 use crate::plan::Step;
 use crate::sys::{self, SysError, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::errno::Errno;
@@ -22,9 +23,35 @@ struct Tree {
     is_dir: bool,
 }
 
-/// Opens a host path and clones the mount tree at it.
-fn clone_host(path: &str) -> SysResult<Tree> {
-    let fd = sys::open_path(path)?;
+/// Opens the host source of a bind. Below `writable` (the source of
+/// another, writable bind that holds it) no symlink is followed: a sandbox
+/// could have put one there on an earlier run to redirect this bind to
+/// anything of the user's.
+pub fn open_source(path: &str, writable: Option<&str>) -> SysResult<OwnedFd> {
+    Ok(match writable {
+        Some(outer) => {
+            let dir = sys::open_path(outer)?;
+            let (inner, outer_n) = (normalize(path), normalize(outer));
+            let rest = inner[outer_n.len()..].trim_start_matches('/');
+            sys::open_beneath_no_symlinks(&dir, rest, outer).map_err(|e| {
+                if e.errno == Errno::ELOOP {
+                    e.hint(format!(
+                        "{path} goes through a symlink inside {outer}, which another bind of \
+                         this profile makes writable (a sandbox may have put it there): \
+                         refused; remove the link, or bind what it points to by its own path"
+                    ))
+                } else {
+                    e
+                }
+            })?
+        }
+        None => sys::open_path(path)?,
+    })
+}
+
+/// Opens a host path (see `open_source`) and clones the mount tree at it.
+fn clone_host(path: &str, writable: Option<&str>) -> SysResult<Tree> {
+    let fd = open_source(path, writable)?;
     let is_dir = sys::is_dir_fd(&fd);
     Ok(Tree {
         fd: sys::clone_tree(&fd, path)?,
@@ -54,7 +81,7 @@ fn open_host(ops: &[Step<MountOp>]) -> Result<HashMap<usize, Tree>, SetupError> 
         let tree = match &step.op {
             MountOp::Attach {
                 source, optional, ..
-            } => match clone_host(source) {
+            } => match clone_host(source, writable_holder(ops, source)) {
                 Ok(tree) => tree,
                 Err(e) if *optional && matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => {
                     continue
@@ -118,7 +145,7 @@ pub fn build(ops: &[Step<MountOp>], base: &str) -> Result<(), SetupError> {
 
 /// Splits "/a/b/c" into ("/a/b", "c").
 fn split(path: &str) -> (String, String) {
-    let norm = crate::plan::validate::normalize(path);
+    let norm = normalize(path);
     match norm.rsplit_once('/') {
         Some((parent, name)) => (
             if parent.is_empty() {
@@ -488,7 +515,7 @@ fn remount_read_only(target: &str) -> SysResult<()> {
 
 /// Whether `fd` (the object at `path`) is the root of a mount.
 fn is_mount_point(root: &OwnedFd, path: &str, fd: &OwnedFd) -> bool {
-    let norm = crate::plan::validate::normalize(path);
+    let norm = normalize(path);
     if norm == "/" {
         return true;
     }

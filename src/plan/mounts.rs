@@ -436,6 +436,26 @@ pub fn size_tmpfs(plan: &mut Plan, budget: u64) -> Result<(), (crate::located::P
     Ok(())
 }
 
+/// The source of a writable bind among `ops` that holds the host path
+/// `source` below it: symlinks there are the sandbox's to make.
+pub fn writable_holder<'a>(ops: &'a [Step<MountOp>], source: &str) -> Option<&'a str> {
+    use super::validate::normalize;
+    ops.iter().find_map(|s| match &s.op {
+        MountOp::Attach {
+            source: outer,
+            flags,
+            ..
+        } if !flags.ro && {
+            let (inner, outer) = (normalize(source), normalize(outer));
+            inner != outer && super::validate::within(&inner, &outer)
+        } =>
+        {
+            Some(outer.as_str())
+        }
+        _ => None,
+    })
+}
+
 /// Where a path of the sandbox comes from, as far as the plan tells.
 #[derive(Debug, PartialEq)]
 pub enum Origin {

@@ -33,6 +33,30 @@ pub fn open_path(path: &str) -> Result<OwnedFd> {
 /// Opens `path` beneath `root` as if `root` were `/`: absolute symlinks and
 /// `..` cannot leave it (openat2 with RESOLVE_IN_ROOT).
 pub fn open_in_root(root: &OwnedFd, path: &str, flags: libc::c_int) -> Result<OwnedFd> {
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    openat2(root, path, flags, resolve)
+        .map_err(|e| SysError::new(format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"), e))
+}
+
+/// Opens `path` (relative) beneath the directory `dir` as an O_PATH
+/// descriptor without following any symlink on the way (RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS: ELOOP when there is one). `shown` names `dir`.
+pub fn open_beneath_no_symlinks(dir: &OwnedFd, path: &str, shown: &str) -> Result<OwnedFd> {
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    openat2(dir, path, libc::O_PATH, resolve).map_err(|e| {
+        SysError::new(
+            format!("openat2({shown:?}, {path:?}, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)"),
+            e,
+        )
+    })
+}
+
+fn openat2(
+    dir: &OwnedFd,
+    path: &str,
+    flags: libc::c_int,
+    resolve: u64,
+) -> std::result::Result<OwnedFd, Errno> {
     let c = cstr(path.trim_start_matches('/'));
     let c = if c.as_bytes().is_empty() {
         cstr(".")
@@ -42,22 +66,19 @@ pub fn open_in_root(root: &OwnedFd, path: &str, flags: libc::c_int) -> Result<Ow
     // SAFETY: open_how is plain data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve;
     // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            root.as_raw_fd(),
+            dir.as_raw_fd(),
             c.as_ptr(),
             &how as *const _,
             std::mem::size_of::<libc::open_how>(),
         )
     };
     if fd < 0 {
-        return Err(SysError::new(
-            format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"),
-            Errno::last(),
-        ));
+        return Err(Errno::last());
     }
     // SAFETY: fd was just returned by openat2 and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })

@@ -284,3 +284,29 @@ both!(
         );
     }
 );
+
+both!(
+    a_symlink_planted_in_a_writable_bind_cannot_redirect_another_bind,
+    |who: Who| {
+        // The profile binds a project read-write and one of its directories
+        // read-only elsewhere. A sandbox replaced that directory with a link to
+        // the user's secrets: the next launch must refuse, not show them.
+        let dir = world_dir();
+        let work = owned_dir(dir.path(), "work", who);
+        let secrets = owned_dir(dir.path(), "secrets", who);
+        std::fs::write(secrets.join("key"), "secret").unwrap();
+        std::fs::create_dir(work.join("vendor")).unwrap();
+        let extra = format!(
+            "s.bind({w:?}, #{{ rw: true }});\ns.bind({w:?} + \"/vendor\", \"/vendor\");",
+            w = work.display().to_string()
+        );
+        let r = sh(who, &extra, "ls /vendor | wc -l").expect_code(0);
+        assert_eq!(r.stdout.trim(), "0", "{r:?}");
+        std::fs::remove_dir(work.join("vendor")).unwrap();
+        std::os::unix::fs::symlink(&secrets, work.join("vendor")).unwrap();
+        let r = sh(who, &extra, "cat /vendor/key");
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(!r.stdout.contains("secret"), "{r:?}");
+        assert!(r.stderr.contains("goes through a symlink"), "{r:?}");
+    }
+);
