@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, ProfilesAction, StdlibAction};
 use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
+use crate::text::{self, shown};
 use crate::{launch, manage, profiles};
 
 /// Exit code for a profile that does not evaluate or validate.
@@ -64,14 +65,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { profiles } => check(&profiles),
         Command::Profiles { action: None } => {
             for l in profiles::list() {
+                let (name, place) = (text::line(&l.name), text::line(&l.place));
                 if l.hides.is_empty() {
-                    println!("{:<16} {}", l.name, l.place);
+                    println!("{name:<16} {place}");
                 } else {
                     println!(
-                        "{:<16} {} (overrides {})",
-                        l.name,
-                        l.place,
-                        l.hides.join(", ")
+                        "{name:<16} {place} (overrides {})",
+                        text::line(&l.hides.join(", "))
                     );
                 }
             }
@@ -116,12 +116,12 @@ pub fn load(
     let found = match found {
         Ok(found) => found,
         Err(e) => {
-            eprintln!("moksha: {e}");
+            eprintln!("moksha: {}", shown(e));
             return None;
         }
     };
     for note in found.notes(profile) {
-        eprintln!("moksha: note: {note}");
+        eprintln!("moksha: note: {}", shown(note));
     }
     let with_program;
     let args = if let profiles::Origin::Program(_) = found.origin {
@@ -135,7 +135,7 @@ pub fn load(
     match script::evaluate_with(&found.source, args, flags) {
         Ok(done) => Some(done),
         Err(e) => {
-            eprint!("{}", e.render());
+            eprint!("{}", text::lines(&e.render()));
             None
         }
     }
@@ -157,23 +157,23 @@ fn plan(
         None => (plan, None),
         Some(Ok(prepared)) => (prepared.plan, Some(prepared.name)),
         Some(Err(e)) => {
-            eprintln!("moksha: {e}");
+            eprintln!("moksha: {}", shown(e));
             return launch::EXIT_SETUP;
         }
     };
     if json {
         match serde_json::to_string_pretty(&plan) {
-            Ok(text) => println!("{text}"),
+            Ok(json) => println!("{}", text::json(&json)),
             Err(e) => {
                 eprintln!("moksha: cannot serialize the plan: {e}");
                 return EXIT_PROFILE;
             }
         }
     } else {
-        print!("{}", plan.describe(&launch::host_view(&plan)));
+        print!("{}", shown(plan.describe(&launch::host_view(&plan))));
         if let Some(name) = instance {
-            println!("\ninstance {name}");
-            print!("{}", plan.describe_mounts());
+            println!("\ninstance {}", text::line(&name));
+            print!("{}", shown(plan.describe_mounts()));
         }
     }
     0
@@ -186,15 +186,13 @@ fn check(list: &[String]) -> i32 {
             bad += 1;
             continue;
         };
-        for w in crate::plan::helper::warnings(&plan) {
-            eprintln!("moksha: warning: {w}");
-        }
+        warn(&plan);
         // What the host can tell without a namespace: bind sources, mount
         // points inside read-only binds, the network helper, busy ports.
         match launch::host_checks(&plan) {
-            Ok(()) => println!("{profile}: ok"),
+            Ok(()) => println!("{}: ok", text::line(profile)),
             Err(e) => {
-                eprintln!("moksha: {profile}: {e}");
+                eprintln!("moksha: {}: {}", text::line(profile), shown(e));
                 bad += 1;
             }
         }
@@ -222,10 +220,16 @@ fn exec(profile: &str, args: &[String], flags: &Overrides, opts: &launch::Option
             start.elapsed()
         );
     }
-    for w in crate::plan::helper::warnings(&plan) {
-        eprintln!("moksha: warning: {w}");
-    }
+    warn(&plan);
     launch::run(&plan, opts)
+}
+
+/// The plan's warnings on stderr, one line each (a warning is one line by
+/// design: a newline in it cannot forge a line of moksha's own).
+fn warn(plan: &Plan) {
+    for w in crate::plan::helper::warnings(plan) {
+        eprintln!("moksha: warning: {}", text::line(&w));
+    }
 }
 
 /// `moksha profiles show NAME`: the source `exec NAME` would use (or the
@@ -238,18 +242,24 @@ fn show_profile(name: &str, builtin: bool) -> i32 {
     } else {
         profiles::find(name).map(|found| {
             for note in found.notes(name) {
-                eprintln!("moksha: note: {note}");
+                eprintln!("moksha: note: {}", shown(note));
             }
             found.source.text
         })
     };
     match text {
-        Ok(text) => {
-            print!("{text}");
+        Ok(source) => {
+            // The exact bytes to copy into a file; on a terminal, shown.
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                print!("{}", text::lines(&source));
+            } else {
+                print!("{source}");
+            }
             0
         }
         Err(e) => {
-            eprintln!("moksha: {e}");
+            eprintln!("moksha: {}", shown(e));
             EXIT_PROFILE
         }
     }

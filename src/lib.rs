@@ -24,3 +24,4 @@ pub mod state;
 pub mod suggest;
 pub mod sys;
 pub mod table;
+pub mod text;

@@ -17,11 +17,13 @@ pub struct Pos {
 
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A file's name is shared text, on one line (`text::line`).
+        let file = crate::text::line(&self.file);
         // Line 0: not from a script (e.g. a command line).
         if self.line == 0 {
-            return f.write_str(&self.file);
+            return f.write_str(&file);
         }
-        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+        write!(f, "{file}:{}:{}", self.line, self.col)
     }
 }
 

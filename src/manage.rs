@@ -14,7 +14,7 @@ use std::time::Duration;
 /// The exit code of a command that may fail with a message.
 fn finish(result: Result<i32, String>) -> i32 {
     result.unwrap_or_else(|e| {
-        eprintln!("moksha: {e}");
+        eprintln!("moksha: {}", crate::text::shown(e));
         1
     })
 }
@@ -100,11 +100,10 @@ fn human_bytes(b: u64) -> String {
 /// The profile's short name for the table: `svc` for `/srv/x/svc.rhai`
 /// and for the built-in `<profiles>/svc.rhai`.
 fn short_profile(profile: &str) -> String {
-    let stem = Path::new(profile)
+    Path::new(profile)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| profile.to_string());
-    crate::table::printable(&stem)
+        .unwrap_or_else(|| profile.to_string())
 }
 
 /// How `moksha ps` shows the instances.
@@ -141,13 +140,17 @@ fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
                 );
                 state::clean(dir, &name);
             }
-            Status::Invalid(reason) => eprintln!("moksha: ignoring instance {name}: {reason}"),
+            Status::Invalid(reason) => eprintln!(
+                "moksha: ignoring instance {}: {}",
+                crate::text::line(&name),
+                crate::text::shown(reason)
+            ),
         }
     }
     if opts.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
+            crate::text::json(&serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()))
         );
         return 0;
     }
@@ -175,13 +178,13 @@ fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
             let started = format!("{} ago", human_duration(now.saturating_sub(r.started_at)));
             table.push(vec![
                 r.name.clone(),
-                crate::table::printable(&r.sandbox),
+                r.sandbox.clone(),
                 pid,
                 started,
                 uptime,
                 memory,
                 status,
-                crate::table::printable(&r.profile),
+                r.profile.clone(),
             ]);
         }
         crate::table::print(&table, &[2, 3, 4, 5]);

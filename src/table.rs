@@ -1,16 +1,18 @@
 //! Plain-text tables for the terminal: `moksha ps`, `moksha install --list`.
 
-/// What a table cell may show of a record's text: no control characters
-/// (a record is ours, but a sandbox given the state dir could write one).
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 /// Prints rows as columns as wide as their widest cell; the last column is
-/// not padded.
+/// not padded. Every cell is shown as one line of text (`text::line`): a
+/// record is ours, but a sandbox given the state dir could write one.
 pub fn print(rows: &[Vec<String>], right_aligned: &[usize]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::text::line(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

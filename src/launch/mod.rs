@@ -81,7 +81,7 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
     match prepare(plan, opts).and_then(|p| launch(&p, opts.timings, t0)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("moksha: {e}");
+            eprintln!("moksha: {}", crate::text::shown(e));
             EXIT_SETUP
         }
     }
@@ -358,7 +358,7 @@ fn go_and_listen(go: OwnedFd, report: OwnedFd, timings: bool) -> Option<i32> {
     for msg in report::receive_all(report) {
         match msg {
             Message::Error(code, text) => {
-                eprintln!("moksha: {text}");
+                eprintln!("moksha: {}", crate::text::shown(text));
                 failure = Some(code);
             }
             Message::Phase(name, us) if timings => {

@@ -3,6 +3,7 @@
 use super::{EnvOp, FsOp, Namespace, Plan};
 use crate::policy::limits::show_ms;
 use crate::policy::show as policy_show;
+use crate::text::line as one;
 use std::fmt::Write;
 
 fn mode(m: u32) -> String {
@@ -27,7 +28,8 @@ pub fn describe_step(op: &FsOp) -> String {
             mode: m,
             replace,
         } => format!(
-            "tmpfs      {target}  mode {}{}{}",
+            "tmpfs      {}  mode {}{}{}",
+            one(target),
             mode(*m),
             size.map(|s| format!(", size {s} bytes"))
                 .unwrap_or_default(),
@@ -46,10 +48,11 @@ pub fn describe_step(op: &FsOp) -> String {
             let dest = if source == target {
                 String::new()
             } else {
-                format!(" -> {target}")
+                format!(" -> {}", one(target))
             };
             format!(
-                "bind       {source}{dest}  {}{}",
+                "bind       {}{dest}  {}{}",
+                one(source),
                 match (rw, exec) {
                     (true, true) => "read-write, executable",
                     (true, false) => "read-write, not executable",
@@ -63,15 +66,20 @@ pub fn describe_step(op: &FsOp) -> String {
                 ])
             )
         }
-        FsOp::Proc { target, .. } => format!("proc       {target}"),
+        FsOp::Proc { target, .. } => format!("proc       {}", one(target)),
         FsOp::Dev { target, .. } => {
-            format!("dev        {target}  (null zero full random urandom tty pts shm)")
+            format!(
+                "dev        {}  (null zero full random urandom tty pts shm)",
+                one(target)
+            )
         }
-        FsOp::Mqueue { target, .. } => format!("mqueue     {target}"),
-        FsOp::Mkdir { target, mode: m } => format!("mkdir      {target}  mode {}", mode(*m)),
+        FsOp::Mqueue { target, .. } => format!("mqueue     {}", one(target)),
+        FsOp::Mkdir { target, mode: m } => {
+            format!("mkdir      {}  mode {}", one(target), mode(*m))
+        }
         FsOp::Symlink {
             points_to, target, ..
-        } => format!("symlink    {target} -> {points_to}"),
+        } => format!("symlink    {} -> {}", one(target), one(points_to)),
         FsOp::WriteFile {
             target,
             content,
@@ -79,13 +87,14 @@ pub fn describe_step(op: &FsOp) -> String {
             ..
         } => {
             format!(
-                "write_file {target}  mode {}, {} bytes",
+                "write_file {}  mode {}, {} bytes",
+                one(target),
                 mode(*m),
                 content.len()
             )
         }
-        FsOp::RemountRo { target } => format!("remount_ro {target}"),
-        FsOp::Chmod { target, mode: m } => format!("chmod      {target}  {}", mode(*m)),
+        FsOp::RemountRo { target } => format!("remount_ro {}", one(target)),
+        FsOp::Chmod { target, mode: m } => format!("chmod      {}  {}", one(target), mode(*m)),
     }
 }
 
@@ -104,7 +113,14 @@ impl Plan {
     /// host that looks like `host`.
     pub fn describe(&self, host: &HostView) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "sandbox {:?}  (profile {})", self.name, self.profile);
+        // Every value from the profile is shown on one line (`text::line`);
+        // `{:?}` escapes by itself.
+        let _ = writeln!(
+            o,
+            "sandbox {:?}  (profile {})",
+            self.name,
+            one(&self.profile)
+        );
         let ns = &self.namespaces;
         let new: Vec<&str> = ns.new_ones().iter().map(|n| n.name()).collect();
         let shared: Vec<&str> = Namespace::ALL
@@ -143,7 +159,8 @@ impl Plan {
                 let _ = writeln!(
                     o,
                     "  root       host directory {}    [{}]",
-                    root.value, root.at
+                    one(&root.value),
+                    root.at
                 );
             }
             None if ns.mount => {
@@ -171,9 +188,9 @@ impl Plan {
             let _ = writeln!(o, "  exec       {:?}    [{}]", exec.op.argv, exec.at);
         }
         let cwd = self.process.cwd.as_ref().map_or("/", |c| c.value.as_str());
-        let _ = writeln!(o, "  cwd        {cwd}");
+        let _ = writeln!(o, "  cwd        {}", one(cwd));
         if let Some(h) = &self.process.hostname {
-            let _ = writeln!(o, "  hostname   {}", h.value);
+            let _ = writeln!(o, "  hostname   {}", one(&h.value));
         }
         let env = &self.process.env;
         let _ = writeln!(
@@ -187,9 +204,9 @@ impl Plan {
         );
         for op in &env.ops {
             let line = match op {
-                EnvOp::Set { name, value } => format!("set   {name}={value}"),
-                EnvOp::Unset { name } => format!("unset {name}"),
-                EnvOp::Keep { name } => format!("keep  {name} (from the launcher)"),
+                EnvOp::Set { name, value } => format!("set   {}={}", one(name), one(value)),
+                EnvOp::Unset { name } => format!("unset {}", one(name)),
+                EnvOp::Keep { name } => format!("keep  {} (from the launcher)", one(name)),
             };
             let _ = writeln!(o, "             {line}");
         }

@@ -459,7 +459,9 @@ fn register_host(engine: &mut Engine) {
         engine,
         "glob",
         "pattern: String -> Array",
-        "Host paths matching a shell glob such as \"/dev/video*\", sorted (at most 10000).",
+        "Host paths matching a shell glob such as \"/dev/video*\", sorted. More than 10000
+        matches is an error, as is a walk beyond the profile's budget for all its globs
+        (200000 directory entries, 5 s); `**` is refused.",
         |p: &str| -> Res<Array> {
             Ok(host::glob(p, GLOB_LIMIT)
                 .or_else(err)?

@@ -286,8 +286,11 @@ fn snippet(out: &mut String, sources: &Sources, pos: &Pos) {
     };
     let num = pos.line.to_string();
     let pad = " ".repeat(num.len());
+    // The line as shown (tabs as one space, anything a terminal could act
+    // on escaped), and the caret under the same character of it.
     let line = line.replace('\t', " ");
+    let before: String = line.chars().take(pos.col.saturating_sub(1)).collect();
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{num} | {line}");
-    let _ = writeln!(out, "{pad} | {}^", " ".repeat(pos.col.saturating_sub(1)));
+    let _ = writeln!(out, "{num} | {}", crate::text::line(&line));
+    let _ = writeln!(out, "{pad} | {}^", " ".repeat(crate::text::width(&before)));
 }

@@ -111,20 +111,121 @@ pub fn is_file(path: &str) -> bool {
     Path::new(path).is_file()
 }
 
-/// Paths matching a shell glob, sorted; at most `limit` of them.
+/// What globs may cost one evaluation, together: directory entries read
+/// and time spent. With the matches per call (`glob`'s `limit`) and the
+/// levels of a pattern, they keep a profile's globs from walking the host
+/// for minutes (the operation limit counts a call as one operation).
+pub mod glob_limits {
+    use std::time::Duration;
+    pub const LEVELS: usize = 32;
+    pub const ENTRIES: u64 = 200_000;
+    pub const TIME: Duration = Duration::from_secs(5);
+}
+
+thread_local! {
+    /// Entries read and time spent by the globs of the evaluation on this
+    /// thread (each evaluation runs on a thread of its own).
+    static GLOB_SPENT: std::cell::Cell<(u64, std::time::Duration)> =
+        const { std::cell::Cell::new((0, std::time::Duration::ZERO)) };
+}
+
+/// Paths matching a shell glob, sorted. More than `limit` matches, or a
+/// walk beyond the evaluation's budget (`glob_limits`), is an error, not a
+/// partial list: a profile would silently bind some devices and not others.
+/// Symlinks to directories are followed as the shell does; loops end with
+/// the pattern's levels, which `**` (unbounded) is refused to keep finite.
 pub fn glob(pattern: &str, limit: usize) -> Result<Vec<String>, String> {
-    // A recursive walk of the host could take minutes that the operation
-    // limit does not see: refused.
+    use glob_limits::*;
     if pattern.contains("**") {
         return Err(format!(
             "glob {pattern:?}: recursive patterns (**) are not supported; name the directory levels"
         ));
     }
-    let paths = glob::glob(pattern).map_err(|e| format!("bad glob pattern {pattern:?}: {e}"))?;
+    glob::Pattern::new(pattern).map_err(|e| format!("bad glob pattern {pattern:?}: {e}"))?;
+    let levels: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    if levels.len() > LEVELS {
+        return Err(format!(
+            "glob {pattern:?}: more than {LEVELS} levels; name a shorter path"
+        ));
+    }
+    let start = std::time::Instant::now();
+    let (spent_entries, spent_time) = GLOB_SPENT.get();
+    let mut entries = spent_entries;
+    let over = |entries: u64| {
+        if entries > ENTRIES {
+            Some(format!("read more than {ENTRIES} directory entries"))
+        } else if spent_time + start.elapsed() > TIME {
+            Some(format!("took more than {}s", TIME.as_secs()))
+        } else {
+            None
+        }
+    };
+    let mut paths = vec![std::path::PathBuf::from(if pattern.starts_with('/') {
+        "/"
+    } else {
+        "."
+    })];
+    let result = (|| {
+        for (i, level) in levels.iter().enumerate() {
+            let last = i + 1 == levels.len();
+            let mut next = Vec::new();
+            if !level.contains(['*', '?', '[']) {
+                for p in &paths {
+                    let candidate = p.join(level);
+                    if candidate.symlink_metadata().is_ok() {
+                        next.push(candidate);
+                    }
+                }
+            } else {
+                let matcher = glob::Pattern::new(level).map_err(|e| e.to_string())?;
+                for dir in &paths {
+                    let Ok(list) = std::fs::read_dir(dir) else {
+                        continue;
+                    };
+                    for entry in list.flatten() {
+                        entries += 1;
+                        if let Some(why) = over(entries) {
+                            return Err(why);
+                        }
+                        let name = entry.file_name();
+                        if matcher.matches(&name.to_string_lossy()) {
+                            next.push(entry.path());
+                        }
+                    }
+                }
+            }
+            if !last {
+                next.retain(|p| p.is_dir());
+            }
+            if let Some(why) = over(entries) {
+                return Err(why);
+            }
+            paths = next;
+        }
+        Ok(())
+    })();
+    GLOB_SPENT.set((entries, spent_time + start.elapsed()));
+    result.map_err(|why| {
+        format!(
+            "glob {pattern:?} {why} (the limit of all globs of a profile); name the directories more precisely"
+        )
+    })?;
+    if paths.len() > limit {
+        return Err(format!(
+            "glob {pattern:?} matches more than {limit} paths; narrow the pattern"
+        ));
+    }
+    let relative = !pattern.starts_with('/');
     let mut out: Vec<String> = paths
-        .filter_map(Result::ok)
-        .take(limit)
-        .map(|p| p.to_string_lossy().into_owned())
+        .into_iter()
+        .map(|p| {
+            let p = if relative {
+                p.strip_prefix(".").map(|q| q.to_path_buf()).unwrap_or(p)
+            } else {
+                p
+            };
+            p.to_string_lossy().into_owned()
+        })
         .collect();
     out.sort();
     Ok(out)
@@ -155,22 +256,143 @@ pub fn which_all(name: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// Why `read_bounded` read nothing.
+#[derive(Debug, PartialEq)]
+pub enum Unread {
+    /// Nothing there, or not for us: not found, permission denied, a
+    /// parent that is not a directory.
+    Absent,
+    /// Something that is not a small regular text file, and why.
+    Refused(String),
+}
+
 /// The text of a small regular file: not through a symlink at `path`, at
-/// most `max` bytes (a larger file gives `None`, as does one that is not
-/// UTF-8), never blocking (a FIFO is not a regular file).
-pub fn read_text(path: &str, max: u64) -> Option<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
+/// most `max` bytes, never blocking (a FIFO or device is opened without
+/// waiting and refused unread).
+pub fn read_bounded(path: &Path, max: u64) -> Result<String, Unread> {
+    use std::io::{ErrorKind, Read};
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let refused = |why: String| Unread::Refused(format!("{}: {why}", path.display()));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > max {
-        return None;
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::NotADirectory => {
+                Unread::Absent
+            }
+            _ if e.raw_os_error() == Some(libc::ELOOP) => {
+                refused("is a symlink; only regular files are read (copy the file there)".into())
+            }
+            _ => refused(format!("cannot open: {e}")),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| refused(format!("cannot stat: {e}")))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = match () {
+            _ if kind.is_dir() => "a directory",
+            _ if kind.is_fifo() => "a FIFO",
+            _ if kind.is_char_device() => "a character device",
+            _ if kind.is_block_device() => "a block device",
+            _ if kind.is_socket() => "a socket",
+            _ => "not a file",
+        };
+        return Err(refused(format!("not a regular file ({what})")));
     }
-    let mut text = String::new();
-    file.take(max + 1).read_to_string(&mut text).ok()?;
-    (text.len() as u64 <= max).then_some(text)
+    let too_big = || {
+        refused(format!(
+            "larger than {max} bytes, the limit of what is read"
+        ))
+    };
+    if meta.len() > max {
+        return Err(too_big());
+    }
+    // The file may grow while it is read: no more than the limit is.
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| refused(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| refused("is not UTF-8 text".into()))
+}
+
+/// `read_text` for profiles: the text, or `None` for anything
+/// `read_bounded` does not read (a larger file, one that is not UTF-8).
+pub fn read_text(path: &str, max: u64) -> Option<String> {
+    read_bounded(Path::new(path), max).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_as_the_shell_does() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a1", "a2", "b1", ".hidden"] {
+            std::fs::create_dir_all(dir.path().join(f).join("x")).unwrap();
+        }
+        let d = dir.path().display();
+        let got = glob(&format!("{d}/a*/x"), 10).unwrap();
+        assert_eq!(got, [format!("{d}/a1/x"), format!("{d}/a2/x")]);
+        assert_eq!(glob(&format!("{d}/[b]?"), 10).unwrap(), [format!("{d}/b1")]);
+        assert!(glob(&format!("{d}/none*"), 10).unwrap().is_empty());
+        assert_eq!(glob(&format!("{d}/b1"), 10).unwrap(), [format!("{d}/b1")]);
+    }
+
+    #[test]
+    fn glob_beyond_its_limits_is_an_error_not_a_partial_list() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            std::fs::write(dir.path().join(i.to_string()), "").unwrap();
+        }
+        let d = dir.path().display();
+        let e = glob(&format!("{d}/*"), 4).unwrap_err();
+        assert!(e.contains("matches more than 4 paths"), "{e}");
+        assert!(glob("/a/**", 4).unwrap_err().contains("recursive"));
+        let deep = "/x".repeat(glob_limits::LEVELS + 1);
+        assert!(glob(&deep, 4).unwrap_err().contains("levels"));
+        // A walk of /proc's symlinked roots: ends within the budget.
+        let e = glob("/proc/*/root/proc/*/root/proc/*/root/proc/*", 1 << 30).unwrap_err();
+        assert!(
+            e.contains("directory entries") || e.contains("took more than"),
+            "{e}"
+        );
+        // The budget is spent: the next glob that reads a directory fails too.
+        assert!(glob(&format!("{d}/*"), 10).is_err());
+    }
+
+    fn refused(r: Result<String, Unread>, want: &str) {
+        match r {
+            Err(Unread::Refused(why)) => assert!(why.contains(want), "{why}"),
+            other => panic!("{other:?}, wanted a refusal with {want:?}"),
+        }
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "text").unwrap();
+        assert_eq!(read_bounded(&file, 4), Ok("text".into()));
+        refused(read_bounded(&file, 3), "larger than 3 bytes");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        refused(read_bounded(&dir.path().join("zero"), 10), "symlink");
+        refused(read_bounded(Path::new("/dev/zero"), 10), "character device");
+        refused(read_bounded(dir.path(), 10), "a directory");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        refused(read_bounded(&fifo, 10), "a FIFO");
+        assert_eq!(
+            read_bounded(&dir.path().join("none"), 10),
+            Err(Unread::Absent)
+        );
+        assert_eq!(read_bounded(&file.join("below"), 10), Err(Unread::Absent));
+        std::fs::write(&file, [0xff, 0xfe]).unwrap();
+        refused(read_bounded(&file, 10), "not UTF-8");
+    }
 }

@@ -107,10 +107,14 @@ pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
         (used > limits::MEMORY_BYTES as isize).then(|| Dynamic::from(OUT_OF_MEMORY))
     });
     engine.disable_symbol("eval");
-    engine.on_print(|text| eprintln!("{text}"));
-    engine.on_debug(|text, source, pos| match (source, pos.line()) {
-        (Some(src), Some(line)) => eprintln!("[{src}:{line}] {text}"),
-        _ => eprintln!("{text}"),
+    // A profile's own output is shared text too: shown, not interpreted.
+    engine.on_print(|text| eprintln!("{}", crate::text::lines(text)));
+    engine.on_debug(|text, source, pos| {
+        let text = crate::text::lines(text);
+        match (source, pos.line()) {
+            (Some(src), Some(line)) => eprintln!("[{}:{line}] {text}", crate::text::line(src)),
+            _ => eprintln!("{text}"),
+        }
     });
     engine.set_module_resolver(resolver);
     api::register(&mut engine, cx);

@@ -3,6 +3,7 @@
 //! the binary. A file of the same name earlier in the chain overrides a later
 //! one, so a user can replace any stdlib module.
 
+use super::host::Unread;
 use super::Sources;
 use rhai::{Engine, EvalAltResult, Module, Position, Scope, Shared};
 use std::cell::RefCell;
@@ -68,21 +69,15 @@ impl Resolver {
         let mut searched = Vec::new();
         for dir in dirs {
             let candidate = dir.join(&file);
-            match std::fs::read_to_string(&candidate) {
+            // A module is a regular file of at most the engine's string
+            // size: a FIFO, a device or a huge file is refused unread,
+            // whatever directory holds it.
+            match super::host::read_bounded(&candidate, super::limits::STRING_BYTES as u64) {
                 Ok(text) => return Ok((candidate.to_string_lossy().into_owned(), text)),
                 // A library directory we may not enter (e.g. another user's
                 // home) holds nothing for us.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound
-                            | std::io::ErrorKind::PermissionDenied
-                            | std::io::ErrorKind::NotADirectory
-                    ) =>
-                {
-                    searched.push(candidate.to_string_lossy().into_owned())
-                }
-                Err(e) => return Err(format!("cannot read {}: {e}", candidate.display())),
+                Err(Unread::Absent) => searched.push(candidate.to_string_lossy().into_owned()),
+                Err(Unread::Refused(why)) => return Err(format!("import {path:?}: {why}")),
             }
         }
         if let Some((_, text)) = stdlib().iter().find(|(n, _)| *n == path) {

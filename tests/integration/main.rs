@@ -18,5 +18,6 @@ mod resolved;
 mod sandbox;
 mod security;
 mod shipped;
+mod untrusted_text;
 mod web;
 mod workflows;
