@@ -122,10 +122,42 @@ fn text_of(name: &str, bytes: Vec<u8>) -> Result<String, String> {
     })
 }
 
+/// The bytes of a profile file: a regular file (a symlink the user named is
+/// followed), read up to the engine's string limit and one byte more, never
+/// waiting on a FIFO or reading a device forever.
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |e: std::io::Error| format!("cannot read profile {}: {e}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(format!(
+            "{} is not a regular file; a profile is a .rhai file",
+            path.display()
+        ));
+    }
+    let limit = crate::script::limits::STRING_BYTES as u64;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    Ok(bytes)
+}
+
 fn read(path: &Path) -> Result<ProfileSource, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+    let bytes = read_file(path)?;
     let name = path.to_string_lossy().into_owned();
+    if bytes.len() > crate::script::limits::STRING_BYTES && !bytes.starts_with(b"\x7fELF") {
+        return Err(format!(
+            "profile {} is larger than {} bytes, the most a profile may be",
+            path.display(),
+            crate::script::limits::STRING_BYTES
+        ));
+    }
     let text = text_of(&name, bytes)?;
     let dir = path
         .parent()

@@ -151,3 +151,28 @@ both!(every_tmpfs_is_sized_within_half_the_memory, |who: Who| {
         "{r:?}"
     );
 });
+
+#[test]
+fn a_profile_that_is_a_device_or_a_fifo_is_refused_not_read() {
+    let dir = world_dir();
+    let fifo = dir.path().join("fifo.rhai");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    for path in ["/dev/zero", fifo.to_str().unwrap()] {
+        let mut child = moksha(Who::Root, &["plan", path])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("moksha plan {path} did not end");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let r = Run::from(child.wait_with_output().unwrap()).expect_code(1);
+        assert!(r.stderr.contains("is not a regular file"), "{path}: {r:?}");
+    }
+}
