@@ -380,24 +380,25 @@ pub const MIN_TMPFS: u64 = 16 << 20;
 /// `MIN_TMPFS` each. Every `dev` step's /dev/shm is a tmpfs of its own
 /// here. Returns the position and message of a size that does not fit.
 pub fn size_tmpfs(plan: &mut Plan, budget: u64) -> Result<(), (crate::located::Pos, String)> {
-    // /dev/shm of each dev step, as a sized tmpfs over the one it makes.
-    let shm: Vec<Step<FsOp>> = plan
-        .fs
-        .iter()
-        .filter_map(|s| match &s.op {
-            FsOp::Dev { target, .. } => Some(Step {
+    // /dev/shm of each dev step, as a sized tmpfs over the one it makes,
+    // right after it (so what later steps put there stays on top).
+    let mut i = 0;
+    while i < plan.fs.len() {
+        if let FsOp::Dev { target, .. } = &plan.fs[i].op {
+            let shm = Step {
                 op: FsOp::Tmpfs {
                     target: under(target, "shm"),
                     size: None,
                     mode: 0o1777,
                     replace: true,
                 },
-                at: s.at.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    plan.fs.extend(shm);
+                at: plan.fs[i].at.clone(),
+            };
+            plan.fs.insert(i + 1, shm);
+            i += 1;
+        }
+        i += 1;
+    }
     let mut asked = 0u64;
     let mut open = 0u64;
     for step in &plan.fs {
