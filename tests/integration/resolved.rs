@@ -44,17 +44,18 @@ both!(
         // tmpfs of its own, the resolv.conf of the user network, a size for
         // every tmpfs, the supervision of a detached run.
         let fs = |plan: &serde_json::Value| plan["fs"].as_array().unwrap().clone();
-        let added: Vec<serde_json::Value> = fs(&resolved)[fs(&profile_plan).len()..].to_vec();
-        assert_eq!(added.len(), 3, "{added:#?}");
+        let (all, before) = (fs(&resolved), fs(&profile_plan));
+        assert_eq!(all.len(), before.len() + 3, "{all:#?}");
+        let added = &all[all.len() - 2..];
         assert_eq!(added[0]["op"], "bind");
         assert_eq!(added[0]["target"], "/run/made");
         let helper_file = format!("{xdg}/moksha/.helpers-{name}/maker/made");
         assert_eq!(added[0]["source"], helper_file.as_str());
-        assert_eq!(
-            (&added[1]["op"], &added[1]["target"]),
-            (&"tmpfs".into(), &"/dev/shm".into())
-        );
-        assert_eq!(added[2]["target"], "/etc/resolv.conf");
+        assert_eq!(added[1]["target"], "/etc/resolv.conf");
+        // /dev/shm, a tmpfs of its own right after the dev step.
+        let dev = all.iter().position(|s| s["op"] == "dev").unwrap();
+        assert_eq!(all[dev + 1]["op"], "tmpfs");
+        assert_eq!(all[dev + 1]["target"], "/dev/shm");
         for step in fs(&resolved).iter().filter(|s| s["op"] == "tmpfs") {
             assert!(step["size"].as_u64().is_some(), "an unsized tmpfs: {step}");
         }
