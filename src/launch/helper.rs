@@ -124,7 +124,14 @@ impl Prepared {
             Some(rs) => Some(sys::landlock::build(&rs).map_err(|e| format!("landlock: {e}"))?),
             None => None,
         };
-        let seccomp = super::confine::compile(&crate::policy::seccomp::Seccomp::default())?;
+        // moksha's default filter; run by root, also the sandbox's rule for
+        // root launches: no setuid or setgid bits on the files it creates
+        // (they belong to the host's root).
+        let mut policy = crate::policy::seccomp::Seccomp::default();
+        if nix::unistd::geteuid().is_root() {
+            policy.refuse_setid_files();
+        }
+        let seccomp = super::confine::compile(&policy)?;
         Ok(Prepared {
             caps,
             landlock,
