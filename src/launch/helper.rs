@@ -76,6 +76,119 @@ pub struct Spec {
     pub dir: Option<PathBuf>,
     /// Whether it gets the read end of a pipe at `EXIT_FD`.
     pub exit_fd: bool,
+    /// What it runs under.
+    pub confine: Confine,
+}
+
+/// What a helper runs under, set up between fork and exec. Every helper
+/// gets no_new_privs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Confine {
+    /// no_new_privs only; the launcher's capabilities stay (a network
+    /// helper run by root for a sandbox without a user namespace of its
+    /// own needs them on the host's namespaces, and drops the rest itself).
+    NoNewPrivs,
+    /// no_new_privs and no capabilities: every set emptied; the bounding
+    /// set too where the launcher may (root). For the network helpers,
+    /// which install their own seccomp filter and namespaces.
+    NoCaps,
+    /// `NoCaps`, then landlock where the kernel has it (the filesystem
+    /// readable and executable, its directory and /dev/null writable), then
+    /// moksha's default seccomp filter: for program helpers.
+    Program,
+}
+
+/// What `Confine` needs, made before the fork (it reads files, allocates,
+/// compiles the filter) so that the child only makes system calls.
+struct Prepared {
+    /// `last_cap()` and whether the bounding set can be dropped.
+    caps: Option<(u32, bool)>,
+    landlock: Option<OwnedFd>,
+    seccomp: Option<sys::seccomp::Filter>,
+}
+
+impl Prepared {
+    fn new(confine: Confine, dir: Option<&Path>) -> Result<Prepared, String> {
+        let bounding = sys::caps::effective() & (1 << sys::caps::CAP_SETPCAP) != 0;
+        let caps = (confine != Confine::NoNewPrivs).then(|| (sys::caps::last_cap(), bounding));
+        if confine != Confine::Program {
+            return Ok(Prepared {
+                caps,
+                landlock: None,
+                seccomp: None,
+            });
+        }
+        let dir = dir.ok_or("a program helper needs its directory")?;
+        let landlock = match program_ruleset(dir, sys::landlock::abi()) {
+            Some(rs) => Some(sys::landlock::build(&rs).map_err(|e| format!("landlock: {e}"))?),
+            None => None,
+        };
+        // moksha's default filter; run by root, also the sandbox's rule for
+        // root launches: no setuid or setgid bits on the files it creates
+        // (they belong to the host's root).
+        let mut policy = crate::policy::seccomp::Seccomp::default();
+        if nix::unistd::geteuid().is_root() {
+            policy.refuse_setid_files();
+        }
+        let seccomp = super::confine::compile(&policy)?;
+        Ok(Prepared {
+            caps,
+            landlock,
+            seccomp: Some(sys::seccomp::Filter::new(&seccomp)),
+        })
+    }
+
+    /// Applies it to the calling process: in the child, before exec. Only
+    /// system calls on values made before the fork.
+    fn apply(&self) -> std::io::Result<()> {
+        let errno = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
+        if let Some((last, bounding)) = self.caps {
+            sys::caps::apply(0, last, bounding).map_err(|f| errno(f.errno))?;
+        }
+        sys::no_new_privs_raw().map_err(errno)?;
+        if let Some(ruleset) = &self.landlock {
+            sys::landlock::restrict(ruleset).map_err(errno)?;
+        }
+        if let Some(filter) = &self.seccomp {
+            filter.install().map_err(errno)?;
+        }
+        Ok(())
+    }
+}
+
+/// A program helper's landlock ruleset for the kernel's ABI `abi` (`None`
+/// without landlock): the filesystem readable and executable, its own
+/// directory `dir` readable and writable (it makes its socket there),
+/// /dev/null writable. Abstract unix sockets are not scoped (a session bus
+/// may listen on one); signals are.
+pub fn program_ruleset(dir: &Path, abi: u32) -> Option<crate::policy::landlock::Ruleset> {
+    use crate::policy::landlock::{self as ll, FsRule};
+    if abi == 0 {
+        return None;
+    }
+    let read = ll::READ_FILE | ll::READ_DIR;
+    let write = ll::access_by_name("write").unwrap_or(0);
+    let rule = |path: &str, access: u64, origin: &str| FsRule {
+        path: path.to_string(),
+        access,
+        optional: false,
+        origin: origin.to_string(),
+    };
+    let fs = vec![
+        rule("/", read | ll::EXECUTE, "the host's filesystem, read-only"),
+        rule(
+            &dir.to_string_lossy(),
+            read | write,
+            "the helper's directory",
+        ),
+        rule("/dev/null", ll::READ_FILE | ll::WRITE_FILE, "/dev/null"),
+    ];
+    let settings = ll::Landlock {
+        scope_abstract_unix: false,
+        ..ll::Landlock::default()
+    };
+    ll::ruleset(&settings, fs, true, abi)
 }
 
 /// Waits until one of `fds` is readable or hung up, at most `ms`
@@ -292,9 +405,11 @@ impl Running {
             cmd.current_dir(dir);
         }
         let parent = std::process::id() as libc::pid_t;
+        let confine = Prepared::new(spec.confine, spec.dir.as_deref()).map_err(fail)?;
         // SAFETY: the closure runs in the forked child before exec and makes
         // only async-signal-safe system calls (prctl, getppid, kill,
-        // sigprocmask, signal, fcntl, close_range, dup2), without allocating.
+        // sigprocmask, signal, capset, landlock_restrict_self, fcntl,
+        // close_range, dup2), without allocating: `confine` was made before.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::prctl(
@@ -312,6 +427,9 @@ impl Running {
                     libc::kill(libc::getpid(), libc::SIGKILL);
                 }
                 super::restore_signals();
+                // Capabilities, no_new_privs, landlock, seccomp (which
+                // allows what follows: fcntl, close_range, dup2).
+                confine.apply()?;
                 // The pipes first go above the numbers they take; then all
                 // but 0, 1, 2 is marked close-on-exec (not closed, so std's
                 // own pipe still reports an exec failure); then the pipes
@@ -334,7 +452,10 @@ impl Running {
             std::io::ErrorKind::NotFound => fail(format!(
                 "program {program:?} was not found on the host (install it, or fix PATH)"
             )),
-            _ => fail(format!("cannot start {program:?}: {e}")),
+            _ => fail(format!(
+                "cannot start {program:?} (confined as {:?}): {e}",
+                spec.confine
+            )),
         })?;
         let pid = Pid::from_raw(child.id() as libc::pid_t);
         // The process is ours to reap (with waitpid); std's handle is not needed.
@@ -590,6 +711,7 @@ fn start_one(helpers: &mut Helpers, h: &Helper, dir: &Path) -> Result<(), String
                 timeout_ms: *timeout_ms,
                 dir: Some(dir.to_path_buf()),
                 exit_fd: false,
+                confine: Confine::Program,
             })
         }
     }
@@ -616,6 +738,7 @@ mod tests {
             timeout_ms: 10_000,
             dir: Some(dir.clone()),
             exit_fd: false,
+            confine: Confine::Program,
         };
         let mut r = Running::spawn(&spec).unwrap();
         r.wait_ready(&spec).unwrap();

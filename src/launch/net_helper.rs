@@ -1,6 +1,7 @@
 //! The user-mode network helper's command line: pasta's, or
 //! slirp4netns's, for a plan and the sandbox's first process.
 
+use super::helper::Confine;
 use crate::plan::network::{
     Helper, HelperKind, Proto, USER_ADDRESS, USER_DNS, USER_GATEWAY, USER_MTU, USER_PREFIX,
 };
@@ -18,6 +19,22 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// What the helper runs under (helper.rs). Both filter themselves:
+    /// pasta always (its own namespaces, an empty root, capabilities
+    /// dropped, its seccomp filter), slirp4netns with `--enable-seccomp`;
+    /// moksha's filter, which refuses namespaces, would break pasta's. They get no_new_privs, and no
+    /// capabilities unless they must join namespaces that only the host's
+    /// capabilities open: a root launch without a user namespace of its
+    /// own. (With one, they join it and hold every capability there, as
+    /// its owner, without any on the host.)
+    pub fn confinement(&self) -> Confine {
+        if self.root && !self.own_userns {
+            Confine::NoNewPrivs
+        } else {
+            Confine::NoCaps
+        }
+    }
+
     /// The target for `plan` run by uid/gid `caller` on the host.
     pub fn new<'a>(plan: &Plan, pid: &'a str, caller: (u32, u32)) -> Target<'a> {
         Target {
@@ -99,10 +116,15 @@ pub fn helper_argv(
             let ready = format!("--ready-fd={ready_fd}");
             let exit = format!("--exit-fd={exit_fd}");
             let mtu = format!("--mtu={USER_MTU}");
-            // Not --enable-sandbox: run as root, slirp4netns makes its mount
-            // namespace without a user namespace and its cleanup unmounts
-            // the host's shared mounts (ip netns's /run/netns/*).
-            push(&["--configure", &mtu, &ready, &exit]);
+            // Its own seccomp filter, always. Not its --enable-sandbox (a
+            // mount namespace with an empty root): run as root, slirp4netns
+            // makes that mount namespace without a user namespace and its
+            // cleanup unmounts the host's shared mounts (ip netns's
+            // /run/netns/*); rootless, it joins the sandbox's user namespace
+            // for it and becomes gid 0 there, which fails (EINVAL) where
+            // the sandbox maps the caller to itself, and would put the
+            // helper under the sandbox's own user namespace.
+            push(&["--configure", &mtu, &ready, &exit, "--enable-seccomp"]);
             if !user.host_loopback {
                 push(&["--disable-host-loopback"]);
             }
@@ -206,6 +228,18 @@ mod tests {
         ] {
             assert!(argv.contains(want), "{want:?} in {argv}");
         }
-        assert!(!argv.contains("--enable-sandbox"), "{argv}");
+        assert!(argv.contains("--enable-seccomp"), "{argv}");
+        assert!(!argv.contains("--enable-sandbox"), "rootless: {argv}");
+        assert_eq!(target.confinement(), Confine::NoCaps);
+        // As root: its sandbox would unmount the host's shared mounts.
+        let target = Target::new(&p, "42", (0, 0));
+        let argv = helper_argv(&p, &slirp, &target, 3, 4).join(" ");
+        assert!(argv.contains("--enable-seccomp"), "{argv}");
+        assert!(!argv.contains("--enable-sandbox"), "root: {argv}");
+        assert_eq!(target.confinement(), Confine::NoCaps);
+        let mut shared = plan(NetMode::User(UserNet::default()));
+        shared.namespaces.user = false;
+        let target = Target::new(&shared, "42", (0, 0));
+        assert_eq!(target.confinement(), Confine::NoNewPrivs);
     }
 }

@@ -152,6 +152,7 @@ pub fn start_helper(
         timeout_ms: READY_TIMEOUT_MS,
         dir: None,
         exit_fd: found.kind == HelperKind::Slirp4netns,
+        confine: target.confinement(),
     };
     helpers
         .start(&spec)

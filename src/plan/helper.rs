@@ -242,6 +242,15 @@ pub fn describe(plan: &Plan, o: &mut String) {
                 if h.optional { " (optional)" } else { "" },
                 step.at
             );
+            if matches!(h.kind, HelperKind::Program { .. }) {
+                // launch::helper::Confine::Program.
+                let _ = writeln!(
+                    o,
+                    "               under no capabilities, no_new_privs, moksha's default seccomp \
+                     filter, landlock where the kernel has it (host read-only, {{dir}} and \
+                     /dev/null writable)"
+                );
+            }
             for e in &h.expose {
                 let _ = writeln!(
                     o,

@@ -1,6 +1,7 @@
 //! Capabilities: names, and the calls that drop or keep them.
 
-use super::{check, Result};
+use super::{Result, SysError};
+use nix::errno::Errno;
 
 /// Every capability the kernel knows by name, with its number.
 pub const CAPS: &[(&str, u32)] = &[
@@ -53,11 +54,33 @@ pub fn by_name(name: &str) -> Option<u32> {
 }
 
 /// The highest capability number this kernel knows.
-fn last_cap() -> u32 {
+pub fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
+}
+
+/// The calling thread's effective capabilities, as a mask (0 if the
+/// kernel will not say).
+pub fn effective() -> u64 {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are valid, correctly laid out v3 structures.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return 0;
+    }
+    u64::from(data[0].effective) | (u64::from(data[1].effective) << 32)
 }
 
 #[repr(C)]
@@ -79,33 +102,63 @@ const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 const SECBIT_NOROOT: libc::c_ulong = 1 << 0;
 const SECBIT_NOROOT_LOCKED: libc::c_ulong = 1 << 1;
 
-/// Drops every capability from all five sets except `keep`, which stay in
-/// the bounding, permitted, effective and inheritable sets and are raised
-/// into the ambient set so they survive execve. Securebits make sure a
-/// uid 0 inside gains nothing extra at exec.
-pub fn restrict_to(keep: &[u32]) -> Result<()> {
-    let keep_mask: u64 = keep.iter().fold(0, |m, c| m | (1u64 << c));
-    // Securebits need CAP_SETPCAP, which we still hold here.
-    // SAFETY: prctl with integer arguments only.
-    check("prctl(PR_SET_SECUREBITS, NOROOT|NOROOT_LOCKED)", unsafe {
-        libc::prctl(
-            libc::PR_SET_SECUREBITS,
-            SECBIT_NOROOT | SECBIT_NOROOT_LOCKED,
-            0,
-            0,
-            0,
-        )
-    })?;
-    for cap in 0..=last_cap() {
-        if keep_mask & (1 << cap) == 0 {
-            // SAFETY: prctl with integer arguments only.
-            check(&format!("prctl(PR_CAPBSET_DROP, {cap})"), unsafe {
-                libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0)
-            })?;
+/// Which call of `apply` failed: its name, the capability it was about
+/// (if any), and the errno.
+#[derive(Clone, Copy, Debug)]
+pub struct Failed {
+    pub call: &'static str,
+    pub cap: Option<u32>,
+    pub errno: Errno,
+}
+
+impl Failed {
+    fn into_error(self) -> SysError {
+        let call = match self.cap {
+            Some(cap) => format!("{}, {cap})", self.call),
+            None => self.call.to_string(),
+        };
+        SysError::new(call, self.errno)
+    }
+}
+
+/// The core of `restrict_to`, safe between fork and exec: system calls on
+/// plain values only, no allocation. `keep_mask`: the capabilities kept;
+/// `last`: `last_cap()`, read before; `bounding`: also lock the securebits
+/// and drop the bounding set (both need CAP_SETPCAP: a process without it,
+/// an unprivileged one, can only empty its other sets).
+pub fn apply(keep_mask: u64, last: u32, bounding: bool) -> std::result::Result<(), Failed> {
+    let fail = |call, cap| Failed {
+        call,
+        cap,
+        errno: Errno::last(),
+    };
+    if bounding {
+        // SAFETY: prctl with integer arguments only.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECUREBITS,
+                SECBIT_NOROOT | SECBIT_NOROOT_LOCKED,
+                0,
+                0,
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(fail("prctl(PR_SET_SECUREBITS, NOROOT|NOROOT_LOCKED)", None));
+        }
+        for cap in 0..=last.min(63) {
+            if keep_mask & (1 << cap) == 0 {
+                // SAFETY: prctl with integer arguments only.
+                let r =
+                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+                if r < 0 {
+                    return Err(fail("prctl(PR_CAPBSET_DROP", Some(cap)));
+                }
+            }
         }
     }
     // SAFETY: prctl with integer arguments only.
-    check("prctl(PR_CAP_AMBIENT, CLEAR_ALL)", unsafe {
+    let r = unsafe {
         libc::prctl(
             libc::PR_CAP_AMBIENT,
             libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
@@ -113,7 +166,10 @@ pub fn restrict_to(keep: &[u32]) -> Result<()> {
             0,
             0,
         )
-    })?;
+    };
+    if r < 0 {
+        return Err(fail("prctl(PR_CAP_AMBIENT, CLEAR_ALL)", None));
+    }
     let lo = keep_mask as u32;
     let hi = (keep_mask >> 32) as u32;
     let data = [
@@ -133,24 +189,45 @@ pub fn restrict_to(keep: &[u32]) -> Result<()> {
         pid: 0,
     };
     // SAFETY: header and data are valid, correctly laid out v3 structures.
-    check("capset(kept capabilities)", unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_capset,
             &mut header as *mut CapHeader,
             data.as_ptr(),
-        ) as libc::c_int
-    })?;
-    for cap in keep {
-        // SAFETY: prctl with integer arguments only.
-        check(&format!("prctl(PR_CAP_AMBIENT_RAISE, {cap})"), unsafe {
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                *cap as libc::c_ulong,
-                0,
-                0,
-            )
-        })?;
+        )
+    };
+    if r < 0 {
+        return Err(fail("capset(kept capabilities)", None));
+    }
+    for cap in 0..64u32 {
+        if keep_mask & (1 << cap) != 0 {
+            // SAFETY: prctl with integer arguments only.
+            let r = unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                )
+            };
+            if r < 0 {
+                return Err(fail("prctl(PR_CAP_AMBIENT_RAISE", Some(cap)));
+            }
+        }
     }
     Ok(())
 }
+
+/// Drops every capability from all five sets except `keep`, which stay in
+/// the bounding, permitted, effective and inheritable sets and are raised
+/// into the ambient set so they survive execve. Securebits make sure a
+/// uid 0 inside gains nothing extra at exec. (Needs CAP_SETPCAP, which a
+/// sandbox's process still holds here.)
+pub fn restrict_to(keep: &[u32]) -> Result<()> {
+    let keep_mask: u64 = keep.iter().fold(0, |m, c| m | (1u64 << c));
+    apply(keep_mask, last_cap(), true).map_err(Failed::into_error)
+}
+
+/// CAP_SETPCAP's number: whoever holds it can drop the bounding set.
+pub const CAP_SETPCAP: u32 = 8;

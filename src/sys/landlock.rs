@@ -50,6 +50,13 @@ pub fn abi() -> u32 {
 /// Restricts the calling process (and its future children) to `rs`.
 /// no_new_privs must be set. Paths are resolved now, in the caller's root.
 pub fn restrict_self(rs: &Ruleset) -> Result<()> {
+    let ruleset = build(rs)?;
+    restrict(&ruleset).map_err(|errno| SysError::new("landlock_restrict_self()", errno))
+}
+
+/// Makes the ruleset `rs` as a descriptor, to enforce later with
+/// `restrict` (in a child, after a fork). Paths are resolved now.
+pub fn build(rs: &Ruleset) -> Result<OwnedFd> {
     let attr = RulesetAttr {
         handled_access_fs: rs.handled_fs,
         handled_access_net: rs.handled_net,
@@ -136,9 +143,17 @@ pub fn restrict_self(rs: &Ruleset) -> Result<()> {
             },
         )?;
     }
+    Ok(ruleset)
+}
+
+/// Enforces a ruleset `build` made on the calling process (no_new_privs
+/// must be set). Safe between fork and exec: one system call.
+pub fn restrict(ruleset: &OwnedFd) -> std::result::Result<(), Errno> {
     // SAFETY: valid ruleset fd, no flags.
-    check("landlock_restrict_self()", unsafe {
-        libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) as libc::c_int
-    })
-    .map(drop)
+    let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }

@@ -131,6 +131,15 @@ pub fn set_pdeathsig(sig: libc::c_int) -> Result<()> {
     .map(drop)
 }
 
+/// no_new_privs, safe between fork and exec (no allocation, even failing).
+pub fn no_new_privs_raw() -> std::result::Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    match unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } {
+        r if r < 0 => Err(Errno::last()),
+        _ => Ok(()),
+    }
+}
+
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     check("prctl(PR_SET_NO_NEW_PRIVS, 1)", unsafe {

@@ -1,42 +1,70 @@
 //! The seccomp filter, as the kernel takes it.
 
-use super::{check, Result, SysError};
+use super::{Result, SysError};
 use crate::policy::bpf::Insn;
+use nix::errno::Errno;
+
+/// A compiled filter in the kernel's layout, ready to install: made before
+/// a fork, installed in the child with `install`, which allocates nothing.
+pub struct Filter(Vec<libc::sock_filter>);
+
+impl Filter {
+    pub fn new(prog: &[Insn]) -> Filter {
+        Filter(
+            prog.iter()
+                .map(|i| libc::sock_filter {
+                    code: i.code,
+                    jt: i.jt,
+                    jf: i.jf,
+                    k: i.k,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Installs the filter on the calling thread (no_new_privs must be
+    /// set). Safe between fork and exec: one prctl, no allocation.
+    pub fn install(&self) -> std::result::Result<(), Errno> {
+        let fprog = libc::sock_fprog {
+            len: self.0.len() as u16,
+            filter: self.0.as_ptr() as *mut _,
+        };
+        // SAFETY: fprog points at the filter, which outlives the call.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                &fprog as *const _ as libc::c_ulong,
+                0,
+                0,
+            )
+        };
+        if r < 0 {
+            Err(Errno::last())
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// Installs a seccomp filter on the calling thread (no_new_privs must be set).
 pub fn seccomp_filter(prog: &[Insn]) -> Result<()> {
-    let filter: Vec<libc::sock_filter> = prog
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
-    install(&filter).map_err(|e| {
+    let filter = Filter::new(prog);
+    filter.install().map_err(|errno| {
         SysError::new(
-            format!("{} ({} instructions)", e.call, filter.len()),
-            e.errno,
+            format!(
+                "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) ({} instructions)",
+                filter.len()
+            ),
+            errno,
         )
     })
-}
-
-/// Installs a classic BPF seccomp filter (no_new_privs must be set).
-fn install(prog: &[libc::sock_filter]) -> Result<()> {
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut _,
-    };
-    // SAFETY: fprog points at `prog`, which outlives the call.
-    check("prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)", unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-            &fprog as *const _ as libc::c_ulong,
-            0,
-            0,
-        )
-    })
-    .map(drop)
 }

@@ -198,19 +198,17 @@ both!(detached_helpers_end_with_the_sandbox, |who: Who| {
     // go with a detached sandbox too: their guard stops them when it ends,
     // and removes their private directory.
     let name = unique("helped");
-    let dir = world_dir();
-    let out = owned_dir(dir.path(), "out", who);
-    let record = format!(
-        "pwd > {0}/dir; echo $$ > {0}/pid; exec sleep 1000",
-        out.display()
-    );
+    // The helper writes only into its own directory (landlock keeps it
+    // from writing elsewhere: docs/security.md, "Helpers").
+    let out = state_dir(who).join(format!(".helpers-{name}/bg"));
+    let record = "pwd > dir; echo $$ > pid; exec sleep 1000";
     let profile = format!(
         "import \"base\" as base;\nlet s = sandbox(\"helped\");\nbase::minimal(s);\n\
          s.helper(\"bg\", [\"/bin/sh\", \"-c\", {}], #{{ ready: \"started\" }});\n\
          s.helper(\"made\", [\"/bin/sh\", \"-c\", \"echo made > made; exec sleep 1000\"],\n\
          #{{ ready: \"file\", file: \"made\", expose: #{{ made: \"/run/made\" }} }});\n\
          s.exec([\"/bin/sh\", \"-c\", \"cat /run/made; exec sleep 1000\"]);\n",
-        rhai_string(&record)
+        rhai_string(record)
     );
     let _dir = start(who, &name, &profile);
     eventually("the helper file reached the sandbox", || {
