@@ -200,14 +200,14 @@ fn open() -> Result<(Places, Manifest), String> {
 }
 
 fn fail(e: String) -> i32 {
-    eprintln!("moksha: {e}");
+    eprintln!("moksha: {}", crate::text::shown(&e));
     1
 }
 
 /// Prints every error; true if there was one.
 fn report(errors: &[String]) -> bool {
     for e in errors {
-        eprintln!("moksha: {e}");
+        eprintln!("moksha: {}", crate::text::shown(e));
     }
     !errors.is_empty()
 }

@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 /// the command's exit status.
 pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
     enter_with(plan, pidfd, argv).unwrap_or_else(|e| {
-        eprintln!("moksha: {e}");
+        eprintln!("moksha: {}", crate::text::shown(&e));
         EXIT_SETUP
     })
 }
@@ -55,7 +55,7 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
     let mut failure = None;
     for msg in report::receive_all(report_read) {
         if let report::Message::Error(code, text) = msg {
-            eprintln!("moksha: {text}");
+            eprintln!("moksha: {}", crate::text::shown(&text));
             failure = Some(code);
         }
     }

@@ -658,8 +658,10 @@ pub fn start_all(plan: &Plan, dir: Option<&Path>, later: bool) -> Result<Option<
             Ok(()) => {}
             Err(e) if h.optional => {
                 eprintln!(
-                    "moksha: warning: {}: {e}\nmoksha: warning: going on without helper {}",
-                    step.at, h.name
+                    "moksha: warning: {}: {}\nmoksha: warning: going on without helper {}",
+                    step.at,
+                    crate::text::shown(&e),
+                    crate::text::line(&h.name)
                 );
                 continue;
             }
@@ -675,7 +677,7 @@ pub fn start_all(plan: &Plan, dir: Option<&Path>, later: bool) -> Result<Option<
                 if !h.optional {
                     return Err(msg);
                 }
-                eprintln!("moksha: warning: {msg}");
+                eprintln!("moksha: warning: {}", crate::text::shown(&msg));
             }
         }
     }
@@ -687,7 +689,7 @@ fn start_one(helpers: &mut Helpers, h: &Helper, dir: &Path) -> Result<(), String
     match &h.kind {
         HelperKind::Xauthority { display, file } => {
             if let Some(warning) = super::xauth::write_xauthority(display, &dir.join(file))? {
-                eprintln!("moksha: warning: {warning}");
+                eprintln!("moksha: warning: {}", crate::text::shown(&warning));
             }
             Ok(())
         }

@@ -147,7 +147,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
         if let Some(c) = &claim {
             let record = record_of(p, child.pid, namespaces, logs);
             if let Err(e) = c.write_record(&record) {
-                eprintln!("moksha: warning: the instance will not show in `moksha ps`: {e}");
+                eprintln!(
+                    "moksha: warning: the instance will not show in `moksha ps`: {}",
+                    crate::text::shown(&e)
+                );
             }
         }
         if plan.supervision.detach {
@@ -182,7 +185,10 @@ fn claim(p: &Prepared) -> Result<Option<Claim>, SetupError> {
     match Claim::take(&p.name) {
         Ok(c) => Ok(Some(c)),
         Err(e) if p.claim_optional && state::state_dir().is_err() => {
-            eprintln!("moksha: warning: {e}; this sandbox will not show in `moksha ps`");
+            eprintln!(
+                "moksha: warning: {}; this sandbox will not show in `moksha ps`",
+                crate::text::shown(&e)
+            );
             Ok(None)
         }
         Err(e) => Err(e.into()),
