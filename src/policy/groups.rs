@@ -57,6 +57,9 @@ pub const UNSHARE_NS_FLAGS: u64 = CLONE_NS_FLAGS | 0x80;
 
 pub const TIOCSTI: u64 = 0x5412;
 pub const TIOCLINUX: u64 = 0x541c;
+/// Sets a terminal's line discipline: a sandbox could leave the user's
+/// terminal with another one (or load a discipline module) after it exits.
+pub const TIOCSETD: u64 = 0x5423;
 
 /// Named groups of syscalls: (name, what it is, members). Members that a
 /// given architecture lacks are skipped there.

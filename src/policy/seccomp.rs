@@ -5,7 +5,7 @@
 //! a later rule for a syscall replaces an earlier one. On top of the
 //! per-syscall rules sit a few argument filters with their own settings:
 //!
-//! - `ioctl` with TIOCSTI or TIOCLINUX is always refused (EPERM), whatever the
+//! - `ioctl` with TIOCSTI, TIOCLINUX or TIOCSETD is always refused (EPERM), whatever the
 //!   rules say: those push input into a terminal or drive the console;
 //! - `socket` and `socketpair` with a family outside `socket_families` get
 //!   EAFNOSUPPORT (default: unix, inet, inet6, netlink), as the kernel
@@ -531,7 +531,10 @@ impl Seccomp {
         };
         match name {
             "ioctl" => {
-                tests.push((low32(1, Test::In(vec![TIOCSTI, TIOCLINUX])), Action::EPERM));
+                tests.push((
+                    low32(1, Test::In(vec![TIOCSTI, TIOCLINUX, TIOCSETD])),
+                    Action::EPERM,
+                ));
             }
             "socket" | "socketpair" => {
                 if let Some(fams) = &self.socket_families {

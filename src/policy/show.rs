@@ -87,7 +87,8 @@ pub fn seccomp(o: &mut String, p: &Seccomp) {
     let _ = writeln!(o, "    argument filters:");
     let _ = writeln!(
         o,
-        "      ioctl TIOCSTI, TIOCLINUX: EPERM (always: no typing into the terminal)"
+        "      ioctl TIOCSTI, TIOCLINUX, TIOCSETD: EPERM (always: no typing into the terminal, \
+         no other line discipline)"
     );
     match &p.socket_families {
         Some(f) => {

@@ -299,6 +299,34 @@ both!(tiocsti_cannot_type_into_the_terminal, |who| {
     }
 });
 
+both!(
+    the_line_discipline_of_the_terminal_cannot_be_changed,
+    |who| {
+        let dir = world_dir();
+        let profile = write_profile(
+            dir.path(),
+            "ldisc.rhai",
+            &sh_profile(
+                &format!("{}s.new_session(false);\n", with_probe()),
+                "/probe/probe tiocsetd",
+            ),
+        );
+        let mut t = pty_shell(&moksha_line(who, &format!("exec {profile}")));
+        let seen = t.expect("tiocsetd", 30);
+        let _ = t.rest(10);
+        assert!(t.seen.contains("tiocsetd errno=1 (EPERM)"), "{seen}");
+        // The same call outside the sandbox goes through: the check can fail.
+        let run = as_who(
+            who,
+            &format!("{} tiocsetd", probe_dir().join("probe").display()),
+        );
+        let mut t = pty_shell(&run);
+        t.expect("tiocsetd", 30);
+        let seen = t.rest(10);
+        assert!(seen.contains("tiocsetd ok"), "{seen}");
+    }
+);
+
 both!(landlock_hides_what_the_rules_leave_out, |who| {
     let data = world_dir();
     std::fs::create_dir(data.path().join("public")).unwrap();

@@ -99,6 +99,11 @@ int main(int argc, char **argv) {
         r = syscall(SYS_personality, READ_IMPLIES_EXEC);
         return report(n, r);
     }
+    if (!strcmp(n, "tiocsetd")) {
+        /* Sets the terminal's line discipline (to N_TTY, what it has). */
+        int ldisc = 0;
+        return report(n, ioctl(0, TIOCSETD, &ldisc));
+    }
     if (!strcmp(n, "tiocsti")) {
         /* Pushes a line into the terminal on stdin. */
         const char *s = "echo INJ""ECTED\n";
