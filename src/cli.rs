@@ -34,9 +34,10 @@ pub struct Target {
     #[arg(
         required = true,
         trailing_var_arg = true,
-        value_name = "PROFILE [ARGS]"
+        value_name = "PROFILE [ARGS]",
+        value_parser = clap::value_parser!(std::ffi::OsString)
     )]
-    pub words: Vec<String>,
+    pub words: Vec<std::ffi::OsString>,
 }
 
 /// The quick flags: sugar for the same Rhai calls, applied after the
@@ -286,24 +287,28 @@ pub enum Shell {
 
 impl Target {
     /// The profile argument.
-    pub fn profile(&self) -> &str {
-        &self.words[0]
+    pub fn profile(&self) -> String {
+        crate::arg::to_text(&self.words[0]).0
     }
 
     /// The program's arguments: everything after the profile, less one `--`
-    /// right after it.
-    pub fn args(&self) -> &[String] {
+    /// right after it, as profile text (see `crate::arg`), and whether a
+    /// byte that is not UTF-8 had to be escaped.
+    pub fn args(&self) -> (Vec<String>, bool) {
         let rest = &self.words[1..];
-        match rest.first() {
+        let rest = match rest.first() {
             Some(first) if first == "--" => &rest[1..],
             _ => rest,
-        }
+        };
+        let texts: Vec<(String, bool)> = rest.iter().map(|a| crate::arg::to_text(a)).collect();
+        let escaped = texts.iter().any(|(_, e)| *e);
+        (texts.into_iter().map(|(t, _)| t).collect(), escaped)
     }
 
     /// The first argument when it is one of moksha's own options for
     /// `sub`: likely meant for moksha, so refused rather than guessed.
     fn misplaced_option(&self, sub: &clap::Command) -> Option<&str> {
-        let first = self.words.get(1)?;
+        let first = self.words.get(1)?.to_str()?;
         // Help and version are left to the program (`ls -h`): moksha's own
         // come before the profile.
         let known = sub
@@ -319,7 +324,7 @@ impl Target {
                     false
                 }
             });
-        known.then_some(first.as_str())
+        known.then_some(first)
     }
 }
 
@@ -387,7 +392,7 @@ mod tests {
         let cmd = Cli::command();
         let exec = cmd.find_subcommand("exec").unwrap();
         assert_eq!(target.misplaced_option(exec), None);
-        assert_eq!(target.args(), ["-h"]);
+        assert_eq!(target.args(), (vec!["-h".to_string()], false));
         let cli = Cli::try_parse_from(["moksha", "exec", "ls", "--detach"]).unwrap();
         let Command::Exec { target, .. } = &cli.command else {
             panic!("{cli:?}")

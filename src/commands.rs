@@ -30,7 +30,8 @@ pub fn run(cli: Cli) -> i32 {
                 detach,
             };
             let flags = crate::quick::overrides(&quick);
-            exec(target.profile(), target.args(), &flags, &opts)
+            let (args, escaped) = target.args();
+            exec(&target.profile(), &args, escaped, &flags, &opts)
         }
         Command::Ps { json, long, prune } => manage::ps(manage::PsOptions { json, long, prune }),
         Command::Rm { names } => manage::rm(&names),
@@ -54,9 +55,11 @@ pub fn run(cli: Cli) -> i32 {
                 detach,
             });
             let flags = crate::quick::overrides(&quick);
+            let (args, escaped) = target.args();
             plan(
-                target.profile(),
-                target.args(),
+                &target.profile(),
+                &args,
+                escaped,
                 &flags,
                 json,
                 resolve.as_ref(),
@@ -146,13 +149,15 @@ pub fn load(
 fn plan(
     profile: &str,
     args: &[String],
+    escaped_bytes: bool,
     flags: &Overrides,
     json: bool,
     resolve: Option<&launch::Options>,
 ) -> i32 {
-    let Some((plan, _)) = load(profile, args, flags, true) else {
+    let Some((mut plan, _)) = load(profile, args, flags, true) else {
         return EXIT_PROFILE;
     };
+    plan.process.escaped_bytes = escaped_bytes;
     let (plan, instance) = match resolve.map(|opts| launch::prepare(&plan, opts)) {
         None => (plan, None),
         Some(Ok(prepared)) => (prepared.plan, Some(prepared.name)),
@@ -205,11 +210,18 @@ fn check(list: &[String]) -> i32 {
     }
 }
 
-fn exec(profile: &str, args: &[String], flags: &Overrides, opts: &launch::Options) -> i32 {
+fn exec(
+    profile: &str,
+    args: &[String],
+    escaped_bytes: bool,
+    flags: &Overrides,
+    opts: &launch::Options,
+) -> i32 {
     let start = std::time::Instant::now();
-    let Some((plan, timings)) = load(profile, args, flags, true) else {
+    let Some((mut plan, timings)) = load(profile, args, flags, true) else {
         return EXIT_PROFILE;
     };
+    plan.process.escaped_bytes = escaped_bytes;
     if opts.timings {
         eprintln!(
             "moksha timings: engine {:?}, compile {:?}, eval {:?}, validate {:?}, total {:?}",

@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod architecture;
+pub mod arg;
 pub mod cli;
 pub mod commands;
 pub mod install;

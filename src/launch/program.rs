@@ -112,11 +112,15 @@ pub fn start(
     let Some(exec) = &plan.process.exec else {
         fail(report, EXIT_SETUP, "no command".into())
     };
+    // Arguments that were not UTF-8 get their own bytes back (crate::arg).
     let argv: Vec<CString> = exec
         .op
         .argv
         .iter()
-        .filter_map(|a| CString::new(a.as_str()).ok())
+        .filter_map(|a| match plan.process.escaped_bytes {
+            true => CString::new(crate::arg::to_bytes(a)).ok(),
+            false => CString::new(a.as_str()).ok(),
+        })
         .collect();
     let program = exec.op.argv[0].clone();
     let candidates: Vec<String> = if program.contains('/') {

@@ -271,6 +271,11 @@ pub struct Process {
     pub hostname: Option<Located>,
     /// File descriptors of the launcher passed into the sandbox as they are.
     pub pass_fds: Vec<i32>,
+    /// The command line had arguments that are not UTF-8: their bytes stand
+    /// escaped in the command's text (`crate::arg`) and go back to bytes at
+    /// exec.
+    #[serde(default)]
+    pub escaped_bytes: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

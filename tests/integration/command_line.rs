@@ -297,3 +297,43 @@ fn quick_flag_errors_name_the_flag() {
         "{r:?}"
     );
 }
+
+both!(arguments_reach_the_program_byte_for_byte, |who: Who| {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    // Every byte value 1..=255 as an argument of its own, all of them in one
+    // argument, and invalid UTF-8 beside valid text: the program gets each
+    // exactly, and the profile sees text (lossless where the bytes are).
+    let mut args: Vec<std::ffi::OsString> = (1..=255u8)
+        .map(|b| std::ffi::OsString::from_vec(vec![b]))
+        .collect();
+    args.push(std::ffi::OsString::from_vec((1..=255u8).collect()));
+    args.push(std::ffi::OsString::from_vec(
+        b"h\xc3\xa9-\xff\xfe-ok".to_vec(),
+    ));
+    let dir = world_dir();
+    let out = owned_dir(dir.path(), "out", who);
+    let dump = out.join("argv");
+    let code = format!(
+        "import os, sys; open({:?}, 'wb').write(b'\\0'.join(os.fsencode(a) for a in sys.argv[1:]))",
+        dump.display()
+    );
+    let text = format!(
+        "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+         s.bind({:?}, #{{ rw: true }});\n\
+         s.exec([\"python3\", \"-c\", {}] + ARGS);\n",
+        out.display().to_string(),
+        rhai_string(&code)
+    );
+    let path = write_profile(dir.path(), "p.rhai", &text);
+    let mut cmd = moksha(who, &["exec", &path, "--"]);
+    cmd.args(&args);
+    let r = Run::from(cmd.output().unwrap());
+    assert_eq!(r.code, 0, "{r:?}");
+    let got = std::fs::read(&dump).unwrap();
+    let want: Vec<u8> = args
+        .iter()
+        .map(|a| a.as_bytes().to_vec())
+        .collect::<Vec<_>>()
+        .join(&0u8);
+    assert_eq!(got, want, "the program got other bytes");
+});
