@@ -30,10 +30,21 @@ impl Who {
 
 pub const NOBODY: u32 = 65534;
 
+static BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Removes the copy of the binary when the test process exits (it is large:
+/// a debug build).
+extern "C" fn remove_the_copy() {
+    if let Some(dir) = BIN.get().and_then(|b| b.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// A copy of the binary in a directory every user can reach.
 pub fn moksha_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // SAFETY: registers a function without arguments, run once at exit.
+        unsafe { libc::atexit(remove_the_copy) };
         let dir = std::env::temp_dir().join(format!("moksha-test-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
