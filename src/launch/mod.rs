@@ -415,11 +415,12 @@ pub fn host_view(plan: &Plan) -> crate::plan::HostView {
     }
 }
 
-/// The environment of the launching process, as text (a variable that is
-/// not valid UTF-8 is not passed on).
+/// The environment of the launching process, as text.
 pub(crate) fn launcher_env() -> Vec<(String, String)> {
+    // A byte that is not UTF-8 stands as U+10FF00 + byte (`crate::arg`);
+    // the program's environment gets the byte back (program.rs).
     std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .map(|(k, v)| (crate::arg::to_text(&k).0, crate::arg::to_text(&v).0))
         .collect()
 }
 

@@ -105,9 +105,10 @@ pub fn start(
         );
     }
     let env = environment(plan, launcher_env);
+    // Bytes that are not UTF-8 (escaped in the text, crate::arg) go back.
     let envp: Vec<CString> = env
         .iter()
-        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .filter_map(|(k, v)| CString::new(crate::arg::to_bytes(&format!("{k}={v}"))).ok())
         .collect();
     let Some(exec) = &plan.process.exec else {
         fail(report, EXIT_SETUP, "no command".into())

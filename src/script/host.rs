@@ -79,9 +79,11 @@ pub fn xdg_dir(kind: &str) -> Result<String, String> {
     })
 }
 
+/// The working directory; a byte of its path that is not UTF-8 stands as
+/// U+10FF00 + byte (`crate::arg`), which `sys` turns back into the byte.
 pub fn current_dir() -> String {
     std::env::current_dir()
-        .map(|p| p.to_string_lossy().into_owned())
+        .map(|p| crate::arg::to_text(p.as_os_str()).0)
         .unwrap_or_else(|_| "/".into())
 }
 

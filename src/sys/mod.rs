@@ -76,10 +76,15 @@ pub(crate) fn check(call: &str, ret: libc::c_int) -> Result<libc::c_int> {
     }
 }
 
+/// The bytes a path or string of a plan stands for, for the kernel: a
+/// byte that is not UTF-8 stands in the text as U+10FF00 + byte
+/// (`crate::arg`: a directory name with such a byte, an environment value).
 fn cstr(s: &str) -> CString {
     // Paths and strings were validated free of NUL before we get here; a NUL
-    // would truncate, so replace defensively rather than panic.
-    CString::new(s.replace('\0', "")).unwrap_or_default()
+    // would truncate, so drop it defensively rather than panic.
+    let mut bytes = crate::arg::to_bytes(s);
+    bytes.retain(|b| *b != 0);
+    CString::new(bytes).unwrap_or_default()
 }
 
 /// `/proc/self/fd/N`: names an fd as a path for calls that only take paths.

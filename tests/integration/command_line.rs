@@ -337,3 +337,38 @@ both!(arguments_reach_the_program_byte_for_byte, |who: Who| {
         .join(&0u8);
     assert_eq!(got, want, "the program got other bytes");
 });
+
+both!(
+    environment_values_and_the_working_directory_pass_byte_for_byte,
+    |who: Who| {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        // A project directory whose name is not UTF-8, and a kept environment
+        // variable that is not either: the program sees both exactly.
+        let dir = world_dir();
+        let name = std::ffi::OsString::from_vec(b"proj-\xff\xfe-\xc3\xa9".to_vec());
+        let work = dir.path().join(&name);
+        std::fs::create_dir(&work).unwrap();
+        if who != Who::Root {
+            std::os::unix::fs::chown(&work, Some(who.uid()), Some(who.uid())).unwrap();
+        }
+        let value = std::ffi::OsString::from_vec(b"v-\x80\xff-ok".to_vec());
+        let code = "import os, sys; sys.stdout.buffer.write(os.getcwdb() + b'\\0' + os.environb[b'MOKSHA_T'])";
+        let text = format!(
+            "import \"base\" as base;\nimport \"home\" as home;\nlet s = sandbox(\"t\");\n\
+         base::minimal(s);\nhome::project(s);\ns.keep_env([\"MOKSHA_T\"]);\n\
+         s.exec([\"python3\", \"-c\", {}]);\n",
+            rhai_string(code)
+        );
+        let path = write_profile(dir.path(), "p.rhai", &text);
+        let out = moksha(who, &["exec", &path])
+            .current_dir(&work)
+            .env("MOKSHA_T", &value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", Run::from(out.clone()));
+        let mut want = work.as_os_str().as_bytes().to_vec();
+        want.push(0);
+        want.extend_from_slice(value.as_bytes());
+        assert_eq!(out.stdout, want);
+    }
+);
