@@ -67,19 +67,30 @@ fn openat2(
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
-    // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const _,
-            std::mem::size_of::<libc::open_how>(),
-        )
+    // A `..` resolved while a mount or rename happens anywhere on the
+    // system makes the kernel answer EAGAIN rather than risk an escape
+    // (openat2(2)): asking again is what it expects; bounded.
+    let mut tries = 0;
+    let fd = loop {
+        // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const _,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            break fd;
+        }
+        let e = Errno::last();
+        tries += 1;
+        if e != Errno::EAGAIN || tries >= 128 {
+            return Err(e);
+        }
     };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
     // SAFETY: fd was just returned by openat2 and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
