@@ -194,7 +194,7 @@ fn check(list: &[String]) -> i32 {
         warn(&plan);
         // What the host can tell without a namespace: bind sources, mount
         // points inside read-only binds, the network helper, busy ports.
-        match launch::host_checks(&plan) {
+        match launch::host_checks(&plan).map(drop) {
             Ok(()) => println!("{}: ok", text::line(profile)),
             Err(e) => {
                 eprintln!("moksha: {}: {}", text::line(profile), shown(e));

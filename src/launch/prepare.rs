@@ -49,9 +49,8 @@ pub struct Launch<'a> {
 
 /// Checks the host for the plan and resolves it; nothing is created.
 pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
-    host_checks(plan)?;
+    let net = host_checks(plan)?;
     program_on_host(plan)?;
-    let net = network::find(plan)?;
     let name = instance_name(plan, opts);
     let helper_dir = (!plan.helpers.is_empty()).then(|| helper::dir_for(&name));
     let detach = opts.detach || plan.supervision.detach;
@@ -229,7 +228,9 @@ fn instance_name(plan: &Plan, opts: &Options) -> String {
 
 /// Checks that need the host but no privilege, done before anything
 /// exists (and by `moksha check`): a clear error here leaves nothing behind.
-pub fn host_checks(plan: &Plan) -> Result<(), SetupError> {
+/// Returns what the network found on the host (its helper, a namespace to
+/// join), for the launch.
+pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
     let ns = &plan.namespaces;
     if !ns.user && !nix::unistd::geteuid().is_root() {
         return Err(
@@ -272,7 +273,7 @@ pub fn host_checks(plan: &Plan) -> Result<(), SetupError> {
     if let Some((at, msg)) = plan::mounts::needs_a_mount_point_in_a_read_only_bind(plan, exists) {
         return Err(SetupError::at(&at, msg));
     }
-    network::find(plan)?;
+    let net = network::find(plan)?;
     if let Some(root) = &plan.root {
         if !Path::new(&root.value).is_dir() {
             return Err(SetupError::at(
@@ -284,7 +285,7 @@ pub fn host_checks(plan: &Plan) -> Result<(), SetupError> {
             ));
         }
     }
-    Ok(())
+    Ok(net)
 }
 
 /// The program, looked up as the sandbox will (its PATH, the host paths
