@@ -100,11 +100,8 @@ pub fn why_not_executable(plan: &Plan, path: &str) -> Option<String> {
         return None;
     }
     let path = super::validate::normalize(path);
-    let under = |target: &str| super::validate::within(&path, &super::validate::normalize(target));
     // The last step that mounts something over the path decides.
-    let step = plan.fs.iter().rev().find(|s| {
-        s.op.is_mount() && !matches!(s.op, FsOp::RemountRo { .. }) && under(s.op.target())
-    })?;
+    let step = super::mounts::holder(plan, &path)?;
     let (what, fix) = match &step.op {
         FsOp::Bind {
             target,

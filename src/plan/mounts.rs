@@ -468,6 +468,17 @@ pub enum Origin {
     Missing,
 }
 
+/// The last step that mounts something holding the normalized path `path`
+/// inside (the mount a program sees there; remounts only change flags).
+pub fn holder<'a>(plan: &'a Plan, path: &str) -> Option<&'a Step<FsOp>> {
+    use super::validate::{normalize, within};
+    plan.fs.iter().rev().find(|s| {
+        s.op.is_mount()
+            && !matches!(s.op, FsOp::RemountRo { .. })
+            && within(path, &normalize(s.op.target()))
+    })
+}
+
 /// Where the sandbox's `path` comes from: the profile's symlinks followed
 /// (as seen inside), then the last mount that holds it — a bind gives its
 /// source plus the rest of the path.
@@ -495,12 +506,7 @@ pub fn origin(plan: &Plan, path: &str) -> Origin {
         };
         path = normalize(&format!("{dest}{rest}"));
     }
-    let step = plan.fs.iter().rev().find(|s| {
-        s.op.is_mount()
-            && !matches!(s.op, FsOp::RemountRo { .. })
-            && holds(&normalize(s.op.target()), &path)
-    });
-    match step.map(|s| &s.op) {
+    match holder(plan, &path).map(|s| &s.op) {
         Some(FsOp::Bind { source, target, .. }) => {
             let rest = &path[normalize(target).len()..];
             Origin::Host(format!("{}{rest}", source.trim_end_matches('/')))
