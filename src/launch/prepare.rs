@@ -45,6 +45,9 @@ pub struct Launch<'a> {
     /// The host's memory in bytes: the sandbox's tmpfs mounts take at most
     /// half of it together (`plan::mounts::size_tmpfs`).
     pub memory: Option<u64>,
+    /// The process bound a sandbox with its own user namespace gets when
+    /// its profile sets none (`process_bound`).
+    pub processes: Option<u64>,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -66,6 +69,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             terminal: terminal.as_deref(),
             state_dir: state_dir.as_deref(),
             memory: crate::sys::memory_total(),
+            processes: process_bound(),
         },
     )?;
     Ok(Prepared {
@@ -75,6 +79,20 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
         helper_dir,
         net,
     })
+}
+
+/// The default process bound where the kernel makes it the sandbox's own:
+/// from Linux 5.14 RLIMIT_NPROC counts per user namespace (before, it would
+/// count every process of the user on the host, and a default could make
+/// a busy user's sandbox fail to start). A launcher already limited to
+/// less keeps its own limit, which the sandbox inherits.
+fn process_bound() -> Option<u64> {
+    use crate::policy::limits::DEFAULT_NPROC;
+    if crate::script::host::kernel_version() < (5, 14) {
+        return None;
+    }
+    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).ok()?;
+    (soft == libc::RLIM_INFINITY || soft > DEFAULT_NPROC).then_some(DEFAULT_NPROC)
 }
 
 /// The plan with the launcher's additions, validated.
@@ -155,6 +173,24 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
                 at: Some(at),
             }
         })?;
+    }
+    // At most so many processes, unless the profile says otherwise.
+    let own_nproc = plan.security.rlimits.iter().any(|l| l.op.name == "nproc");
+    if let (Some(n), true, false) = (launch.processes, plan.namespaces.user, own_nproc) {
+        plan.security.rlimits.push(Step {
+            op: crate::policy::limits::Rlimit {
+                name: "nproc".into(),
+                resource: libc::RLIMIT_NPROC as u32,
+                soft: Some(n),
+                hard: Some(n),
+            },
+            at: plan::Pos {
+                file: "moksha's default process bound (s.rlimit(\"nproc\", ...) sets another)"
+                    .into(),
+                line: 0,
+                col: 0,
+            },
+        });
     }
     // The user-mode network's DNS forwarder (or the profile's servers).
     if let Some(content) = plan::network::resolv_conf(&plan) {
@@ -378,6 +414,7 @@ mod tests {
             helper_dir: dir,
             terminal: None,
             state_dir: None,
+            processes: None,
             memory: None,
         }
     }
@@ -455,6 +492,35 @@ mod tests {
         let detached = resolve(&p, &launch(false, true, None)).unwrap();
         let sup = &detached.supervision;
         assert!(sup.detach && sup.new_session && !sup.die_with_parent);
+    }
+
+    #[test]
+    fn a_sandbox_with_its_own_user_namespace_gets_the_default_process_bound() {
+        let mut p = base();
+        let bounded = Launch {
+            processes: Some(4096),
+            ..launch(false, false, None)
+        };
+        let nproc = |p: &Plan| -> Vec<(Option<u64>, Option<u64>)> {
+            let r = resolve(p, &bounded).unwrap();
+            let l = r.security.rlimits.iter().filter(|l| l.op.name == "nproc");
+            l.map(|l| (l.op.soft, l.op.hard)).collect()
+        };
+        p.namespaces.user = false;
+        assert_eq!(nproc(&p), [], "no user namespace: the count is the host's");
+        p.namespaces.user = true;
+        assert_eq!(nproc(&p), [(Some(4096), Some(4096))]);
+        assert_eq!(resolve(&p, &launch(false, false, None)).unwrap(), p, "no bound known");
+        p.security.rlimits.push(Step {
+            op: crate::policy::limits::Rlimit {
+                name: "nproc".into(),
+                resource: libc::RLIMIT_NPROC as u32,
+                soft: None,
+                hard: None,
+            },
+            at: at(3),
+        });
+        assert_eq!(nproc(&p), [(None, None)], "the profile's own limit stays");
     }
 
     #[test]
