@@ -40,6 +40,7 @@
 //!   of the pipe at `EXIT_FD` (slirp4netns --exit-fd).
 
 use crate::plan::helper::{self as plan_helper, Helper, HelperKind, Ready, DIR};
+use crate::plan::validate::normalize;
 use crate::plan::{FsOp, Plan};
 use crate::sys;
 use nix::errno::Errno;
@@ -603,26 +604,50 @@ pub fn dir_for(name: &str) -> PathBuf {
 /// Creates the host directories of binds marked `create` (mode 0700, with
 /// missing parents), before anything checks that bind sources exist.
 pub fn create_sources(plan: &Plan) -> Result<(), String> {
+    let ops = crate::plan::mounts::compile(plan);
     for step in &plan.fs {
-        if let FsOp::Bind {
+        let FsOp::Bind {
             source,
             create: true,
             ..
         } = &step.op
-        {
-            if Path::new(source).symlink_metadata().is_ok() {
-                continue;
+        else {
+            continue;
+        };
+        if Path::new(source).symlink_metadata().is_ok() {
+            continue;
+        }
+        let failed = |e: &dyn std::fmt::Display| {
+            format!(
+                "{}: cannot create the host directory {source} for this bind: {e}",
+                step.at
+            )
+        };
+        // Inside another writable bind's source the sandbox may have made
+        // the path's directories symlinks (on an earlier run): created
+        // without following any, as the bind itself is opened (rootfs.rs).
+        match crate::plan::mounts::writable_holder(&ops, source) {
+            Some(outer) => {
+                let rest = &normalize(source)[normalize(outer).len()..];
+                sys::open_path(outer)
+                    .and_then(|dir| sys::mkdir_all_beneath(&dir, rest, 0o700, source))
+                    .map_err(|e| {
+                        if e.errno == Errno::ELOOP || e.errno == Errno::EXDEV {
+                            failed(&format!(
+                                "it goes through a symlink inside {outer}, which another bind \
+                                 of this profile makes writable (a sandbox may have put it \
+                                 there): refused; remove the link"
+                            ))
+                        } else {
+                            failed(&e)
+                        }
+                    })?
             }
-            std::fs::DirBuilder::new()
+            None => std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(source)
-                .map_err(|e| {
-                    format!(
-                        "{}: cannot create the host directory {source} for this bind: {e}",
-                        step.at
-                    )
-                })?;
+                .map_err(|e| failed(&e))?,
         }
     }
     Ok(())

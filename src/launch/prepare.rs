@@ -91,7 +91,8 @@ fn process_bound() -> Option<u64> {
     if crate::script::host::kernel_version() < (5, 14) {
         return None;
     }
-    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).ok()?;
+    let (soft, _) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).ok()?;
     (soft == libc::RLIM_INFINITY || soft > DEFAULT_NPROC).then_some(DEFAULT_NPROC)
 }
 
@@ -510,7 +511,11 @@ mod tests {
         assert_eq!(nproc(&p), [], "no user namespace: the count is the host's");
         p.namespaces.user = true;
         assert_eq!(nproc(&p), [(Some(4096), Some(4096))]);
-        assert_eq!(resolve(&p, &launch(false, false, None)).unwrap(), p, "no bound known");
+        assert_eq!(
+            resolve(&p, &launch(false, false, None)).unwrap(),
+            p,
+            "no bound known"
+        );
         p.security.rlimits.push(Step {
             op: crate::policy::limits::Rlimit {
                 name: "nproc".into(),

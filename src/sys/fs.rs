@@ -51,6 +51,35 @@ pub fn open_beneath_no_symlinks(dir: &OwnedFd, path: &str, shown: &str) -> Resul
     })
 }
 
+/// Creates the directories of the relative `path` beneath `dir` that are
+/// missing (mode `mode`), following no symlink and never leaving `dir`: a
+/// link anywhere on the way, or put there while this runs, is refused
+/// with ELOOP (or EXDEV) instead of creating something where it points.
+pub fn mkdir_all_beneath(dir: &OwnedFd, path: &str, mode: u32, shown: &str) -> Result<()> {
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let flags = libc::O_PATH | libc::O_DIRECTORY;
+    let fail = |e| SysError::new(format!("mkdir -p {shown:?} (no symlinks)"), e);
+    let mut cur = openat2(dir, ".", flags, resolve).map_err(fail)?;
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let next = match openat2(&cur, part, flags, resolve) {
+            Err(Errno::ENOENT) => {
+                let c = cstr(part);
+                // SAFETY: valid dirfd and NUL-terminated name.
+                let r = unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), mode) };
+                if r < 0 && Errno::last() != Errno::EEXIST {
+                    return Err(fail(Errno::last()));
+                }
+                // Opened again the same way: what is there now must be
+                // the directory (a link made meanwhile is refused).
+                openat2(&cur, part, flags, resolve)
+            }
+            other => other,
+        };
+        cur = next.map_err(fail)?;
+    }
+    Ok(())
+}
+
 fn openat2(
     dir: &OwnedFd,
     path: &str,

@@ -489,7 +489,11 @@ both!(rlimit_nofile_limits_open_files, |who| {
 fn max_processes(r: &Run) -> String {
     let line = r.stdout.lines().find(|l| l.starts_with("Max processes"));
     let line = line.unwrap_or_else(|| panic!("no limits line:\n{}\n{}", r.stdout, r.stderr));
-    line.split_whitespace().skip(2).take(2).collect::<Vec<_>>().join(" ")
+    line.split_whitespace()
+        .skip(2)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 both!(a_fork_bomb_stops_at_the_default_process_bound, |who| {
@@ -502,7 +506,12 @@ both!(a_fork_bomb_stops_at_the_default_process_bound, |who| {
         // (Linux exempts the host's root from RLIMIT_NPROC: as root the
         // sandbox's uid 0 is the host's until root launches map it to an
         // unprivileged identity; docs/security.md.)
-        let started: u32 = forks["started=".len()..].split(' ').next().unwrap().parse().unwrap();
+        let started: u32 = forks["started=".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((3000..4096).contains(&started), "{forks}");
         assert!(forks.ends_with("errno=EAGAIN"), "{forks}");
     }
@@ -535,11 +544,22 @@ fn the_process_bound_counts_one_sandbox_alone() {
     )
     .unwrap();
     assert_eq!(line, "forks started=30 errno=0\n");
-    let second = Run::from(moksha(who, &["exec", &profile, "--", "30"]).output().unwrap());
+    let second = Run::from(
+        moksha(who, &["exec", &profile, "--", "30"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(second.expect_code(0).stdout, "forks started=30 errno=0\n");
-    let bomb = Run::from(moksha(who, &["exec", &profile, "--", "60"]).output().unwrap());
+    let bomb = Run::from(
+        moksha(who, &["exec", &profile, "--", "60"])
+            .output()
+            .unwrap(),
+    );
     let out = bomb.expect_code(0).stdout;
-    assert!(out.ends_with("errno=EAGAIN\n") && !out.contains("=60 "), "{out}");
+    assert!(
+        out.ends_with("errno=EAGAIN\n") && !out.contains("=60 "),
+        "{out}"
+    );
     let _ = first.kill();
     let _ = first.wait();
 }
