@@ -179,12 +179,7 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     let own_nproc = plan.security.rlimits.iter().any(|l| l.op.name == "nproc");
     if let (Some(n), true, false) = (launch.processes, plan.namespaces.user, own_nproc) {
         plan.security.rlimits.push(Step {
-            op: crate::policy::limits::Rlimit {
-                name: "nproc".into(),
-                resource: libc::RLIMIT_NPROC as u32,
-                soft: Some(n),
-                hard: Some(n),
-            },
+            op: crate::policy::limits::process_bound(n),
             at: plan::Pos {
                 file: "moksha's default process bound (s.rlimit(\"nproc\", ...) sets another)"
                     .into(),
@@ -518,10 +513,9 @@ mod tests {
         );
         p.security.rlimits.push(Step {
             op: crate::policy::limits::Rlimit {
-                name: "nproc".into(),
-                resource: libc::RLIMIT_NPROC as u32,
                 soft: None,
                 hard: None,
+                ..crate::policy::limits::process_bound(0)
             },
             at: at(3),
         });

@@ -114,6 +114,17 @@ pub fn rlimit_names() -> String {
 /// sandbox alone, not every process the user runs (`launch::prepare`).
 pub const DEFAULT_NPROC: u64 = 4096;
 
+/// The `nproc` limit at `n` processes, soft and hard.
+#[allow(clippy::unnecessary_cast)]
+pub fn process_bound(n: u64) -> Rlimit {
+    Rlimit {
+        name: "nproc".into(),
+        resource: libc::RLIMIT_NPROC as u32,
+        soft: Some(n),
+        hard: Some(n),
+    }
+}
+
 /// One limit: soft and hard values, `None` for unlimited.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
