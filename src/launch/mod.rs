@@ -303,19 +303,30 @@ fn write_id_maps(plan: &Plan, child: libc::pid_t) -> Result<(), SetupError> {
     );
     let inside_uid = plan.ids.uid.unwrap_or(uid);
     let inside_gid = plan.ids.gid.unwrap_or(gid);
-    sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
-        .and_then(|_| {
-            sys::write_host_file(
-                &format!("/proc/{child}/uid_map"),
-                &format!("{inside_uid} {uid} 1\n"),
-            )
-        })
-        .and_then(|_| {
-            sys::write_host_file(
-                &format!("/proc/{child}/gid_map"),
-                &format!("{inside_gid} {gid} 1\n"),
-            )
-        })
+    // Run by root for a sandbox that is nobody: root is mapped in for
+    // setup (to open what the profile binds), the program's ids to the
+    // host's nobody; setgroups stays allowed for the program to drop
+    // root's groups (program.rs).
+    let (uid_map, gid_map) = if plan.ids.as_nobody {
+        let nobody = crate::plan::NOBODY;
+        (
+            format!("0 {uid} 1\n{inside_uid} {nobody} 1\n"),
+            format!("0 {gid} 1\n{inside_gid} {nobody} 1\n"),
+        )
+    } else {
+        (
+            format!("{inside_uid} {uid} 1\n"),
+            format!("{inside_gid} {gid} 1\n"),
+        )
+    };
+    let setgroups = if plan.ids.as_nobody {
+        Ok(())
+    } else {
+        sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
+    };
+    setgroups
+        .and_then(|_| sys::write_host_file(&format!("/proc/{child}/uid_map"), &uid_map))
+        .and_then(|_| sys::write_host_file(&format!("/proc/{child}/gid_map"), &gid_map))
         .map_err(|e| {
             format!(
                 "cannot map ids into the sandbox: {e}{}",
@@ -426,6 +437,15 @@ pub(crate) fn launcher_env() -> Vec<(String, String)> {
 
 /// Where the staging tmpfs goes: a host directory that is hidden only inside
 /// our own mount namespace, after every host source has been opened.
+/// Who owns what setup creates (tmpfs roots, directories, the files the
+/// profile writes): the program's ids when a root launch runs it as nobody
+/// (otherwise setup already runs as the program's identity).
+fn owner_of_created(plan: &Plan) -> Option<(u32, u32)> {
+    let ids = &plan.ids;
+    ids.as_nobody
+        .then(|| (ids.uid.unwrap_or(0), ids.gid.unwrap_or(0)))
+}
+
 fn staging_base() -> Option<&'static str> {
     [
         "/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home",
@@ -530,7 +550,7 @@ fn setup_inside(
     //    read-only remounts (rootfs.rs runs what plan::mounts compiled).
     if plan.namespaces.mount {
         let base = staging_base().ok_or_else(|| "no staging directory".to_string())?;
-        rootfs::build(&mounts::compile(plan), base)?;
+        rootfs::build(&mounts::compile(plan), base, owner_of_created(plan))?;
         phase("root built");
     }
 
@@ -557,6 +577,13 @@ fn setup_inside(
     }
     // Adopt orphans even when the PID namespace is shared.
     sys::set_child_subreaper()?;
+    // Run by root as nobody: the supervisor too, now that the root is
+    // built, as it is the caller in a rootless sandbox (it signals the
+    // program's processes, which need the same uid).
+    if plan.ids.as_nobody {
+        let (uid, gid) = owner_of_created(plan).unwrap_or_default();
+        sys::become_ids(uid, gid)?;
+    }
     phase("forking the program");
 
     // 6. The program: its own last steps (rlimits, fds, capabilities,

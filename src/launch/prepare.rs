@@ -72,6 +72,9 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             processes: process_bound(),
         },
     )?;
+    if resolved.ids.as_nobody {
+        note_unwritable_binds(&resolved);
+    }
     Ok(Prepared {
         plan: resolved,
         claim_optional: !detach && opts.name.is_none() && !plan.supervision.named,
@@ -79,6 +82,42 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
         helper_dir,
         net,
     })
+}
+
+/// Run by root, the program is nobody: a writable bind of a directory
+/// only root may write (root's own project) cannot be written inside. Said
+/// once per bind, with what to do, before the program finds out.
+fn note_unwritable_binds(plan: &Plan) {
+    use std::os::unix::fs::MetadataExt;
+    let nobody = plan::NOBODY;
+    for step in &plan.fs {
+        let FsOp::Bind {
+            source,
+            target,
+            rw: true,
+            ..
+        } = &step.op
+        else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(source) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let writable = (meta.uid() == nobody && mode & 0o200 != 0)
+            || (meta.gid() == nobody && mode & 0o020 != 0)
+            || mode & 0o002 != 0;
+        if !writable {
+            eprintln!(
+                "moksha: note: {}: run by root, the sandbox's program is nobody (uid {nobody}), \
+                 and {} (bound writable at {}) is not writable by it; chown it to {nobody}, \
+                 run moksha as its owner, or keep the host's root with s.host_root(true)",
+                step.at,
+                crate::text::line(source),
+                crate::text::line(target)
+            );
+        }
+    }
 }
 
 /// The default process bound where the kernel makes it the sandbox's own:
@@ -103,6 +142,24 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
         // Files the sandbox creates belong to the host's root: no setuid
         // or setgid bits on them (policy/seccomp.rs).
         plan.security.seccomp.refuse_setid_files();
+        // The host's root only builds the sandbox; the program is nobody
+        // (unless the profile says otherwise, or there is no user
+        // namespace to map ids in).
+        if plan.namespaces.user && plan.ids.host_root.is_none() {
+            let ids = &mut plan.ids;
+            if ids.uid == Some(0) || ids.gid == Some(0) {
+                return Err(ValidationError {
+                    message: "run by root, the sandbox's uid or gid 0 would be the host's root: \
+                              choose another with s.uid()/s.gid(), or keep the host's root \
+                              with s.host_root(true)"
+                        .into(),
+                    at: None,
+                });
+            }
+            ids.as_nobody = true;
+            ids.uid = ids.uid.or(Some(plan::NOBODY));
+            ids.gid = ids.gid.or(Some(plan::NOBODY));
+        }
     }
     if launch.detach {
         // Nobody is at a terminal for a detached sandbox, and it must

@@ -144,6 +144,11 @@ pub fn start(
     keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
     setup(sys::close_fds_except(&keep));
 
+    // Run by root as nobody: the program's own ids now (setup needed root).
+    if plan.ids.as_nobody {
+        let (uid, gid) = (plan.ids.uid.unwrap_or(0), plan.ids.gid.unwrap_or(0));
+        setup(sys::become_ids(uid, gid));
+    }
     let kept: Vec<u32> = plan
         .security
         .keep_caps

@@ -117,7 +117,20 @@ impl Namespaces {
 pub struct Ids {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// The profile keeps the host's root as the sandbox's identity when
+    /// moksha runs as root (`s.host_root(true)`, flagged by `moksha plan`).
+    #[serde(default)]
+    pub host_root: Option<Pos>,
+    /// Set by `launch::prepare` for a root launch without `host_root`: the
+    /// host's root is mapped in only for setup; the program, and every file
+    /// setup creates, is the host's nobody (`NOBODY`).
+    #[serde(default)]
+    pub as_nobody: bool,
 }
+
+/// The host identity a sandbox launched by root runs as: nobody/nogroup
+/// (the kernel's overflow ids, 65534 on every common distribution).
+pub const NOBODY: u32 = 65534;
 
 /// One filesystem step. Targets are paths as the sandboxed program sees them;
 /// bind sources are host paths.

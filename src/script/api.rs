@@ -531,6 +531,20 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         });
     api!(
         engine,
+        "host_root",
+        "s: Sandbox, keep: bool",
+        "Run by root, moksha maps the host's root into the sandbox only to build it: the program
+        runs as the host's nobody (uid and gid 65534), so root-owned files in writable binds stay
+        read-only to it and it is charged the process bound. `s.host_root(true)` keeps the
+        caller's own uid instead (the program is the host's root, without capabilities), for
+        what needs root's own sockets or files (a root desktop session's Wayland, D-Bus,
+        PulseAudio). `moksha plan` flags it. No effect for an unprivileged caller.",
+        |ctx: NativeCallContext, s: &mut Sandbox, keep: bool| {
+            s.0.borrow_mut().ids.host_root = keep.then(|| pos(&ctx));
+        }
+    );
+    api!(
+        engine,
         "gid",
         "s: Sandbox, gid: int",
         "The gid the program has inside; the caller's gid is mapped to it.",

@@ -184,8 +184,8 @@ both!(hundred_thousand_program_arguments, |who| {
 
 both!(quick_flags_compose_with_a_profile, |who| {
     let dir = world_dir();
-    let data = owned_dir(dir.path(), "data", who);
-    let home = owned_dir(dir.path(), "home", who);
+    let data = sandbox_dir(dir.path(), "data", who);
+    let home = sandbox_dir(dir.path(), "home", who);
     let data_s = data.to_str().unwrap();
     let rw = format!("{data_s}:/data");
     let quick = [
@@ -311,7 +311,7 @@ both!(arguments_reach_the_program_byte_for_byte, |who: Who| {
         b"h\xc3\xa9-\xff\xfe-ok".to_vec(),
     ));
     let dir = world_dir();
-    let out = owned_dir(dir.path(), "out", who);
+    let out = sandbox_dir(dir.path(), "out", who);
     let dump = out.join("argv");
     let code = format!(
         "import os, sys; open({:?}, 'wb').write(b'\\0'.join(os.fsencode(a) for a in sys.argv[1:]))",

@@ -26,6 +26,16 @@ impl Who {
             Who::Other(uid) => uid,
         }
     }
+
+    /// The host uid (= gid) the sandbox's program runs as: the caller's
+    /// own, except for root, whose sandboxes run as nobody unless the
+    /// profile says `s.host_root(true)`.
+    pub fn sandbox_uid(self) -> u32 {
+        match self {
+            Who::Root => NOBODY,
+            other => other.uid(),
+        }
+    }
 }
 
 pub const NOBODY: u32 = 65534;
@@ -73,6 +83,16 @@ pub fn owned_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
     if who != Who::Root {
         std::os::unix::fs::chown(&dir, Some(who.uid()), Some(who.uid())).unwrap();
     }
+    dir
+}
+
+/// A directory the sandboxes of `who` may write, inside `parent`: owned
+/// by the host identity their program runs as (`Who::sandbox_uid`; for
+/// root that is nobody, and the directory is not root's).
+pub fn sandbox_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
+    let dir = owned_dir(parent, name, who);
+    let id = who.sandbox_uid();
+    std::os::unix::fs::chown(&dir, Some(id), Some(id)).unwrap();
     dir
 }
 

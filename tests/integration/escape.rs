@@ -213,7 +213,7 @@ both!(daemons_do_not_survive_the_sandbox, |who| {
 // Rootless, the file would be setuid to the unprivileged caller: allowed.
 both!(setuid_files_cannot_be_made_for_the_host, |who| {
     let dir = world_dir();
-    let out = owned_dir(dir.path(), "rw", who);
+    let out = sandbox_dir(dir.path(), "rw", who);
     let extra = format!(
         "s.bind({}, \"/rw\", #{{ rw: true }});",
         rhai_string(&out.to_string_lossy())

@@ -152,7 +152,7 @@ both!(detach_ps_logs_enter_stop, |who| {
     let lines: Vec<&str> = e.stdout.lines().collect();
     assert_eq!(lines[0], "moksha-init", "{e:?}");
     assert_eq!(lines[1], "svc-box", "the instance's hostname: {e:?}");
-    assert_eq!(lines[2], who.uid().to_string(), "{e:?}");
+    assert_eq!(lines[2], who.sandbox_uid().to_string(), "{e:?}");
     assert_eq!(lines[3], "ready", "the instance's own /tmp: {e:?}");
     let procs: usize = lines[4].parse().unwrap();
     assert!(procs <= 8, "only the instance's processes: {e:?}");

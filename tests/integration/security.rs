@@ -502,19 +502,16 @@ both!(a_fork_bomb_stops_at_the_default_process_bound, |who| {
     let r = r.expect_code(0);
     assert_eq!(max_processes(&r), "4096 4096", "{}", r.stderr);
     let forks = result(&res, "forks", &r);
-    if who == Who::Nobody {
-        // (Linux exempts the host's root from RLIMIT_NPROC: as root the
-        // sandbox's uid 0 is the host's until root launches map it to an
-        // unprivileged identity; docs/security.md.)
-        let started: u32 = forks["started=".len()..]
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!((3000..4096).contains(&started), "{forks}");
-        assert!(forks.ends_with("errno=EAGAIN"), "{forks}");
-    }
+    // (As root too: the program is nobody; Linux exempts only the host's
+    // root from RLIMIT_NPROC.)
+    let started: u32 = forks["started=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3000..4096).contains(&started), "{forks}");
+    assert!(forks.ends_with("errno=EAGAIN"), "{forks}");
     // A profile's own limit replaces the default.
     let (r, _) = probes(who, "s.rlimit(\"nproc\", 5000);\n", script);
     assert_eq!(max_processes(&r.expect_code(0)), "5000 5000");
@@ -646,4 +643,61 @@ fn bad_security_input_is_an_error_at_its_line() {
         assert!(err.contains("bad.rhai:3:"), "{line}: no position in\n{err}");
         assert!(err.contains(want), "{line}: expected {want:?} in\n{err}");
     }
+}
+
+#[test]
+fn a_root_launch_runs_the_program_as_nobody() {
+    // Root-owned files in a writable bind stay root's: the program is the
+    // host's nobody, without root's groups; what setup made is its own.
+    let dir = world_dir();
+    let rw = owned_dir(dir.path(), "rw", Who::Root);
+    std::fs::write(rw.join("roots"), "root's\n").unwrap();
+    std::fs::set_permissions(rw.join("roots"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    let extra = format!(
+        "s.bind({}, \"/rw\", #{{ rw: true }});\ns.tmpfs(\"/t\");\ns.mkdir(\"/t/made\");\n",
+        rhai_string(&rw.to_string_lossy())
+    );
+    let script = "id -u; id -g; grep Groups /proc/self/status; \
+                  echo x >> /rw/roots && echo WROTE-ROOTS; touch /rw/new && echo MADE-NEW; \
+                  touch /tmp/t /t/made/f && echo SETUP-FILES-OURS; stat -c %u /rw/roots";
+    let r = sh(Who::Root, &extra, script).expect_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[..2], ["65534", "65534"], "{r:?}");
+    assert_eq!(lines[2].trim(), "Groups:", "no supplementary group: {r:?}");
+    assert!(
+        !r.stdout.contains("WROTE") && !r.stdout.contains("MADE-NEW"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("SETUP-FILES-OURS"), "{r:?}");
+    assert_eq!(
+        lines.last(),
+        Some(&"0"),
+        "root's files show as root's: {r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rw.join("roots")).unwrap(),
+        "root's\n"
+    );
+
+    // The profile's explicit choice keeps the host's root, and says so.
+    let keep = format!("{extra}s.host_root(true);\n");
+    let r = sh(
+        Who::Root,
+        &keep,
+        "id -u; echo x >> /rw/roots && echo WROTE-ROOTS",
+    );
+    assert_eq!(r.expect_code(0).stdout, "0\nWROTE-ROOTS\n");
+    let path = write_profile(dir.path(), "keep.rhai", &sh_profile(&keep, "true"));
+    let plan = Run::from(moksha(Who::Root, &["plan", &path]).output().unwrap()).expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("warning: run by root, the program is the host's root"),
+        "{}",
+        plan.stdout
+    );
+
+    // uid 0 inside would be the host's root: refused before anything runs.
+    let r = sh(Who::Root, "s.uid(0);\n", "true");
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("s.host_root(true)"), "{r:?}");
 }
