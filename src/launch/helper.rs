@@ -619,7 +619,7 @@ pub fn create_sources(plan: &Plan) -> Result<(), String> {
         else {
             continue;
         };
-        if Path::new(source).symlink_metadata().is_ok() {
+        if crate::arg::to_path(source).symlink_metadata().is_ok() {
             continue;
         }
         let failed = |e: &dyn std::fmt::Display| {

@@ -583,6 +583,22 @@ fn setup_inside(
     if plan.ids.as_nobody {
         let (uid, gid) = owner_of_created(plan).unwrap_or_default();
         sys::become_ids(uid, gid)?;
+        // A change of ids (and the filesystem ids setup used) clears the
+        // parent-death signal: set again, then make sure the launcher did
+        // not die before it was (its end of the report pipe is open until
+        // the program runs; a write to a pipe nobody reads fails).
+        if plan.supervision.die_with_parent {
+            sys::set_pdeathsig(libc::SIGKILL)?;
+            let switched = Message::Phase(
+                "ids switched to nobody".into(),
+                t0.elapsed().as_micros() as u64,
+            );
+            if !report::send_checked(report, &switched) {
+                return Err("the launcher went away while the sandbox was set up"
+                    .to_string()
+                    .into());
+            }
+        }
     }
     phase("forking the program");
 

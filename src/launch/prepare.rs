@@ -100,7 +100,7 @@ fn note_unwritable_binds(plan: &Plan) {
         else {
             continue;
         };
-        let Ok(meta) = std::fs::metadata(source) else {
+        let Ok(meta) = std::fs::metadata(crate::arg::to_path(source)) else {
             continue;
         };
         let mode = meta.mode();
@@ -346,7 +346,7 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
         } = &step.op
         {
             // A source to create at launch may be missing now.
-            if *create && Path::new(source).symlink_metadata().is_err() {
+            if *create && crate::arg::to_path(source).symlink_metadata().is_err() {
                 continue;
             }
             let holder = plan::mounts::writable_holder(&ops, source);
@@ -358,13 +358,13 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
             }
         }
     }
-    let exists = |p: &str| Path::new(p).symlink_metadata().is_ok();
+    let exists = |p: &str| crate::arg::to_path(p).symlink_metadata().is_ok();
     if let Some((at, msg)) = plan::mounts::needs_a_mount_point_in_a_read_only_bind(plan, exists) {
         return Err(SetupError::at(&at, msg));
     }
     let net = network::find(plan)?;
     if let Some(root) = &plan.root {
-        if !Path::new(&root.value).is_dir() {
+        if !crate::arg::to_path(&root.value).is_dir() {
             return Err(SetupError::at(
                 &root.at,
                 format!(
@@ -397,7 +397,7 @@ fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
         return Ok(());
     }
     let candidates: Vec<String> = if program.starts_with('/') {
-        if Path::new(program).exists() {
+        if crate::arg::to_path(program).exists() {
             return Ok(()); // on the host, maybe not in the sandbox's view: exec says so
         }
         vec![program.clone()]
@@ -411,7 +411,9 @@ fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
         match plan::mounts::origin(plan, inside) {
             // Not from the host (a tmpfs, a file the profile writes): unknown.
             plan::mounts::Origin::Elsewhere => return Ok(()),
-            plan::mounts::Origin::Host(host) if Path::new(&host).exists() => return Ok(()),
+            plan::mounts::Origin::Host(host) if crate::arg::to_path(&host).exists() => {
+                return Ok(())
+            }
             _ => {}
         }
     }

@@ -208,7 +208,7 @@ pub fn start(
         fail(report, EXIT_NOT_EXECUTABLE, format!("{}: {why}", exec.at));
     }
     let msg = if program.contains('/') {
-        if std::path::Path::new(&program).exists() {
+        if crate::arg::to_path(&program).exists() {
             format!("{}: {program} exists in the sandbox but its interpreter or dynamic loader is missing there (bind the libraries it needs)", exec.at)
         } else {
             format!("{}: {program} does not exist in the sandbox's view of the filesystem (bind it, or the directory holding it)", exec.at)

@@ -367,17 +367,16 @@ fn register_host(engine: &mut Engine) {
         engine,
         "env",
         "name: String -> ?",
-        "The launcher's environment variable `name`, or `()` when it is unset.",
-        |name: &str| std::env::var(name)
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT)
+        "The launcher's environment variable `name`, or `()` when it is unset. Bytes that are
+        not UTF-8 come as U+10FF00 + byte and go back to the program as the byte.",
+        |name: &str| host::env(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
     );
     api!(
         engine,
         "env",
         "name: String, default: String -> String",
         "The launcher's environment variable `name`, or `default` when it is unset.",
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string())
+        |name: &str, default: &str| host::env(name).unwrap_or_else(|| default.to_string())
     );
     api!(
         engine,

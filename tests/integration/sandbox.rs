@@ -304,14 +304,19 @@ fn start_ready(who: Who, script: &str) -> (std::process::Child, tempfile::TempDi
         "p.rhai",
         &sh_profile(&extra, &format!("touch /out/ready; {script}")),
     );
-    let child = moksha(who, &["exec", &path])
+    let mut child = moksha(who, &["exec", &path])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !out.join("ready").exists() {
-        assert!(Instant::now() < deadline, "the sandbox never became ready");
+        if Instant::now() > deadline {
+            // Not left running behind a failed test.
+            let _ = child.kill();
+            let r = Run::from(child.wait_with_output().unwrap());
+            panic!("the sandbox never became ready: {r:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     (child, dir)
