@@ -173,6 +173,25 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// What the program in a profile's sandbox can reach, in words: files
+    /// (path inside, access, host source, the profile line that granted
+    /// it), environment, network, devices, D-Bus names, syscalls refused,
+    /// capabilities, limits, helpers; and an exposure score (0 is the
+    /// strictest; weights in docs/explain.md). Nothing is started.
+    Explain {
+        /// Print the grants and the score as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Compare with this profile (same arguments and options): list
+        /// what one grants that the other does not. May also follow the
+        /// profile: `moksha explain A --diff B`.
+        #[arg(long, value_name = "PROFILE_B")]
+        diff: Option<String>,
+        #[command(flatten)]
+        quick: Quick,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Evaluate and validate profiles, and check what the host can tell without
     /// a namespace (bind sources, mount points inside read-only binds, the
     /// network helper, busy ports); exit 0 if all are fine, 1 otherwise.
@@ -305,6 +324,28 @@ impl Target {
         (texts.into_iter().map(|(t, _)| t).collect(), escaped)
     }
 
+    /// `PROFILE --diff B [ARGS]` or `PROFILE --diff=B [ARGS]`: takes B into
+    /// `diff` (unless it was given before the profile) and leaves the rest.
+    fn diff_after_profile(&mut self, diff: &mut Option<String>) {
+        let Some(first) = self.words.get(1).and_then(|w| w.to_str()) else {
+            return;
+        };
+        let (value, taken) = if first == "--diff" {
+            match self.words.get(2) {
+                Some(b) => (crate::arg::to_text(b).0, 2),
+                None => return,
+            }
+        } else if let Some(b) = first.strip_prefix("--diff=") {
+            (b.to_string(), 1)
+        } else {
+            return;
+        };
+        if diff.is_none() {
+            *diff = Some(value);
+            self.words.drain(1..1 + taken);
+        }
+    }
+
     /// The first argument when it is one of moksha's own options for
     /// `sub`: likely meant for moksha, so refused rather than guessed.
     fn misplaced_option(&self, sub: &clap::Command) -> Option<&str> {
@@ -333,16 +374,24 @@ impl Target {
 /// arguments start.
 pub fn parse() -> Cli {
     use clap::CommandFactory;
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // `moksha explain A --diff B`, as one reads it: the profile to compare
+    // with may follow the first one.
+    if let Command::Explain { diff, target, .. } = &mut cli.command {
+        target.diff_after_profile(diff);
+    }
     let (name, target) = match &cli.command {
         Command::Exec { target, .. } => ("exec", target),
         Command::Plan { target, .. } => ("plan", target),
+        Command::Explain { target, .. } => ("explain", target),
         _ => return cli,
     };
     let mut cmd = Cli::command();
     // Built, so the usage of the subcommand reads `moksha exec`.
     cmd.build();
-    let sub = cmd.find_subcommand_mut(name).expect("exec and plan exist");
+    let sub = cmd
+        .find_subcommand_mut(name)
+        .expect("exec, plan and explain exist");
     if let Some(option) = target.misplaced_option(sub) {
         let profile = target.profile();
         let msg = format!(

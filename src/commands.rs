@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
 use crate::text::{self, shown};
-use crate::{launch, manage, profiles};
+use crate::{explain, launch, manage, profiles};
 
 /// Exit code for a profile that does not evaluate or validate.
 pub const EXIT_PROFILE: i32 = 1;
@@ -66,6 +66,16 @@ pub fn run(cli: Cli) -> i32 {
             )
         }
         Command::Check { profiles } => check(&profiles),
+        Command::Explain {
+            json,
+            diff,
+            quick,
+            target,
+        } => {
+            let flags = crate::quick::overrides(&quick);
+            let (args, _) = target.args();
+            explain(&target.profile(), &args, &flags, json, diff.as_deref())
+        }
         Command::Profiles { action: None } => {
             for l in profiles::list() {
                 let (name, place) = (text::line(&l.name), text::line(&l.place));
@@ -182,6 +192,72 @@ fn plan(
         }
     }
     0
+}
+
+/// `moksha explain`: the grants of the plan `moksha exec` would run, and
+/// with `diff` what they have that another profile's have not.
+fn explain(
+    profile: &str,
+    args: &[String],
+    flags: &Overrides,
+    json: bool,
+    diff: Option<&str>,
+) -> i32 {
+    let a = match explained(profile, args, flags) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Some(other) = diff else {
+        print!(
+            "{}",
+            if json {
+                explain::json(&a) + "\n"
+            } else {
+                explain::text(&a)
+            }
+        );
+        return 0;
+    };
+    let b = match explained(other, args, flags) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let d = explain::diff(&a, &b);
+    print!(
+        "{}",
+        if json {
+            explain::json_diff(&d) + "\n"
+        } else {
+            explain::text_diff(&d)
+        }
+    );
+    0
+}
+
+/// The report of one profile: its plan resolved as `moksha exec` would,
+/// but the same on every run (no terminal, no tmpfs sizes from this
+/// machine's memory), so that two runs and two machines compare.
+fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explain::Report, i32> {
+    let (plan, _) = load(profile, args, flags, true).ok_or(EXIT_PROFILE)?;
+    let helper_dir = launch::helper::dir_for(&plan.name);
+    let state_dir = crate::state::state_dir().ok();
+    let launch = launch::Launch {
+        name: &plan.name,
+        detach: plan.supervision.detach,
+        root: nix::unistd::geteuid().is_root(),
+        helper_dir: (!plan.helpers.is_empty()).then_some(helper_dir.as_path()),
+        terminal: None,
+        state_dir: state_dir.as_deref(),
+        memory: None,
+    };
+    let resolved = launch::resolve(&plan, &launch).map_err(|e| {
+        eprintln!("moksha: {}", shown(e));
+        EXIT_PROFILE
+    })?;
+    let ctx = explain::Context {
+        home: Some(script::host::home_dir()),
+    };
+    Ok(explain::Report::of(&resolved, &ctx))
 }
 
 fn check(list: &[String]) -> i32 {
