@@ -146,6 +146,13 @@ pub enum Command {
         /// Return once the program runs; its output goes to log files.
         #[arg(long, short = 'd')]
         detach: bool,
+        /// Trace mode (the profile's s.trace(true)): record what the program
+        /// is refused (seccomp refusals, paths not in its view or not
+        /// writable, connections refused) and print a summary at exit, each
+        /// with its count and the profile line or default that caused it.
+        /// The program gets the same answers as without it.
+        #[arg(long)]
+        trace: bool,
         #[command(flatten)]
         quick: Quick,
         #[command(flatten)]

@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> i32 {
             timings,
             name,
             detach,
+            trace,
             quick,
             target,
         } => {
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> i32 {
                 timings,
                 name,
                 detach,
+                trace,
             };
             let flags = crate::quick::overrides(&quick);
             let (args, escaped) = target.args();
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> i32 {
                 timings: false,
                 name,
                 detach,
+                trace: false,
             });
             let flags = crate::quick::overrides(&quick);
             let (args, escaped) = target.args();
@@ -249,6 +252,7 @@ fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explai
         terminal: None,
         state_dir: state_dir.as_deref(),
         memory: None,
+        trace: false,
     };
     let resolved = launch::resolve(&plan, &launch).map_err(|e| {
         eprintln!("moksha: {}", shown(e));

@@ -10,6 +10,7 @@
 //! | diff    | the grants one plan has that another has not            |
 //! | render  | the text and JSON forms                                 |
 
+pub mod cause;
 pub mod diff;
 pub mod grants;
 mod render;

@@ -29,6 +29,7 @@ mod program;
 mod report;
 mod rootfs;
 mod supervisor;
+mod tracer;
 mod xauth;
 
 use crate::plan::{mounts, Namespace, Plan};
@@ -71,6 +72,8 @@ pub struct Options {
     pub name: Option<String>,
     /// Return once the program runs; its output goes to log files.
     pub detach: bool,
+    /// Trace mode (`--trace`), as if the profile said s.trace(true).
+    pub trace: bool,
 }
 
 /// Launches the sandbox a profile's plan describes and waits for it (or,
@@ -165,8 +168,18 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     }
     // 9. Wait: signals forwarded to the supervisor, the program's status
     //    returned as soon as the supervisor sends it.
-    let status = child.wait(relay, pipes.status.0);
+    let (status, trace) = child.wait(relay, pipes.status.0);
     drop(helpers);
+    // Trace mode: the denial log, with the paths missing inside checked
+    // on the host (a path the host lacks too is not the profile's doing).
+    if let Some(body) = trace {
+        let tally = tracer::tally_of(&body);
+        let on_host = |p: &str| std::path::Path::new(p).exists();
+        eprint!(
+            "{}",
+            crate::state::denials::render(plan, &tally, Some(&on_host))
+        );
+    }
     if relay.shared_terminal && foreground {
         // Take the terminal back from a job of the program's (an
         // interactive shell inside that did not give it back).
@@ -452,11 +465,11 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
     match setup_inside(plan, go, stdio, &report, &keep, t0) {
-        Ok((program, leftovers)) => {
+        Ok((program, leftovers, handoff)) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
             drop(report);
-            supervisor::become_supervisor(plan, program, lock, status, leftovers)
+            supervisor::become_supervisor(plan, program, lock, status, leftovers, handoff)
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
@@ -476,7 +489,7 @@ fn setup_inside(
     report: &OwnedFd,
     keep: &[std::os::fd::RawFd],
     t0: Instant,
-) -> Result<(libc::pid_t, Option<std::fs::File>), SetupError> {
+) -> Result<(libc::pid_t, Option<std::fs::File>, Option<tracer::Handoff>), SetupError> {
     let phase = |name: &str| {
         report::send(
             report,
@@ -561,10 +574,16 @@ fn setup_inside(
 
     // 6. The program: its own last steps (rlimits, fds, capabilities,
     //    no_new_privs, landlock, seccomp) and exec happen in program::start.
+    //    In trace mode it hands its filter's listener over through a shared
+    //    page (tracer.rs).
     // (Single-threaded; the child only runs program::start, which execs or exits.)
+    let handoff = match plan.supervision.trace {
+        true => Some(tracer::Handoff::new()?),
+        false => None,
+    };
     match sys::fork()? {
-        None => program::start(plan, &launcher_env(), old_umask, report),
-        Some(child) => Ok((child, leftovers)),
+        None => program::start(plan, &launcher_env(), old_umask, report, handoff.as_ref()),
+        Some(child) => Ok((child, leftovers, handoff)),
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Launch<'a> {
     /// The host's memory in bytes: the sandbox's tmpfs mounts take at most
     /// half of it together (`plan::mounts::size_tmpfs`).
     pub memory: Option<u64>,
+    /// Trace mode asked on the command line.
+    pub trace: bool,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -66,6 +68,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             terminal: terminal.as_deref(),
             state_dir: state_dir.as_deref(),
             memory: crate::sys::memory_total(),
+            trace: opts.trace,
         },
     )?;
     Ok(Prepared {
@@ -80,6 +83,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
 /// The plan with the launcher's additions, validated.
 pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     let mut plan = plan.clone();
+    plan.supervision.trace |= launch.trace;
     if launch.root {
         // Files the sandbox creates belong to the host's root: no setuid
         // or setgid bits on them (policy/seccomp.rs).
@@ -379,6 +383,7 @@ mod tests {
             terminal: None,
             state_dir: None,
             memory: None,
+            trace: false,
         }
     }
 

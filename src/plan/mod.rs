@@ -302,6 +302,10 @@ pub struct Supervision {
     /// Run in the background: the launcher returns once the program runs,
     /// output goes to log files.
     pub detach: bool,
+    /// Trace mode: refused calls go to the supervisor, which answers them
+    /// as the filter would and prints a summary at exit (policy/trace.rs).
+    #[serde(default)]
+    pub trace: bool,
 }
 
 impl Default for Supervision {
@@ -311,6 +315,7 @@ impl Default for Supervision {
             new_session: true,
             named: false,
             detach: false,
+            trace: false,
         }
     }
 }
