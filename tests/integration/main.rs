@@ -20,6 +20,7 @@ mod resolved;
 mod sandbox;
 mod security;
 mod shipped;
+mod trace;
 mod untrusted_text;
 mod web;
 mod workflows;

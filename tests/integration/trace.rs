@@ -1,0 +1,210 @@
+//! Trace mode and the SIGSYS line, for real: a probe (probes/denials.c)
+//! makes a refused call, opens a path outside its view, writes to a
+//! read-only bind and connects with network none; with `--trace` each is
+//! in the summary with its count and cause, and the probe's own output is
+//! the same with and without trace. As root and rootless.
+
+use crate::both;
+use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A directory every user can read holding the compiled `denials` probe.
+fn probe_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("moksha-test-denials-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probes/denials.c");
+        let out = Command::new("cc")
+            .args(["-O", "-Wall", "-o"])
+            .arg(dir.join("denials"))
+            .arg(&src)
+            .output()
+            .expect("cc (gcc) is needed to build the test probes");
+        assert!(
+            out.status.success(),
+            "cc failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::set_permissions(dir.join("denials"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        dir
+    })
+}
+
+/// A profile running the probe with `args`, after `extra` lines.
+fn profile(extra: &str, args: &[&str]) -> String {
+    let argv: Vec<String> = args.iter().map(|a| rhai_string(a)).collect();
+    format!(
+        "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+         s.bind({}, \"/probe\");\n{extra}\ns.exec([\"/probe/denials\", {}]);\n",
+        rhai_string(&probe_dir().to_string_lossy()),
+        argv.join(", ")
+    )
+}
+
+fn run(who: Who, text: &str, flags: &[&str]) -> Run {
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "t.rhai", text);
+    let mut args = vec!["exec"];
+    args.extend_from_slice(flags);
+    args.push(&path);
+    Run::from(moksha(who, &args).output().unwrap())
+}
+
+/// The summary line containing all of `parts`.
+fn line_with<'a>(r: &'a Run, parts: &[&str]) -> &'a str {
+    r.stderr
+        .lines()
+        .find(|l| parts.iter().all(|p| l.contains(p)))
+        .unwrap_or_else(|| panic!("no summary line with {parts:?}; stderr:\n{}", r.stderr))
+}
+
+both!(
+    the_four_denials_are_counted_with_their_cause_and_the_program_sees_the_same,
+    |who: Who| {
+        // A host directory the sandbox does not show (it exists on the host).
+        let outside = world_dir();
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, "x").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let secret = secret.to_string_lossy().into_owned();
+        let args = [
+            "keyctl",
+            "keyctl",
+            "keyctl",
+            "fsopen",
+            "open",
+            &secret,
+            "write",
+            "/usr/moksha-ro",
+            "connect",
+            "192.0.2.1",
+            "80",
+        ];
+        let text = profile("", &args);
+        let plain = run(who, &text, &[]).expect_code(0);
+        let traced = run(who, &text, &["--trace"]).expect_code(0);
+        // The program's own results: the same errno for every call.
+        assert_eq!(plain.stdout, traced.stdout, "{plain:?}\n{traced:?}");
+        assert_eq!(
+        plain.stdout,
+        format!(
+            "keyctl errno={e}\nkeyctl errno={e}\nkeyctl errno={e}\nfsopen errno={nosys}\nopen errno={noent}\n\
+             write errno={rofs}\nconnect errno={unreach}\n",
+            e = libc::EPERM,
+            nosys = libc::ENOSYS,
+            noent = libc::ENOENT,
+            rofs = libc::EROFS,
+            unreach = libc::ENETUNREACH
+        )
+    );
+        assert!(
+            !plain.stderr.contains("trace"),
+            "no trace without --trace: {plain:?}"
+        );
+        // (1) the refused call, by name, with its count and group.
+        line_with(
+            &traced,
+            &[
+                "3x",
+                "syscall keyctl refused (EPERM)",
+                "default @keyring group",
+                "s.seccomp_allow([\"@keyring\"])",
+            ],
+        );
+        line_with(
+            &traced,
+            &["1x", "syscall fsopen refused (ENOSYS)", "@mount"],
+        );
+        // (2) the path outside its view, with the bind that would show it.
+        line_with(
+            &traced,
+            &[
+                "1x",
+                &format!("{secret} not found (openat)"),
+                "not in the sandbox's view",
+                &format!("s.bind(\"{secret}\")"),
+            ],
+        );
+        // (3) the write on the read-only /usr bind, with the profile line.
+        line_with(
+            &traced,
+            &[
+                "1x",
+                "/usr/moksha-ro not writable (openat, EROFS)",
+                "read-only bind of /usr at <stdlib>/base.rhai:",
+            ],
+        );
+        // (4) the connection network none refuses.
+        line_with(
+            &traced,
+            &[
+                "1x",
+                "connect to 192.0.2.1:80 refused",
+                "network none (the default)",
+            ],
+        );
+    }
+);
+
+both!(
+    the_profile_s_own_rule_and_errno_are_what_trace_answers,
+    |who: Who| {
+        // A profile's own errno for an allowed-by-default call, and s.trace.
+        let text = profile(
+            "s.seccomp_deny([\"getcpu\"], #{ errno: \"EIO\" });\ns.trace(true);",
+            &["getcpu", "getcpu"],
+        );
+        let r = run(who, &text, &[]).expect_code(0);
+        assert_eq!(
+            r.stdout,
+            format!("getcpu errno={e}\ngetcpu errno={e}\n", e = libc::EIO),
+            "{r:?}"
+        );
+        line_with(
+            &r,
+            &[
+                "2x",
+                "syscall getcpu refused (EIO)",
+                "the profile's rule at",
+                "t.rhai:5:3",
+            ],
+        );
+    }
+);
+
+both!(nothing_refused_says_so, |who: Who| {
+    let r = run(who, &profile("", &["open", "/usr"]), &["--trace"]).expect_code(0);
+    assert_eq!(r.stdout, "open ok\n");
+    assert!(
+        r.stderr.contains("moksha: trace: nothing was refused"),
+        "{r:?}"
+    );
+});
+
+both!(
+    a_program_killed_by_seccomp_gets_one_line_naming_the_call,
+    |who: Who| {
+        let text = profile(
+            "s.seccomp_deny([\"keyctl\"], #{ action: \"kill\" });",
+            &["keyctl"],
+        );
+        let r = run(who, &text, &[]);
+        assert_eq!(r.code, 128 + libc::SIGSYS, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("moksha: killed by seccomp: keyctl (killed at")
+                && r.stderr
+                    .contains("t.rhai:5:3; allow with s.seccomp_allow([\"keyctl\"]))"),
+            "{r:?}"
+        );
+        // The default policy never kills: a refused call is an errno.
+        let r = run(who, &profile("", &["keyctl"]), &[]).expect_code(0);
+        assert!(!r.stderr.contains("killed"), "{r:?}");
+    }
+);
