@@ -169,17 +169,19 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     // 9. Wait: signals forwarded to the supervisor, the program's status
     //    returned as soon as the supervisor sends it.
     let (status, trace) = child.wait(relay, pipes.status.0);
-    drop(helpers);
     // Trace mode: the denial log, with the paths missing inside checked
-    // on the host (a path the host lacks too is not the profile's doing).
+    // on the host (a path the host lacks too is not the profile's doing),
+    // and what the D-Bus proxies refused (read before they stop).
     if let Some(body) = trace {
-        let tally = tracer::tally_of(&body);
+        let mut tally = tracer::tally_of(&body);
+        tracer::add_bus_log(plan, p.helper_dir.as_deref(), &mut tally);
         let on_host = |p: &str| std::path::Path::new(p).exists();
         eprint!(
             "{}",
             crate::state::denials::render(plan, &tally, Some(&on_host))
         );
     }
+    drop(helpers);
     if relay.shared_terminal && foreground {
         // Take the terminal back from a job of the program's (an
         // interactive shell inside that did not give it back).

@@ -84,6 +84,9 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
 pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     let mut plan = plan.clone();
     plan.supervision.trace |= launch.trace;
+    if plan.supervision.trace {
+        log_bus_proxies(&mut plan);
+    }
     if launch.root {
         // Files the sandbox creates belong to the host's root: no setuid
         // or setgid bits on them (policy/seccomp.rs).
@@ -174,6 +177,30 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     }
     plan::validate(&plan)?;
     Ok(plan)
+}
+
+/// The file in a D-Bus proxy's directory its log goes to in trace mode.
+pub const PROXY_LOG: &str = "proxy.log";
+
+/// Trace mode: every xdg-dbus-proxy logs what it filters (`--log`) into
+/// PROXY_LOG in its directory, which the launcher reads at the end.
+fn log_bus_proxies(plan: &mut Plan) {
+    for step in &mut plan.helpers {
+        let plan::helper::HelperKind::Program { argv, .. } = &mut step.op.kind else {
+            continue;
+        };
+        if !argv.first().is_some_and(|a| a.ends_with("xdg-dbus-proxy")) {
+            continue;
+        }
+        let mut wrapped: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec \"$@\" --log >\"$0/{PROXY_LOG}\" 2>&1"),
+            plan::helper::DIR.into(),
+        ];
+        wrapped.append(argv);
+        *argv = wrapped;
+    }
 }
 
 /// The tmpfs steps that hide the host directory `dir` in every place a

@@ -259,6 +259,18 @@ fn wait_launcher(
     };
     loop {
         if let Some(Reaped::Exited(code, _)) = reap(pid) {
+            // What it sent before it went (trace mode's tally) is still
+            // in the pipe.
+            while sys::poll_readable(&[status.as_fd()], Some(Duration::ZERO))[0] {
+                let mut msg = [0u8; 5];
+                match nix::unistd::read(status.as_raw_fd(), &mut msg) {
+                    Ok(5) if msg[0] == TRACE => {
+                        *trace = read_body(&status, &msg).or(trace.take());
+                    }
+                    Ok(5) => {}
+                    _ => break,
+                }
+            }
             return code;
         }
         let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], None);
@@ -268,19 +280,7 @@ fn wait_launcher(
             let value = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
             match (n, msg[0]) {
                 (5, EXITED) => return value,
-                (5, TRACE) => {
-                    let mut body = vec![0u8; value.clamp(0, 1 << 26) as usize];
-                    let mut got = 0;
-                    while got < body.len() {
-                        match nix::unistd::read(status.as_raw_fd(), &mut body[got..]) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => got += n,
-                        }
-                    }
-                    if got == body.len() {
-                        *trace = Some(body);
-                    }
-                }
+                (5, TRACE) => *trace = read_body(&status, &msg),
                 (5, STOPPED) => {
                     // The program's group is the supervisor's first child's.
                     let program = state::first_child(supervisor);
@@ -308,6 +308,20 @@ fn wait_launcher(
             }
         }
     }
+}
+
+/// The body of a TRACE message whose header is `msg`.
+fn read_body(status: &OwnedFd, msg: &[u8; 5]) -> Option<Vec<u8>> {
+    let len = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    let mut body = vec![0u8; len.clamp(0, 1 << 26) as usize];
+    let mut got = 0;
+    while got < body.len() {
+        match nix::unistd::read(status.as_raw_fd(), &mut body[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    (got == body.len()).then_some(body)
 }
 
 /// Kills and reaps every child we have (descendants reparented to us as

@@ -418,3 +418,19 @@ pub fn tally_of(body: &[u8]) -> Tally {
         .map(|v| v.into_iter().collect())
         .unwrap_or_default()
 }
+
+/// What the D-Bus proxies logged as refused (prepare.rs has them log into
+/// their directories in trace mode), added to `tally`.
+pub fn add_bus_log(plan: &Plan, helper_dir: Option<&std::path::Path>, tally: &mut Tally) {
+    let Some(dir) = helper_dir else { return };
+    for h in &plan.helpers {
+        let log = dir.join(&h.op.name).join(super::prepare::PROXY_LOG);
+        // The proxy's own file, in our private directory: bounded anyway.
+        let Ok(text) = crate::script::host::read_bounded(&log, 16 << 20) else {
+            continue;
+        };
+        for d in denials::bus_denials(&text) {
+            *tally.entry(d).or_insert(0) += 1;
+        }
+    }
+}

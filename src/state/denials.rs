@@ -176,49 +176,61 @@ pub fn summary(plan: &Plan, tally: &Tally, on_host: Option<&dyn Fn(&str) -> bool
     let mut lines: Vec<(u8, u64, String)> = Vec::new();
     for (d, n) in tally {
         let n = *n;
-        let line = match d {
-            Denial::Syscall {
-                name,
-                errno,
-                detail,
-                abi,
-            } => {
-                let shown = match (abi, detail) {
-                    (Some(abi), _) => format!("{name} ({abi})"),
-                    (None, Some(d)) => format!("{name}({d})"),
-                    (None, None) => name.clone(),
-                };
-                (
-                    0,
+        let line =
+            match d {
+                Denial::Syscall {
+                    name,
+                    errno,
+                    detail,
+                    abi,
+                } => {
+                    let shown = match (abi, detail) {
+                        (Some(abi), _) => format!("{name} ({abi})"),
+                        (None, Some(d)) => format!("{name}({d})"),
+                        (None, None) => name.clone(),
+                    };
+                    (
+                        0,
+                        format!(
+                            "syscall {shown} refused ({}): {}",
+                            errno_text(*errno),
+                            syscall_cause(plan, name, detail.as_deref(), abi.as_deref())
+                        ),
+                    )
+                }
+                Denial::NotFound { call, path } => {
+                    let Some(cause) = not_found_cause(plan, &normalize(path), on_host) else {
+                        continue;
+                    };
+                    (1, format!("{path} not found ({call}): {cause}"))
+                }
+                Denial::ReadOnly { call, path } => (
+                    2,
                     format!(
-                        "syscall {shown} refused ({}): {}",
-                        errno_text(*errno),
-                        syscall_cause(plan, name, detail.as_deref(), abi.as_deref())
+                        "{path} not writable ({call}, EROFS): {}",
+                        read_only_cause(plan, &normalize(path))
                     ),
-                )
-            }
-            Denial::NotFound { call, path } => {
-                let Some(cause) = not_found_cause(plan, &normalize(path), on_host) else {
-                    continue;
-                };
-                (1, format!("{path} not found ({call}): {cause}"))
-            }
-            Denial::ReadOnly { call, path } => (
-                2,
-                format!(
-                    "{path} not writable ({call}, EROFS): {}",
-                    read_only_cause(plan, &normalize(path))
                 ),
-            ),
-            Denial::Connect { address, why } => (
-                3,
-                format!("connect to {address} refused: {}", connect_cause(plan, why)),
-            ),
-            Denial::Bus { name, line } => (
-                4,
-                format!("D-Bus {name} refused by the proxy's filter: {line}"),
-            ),
-        };
+                Denial::Connect { address, why } => (
+                    3,
+                    format!("connect to {address} refused: {}", connect_cause(plan, why)),
+                ),
+                Denial::Bus { name, line } => {
+                    (
+                        4,
+                        format!(
+                    "D-Bus {name} refused by the proxy's filter ({line}): not in the rules \
+                     given to dbus::session{}; add it, e.g. #{{ {}: [\"{name}\"] }}",
+                    plan.helpers
+                        .iter()
+                        .find(|h| h.op.name.starts_with("dbus-"))
+                        .map(|h| format!(" at {}", h.at))
+                        .unwrap_or_default(),
+                    if line.starts_with("own") { "own" } else { "talk" }
+                ),
+                    )
+                }
+            };
         lines.push((line.0, n, line.1));
     }
     lines.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
@@ -244,6 +256,52 @@ pub fn render(plan: &Plan, tally: &Tally, on_host: Option<&dyn Fn(&str) -> bool>
         let _ = writeln!(o, "moksha: {l}");
     }
     o
+}
+
+/// The names xdg-dbus-proxy's log (`--log`) says it refused: a call to a
+/// name the program may not talk to (`*HIDDEN*` after the call), or a bus
+/// method on a name it may not own or see ("Filtering message due to
+/// arg0 NAME, policy: P (required R)").
+pub fn bus_denials(log: &str) -> Vec<Denial> {
+    let mut out = Vec::new();
+    // The last call: its destination and member, and whether a filtering
+    // line already explained it.
+    let mut call: Option<(String, String)> = None;
+    let mut explained = false;
+    for l in log.lines() {
+        if let Some((_, rest)) = l.split_once(": -> ") {
+            let mut words = rest.split_whitespace();
+            let dest = words.next().unwrap_or("").to_string();
+            let member = words.nth(1).unwrap_or("").to_string();
+            call = Some((dest, member));
+            explained = false;
+        } else if let Some(rest) = l.strip_prefix("Filtering message due to arg0 ") {
+            let (name, policy) = rest.split_once(", policy: ").unwrap_or((rest, ""));
+            let required = policy
+                .split("required ")
+                .nth(1)
+                .map(|r| r.trim_end_matches(')'));
+            let what = match required {
+                Some("3") => "own",
+                Some("2") => "talk",
+                _ => "see",
+            };
+            let member = call.as_ref().map_or("", |c| c.1.as_str());
+            out.push(Denial::Bus {
+                name: name.to_string(),
+                line: format!("{what}, {}", member.rsplit('.').next().unwrap_or(member)),
+            });
+            explained = true;
+        } else if l.starts_with("*HIDDEN*") && !explained {
+            if let Some((dest, member)) = call.take() {
+                out.push(Denial::Bus {
+                    name: dest,
+                    line: format!("talk, {member}"),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Whether the network refuses a connection to `address` (an IP
@@ -362,6 +420,30 @@ mod tests {
         assert_eq!(summary(&p, &t, Some(&none)).len(), 3);
         let all = |_: &str| true;
         assert!(summary(&p, &t, Some(&all))[1].contains("s.bind(\"/home/u/.config/app/x\")"));
+    }
+
+    #[test]
+    fn the_proxy_log_names_refused_calls_and_names() {
+        let log = "C1: -> org.freedesktop.DBus call org.freedesktop.DBus.Hello at /org/freedesktop/DBus\n\
+                   B1: <- org.freedesktop.DBus return from C1\n\
+                   C4: -> org.example.Refused call org.example.Foo.Bar at /x\n\
+                   *HIDDEN* (ping)\n\
+                   C5: -> org.freedesktop.DBus call org.freedesktop.DBus.RequestName at /org/freedesktop/DBus\n\
+                   Filtering message due to arg0 org.example.Mine, policy: 0 (required 3)\n\
+                   *HIDDEN* (ping)\n";
+        assert_eq!(
+            bus_denials(log),
+            vec![
+                Denial::Bus {
+                    name: "org.example.Refused".into(),
+                    line: "talk, org.example.Foo.Bar".into()
+                },
+                Denial::Bus {
+                    name: "org.example.Mine".into(),
+                    line: "own, RequestName".into()
+                },
+            ]
+        );
     }
 
     #[test]

@@ -208,3 +208,88 @@ both!(
         assert!(!r.stderr.contains("killed"), "{r:?}");
     }
 );
+
+/// A private session bus for `who`, stopped when dropped.
+struct Bus(std::process::Child);
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+both!(
+    names_the_dbus_proxy_refused_are_in_the_summary,
+    |who: Who| {
+        for program in ["dbus-daemon", "xdg-dbus-proxy", "dbus-send"] {
+            assert!(
+                Path::new("/usr/bin").join(program).exists(),
+                "{program} is not installed (see .ci/run: dbus, xdg-dbus-proxy)"
+            );
+        }
+        let dir = world_dir();
+        let busdir = owned_dir(dir.path(), "bus", who);
+        let socket = busdir.join("socket");
+        let address = format!("unix:path={}", socket.display());
+        let _bus = Bus(as_user(who, "dbus-daemon")
+            .args([
+                "--session",
+                &format!("--address={address}"),
+                "--nofork",
+                "--nopidfile",
+            ])
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dbus-daemon did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let script = "dbus-send --session --print-reply --dest=org.moksha.Refused /x org.moksha.Foo.Bar; \
+                  dbus-send --session --print-reply --dest=org.moksha.Refused /x org.moksha.Foo.Bar; \
+                  dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+                  org.freedesktop.DBus.RequestName string:org.moksha.Mine uint32:0; true";
+        let text = format!(
+        "import \"base\" as base;\nimport \"dbus\" as dbus;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+         dbus::session(s, #{{ talk: [\"org.moksha.Allowed\"] }});\ns.exec([\"sh\", \"-c\", {}]);\n",
+        rhai_string(script)
+    );
+        let pdir = world_dir();
+        let path = write_profile(pdir.path(), "t.rhai", &text);
+        let run = |flags: &[&str]| {
+            let mut args = vec!["exec"];
+            args.extend_from_slice(flags);
+            args.push(&path);
+            let mut cmd = moksha(who, &args);
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", &address);
+            Run::from(cmd.output().unwrap())
+        };
+        let plain = run(&[]).expect_code(0);
+        let traced = run(&["--trace"]).expect_code(0);
+        assert_eq!(plain.stdout, traced.stdout);
+        assert!(plain.stderr.contains("ServiceUnknown"), "{plain:?}");
+        line_with(
+            &traced,
+            &[
+                "2x",
+                "D-Bus org.moksha.Refused refused by the proxy's filter (talk, org.moksha.Foo.Bar)",
+                "#{ talk: [\"org.moksha.Refused\"] }",
+            ],
+        );
+        line_with(
+            &traced,
+            &[
+                "1x",
+                "D-Bus org.moksha.Mine refused by the proxy's filter (own, RequestName)",
+                "#{ own: [\"org.moksha.Mine\"] }",
+            ],
+        );
+    }
+);
