@@ -199,6 +199,20 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Run the program in trace mode and print the profile edits that would
+    /// have made what it was refused work: a Rhai snippet to review, grouped
+    /// by kind (binds read-only / read-write, syscalls, network, D-Bus).
+    /// Nothing is applied unless --apply names a file.
+    Learn {
+        /// Append the snippet, with a comment header, to this copy of the
+        /// profile (created from the profile's source when missing).
+        #[arg(long, value_name = "FILE")]
+        apply: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        quick: Quick,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Evaluate and validate profiles, and check what the host can tell without
     /// a namespace (bind sources, mount points inside read-only binds, the
     /// network helper, busy ports); exit 0 if all are fine, 1 otherwise.
@@ -391,6 +405,7 @@ pub fn parse() -> Cli {
         Command::Exec { target, .. } => ("exec", target),
         Command::Plan { target, .. } => ("plan", target),
         Command::Explain { target, .. } => ("explain", target),
+        Command::Learn { target, .. } => ("learn", target),
         _ => return cli,
     };
     let mut cmd = Cli::command();
@@ -398,7 +413,7 @@ pub fn parse() -> Cli {
     cmd.build();
     let sub = cmd
         .find_subcommand_mut(name)
-        .expect("exec, plan and explain exist");
+        .expect("exec, plan, explain and learn exist");
     if let Some(option) = target.misplaced_option(sub) {
         let profile = target.profile();
         let msg = format!(

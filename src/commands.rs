@@ -69,6 +69,15 @@ pub fn run(cli: Cli) -> i32 {
             )
         }
         Command::Check { profiles } => check(&profiles),
+        Command::Learn {
+            apply,
+            quick,
+            target,
+        } => {
+            let flags = crate::quick::overrides(&quick);
+            let (args, escaped) = target.args();
+            learn(&target.profile(), &args, escaped, &flags, apply.as_deref())
+        }
         Command::Explain {
             json,
             diff,
@@ -262,6 +271,76 @@ fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explai
         home: Some(script::host::home_dir()),
     };
     Ok(explain::Report::of(&resolved, &ctx))
+}
+
+/// `moksha learn`: a traced run, then the snippet that grants what it was
+/// refused (printed, or appended to `apply`). Returns the program's code.
+fn learn(
+    profile: &str,
+    args: &[String],
+    escaped_bytes: bool,
+    flags: &Overrides,
+    apply: Option<&std::path::Path>,
+) -> i32 {
+    let Some((mut plan, _)) = load(profile, args, flags, true) else {
+        return EXIT_PROFILE;
+    };
+    plan.process.escaped_bytes = escaped_bytes;
+    warn(&plan);
+    let opts = launch::Options {
+        trace: true,
+        ..Default::default()
+    };
+    let (code, traced) = launch::run_traced(&plan, &opts);
+    let Some((resolved, tally)) = traced else {
+        eprintln!("moksha: learn: the traced run left no denial log (see above)");
+        return if code == 0 { launch::EXIT_SETUP } else { code };
+    };
+    let home = script::host::home_dir();
+    let on_host = |p: &str| std::path::Path::new(p).exists();
+    let Some(snippet) = explain::learn::snippet(&resolved, &tally, &home, &on_host) else {
+        eprintln!("moksha: learn: nothing was refused that a profile edit would grant");
+        return code;
+    };
+    let Some(file) = apply else {
+        print!("{}", text::lines(&snippet));
+        return code;
+    };
+    match append_learned(profile, file, &snippet) {
+        Ok(()) => {
+            eprintln!(
+                "moksha: learn: appended to {}; review it, then run it with moksha exec {}",
+                file.display(),
+                file.display()
+            );
+            code
+        }
+        Err(e) => {
+            eprintln!("moksha: learn: {}", shown(e));
+            EXIT_PROFILE
+        }
+    }
+}
+
+/// Appends `snippet` to `file`, a user copy of `profile` (made from the
+/// profile's source when it does not exist yet).
+fn append_learned(profile: &str, file: &std::path::Path, snippet: &str) -> Result<(), String> {
+    use std::io::Write;
+    let shown_file = file.display();
+    if !file.exists() {
+        let found = profiles::find_or_program(profile).map_err(|e| e.to_string())?;
+        std::fs::write(file, &found.source.text)
+            .map_err(|e| format!("cannot write {shown_file}: {e}"))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("cannot open {shown_file}: {e}"))?;
+    write!(
+        f,
+        "\n// ---- added by `moksha learn` (review before use) ----\n{snippet}"
+    )
+    .map_err(|e| format!("cannot write {shown_file}: {e}"))
 }
 
 fn check(list: &[String]) -> i32 {

@@ -13,6 +13,7 @@
 pub mod cause;
 pub mod diff;
 pub mod grants;
+pub mod learn;
 mod render;
 pub mod score;
 

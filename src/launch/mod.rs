@@ -80,12 +80,23 @@ pub struct Options {
 /// detached, until the program runs). Returns the exit code for moksha:
 /// the program's status, 128+N if it died of signal N, or EXIT_* codes.
 pub fn run(plan: &Plan, opts: &Options) -> i32 {
+    run_traced(plan, opts).0
+}
+
+/// `run`, and in trace mode (foreground) the resolved plan with the
+/// denial log's tally (for `moksha learn`).
+pub fn run_traced(
+    plan: &Plan,
+    opts: &Options,
+) -> (i32, Option<(Plan, crate::state::denials::Tally)>) {
     let t0 = Instant::now();
-    match prepare(plan, opts).and_then(|p| launch(&p, opts.timings, t0)) {
-        Ok(code) => code,
+    match prepare(plan, opts).and_then(|p| {
+        launch(&p, opts.timings, t0).map(|(code, tally)| (code, tally.map(|t| (p.plan, t))))
+    }) {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("moksha: {}", crate::text::shown(e));
-            EXIT_SETUP
+            (EXIT_SETUP, None)
         }
     }
 }
@@ -93,7 +104,9 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
 /// The launcher's side, in order. Whatever it made is undone on every way
 /// out by the guards it holds: the claim removes the instance's files, the
 /// child guard kills and reaps the sandbox, the helpers stop.
-fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
+type Traced = Option<crate::state::denials::Tally>;
+
+fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), SetupError> {
     let plan = &p.plan;
     // 1. The instance name, held until the sandbox ends, and a detached
     //    sandbox's log files.
@@ -163,7 +176,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
             child.release();
             claim.into_iter().for_each(Claim::commit);
             helpers.into_iter().for_each(helper::Helpers::release);
-            return Ok(0);
+            return Ok((0, None));
         }
     }
     // 9. Wait: signals forwarded to the supervisor, the program's status
@@ -172,7 +185,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     // Trace mode: the denial log, with the paths missing inside checked
     // on the host (a path the host lacks too is not the profile's doing),
     // and what the D-Bus proxies refused (read before they stop).
-    if let Some(body) = trace {
+    let tally = trace.map(|body| {
         let mut tally = tracer::tally_of(&body);
         tracer::add_bus_log(plan, p.helper_dir.as_deref(), &mut tally);
         let on_host = |p: &str| std::path::Path::new(p).exists();
@@ -180,7 +193,8 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
             "{}",
             crate::state::denials::render(plan, &tally, Some(&on_host))
         );
-    }
+        tally
+    });
     drop(helpers);
     if relay.shared_terminal && foreground {
         // Take the terminal back from a job of the program's (an
@@ -190,7 +204,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     if let Some(settings) = terminal.filter(|_| sys::in_foreground(0)) {
         sys::restore_terminal(0, &settings);
     }
-    Ok(failure.unwrap_or(status))
+    Ok((failure.unwrap_or(status), tally))
 }
 
 /// Stage 1: the instance's claim. A foreground sandbox nobody named still

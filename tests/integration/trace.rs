@@ -293,3 +293,78 @@ both!(
         );
     }
 );
+
+both!(
+    learn_writes_a_snippet_that_makes_the_program_succeed,
+    |who: Who| {
+        // The program needs a config directory in the home, a data file
+        // elsewhere, and the @keyring group.
+        let top = world_dir();
+        let home = owned_dir(top.path(), "home", who);
+        let config = owned_dir(&home, ".config", who);
+        let app = owned_dir(&config, "myapp", who);
+        std::fs::write(app.join("conf"), "conf\n").unwrap();
+        let data = owned_dir(top.path(), "data", who);
+        std::fs::write(data.join("file.dat"), "data\n").unwrap();
+        for f in [app.join("conf"), data.join("file.dat")] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let script = format!(
+            "ok=0; cat $HOME/.config/myapp/conf || ok=1; cat {}/file.dat || ok=1; \
+         /probe/denials keyctl | grep -q errno=1 && ok=1; exit $ok",
+            data.display()
+        );
+        let text = format!(
+            "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+         s.bind({}, \"/probe\");\ns.exec([\"sh\", \"-c\", {}]);\n",
+            rhai_string(&probe_dir().to_string_lossy()),
+            rhai_string(&script)
+        );
+        let pdir = world_dir();
+        let profile = write_profile(pdir.path(), "app.rhai", &text);
+        let mine = owned_dir(top.path(), "mine", who).join("mine.rhai");
+        let mine = mine.to_string_lossy().into_owned();
+        let with_home = |args: &[&str]| {
+            let mut cmd = moksha(who, args);
+            cmd.env("HOME", &home);
+            Run::from(cmd.output().unwrap())
+        };
+        // Refused as it is.
+        let r = with_home(&["exec", &profile]);
+        assert_eq!(r.code, 1, "{r:?}");
+        // learn prints the snippet, grouped, generalised to the directory.
+        let r = with_home(&["learn", &profile]);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(r.stdout.contains("// binds, read-only\n"), "{r:?}");
+        assert!(
+            r.stdout
+                .contains("\ns.bind(home_dir() + \"/.config/myapp\");\n"),
+            "{r:?}"
+        );
+        assert!(
+            r.stdout
+                .contains(&format!("s.bind({:?});", data.to_string_lossy())),
+            "{r:?}"
+        );
+        assert!(
+            r.stdout
+                .contains("// syscalls\ns.seccomp_allow([\"@keyring\"]);"),
+            "{r:?}"
+        );
+        assert!(
+            !r.stdout
+                .contains(&format!("s.bind({:?})", home.to_string_lossy())),
+            "never the whole home: {r:?}"
+        );
+        // --apply makes a user copy with it appended; the copy succeeds.
+        let r = with_home(&["learn", "--apply", &mine, &profile]);
+        assert!(r.stderr.contains("appended to"), "{r:?}");
+        let copy = std::fs::read_to_string(&mine).unwrap();
+        assert!(
+            copy.starts_with(&text) && copy.contains("// ---- added by `moksha learn`"),
+            "{copy}"
+        );
+        let r = with_home(&["exec", &mine]).expect_code(0);
+        assert_eq!(r.stdout, "conf\ndata\n");
+    }
+);
