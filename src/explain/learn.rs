@@ -46,7 +46,7 @@ pub fn generalise(path: &str, home: &str) -> Option<String> {
         let parts: Vec<&str> = rel.split('/').collect();
         let take = PER_APP
             .iter()
-            .find(|d| rel.starts_with(&format!("{d}/")))
+            .find(|d| rel == **d || rel.starts_with(&format!("{d}/")))
             .map_or(1, |d| d.split('/').count() + 1);
         return Some(format!(
             "{home}/{}",
@@ -54,7 +54,10 @@ pub fn generalise(path: &str, home: &str) -> Option<String> {
         ));
     }
     let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
-    if parent.is_empty() || TOP.contains(&parent) {
+    if parent.is_empty() {
+        // A top-level directory itself: too much to grant whole.
+        None
+    } else if TOP.contains(&parent) {
         Some(path)
     } else {
         Some(parent.to_string())
@@ -97,10 +100,25 @@ pub fn snippet(
     let mut bus: BTreeSet<String> = BTreeSet::new();
     let mut notes: BTreeSet<String> = BTreeSet::new();
     let p = &plan.security.seccomp;
+    // Directories looked at on the way to a deeper path are not needed
+    // themselves.
+    let missing: Vec<String> = tally
+        .keys()
+        .filter_map(|d| match d {
+            Denial::NotFound { path, .. } => Some(normalize(path)),
+            _ => None,
+        })
+        .collect();
+    let traversed = |path: &str| missing.iter().any(|m| m != path && within(m, path));
+    // The calls behind each syscall line, for its comment.
+    let mut behind: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
     for d in tally.keys() {
         match d {
             Denial::NotFound { path, .. } => {
                 let path = normalize(path);
+                if traversed(&path) {
+                    continue;
+                }
                 // Under a bind: the host lacks it too.
                 if matches!(origin(plan, &path), Origin::Host(_)) || !on_host(&path) {
                     continue;
@@ -110,7 +128,9 @@ pub fn snippet(
                         ro.insert(g);
                     }
                     None => {
-                        notes.insert(format!("// {path}: not granted (the home or /)"));
+                        notes.insert(format!(
+                            "// {path}: not granted (the home, /, or a whole top-level directory)"
+                        ));
                     }
                 }
             }
@@ -175,6 +195,7 @@ pub fn snippet(
                         _ => format!("// {name}: refused by the filter's defaults"),
                     },
                 };
+                behind.entry(line.clone()).or_default().insert(name.clone());
                 calls.insert(line);
             }
             Denial::Connect { why, address } => {
@@ -257,7 +278,17 @@ pub fn snippet(
         "directories to write that the host does not have",
         &t,
     );
-    section(&mut o, "syscalls", &calls.into_iter().collect::<Vec<_>>());
+    let calls: Vec<String> = calls
+        .into_iter()
+        .map(|l| match behind.get(&l) {
+            Some(names) if !l.starts_with("//") => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                format!("{l}   // {}", names.join(" "))
+            }
+            _ => l,
+        })
+        .collect();
+    section(&mut o, "syscalls", &calls);
     section(&mut o, "network", &network.into_iter().collect::<Vec<_>>());
     if !bus.is_empty() {
         let mut lines = vec!["// add to the rules given to dbus::session:".to_string()];
@@ -311,6 +342,11 @@ mod tests {
             generalise("/home/u/.config", h).as_deref(),
             Some("/home/u/.config")
         );
+        assert_eq!(
+            generalise("/home/u/.local/share", h).as_deref(),
+            Some("/home/u/.local/share")
+        );
+        assert_eq!(generalise("/var", h), None, "a whole top-level directory");
     }
 
     #[test]
@@ -362,7 +398,7 @@ mod tests {
         let s = snippet(&p, &t, "/home/u", &on_host).unwrap();
         assert!(s.contains("// binds, read-only\ns.bind(home_dir() + \"/.config/app\");\ns.bind(\"/srv/data\");\n"), "{s}");
         assert!(
-            s.contains("// syscalls\ns.seccomp_allow([\"@keyring\"]);\n"),
+            s.contains("// syscalls\ns.seccomp_allow([\"@keyring\"]);   // keyctl\n"),
             "{s}"
         );
         assert!(!s.contains("nowhere"), "{s}");

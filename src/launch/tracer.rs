@@ -271,6 +271,12 @@ impl Seen {
         };
         let parent = target.parent().unwrap_or(target);
         let removes = matches!(w.name, "unlink" | "unlinkat" | "rmdir");
+        // Making what exists already fails with EEXIST, whatever the mount.
+        let makes =
+            matches!(w.name, "mkdir" | "mkdirat") || (creates && flags & libc::O_EXCL as u64 != 0);
+        if exists && makes {
+            return;
+        }
         if !exists && (!(creates || w.uses == Use::Change) || removes || !parent.exists()) {
             self.count(Denial::NotFound {
                 call: name.to_string(),

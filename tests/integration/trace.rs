@@ -348,7 +348,7 @@ both!(
         );
         assert!(
             r.stdout
-                .contains("// syscalls\ns.seccomp_allow([\"@keyring\"]);"),
+                .contains("// syscalls\ns.seccomp_allow([\"@keyring\"]);   // keyctl\n"),
             "{r:?}"
         );
         assert!(
@@ -368,3 +368,46 @@ both!(
         assert_eq!(r.stdout, "conf\ndata\n");
     }
 );
+
+#[test]
+fn learn_on_firefox_headless_gives_a_snippet_a_person_reads() {
+    assert!(
+        Path::new("/usr/bin/firefox-esr").exists() || Path::new("/usr/bin/firefox").exists(),
+        "firefox is not installed (see .ci/run: firefox-esr)"
+    );
+    let bin = if Path::new("/usr/bin/firefox-esr").exists() {
+        "firefox-esr"
+    } else {
+        "firefox"
+    };
+    let home = world_dir();
+    let text = format!(
+        "import \"base\" as base;\nlet s = sandbox(\"ff-strict\");\nbase::minimal(s);\n\
+         s.env(\"MOZ_HEADLESS\", \"1\");\ns.timeout(\"90s\");\n\
+         s.exec([\"{bin}\", \"--headless\", \"--screenshot\", \"/tmp/shot.png\", \"about:blank\"]);\n"
+    );
+    let dir = world_dir();
+    let profile = write_profile(dir.path(), "strict.rhai", &text);
+    let mut cmd = moksha(Who::Root, &["learn", &profile]);
+    cmd.env("HOME", home.path());
+    let r = Run::from(cmd.output().unwrap());
+    assert_ne!(r.code, 124, "firefox timed out: {r:?}");
+    let snippet = &r.stdout;
+    eprintln!("{snippet}");
+    let lines = snippet.lines().count();
+    assert!(
+        (4..40).contains(&lines),
+        "{lines} lines:\n{snippet}\n{}",
+        r.stderr
+    );
+    // What firefox reads on every machine, granted as directories.
+    assert!(snippet.contains("s.bind(\"/etc/fonts\");"), "{snippet}");
+    assert!(
+        !snippet.contains("s.bind(\"/\")") && !snippet.contains("s.bind(home_dir())"),
+        "{snippet}"
+    );
+    // Every line is Rhai a profile takes: the snippet appended evaluates.
+    let applied = write_profile(dir.path(), "applied.rhai", &format!("{text}{snippet}"));
+    let r = Run::from(moksha(Who::Root, &["check", &applied]).output().unwrap());
+    assert_eq!(r.code, 0, "{r:?}");
+}
