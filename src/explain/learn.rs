@@ -172,6 +172,10 @@ pub fn snippet(
                     calls.insert(format!("s.seccomp(#{{ abi: [{abi:?}] }});"));
                     continue;
                 }
+                // ENOSYS by design: libc falls back to clone.
+                if name == "clone3" && !p.nested_namespaces {
+                    continue;
+                }
                 let rule = p.rules.get(name);
                 let line = match (rule.and_then(|r| r.at.as_ref()), rule) {
                     (Some(at), _) => format!("// {name}: refused by the profile's own rule at {at}"),

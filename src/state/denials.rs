@@ -79,7 +79,11 @@ fn syscall_cause(plan: &Plan, name: &str, detail: Option<&str>, abi: Option<&str
              s.seccomp(#{{ socket_families: [...] }})",
             detail.map(|d| format!(" {d}")).unwrap_or_default()
         ),
-        "clone" | "clone3" | "unshare" | "setns" if !p.nested_namespaces => {
+        "clone3" if !p.nested_namespaces => "its flags are out of a filter's reach, so it \
+                                              answers ENOSYS and libc falls back to clone \
+                                              (expected, harmless)"
+            .into(),
+        "clone" | "unshare" | "setns" if !p.nested_namespaces => {
             "creating namespaces is refused by default; allow with \
              s.seccomp(#{ nested_namespaces: true })"
                 .into()
@@ -169,11 +173,42 @@ fn connect_cause(plan: &Plan, why: &str) -> String {
     }
 }
 
+/// From this many missing paths in one directory, the summary shows the
+/// directory.
+const GROUPED: usize = 4;
+
 /// The summary lines (no trailing newline each), largest count first
 /// within each kind. `on_host` says whether a path exists on the host
 /// (the launcher asks it; a detached supervisor cannot).
 pub fn summary(plan: &Plan, tally: &Tally, on_host: Option<&dyn Fn(&str) -> bool>) -> Vec<String> {
     let mut lines: Vec<(u8, u64, String)> = Vec::new();
+    // Many missing files of one directory (a cache's) make one line.
+    let mut by_dir: BTreeMap<String, (u64, usize, String)> = BTreeMap::new();
+    for (d, n) in tally {
+        if let Denial::NotFound { path, .. } = d {
+            let path = normalize(path);
+            if let Some((dir, _)) = path.rsplit_once('/') {
+                if not_found_cause(plan, &path, on_host).is_some() {
+                    let e = by_dir
+                        .entry(dir.to_string())
+                        .or_insert((0, 0, path.clone()));
+                    e.0 += n;
+                    e.1 += 1;
+                }
+            }
+        }
+    }
+    by_dir.retain(|_, (_, files, _)| *files >= GROUPED);
+    for (dir, (n, files, example)) in &by_dir {
+        lines.push((
+            1,
+            *n,
+            format!(
+                "{dir}/: {files} paths not found (e.g. {example}): not in the sandbox's view; \
+                 s.bind(\"{dir}\")"
+            ),
+        ));
+    }
     for (d, n) in tally {
         let n = *n;
         let line =
@@ -202,6 +237,10 @@ pub fn summary(plan: &Plan, tally: &Tally, on_host: Option<&dyn Fn(&str) -> bool
                     let Some(cause) = not_found_cause(plan, &normalize(path), on_host) else {
                         continue;
                     };
+                    let dir = normalize(path).rsplit_once('/').map(|(d, _)| d.to_string());
+                    if dir.is_some_and(|d| by_dir.contains_key(&d)) {
+                        continue;
+                    }
                     (1, format!("{path} not found ({call}): {cause}"))
                 }
                 Denial::ReadOnly { call, path } => (
