@@ -411,3 +411,48 @@ fn learn_on_firefox_headless_gives_a_snippet_a_person_reads() {
     let r = Run::from(moksha(Who::Root, &["check", &applied]).output().unwrap());
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+both!(
+    a_detached_sandbox_s_denial_log_is_in_its_logs,
+    |who: Who| {
+        let name = format!("trace-logs-{}", who.uid());
+        let _ = moksha(who, &["rm", &name]).output();
+        let dir = world_dir();
+        let path = write_profile(dir.path(), "t.rhai", &profile("", &["keyctl", "keyctl"]));
+        let r = Run::from(
+            moksha(
+                who,
+                &["exec", "--detach", "--trace", "--name", &name, &path],
+            )
+            .output()
+            .unwrap(),
+        )
+        .expect_code(0);
+        assert_eq!(r.stdout.trim(), name);
+        // The supervisor writes the summary into the log as the sandbox ends.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let logs = loop {
+            let r = Run::from(moksha(who, &["logs", &name]).output().unwrap());
+            if r.stdout.contains("moksha: trace:") || r.stderr.contains("moksha: trace:") {
+                break r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no trace summary in the logs: {r:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let _ = moksha(who, &["rm", &name]).output();
+        let all = format!("{}{}", logs.stdout, logs.stderr);
+        assert!(
+            all.contains(&format!("keyctl errno={}", libc::EPERM)),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "2x  syscall keyctl refused (EPERM): refused by the default @keyring group"
+            ),
+            "{all}"
+        );
+    }
+);
