@@ -7,33 +7,11 @@
 use crate::both;
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
-/// A directory every user can read holding the compiled `denials` probe.
-fn probe_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("moksha-test-denials-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probes/denials.c");
-        let out = Command::new("cc")
-            .args(["-O", "-Wall", "-o"])
-            .arg(dir.join("denials"))
-            .arg(&src)
-            .output()
-            .expect("cc (gcc) is needed to build the test probes");
-        assert!(
-            out.status.success(),
-            "cc failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::set_permissions(dir.join("denials"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        dir
-    })
+/// A directory every user can read holding the compiled `denials`.
+fn probe_dir() -> std::path::PathBuf {
+    compiled_probe("denials")
 }
 
 /// A profile running the probe with `args`, after `extra` lines.
