@@ -71,13 +71,12 @@ pub fn program(plan: &Plan, handoff: Option<&super::tracer::Handoff>) -> Result<
     })?;
     // From here on every call may be notified: nothing but atomics until
     // the supervisor holds the listener.
-    if !handoff.offer(fd) {
+    if !handoff.offer(std::os::fd::AsRawFd::as_raw_fd(&fd)) {
         // Nobody will answer: end here, without a call the filter could hold.
         sys::exit_now(super::EXIT_SETUP);
     }
     // Our copy is close-on-exec; closing it is a call the supervisor answers.
-    // SAFETY: fd is the listener just made, owned by nobody else here.
-    drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    drop(fd);
     Ok(())
 }
 

@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 
 /// The page shared by the program's process and the supervisor.
 pub struct Handoff {
-    page: *mut AtomicI32,
+    page: notify::SharedWords,
 }
 
-// The program's side only stores and loads atomics; the supervisor's too.
+// The word the listener's number is offered in, and the supervisor's answer.
 const OFFERED: usize = 0;
 const TAKEN: usize = 1;
 /// TAKEN values: the supervisor has the listener, or could not take it.
@@ -44,33 +44,15 @@ const FAILED: i32 = 2;
 impl Handoff {
     /// Maps the shared page (before the fork).
     pub fn new() -> Result<Handoff, String> {
-        // SAFETY: a new anonymous shared mapping of one page; checked below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(format!(
-                "mmap(shared page) failed: {}",
-                nix::errno::Errno::last()
-            ));
-        }
-        let h = Handoff { page: p.cast() };
+        let page = notify::SharedWords::new().map_err(|e| e.to_string())?;
+        let h = Handoff { page };
         h.slot(OFFERED).store(-1, Ordering::SeqCst);
         h.slot(TAKEN).store(0, Ordering::SeqCst);
         Ok(h)
     }
 
     fn slot(&self, i: usize) -> &AtomicI32 {
-        // SAFETY: the page is mapped for the process's life and holds
-        // 1024 i32s; AtomicI32 has i32's layout.
-        unsafe { &*self.page.add(i) }
+        self.page.word(i)
     }
 
     /// The program's side: offers the listener `fd` and waits, without a
@@ -181,7 +163,7 @@ impl Seen {
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::ENOENT) => continue,
                 Err(_) => return,
             };
-            let answer = self.decide(&n);
+            let answer = self.decide(&listener, &n);
             let r = match answer {
                 Answer::Fail(e) => notify::respond(&listener, n.id, e, false),
                 Answer::Continue => notify::respond(&listener, n.id, 0, true),
@@ -197,7 +179,7 @@ impl Seen {
         }
     }
 
-    fn decide(&self, n: &notify::Notif) -> Answer {
+    fn decide(&self, listener: &OwnedFd, n: &notify::Notif) -> Answer {
         let d = &n.data;
         let verdict = bpf::run(&self.own, d.arch, d.nr as u32, d.args);
         let (abi, nr) = abi_of(d.arch, d.nr as u32);
@@ -218,7 +200,7 @@ impl Seen {
             }
             RET_ALLOW | RET_LOG => {
                 if let Some(w) = tp::watched(&name) {
-                    self.look(n, w, &name);
+                    self.look(listener, n, w, &name);
                 }
                 Answer::Continue
             }
@@ -228,7 +210,7 @@ impl Seen {
     }
 
     /// A watched call the filter allows: what it will find.
-    fn look(&self, n: &notify::Notif, w: &tp::Watch, name: &str) {
+    fn look(&self, listener: &OwnedFd, n: &notify::Notif, w: &tp::Watch, name: &str) {
         let pid = n.pid as i32;
         let args = &n.data.args;
         if w.uses == Use::Connect {
@@ -258,7 +240,11 @@ impl Seen {
         ) else {
             return;
         };
-        // Read what we read only if it was the caller's when we read it.
+        // What was read is the caller's only if its call still waits (its
+        // pid was not reused meanwhile).
+        if !notify::still_valid(listener, n.id) {
+            return;
+        }
         let creates = flags & libc::O_CREAT as u64 != 0;
         let writes = w.uses == Use::Change
             || (w.uses == Use::Open

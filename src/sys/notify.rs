@@ -79,7 +79,9 @@ pub fn sizes_match() -> bool {
 
 /// Installs `filter` on the calling thread (no_new_privs set) and returns
 /// the listener of its notifications (close-on-exec). No allocation.
-pub fn install_with_listener(filter: &super::seccomp::Filter) -> std::result::Result<RawFd, Errno> {
+pub fn install_with_listener(
+    filter: &super::seccomp::Filter,
+) -> std::result::Result<OwnedFd, Errno> {
     let fprog = filter.fprog();
     // SAFETY: fprog points at the filter, which outlives the call.
     let fd = unsafe {
@@ -93,7 +95,8 @@ pub fn install_with_listener(filter: &super::seccomp::Filter) -> std::result::Re
     if fd < 0 {
         Err(Errno::last())
     } else {
-        Ok(fd as RawFd)
+        // SAFETY: just returned by seccomp, owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
 }
 
@@ -213,4 +216,46 @@ pub fn read_bytes(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
         out.extend_from_slice(&chunk);
     }
     Some(out)
+}
+
+/// A page of memory shared with the processes forked after it was made
+/// (MAP_SHARED): a few atomic words two processes exchange without a
+/// system call.
+pub struct SharedWords {
+    page: *mut std::sync::atomic::AtomicI32,
+}
+
+/// How many words a `SharedWords` holds.
+pub const SHARED_WORDS: usize = 1024;
+
+impl SharedWords {
+    pub fn new() -> Result<SharedWords> {
+        // SAFETY: a new anonymous shared mapping of one page; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(SysError::new(
+                "mmap(4096, MAP_SHARED|MAP_ANONYMOUS)",
+                Errno::last(),
+            ));
+        }
+        Ok(SharedWords { page: p.cast() })
+    }
+
+    /// Word `i` (< SHARED_WORDS).
+    pub fn word(&self, i: usize) -> &std::sync::atomic::AtomicI32 {
+        assert!(i < SHARED_WORDS);
+        // SAFETY: the page stays mapped for the process's life (it is never
+        // unmapped) and holds SHARED_WORDS i32s; AtomicI32 has i32's layout
+        // and a zeroed page is valid for it.
+        unsafe { &*self.page.add(i) }
+    }
 }
