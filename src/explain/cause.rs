@@ -80,11 +80,7 @@ mod tests {
     use crate::located::Pos;
 
     fn at(line: usize) -> Pos {
-        Pos {
-            file: "p.rhai".into(),
-            line,
-            col: 3,
-        }
+        Pos::in_test(line, 3)
     }
 
     #[test]

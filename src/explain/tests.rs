@@ -4,25 +4,12 @@ use crate::plan::{FsOp, NetMode, Plan, Step};
 use crate::policy::seccomp::Action;
 
 fn pos(line: usize) -> Pos {
-    Pos {
-        file: "p.rhai".into(),
-        line,
-        col: 1,
-    }
+    Pos::in_test(line, 1)
 }
 
 fn bind(source: &str, target: &str, rw: bool, line: usize) -> Step<FsOp> {
     Step {
-        op: FsOp::Bind {
-            source: source.into(),
-            target: target.into(),
-            rw,
-            dev: false,
-            optional: false,
-            replace: false,
-            create: false,
-            exec: false,
-        },
+        op: FsOp::plain_bind(source, target, rw),
         at: pos(line),
     }
 }

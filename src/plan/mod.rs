@@ -231,6 +231,23 @@ impl FsOp {
     }
 }
 
+#[cfg(test)]
+impl FsOp {
+    /// A bind with no option but `rw`, for tests.
+    pub fn plain_bind(source: &str, target: &str, rw: bool) -> FsOp {
+        FsOp::Bind {
+            source: source.into(),
+            target: target.into(),
+            rw,
+            dev: false,
+            optional: false,
+            replace: false,
+            create: false,
+            exec: false,
+        }
+    }
+}
+
 /// How the environment of the program is built: start empty (or from the
 /// launcher's environment when `clear` is false), then apply `ops` in order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

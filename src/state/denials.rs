@@ -361,27 +361,14 @@ mod tests {
     use crate::plan::Step;
 
     fn at(line: usize) -> Pos {
-        Pos {
-            file: "p.rhai".into(),
-            line,
-            col: 1,
-        }
+        Pos::in_test(line, 1)
     }
 
     fn plan() -> Plan {
         let mut p = Plan::new("t", "p.rhai");
         p.fs = vec![
             Step {
-                op: FsOp::Bind {
-                    source: "/usr".into(),
-                    target: "/usr".into(),
-                    rw: false,
-                    dev: false,
-                    optional: false,
-                    replace: false,
-                    create: false,
-                    exec: false,
-                },
+                op: FsOp::plain_bind("/usr", "/usr", false),
                 at: at(2),
             },
             Step {
