@@ -26,6 +26,7 @@ pub enum Kind {
     Confinement,
     Limit,
     Helper,
+    Warning,
 }
 
 impl Kind {
@@ -42,6 +43,7 @@ impl Kind {
             Kind::Confinement => "confinement",
             Kind::Limit => "limits",
             Kind::Helper => "helpers (host processes beside the sandbox)",
+            Kind::Warning => "warnings (what the profile could not give on this host)",
         }
     }
 }
@@ -128,6 +130,11 @@ pub fn grants(plan: &Plan, ctx: &Context) -> Vec<Grant> {
         );
     }
     helpers(plan, &mut out);
+    // What the profile left out on this host (no display, no bus): often
+    // the answer to "why does it not work".
+    for w in &plan.warnings {
+        out.add(Kind::Warning, &w.value, "", at(&w.at), 0);
+    }
     let mut v = out.0;
     // Stable: sections in order, keys sorted; a later grant for the same
     // key replaces an earlier one (a bind with `replace`).

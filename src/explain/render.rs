@@ -19,6 +19,7 @@ pub fn kind_name(k: Kind) -> &'static str {
         Kind::Confinement => "confinement",
         Kind::Limit => "limit",
         Kind::Helper => "helper",
+        Kind::Warning => "warning",
     }
 }
 
@@ -37,6 +38,10 @@ fn rows(o: &mut String, grants: &[&Grant], indent: &str) {
         } else {
             String::new()
         };
+        if g.what.is_empty() {
+            let _ = writeln!(o, "{indent}{key}    [{}]{points}", one(&g.at));
+            continue;
+        }
         let _ = writeln!(
             o,
             "{indent}{key}{}  {}    [{}]{points}",
