@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         state_dir: Some(Path::new("/run/user/1000/moksha")),
         memory: Some(1 << 34),
         processes: Some(4096),
+        trace: data.len() % 5 == 0,
     };
     if let Ok(resolved) = resolve(&plan, &launch) {
         let _ = mounts::compile(&resolved);

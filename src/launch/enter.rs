@@ -56,7 +56,7 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
     // (Single-threaded; the child only runs program::start.)
     let Some(child) = sys::fork()? else {
         drop(report_read);
-        program::start(&plan, &launcher_env(), umask, &report_write)
+        program::start(&plan, &launcher_env(), umask, &report_write, None)
     };
     drop(report_write);
     let mut failure = None;

@@ -48,6 +48,8 @@ pub struct Launch<'a> {
     /// The process bound a sandbox with its own user namespace gets when
     /// its profile sets none (`process_bound`).
     pub processes: Option<u64>,
+    /// Trace mode asked on the command line.
+    pub trace: bool,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -70,6 +72,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             state_dir: state_dir.as_deref(),
             memory: crate::sys::memory_total(),
             processes: process_bound(),
+            trace: opts.trace,
         },
     )?;
     if resolved.ids.as_nobody {
@@ -138,6 +141,10 @@ fn process_bound() -> Option<u64> {
 /// The plan with the launcher's additions, validated.
 pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     let mut plan = plan.clone();
+    plan.supervision.trace |= launch.trace;
+    if plan.supervision.trace {
+        log_bus_proxies(&mut plan);
+    }
     if launch.root {
         // Files the sandbox creates belong to the host's root: no setuid
         // or setgid bits on them (policy/seccomp.rs).
@@ -259,6 +266,30 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     }
     plan::validate(&plan)?;
     Ok(plan)
+}
+
+/// The file in a D-Bus proxy's directory its log goes to in trace mode.
+pub const PROXY_LOG: &str = "proxy.log";
+
+/// Trace mode: every xdg-dbus-proxy logs what it filters (`--log`) into
+/// PROXY_LOG in its directory, which the launcher reads at the end.
+fn log_bus_proxies(plan: &mut Plan) {
+    for step in &mut plan.helpers {
+        let plan::helper::HelperKind::Program { argv, .. } = &mut step.op.kind else {
+            continue;
+        };
+        if !argv.first().is_some_and(|a| a.ends_with("xdg-dbus-proxy")) {
+            continue;
+        }
+        let mut wrapped: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec \"$@\" --log >\"$0/{PROXY_LOG}\" 2>&1"),
+            plan::helper::DIR.into(),
+        ];
+        wrapped.append(argv);
+        *argv = wrapped;
+    }
 }
 
 /// The tmpfs steps that hide the host directory `dir` in every place a
@@ -471,6 +502,7 @@ mod tests {
             state_dir: None,
             processes: None,
             memory: None,
+            trace: false,
         }
     }
 

@@ -62,6 +62,7 @@ pub fn start(
     launcher_env: &[(String, String)],
     old_umask: libc::mode_t,
     report: &OwnedFd,
+    handoff: Option<&super::tracer::Handoff>,
 ) -> ! {
     let setup = |r: sys::Result<()>| {
         if let Err(e) = r {
@@ -165,7 +166,7 @@ pub fn start(
     sys::umask(old_umask);
     // Landlock, then the seccomp filter (it always refuses TIOCSTI and
     // TIOCLINUX); nothing but exec runs after it.
-    if let Err(msg) = confine::program(plan) {
+    if let Err(msg) = confine::program(plan, handoff) {
         fail(report, EXIT_SETUP, msg);
     }
 

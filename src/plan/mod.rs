@@ -244,6 +244,23 @@ impl FsOp {
     }
 }
 
+#[cfg(test)]
+impl FsOp {
+    /// A bind with no option but `rw`, for tests.
+    pub fn plain_bind(source: &str, target: &str, rw: bool) -> FsOp {
+        FsOp::Bind {
+            source: source.into(),
+            target: target.into(),
+            rw,
+            dev: false,
+            optional: false,
+            replace: false,
+            create: false,
+            exec: false,
+        }
+    }
+}
+
 /// How the environment of the program is built: start empty (or from the
 /// launcher's environment when `clear` is false), then apply `ops` in order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -315,6 +332,10 @@ pub struct Supervision {
     /// Run in the background: the launcher returns once the program runs,
     /// output goes to log files.
     pub detach: bool,
+    /// Trace mode: refused calls go to the supervisor, which answers them
+    /// as the filter would and prints a summary at exit (policy/trace.rs).
+    #[serde(default)]
+    pub trace: bool,
 }
 
 impl Default for Supervision {
@@ -324,6 +345,7 @@ impl Default for Supervision {
             new_session: true,
             named: false,
             detach: false,
+            trace: false,
         }
     }
 }

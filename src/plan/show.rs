@@ -245,6 +245,12 @@ impl Plan {
         if s.detach {
             let _ = writeln!(o, "  detached:  yes (output to `moksha logs`)");
         }
+        if s.trace {
+            let _ = writeln!(
+                o,
+                "  trace:     on: what the program is refused is counted and summed up at exit"
+            );
+        }
         let _ = writeln!(
             o,
             "  dies with the launcher: {}",

@@ -584,6 +584,19 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
     );
     api!(
         engine,
+        "trace",
+        "s: Sandbox, on: bool",
+        "Trace mode (same as `moksha exec --trace`; default off, and then it costs nothing):
+        while the program runs, moksha records what it was refused (seccomp refusals by
+        call, paths not in its view or not writable, connections the network refuses) and
+        prints a summary at exit, each line with its count and the profile line or default
+        that caused it (detached: into `moksha logs`). The program gets the same answers
+        as without trace: the supervisor answers each refused call with the filter's own
+        errno. See docs/explain.md.",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.trace = on
+    );
+    api!(
+        engine,
         "new_session",
         "s: Sandbox, on: bool",
         "Whether the program starts in a new session without a controlling terminal (default true).

@@ -59,6 +59,7 @@ pub struct Record {
 /// Why an instance cannot be used.
 pub type Result<T> = std::result::Result<T, String>;
 
+pub mod denials;
 mod dir;
 pub use dir::state_dir;
 

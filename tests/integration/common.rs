@@ -385,3 +385,32 @@ impl Pty {
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
     }
 }
+
+/// A directory every user can read holding the probe NAME, compiled once
+/// per test run from tests/integration/probes/NAME.c with `cc`.
+pub fn compiled_probe(name: &str) -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = dirs.iter().find(|(n, _)| n == name) {
+        return dir.clone();
+    }
+    let dir = std::env::temp_dir().join(format!("moksha-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/integration/probes/{name}.c"));
+    let out = Command::new("cc")
+        .args(["-O", "-Wall", "-o"])
+        .arg(dir.join(name))
+        .arg(&src)
+        .output()
+        .expect("cc (gcc) is needed to build the test probes");
+    assert!(
+        out.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dirs.push((name.to_string(), dir.clone()));
+    dir
+}

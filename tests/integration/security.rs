@@ -6,34 +6,12 @@
 use crate::both;
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A directory every user can read holding the compiled `probe`.
-fn probe_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("moksha-test-probe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probes/probe.c");
-        let out = Command::new("cc")
-            .args(["-O", "-Wall", "-o"])
-            .arg(dir.join("probe"))
-            .arg(&src)
-            .output()
-            .expect("cc (gcc) is needed to build the test probes");
-        assert!(
-            out.status.success(),
-            "cc failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::set_permissions(dir.join("probe"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        dir
-    })
+fn probe_dir() -> std::path::PathBuf {
+    compiled_probe("probe")
 }
 
 /// Rhai lines binding the probe at /probe/probe.
