@@ -604,7 +604,8 @@ pub fn dir_for(name: &str) -> PathBuf {
 /// Creates the host directories of binds marked `create` (mode 0700, with
 /// missing parents), before anything checks that bind sources exist.
 pub fn create_sources(plan: &Plan) -> Result<(), String> {
-    let ops = crate::plan::mounts::compile(plan);
+    // Compiled only when a source is to be made (most launches make none).
+    let mut ops = None;
     // Run by root as nobody, the sandbox must be able to use them.
     let owner = plan
         .ids
@@ -632,7 +633,8 @@ pub fn create_sources(plan: &Plan) -> Result<(), String> {
         // the path's directories symlinks (on an earlier run): created
         // without following any, as the bind itself is opened (rootfs.rs).
         // Elsewhere the path is followed as the profile wrote it.
-        let holder = crate::plan::mounts::writable_holder(&ops, source);
+        let ops = ops.get_or_insert_with(|| crate::plan::mounts::compile(plan));
+        let holder = crate::plan::mounts::writable_holder(ops, source);
         let from = holder.unwrap_or("/");
         let rest = &normalize(source)[normalize(from).len()..];
         sys::open_path(from)
