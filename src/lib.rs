@@ -11,6 +11,7 @@ mod architecture;
 pub mod arg;
 pub mod cli;
 pub mod commands;
+pub mod import;
 pub mod install;
 pub mod launch;
 pub mod located;

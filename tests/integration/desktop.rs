@@ -400,6 +400,97 @@ s.exec(["/bin/sh", "-c", {}]);
     );
 });
 
+both!(
+    firejail_dbus_user_filter_talks_and_owns_only_what_it_says,
+    |who| {
+        installed("dbus-daemon", "dbus");
+        installed("xdg-dbus-proxy", "xdg-dbus-proxy");
+        installed("gdbus", "libglib2.0-bin");
+        let dir = world_dir();
+        let busdir = owned_dir(dir.path(), "bus", who);
+        let bus = busdir.join("socket");
+        let address = format!("unix:path={}", bus.display());
+        let _daemon = Background(
+            command_as(
+                who,
+                "dbus-daemon",
+                &[
+                    "--session",
+                    &format!("--address={address}"),
+                    "--nofork",
+                    "--nopidfile",
+                ],
+                &[],
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+        );
+        wait_for("dbus-daemon's socket", 20, || bus.exists());
+        let service_py = dir.path().join("service.py");
+        write_as(&service_py, SERVICE.as_bytes(), Who::Root);
+        let mut service = command_as(
+            who,
+            "/usr/bin/python3",
+            &[
+                &service_py.to_string_lossy(),
+                "org.moksha.Allowed",
+                "org.moksha.Hidden",
+            ],
+            &[("DBUS_SESSION_BUS_ADDRESS", &address)],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(service.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let _service = Background(service);
+        assert_eq!(line.trim(), "owned");
+        let profile_path = dir.path().join("bus.profile");
+        write_as(
+        &profile_path,
+        b"dbus-user filter\ndbus-user.talk org.moksha.Allowed\ndbus-user.own org.moksha.Mine\ndbus-system none\n",
+        Who::Root,
+    );
+        let own = |name: &str| {
+            format!(
+            "gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+             --method org.freedesktop.DBus.RequestName {name} 4 2>/dev/null | grep -q '(uint32 1,)' \
+             && echo owned-{name}; "
+        )
+        };
+        let ping = |name: &str| {
+            format!(
+                "gdbus call --session --dest {name} --object-path / \
+             --method org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && echo {name}-reached; "
+            )
+        };
+        let script = format!(
+            "{}{}{}{}echo done",
+            ping("org.moksha.Allowed"),
+            ping("org.moksha.Hidden"),
+            own("org.moksha.Mine"),
+            own("org.moksha.Other"),
+        );
+        let env = [("DBUS_SESSION_BUS_ADDRESS", address.as_str())];
+        let target = format!("firejail:{}", profile_path.display());
+        let r = moksha_env(
+            who,
+            &["exec", &target, "--", "/bin/sh", "-c", &script],
+            &env,
+        )
+        .expect_code(0);
+        assert_eq!(
+            r.stdout, "org.moksha.Allowed-reached\nowned-org.moksha.Mine\ndone\n",
+            "{r:?}"
+        );
+    }
+);
+
 // ---- helpers ------------------------------------------------------------------
 
 both!(helper_failures_are_clear, |who| {

@@ -7,6 +7,7 @@ mod common;
 mod current_dir;
 mod desktop;
 mod escape;
+mod firejail;
 mod helper_confinement;
 mod host_checks;
 mod install;
