@@ -8,6 +8,7 @@ mod current_dir;
 mod desktop;
 mod escape;
 mod firejail;
+mod firejail_programs;
 mod helper_confinement;
 mod host_checks;
 mod install;
