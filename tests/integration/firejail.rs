@@ -495,3 +495,98 @@ fn hostile_profile_text_stays_data() {
     .expect_code(1);
     assert!(r.stderr.contains("b.inc:2: include cycle"), "{r:?}");
 }
+
+/// What a probe sees: for each path, whether it exists, whether its content
+/// can be read (a blacklisted file is empty: Firejail's can be opened by
+/// root, moksha's by nobody) and whether it can be written, and the
+/// network interfaces.
+const PROBE: &str = r#"for p in "$@"; do
+  e=-; r=-; w=-
+  test -e "$p" && e=e
+  if test -d "$p"; then ls "$p" >/dev/null 2>&1 && r=r; else test -n "$(head -c1 "$p" 2>/dev/null)" && r=r; fi
+  if test -d "$p"; then touch "$p/.probe" 2>/dev/null && w=w && rm -f "$p/.probe"; else test -e "$p" && (: >> "$p") 2>/dev/null && w=w; fi
+  echo "$p $e$r$w"
+done
+echo "net: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\n' ' ')"
+"#;
+
+/// The same profile and probe under the real firejail and under moksha
+/// (as root: firejail refuses uid 65534): the same paths are visible,
+/// readable and writable, and the network is the same.
+#[test]
+fn differential_against_firejail() {
+    let firejail = Path::new("/usr/bin/firejail");
+    assert!(
+        firejail.exists(),
+        "firejail is not installed: apt-get install firejail (see .ci/run)"
+    );
+    let dir = world_dir();
+    let base = dir.path();
+    for (rel, text) in [
+        ("docs/a", "a"),
+        ("docs/secret", "s"),
+        ("docs/ro/f", "f"),
+        ("docs/h_history", "h"),
+        ("other/b", "b"),
+    ] {
+        let p = base.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    let b = base.display();
+    let profile = firejail_profile(
+        base,
+        "fjprobe.profile",
+        &format!(
+            "caps.drop all\nnonewprivs\nnet none\nwhitelist {b}/docs\nblacklist {b}/docs/secret\n\
+             blacklist {b}/docs/*_history\nread-only {b}/docs/ro\nblacklist /etc/fstab\n"
+        ),
+    );
+    let paths: Vec<String> = [
+        "docs",
+        "docs/a",
+        "docs/secret",
+        "docs/ro",
+        "docs/ro/f",
+        "docs/h_history",
+        "other",
+        "other/b",
+    ]
+    .iter()
+    .map(|r| format!("{b}/{r}"))
+    .chain(["/etc/passwd", "/etc/shadow", "/etc/fstab", "/usr/bin/sh"].map(String::from))
+    .collect();
+    let mut args = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        PROBE.into(),
+        "probe".into(),
+    ];
+    args.extend(paths.iter().cloned());
+
+    let out = std::process::Command::new(firejail)
+        .arg("--quiet")
+        .arg(format!("--profile={profile}"))
+        .arg("--")
+        .args(&args)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let theirs = Run::from(out).expect_code(0);
+    let target = format!("firejail:{profile}");
+    let mut all = vec!["exec", target.as_str(), "--"];
+    all.extend(args.iter().map(String::as_str));
+    let ours = Run::from(moksha(Who::Root, &all).output().unwrap()).expect_code(0);
+    assert_eq!(
+        ours.stdout, theirs.stdout,
+        "moksha and firejail see different things\nmoksha:\n{}\nfirejail:\n{}",
+        ours.stdout, theirs.stdout
+    );
+    // And it is the view the profile asks for.
+    assert!(
+        theirs.stdout.contains(&format!("{b}/other -")),
+        "{}",
+        theirs.stdout
+    );
+    assert!(theirs.stdout.contains("net: lo"), "{}", theirs.stdout);
+}
