@@ -502,7 +502,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 text.push_str(words[(x % words.len() as u64) as usize]);
-                if x % 5 == 0 {
+                if x.is_multiple_of(5) {
                     text.push(char::from_u32((x >> 20) as u32 % 0x11_0000).unwrap_or('x'));
                 }
             }
