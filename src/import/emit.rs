@@ -121,10 +121,11 @@ fn alias(key: &str, taken: &mut HashSet<String>) -> String {
     unique
 }
 
-/// The module file name for an included file's `key` (its file name, or
-/// the name with a short hash for a file outside the profile directories).
-pub fn module_path(key: &str) -> String {
-    let mut name: String = key
+/// `text` with every character but ASCII letters, digits, `-`, `_` and
+/// `.` replaced by `_`, never empty and never starting with `.`: a name a
+/// profile or module may have.
+pub fn plain_name(text: &str) -> String {
+    let name: String = text
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.".contains(c) {
@@ -134,9 +135,17 @@ pub fn module_path(key: &str) -> String {
             }
         })
         .collect();
-    if name.starts_with('.') || name.is_empty() {
-        name = format!("_{name}");
+    if name.is_empty() || name.starts_with('.') {
+        format!("_{name}")
+    } else {
+        name
     }
+}
+
+/// The module file name for an included file's `key` (its file name, or
+/// the name with a short hash for a file outside the profile directories).
+pub fn module_path(key: &str) -> String {
+    let mut name = plain_name(key);
     while name.contains("..") {
         name = name.replace("..", "._");
     }

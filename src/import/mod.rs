@@ -95,20 +95,7 @@ pub fn name_of(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let stem = file.strip_suffix(".profile").unwrap_or(&file);
-    let mut name: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() || name.starts_with('.') {
-        name = format!("_{name}");
-    }
-    name
+    emit::plain_name(stem)
 }
 
 /// The module key of an included file: its name when it comes from a

@@ -42,16 +42,6 @@ fn command_as(who: Who, program: &str, args: &[&str], env: &[(&str, &str)]) -> C
     cmd
 }
 
-fn installed(program: &str, package: &str) {
-    let found = ["/usr/bin", "/bin", "/usr/local/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(program).exists());
-    assert!(
-        found,
-        "{program} is not installed: apt-get install {package} (see .ci/run)"
-    );
-}
-
 fn wait_for(what: &str, secs: u64, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
@@ -300,19 +290,14 @@ fn processes_with(needle: &str) -> Vec<String> {
     found
 }
 
-both!(dbus_filter_allows_only_the_named_service, |who| {
-    installed("dbus-daemon", "dbus");
-    installed("xdg-dbus-proxy", "xdg-dbus-proxy");
-    installed("gdbus", "libglib2.0-bin");
-    assert!(
-        Path::new("/usr/lib/python3/dist-packages/gi").exists(),
-        "python3-gi is not installed: apt-get install python3-gi (see .ci/run)"
-    );
-    let dir = world_dir();
-    let busdir = owned_dir(dir.path(), "bus", who);
+/// A private session bus run by `who` in `dir`, with a service owning
+/// org.moksha.Allowed and org.moksha.Hidden: its address, and the processes
+/// (stopped when dropped).
+fn session_bus(who: Who, dir: &Path) -> (String, [Background; 2]) {
+    let busdir = owned_dir(dir, "bus", who);
     let bus = busdir.join("socket");
     let address = format!("unix:path={}", bus.display());
-    let _daemon = Background(
+    let daemon = Background(
         command_as(
             who,
             "dbus-daemon",
@@ -329,7 +314,7 @@ both!(dbus_filter_allows_only_the_named_service, |who| {
         .unwrap(),
     );
     wait_for("dbus-daemon's socket", 20, || bus.exists());
-    let service_py = dir.path().join("service.py");
+    let service_py = dir.join("service.py");
     write_as(&service_py, SERVICE.as_bytes(), Who::Root);
     let mut service = command_as(
         who,
@@ -350,8 +335,21 @@ both!(dbus_filter_allows_only_the_named_service, |who| {
         &mut line,
     )
     .unwrap();
-    let _service = Background(service);
+    let service = Background(service);
     assert_eq!(line.trim(), "owned");
+    (address, [daemon, service])
+}
+
+both!(dbus_filter_allows_only_the_named_service, |who| {
+    installed("dbus-daemon", "dbus");
+    installed("xdg-dbus-proxy", "xdg-dbus-proxy");
+    installed("gdbus", "libglib2.0-bin");
+    assert!(
+        Path::new("/usr/lib/python3/dist-packages/gi").exists(),
+        "python3-gi is not installed: apt-get install python3-gi (see .ci/run)"
+    );
+    let dir = world_dir();
+    let (address, _bus) = session_bus(who, dir.path());
 
     let ping = |name: &str| {
         format!(
@@ -407,49 +405,7 @@ both!(
         installed("xdg-dbus-proxy", "xdg-dbus-proxy");
         installed("gdbus", "libglib2.0-bin");
         let dir = world_dir();
-        let busdir = owned_dir(dir.path(), "bus", who);
-        let bus = busdir.join("socket");
-        let address = format!("unix:path={}", bus.display());
-        let _daemon = Background(
-            command_as(
-                who,
-                "dbus-daemon",
-                &[
-                    "--session",
-                    &format!("--address={address}"),
-                    "--nofork",
-                    "--nopidfile",
-                ],
-                &[],
-            )
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-        );
-        wait_for("dbus-daemon's socket", 20, || bus.exists());
-        let service_py = dir.path().join("service.py");
-        write_as(&service_py, SERVICE.as_bytes(), Who::Root);
-        let mut service = command_as(
-            who,
-            "/usr/bin/python3",
-            &[
-                &service_py.to_string_lossy(),
-                "org.moksha.Allowed",
-                "org.moksha.Hidden",
-            ],
-            &[("DBUS_SESSION_BUS_ADDRESS", &address)],
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(service.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let _service = Background(service);
-        assert_eq!(line.trim(), "owned");
+        let (address, _bus) = session_bus(who, dir.path());
         let profile_path = dir.path().join("bus.profile");
         write_as(
         &profile_path,

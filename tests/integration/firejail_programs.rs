@@ -110,17 +110,6 @@ impl Home {
     }
 }
 
-/// The program `name` is installed on the host.
-fn installed(name: &str, package: &str) {
-    let found = ["/usr/bin", "/bin", "/usr/local/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(name).exists());
-    assert!(
-        found,
-        "{name} is not installed: apt-get install {package} (see .ci/run)"
-    );
-}
-
 /// The read of the hidden path failed: no content, and the program said so.
 fn refused(r: &Run, which: Hidden) {
     let all = format!("{}{}", r.stdout, r.stderr);
