@@ -39,6 +39,18 @@ pub fn to_bytes(text: &str) -> Vec<u8> {
     out
 }
 
+/// A host path as profile text: lossless, bytes that are not UTF-8
+/// escaped as in `to_text` (a home or a file name in Latin-1 stays itself).
+pub fn path_text(path: &std::path::Path) -> String {
+    to_text(path.as_os_str()).0
+}
+
+/// The host path a profile's text names (see `path_text`), for `std::fs`.
+pub fn to_path(text: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    std::ffi::OsString::from_vec(to_bytes(text)).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +67,14 @@ mod tests {
         }
         let (text, escaped) = to_text(OsStr::new("héllo wörld"));
         assert_eq!((text.as_str(), escaped), ("héllo wörld", false));
+    }
+
+    #[test]
+    fn host_paths_come_back_byte_for_byte() {
+        let latin1 = std::path::Path::new(OsStr::from_bytes(b"/home/j\xf6rg/caf\xe9"));
+        let text = path_text(latin1);
+        assert_eq!(text, "/home/j\u{10fff6}rg/caf\u{10ffe9}");
+        assert_eq!(to_path(&text), latin1);
+        assert_eq!(to_path("/plain/ü"), std::path::Path::new("/plain/ü"));
     }
 }

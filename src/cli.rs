@@ -146,6 +146,13 @@ pub enum Command {
         /// Return once the program runs; its output goes to log files.
         #[arg(long, short = 'd')]
         detach: bool,
+        /// Trace mode (the profile's s.trace(true)): record what the program
+        /// is refused (seccomp refusals, paths not in its view or not
+        /// writable, connections refused) and print a summary at exit, each
+        /// with its count and the profile line or default that caused it.
+        /// The program gets the same answers as without it.
+        #[arg(long)]
+        trace: bool,
         #[command(flatten)]
         quick: Quick,
         #[command(flatten)]
@@ -168,6 +175,39 @@ pub enum Command {
         /// With --resolved: as `moksha exec --detach` would run it.
         #[arg(long, short = 'd', requires = "resolved")]
         detach: bool,
+        #[command(flatten)]
+        quick: Quick,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// What the program in a profile's sandbox can reach, in words: files
+    /// (path inside, access, host source, the profile line that granted
+    /// it), environment, network, devices, D-Bus names, syscalls refused,
+    /// capabilities, limits, helpers; and an exposure score (0 is the
+    /// strictest; weights in docs/explain.md). Nothing is started.
+    Explain {
+        /// Print the grants and the score as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Compare with this profile (same arguments and options): list
+        /// what one grants that the other does not. May also follow the
+        /// profile: `moksha explain A --diff B`.
+        #[arg(long, value_name = "PROFILE_B")]
+        diff: Option<String>,
+        #[command(flatten)]
+        quick: Quick,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run the program in trace mode and print the profile edits that would
+    /// have made what it was refused work: a Rhai snippet to review, grouped
+    /// by kind (binds read-only / read-write, syscalls, network, D-Bus).
+    /// Nothing is applied unless --apply names a file.
+    Learn {
+        /// Append the snippet, with a comment header, to this copy of the
+        /// profile (created from the profile's source when missing).
+        #[arg(long, value_name = "FILE")]
+        apply: Option<std::path::PathBuf>,
         #[command(flatten)]
         quick: Quick,
         #[command(flatten)]
@@ -341,6 +381,28 @@ impl Target {
         (texts.into_iter().map(|(t, _)| t).collect(), escaped)
     }
 
+    /// `PROFILE --diff B [ARGS]` or `PROFILE --diff=B [ARGS]`: takes B into
+    /// `diff` (unless it was given before the profile) and leaves the rest.
+    fn diff_after_profile(&mut self, diff: &mut Option<String>) {
+        let Some(first) = self.words.get(1).and_then(|w| w.to_str()) else {
+            return;
+        };
+        let (value, taken) = if first == "--diff" {
+            match self.words.get(2) {
+                Some(b) => (crate::arg::to_text(b).0, 2),
+                None => return,
+            }
+        } else if let Some(b) = first.strip_prefix("--diff=") {
+            (b.to_string(), 1)
+        } else {
+            return;
+        };
+        if diff.is_none() {
+            *diff = Some(value);
+            self.words.drain(1..1 + taken);
+        }
+    }
+
     /// The first argument when it is one of moksha's own options for
     /// `sub`: likely meant for moksha, so refused rather than guessed.
     fn misplaced_option(&self, sub: &clap::Command) -> Option<&str> {
@@ -369,16 +431,25 @@ impl Target {
 /// arguments start.
 pub fn parse() -> Cli {
     use clap::CommandFactory;
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // `moksha explain A --diff B`, as one reads it: the profile to compare
+    // with may follow the first one.
+    if let Command::Explain { diff, target, .. } = &mut cli.command {
+        target.diff_after_profile(diff);
+    }
     let (name, target) = match &cli.command {
         Command::Exec { target, .. } => ("exec", target),
         Command::Plan { target, .. } => ("plan", target),
+        Command::Explain { target, .. } => ("explain", target),
+        Command::Learn { target, .. } => ("learn", target),
         _ => return cli,
     };
     let mut cmd = Cli::command();
     // Built, so the usage of the subcommand reads `moksha exec`.
     cmd.build();
-    let sub = cmd.find_subcommand_mut(name).expect("exec and plan exist");
+    let sub = cmd
+        .find_subcommand_mut(name)
+        .expect("exec, plan, explain and learn exist");
     if let Some(option) = target.misplaced_option(sub) {
         let profile = target.profile();
         let msg = format!(

@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
 use crate::text::{self, shown};
-use crate::{launch, manage, profiles};
+use crate::{explain, launch, manage, profiles};
 
 /// Exit code for a profile that does not evaluate or validate.
 pub const EXIT_PROFILE: i32 = 1;
@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> i32 {
             timings,
             name,
             detach,
+            trace,
             quick,
             target,
         } => {
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> i32 {
                 timings,
                 name,
                 detach,
+                trace,
             };
             let flags = crate::quick::overrides(&quick);
             let (args, escaped) = target.args();
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> i32 {
                 timings: false,
                 name,
                 detach,
+                trace: false,
             });
             let flags = crate::quick::overrides(&quick);
             let (args, escaped) = target.args();
@@ -69,6 +72,25 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import {
             from: ImportFrom::Firejail { profiles, all, out },
         } => import_firejail(&profiles, all, out.as_deref()),
+        Command::Learn {
+            apply,
+            quick,
+            target,
+        } => {
+            let flags = crate::quick::overrides(&quick);
+            let (args, escaped) = target.args();
+            learn(&target.profile(), &args, escaped, &flags, apply.as_deref())
+        }
+        Command::Explain {
+            json,
+            diff,
+            quick,
+            target,
+        } => {
+            let flags = crate::quick::overrides(&quick);
+            let (args, _) = target.args();
+            explain(&target.profile(), &args, &flags, json, diff.as_deref())
+        }
         Command::Profiles { action: None } => {
             for l in profiles::list() {
                 let (name, place) = (text::line(&l.name), text::line(&l.place));
@@ -185,6 +207,146 @@ fn plan(
         }
     }
     0
+}
+
+/// `moksha explain`: the grants of the plan `moksha exec` would run, and
+/// with `diff` what they have that another profile's have not.
+fn explain(
+    profile: &str,
+    args: &[String],
+    flags: &Overrides,
+    json: bool,
+    diff: Option<&str>,
+) -> i32 {
+    let a = match explained(profile, args, flags) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Some(other) = diff else {
+        print!(
+            "{}",
+            if json {
+                explain::json(&a) + "\n"
+            } else {
+                explain::text(&a)
+            }
+        );
+        return 0;
+    };
+    let b = match explained(other, args, flags) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let d = explain::diff(&a, &b);
+    print!(
+        "{}",
+        if json {
+            explain::json_diff(&d) + "\n"
+        } else {
+            explain::text_diff(&d)
+        }
+    );
+    0
+}
+
+/// The report of one profile: its plan resolved as `moksha exec` would,
+/// but the same on every run (no terminal, no tmpfs sizes from this
+/// machine's memory), so that two runs and two machines compare.
+fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explain::Report, i32> {
+    let (plan, _) = load(profile, args, flags, true).ok_or(EXIT_PROFILE)?;
+    let helper_dir = launch::helper::dir_for(&plan.name);
+    let state_dir = crate::state::state_dir().ok();
+    let launch = launch::Launch {
+        name: &plan.name,
+        detach: plan.supervision.detach,
+        root: nix::unistd::geteuid().is_root(),
+        helper_dir: (!plan.helpers.is_empty()).then_some(helper_dir.as_path()),
+        terminal: None,
+        state_dir: state_dir.as_deref(),
+        memory: None,
+        // The default every kernel since 5.14 gives (the host's own limit
+        // would make the output differ between machines).
+        processes: Some(crate::policy::limits::DEFAULT_NPROC),
+        trace: false,
+    };
+    let resolved = launch::resolve(&plan, &launch).map_err(|e| {
+        eprintln!("moksha: {}", shown(e));
+        EXIT_PROFILE
+    })?;
+    let ctx = explain::Context {
+        home: Some(script::host::home_dir()),
+    };
+    Ok(explain::Report::of(&resolved, &ctx))
+}
+
+/// `moksha learn`: a traced run, then the snippet that grants what it was
+/// refused (printed, or appended to `apply`). Returns the program's code.
+fn learn(
+    profile: &str,
+    args: &[String],
+    escaped_bytes: bool,
+    flags: &Overrides,
+    apply: Option<&std::path::Path>,
+) -> i32 {
+    let Some((mut plan, _)) = load(profile, args, flags, true) else {
+        return EXIT_PROFILE;
+    };
+    plan.process.escaped_bytes = escaped_bytes;
+    warn(&plan);
+    let opts = launch::Options {
+        trace: true,
+        ..Default::default()
+    };
+    let (code, traced) = launch::run_traced(&plan, &opts);
+    let Some((resolved, tally)) = traced else {
+        eprintln!("moksha: learn: the traced run left no denial log (see above)");
+        return if code == 0 { launch::EXIT_SETUP } else { code };
+    };
+    let home = script::host::home_dir();
+    let on_host = |p: &str| std::path::Path::new(p).exists();
+    let Some(snippet) = explain::learn::snippet(&resolved, &tally, &home, &on_host) else {
+        eprintln!("moksha: learn: nothing was refused that a profile edit would grant");
+        return code;
+    };
+    let Some(file) = apply else {
+        print!("{}", text::lines(&snippet));
+        return code;
+    };
+    match append_learned(profile, file, &snippet) {
+        Ok(()) => {
+            eprintln!(
+                "moksha: learn: appended to {}; review it, then run it with moksha exec {}",
+                file.display(),
+                file.display()
+            );
+            code
+        }
+        Err(e) => {
+            eprintln!("moksha: learn: {}", shown(e));
+            EXIT_PROFILE
+        }
+    }
+}
+
+/// Appends `snippet` to `file`, a user copy of `profile` (made from the
+/// profile's source when it does not exist yet).
+fn append_learned(profile: &str, file: &std::path::Path, snippet: &str) -> Result<(), String> {
+    use std::io::Write;
+    let shown_file = file.display();
+    if !file.exists() {
+        let found = profiles::find_or_program(profile).map_err(|e| e.to_string())?;
+        std::fs::write(file, &found.source.text)
+            .map_err(|e| format!("cannot write {shown_file}: {e}"))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("cannot open {shown_file}: {e}"))?;
+    write!(
+        f,
+        "\n// ---- added by `moksha learn` (review before use) ----\n{snippet}"
+    )
+    .map_err(|e| format!("cannot write {shown_file}: {e}"))
 }
 
 fn check(list: &[String]) -> i32 {

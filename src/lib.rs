@@ -11,6 +11,7 @@ mod architecture;
 pub mod arg;
 pub mod cli;
 pub mod commands;
+pub mod explain;
 pub mod import;
 pub mod install;
 pub mod launch;

@@ -27,6 +27,18 @@ impl fmt::Display for Pos {
     }
 }
 
+#[cfg(test)]
+impl Pos {
+    /// `p.rhai:LINE:COL`, for tests.
+    pub fn in_test(line: usize, col: usize) -> Pos {
+        Pos {
+            file: "p.rhai".into(),
+            line,
+            col,
+        }
+    }
+}
+
 /// A structured value (a filesystem step, the command) together with the
 /// script position that produced it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -20,7 +20,9 @@ pub fn compile(policy: &Seccomp) -> Result<Vec<bpf::Insn>, String> {
 }
 
 /// Landlock, then seccomp, for the program. no_new_privs must be set.
-pub fn program(plan: &Plan) -> Result<(), String> {
+/// In trace mode (`handoff`), the filter notifies the supervisor, which
+/// takes its listener before this returns (tracer.rs).
+pub fn program(plan: &Plan, handoff: Option<&super::tracer::Handoff>) -> Result<(), String> {
     let ll = &plan.security.landlock;
     let abi = sys::landlock::abi();
     if let Some(min) = &ll.min_abi {
@@ -43,15 +45,50 @@ pub fn program(plan: &Plan) -> Result<(), String> {
             sys::landlock::restrict_self(&rs).map_err(|e| e.to_string())?;
         }
     }
-    let prog = compile(&plan.security.seccomp)?;
-    sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())
+    let Some(handoff) = handoff else {
+        let prog = compile(&plan.security.seccomp)?;
+        return sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string());
+    };
+    if !sys::notify::sizes_match() {
+        return Err(
+            "trace mode needs seccomp user notification (Linux 5.5 or newer) with the \
+                    structures moksha knows; run without --trace"
+                .into(),
+        );
+    }
+    let mut prog = compile(&super::tracer::traced(&plan.security.seccomp))?;
+    crate::policy::trace::notify_refusals(&mut prog);
+    let filter = sys::seccomp::Filter::new(&prog);
+    // For the moment of the handoff only: the supervisor, without
+    // capabilities over us, may take a descriptor of a dumpable process of
+    // its own uid. exec sets it again for the program.
+    sys::set_dumpable(true).map_err(|e| e.to_string())?;
+    let fd = sys::notify::install_with_listener(&filter).map_err(|e| {
+        format!(
+            "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER) ({} instructions) failed: {e}",
+            filter.len()
+        )
+    })?;
+    // From here on every call may be notified: nothing but atomics until
+    // the supervisor holds the listener.
+    if !handoff.offer(std::os::fd::AsRawFd::as_raw_fd(&fd)) {
+        // Nobody will answer: end here, without a call the filter could hold.
+        sys::exit_now(super::EXIT_SETUP);
+    }
+    // Our copy is close-on-exec; closing it is a call the supervisor answers.
+    drop(fd);
+    Ok(())
 }
 
 /// The supervisor's filter: moksha's default policy whatever the profile
 /// says, and no exec or sockets at all: the supervisor only waits, reaps
 /// and signals.
-pub fn supervisor_policy() -> Seccomp {
+pub fn supervisor_policy(trace: bool) -> Seccomp {
     let mut p = Seccomp::default();
+    if trace {
+        // The tracer reads the path or address a notified call passed.
+        p.rules.remove("process_vm_readv");
+    }
     for name in ["execve", "execveat", "socket", "socketpair", "ptrace"] {
         p.rules.insert(
             name.to_string(),
@@ -66,7 +103,7 @@ pub fn supervisor_policy() -> Seccomp {
 }
 
 /// Confines the supervisor after it has forked the program.
-pub fn supervisor() -> Result<(), String> {
-    let prog = compile(&supervisor_policy())?;
+pub fn supervisor(trace: bool) -> Result<(), String> {
+    let prog = compile(&supervisor_policy(trace))?;
     sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())
 }

@@ -38,6 +38,13 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
 
     let relay = block_signals(supervisor::Relay::of(&plan))?;
     let foreground = relay.shared_terminal;
+    // Non-dumpable before joining: from here until the command is executed
+    // this process and the child it forks hold the caller's environment and
+    // memory, and the sandbox's processes may share their uid. Its memory
+    // belongs to the host's user namespace, so nothing inside can ptrace it
+    // or read its /proc files (environ, mem, fd, cwd) even without landlock;
+    // exec makes the command dumpable again, as any program inside.
+    sys::set_dumpable(false)?;
     // Every namespace the sandbox has of its own (time too: the program
     // is in the sandbox's time namespace).
     sys::setns_pidfd(pidfd, &plan.namespaces.new_ones())
@@ -49,7 +56,7 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
     // (Single-threaded; the child only runs program::start.)
     let Some(child) = sys::fork()? else {
         drop(report_read);
-        program::start(&plan, &launcher_env(), umask, &report_write)
+        program::start(&plan, &launcher_env(), umask, &report_write, None)
     };
     drop(report_write);
     let mut failure = None;

@@ -40,6 +40,7 @@
 //!   of the pipe at `EXIT_FD` (slirp4netns --exit-fd).
 
 use crate::plan::helper::{self as plan_helper, Helper, HelperKind, Ready, DIR};
+use crate::plan::validate::normalize;
 use crate::plan::{FsOp, Plan};
 use crate::sys;
 use nix::errno::Errno;
@@ -603,27 +604,51 @@ pub fn dir_for(name: &str) -> PathBuf {
 /// Creates the host directories of binds marked `create` (mode 0700, with
 /// missing parents), before anything checks that bind sources exist.
 pub fn create_sources(plan: &Plan) -> Result<(), String> {
+    let ops = crate::plan::mounts::compile(plan);
+    // Run by root as nobody, the sandbox must be able to use them.
+    let owner = plan
+        .ids
+        .as_nobody
+        .then_some((crate::plan::NOBODY, crate::plan::NOBODY));
     for step in &plan.fs {
-        if let FsOp::Bind {
+        let FsOp::Bind {
             source,
             create: true,
             ..
         } = &step.op
-        {
-            if Path::new(source).symlink_metadata().is_ok() {
-                continue;
-            }
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(source)
-                .map_err(|e| {
-                    format!(
-                        "{}: cannot create the host directory {source} for this bind: {e}",
-                        step.at
-                    )
-                })?;
+        else {
+            continue;
+        };
+        if crate::arg::to_path(source).symlink_metadata().is_ok() {
+            continue;
         }
+        let failed = |e: &dyn std::fmt::Display| {
+            format!(
+                "{}: cannot create the host directory {source} for this bind: {e}",
+                step.at
+            )
+        };
+        // Inside another writable bind's source the sandbox may have made
+        // the path's directories symlinks (on an earlier run): created
+        // without following any, as the bind itself is opened (rootfs.rs).
+        // Elsewhere the path is followed as the profile wrote it.
+        let holder = crate::plan::mounts::writable_holder(&ops, source);
+        let from = holder.unwrap_or("/");
+        let rest = &normalize(source)[normalize(from).len()..];
+        sys::open_path(from)
+            .and_then(|dir| {
+                sys::mkdir_all_beneath(&dir, rest, 0o700, holder.is_none(), owner, source)
+            })
+            .map_err(|e| match holder {
+                Some(outer) if e.errno == Errno::ELOOP || e.errno == Errno::EXDEV => {
+                    failed(&format!(
+                        "it goes through a symlink inside {outer}, which another bind of this \
+                     profile makes writable (a sandbox may have put it there): refused; \
+                     remove the link"
+                    ))
+                }
+                _ => failed(&e),
+            })?;
     }
     Ok(())
 }
@@ -668,6 +693,12 @@ pub fn start_all(plan: &Plan, dir: Option<&Path>, later: bool) -> Result<Option<
             Err(e) => return Err(format!("{}: {e}", step.at)),
         }
         for e in &h.expose {
+            // A sandbox run as nobody must be able to use them (connect to
+            // a socket needs write permission on it, a file read).
+            if plan.ids.as_nobody {
+                let nobody = Some(crate::plan::NOBODY);
+                let _ = std::os::unix::fs::lchown(dir.join(&e.file), nobody, nobody);
+            }
             if !dir.join(&e.file).exists() {
                 let msg = format!(
                     "{}: helper {} is ready but {{dir}}/{} does not exist, so it cannot be \

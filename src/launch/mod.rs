@@ -29,6 +29,7 @@ mod program;
 mod report;
 mod rootfs;
 mod supervisor;
+mod tracer;
 mod xauth;
 
 use crate::plan::{mounts, Namespace, Plan};
@@ -71,18 +72,31 @@ pub struct Options {
     pub name: Option<String>,
     /// Return once the program runs; its output goes to log files.
     pub detach: bool,
+    /// Trace mode (`--trace`), as if the profile said s.trace(true).
+    pub trace: bool,
 }
 
 /// Launches the sandbox a profile's plan describes and waits for it (or,
 /// detached, until the program runs). Returns the exit code for moksha:
 /// the program's status, 128+N if it died of signal N, or EXIT_* codes.
 pub fn run(plan: &Plan, opts: &Options) -> i32 {
+    run_traced(plan, opts).0
+}
+
+/// `run`, and in trace mode (foreground) the resolved plan with the
+/// denial log's tally (for `moksha learn`).
+pub fn run_traced(
+    plan: &Plan,
+    opts: &Options,
+) -> (i32, Option<(Plan, crate::state::denials::Tally)>) {
     let t0 = Instant::now();
-    match prepare(plan, opts).and_then(|p| launch(&p, opts.timings, t0)) {
-        Ok(code) => code,
+    match prepare(plan, opts).and_then(|p| {
+        launch(&p, opts.timings, t0).map(|(code, tally)| (code, tally.map(|t| (p.plan, t))))
+    }) {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("moksha: {}", crate::text::shown(e));
-            EXIT_SETUP
+            (EXIT_SETUP, None)
         }
     }
 }
@@ -90,7 +104,9 @@ pub fn run(plan: &Plan, opts: &Options) -> i32 {
 /// The launcher's side, in order. Whatever it made is undone on every way
 /// out by the guards it holds: the claim removes the instance's files, the
 /// child guard kills and reaps the sandbox, the helpers stop.
-fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
+type Traced = Option<crate::state::denials::Tally>;
+
+fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), SetupError> {
     let plan = &p.plan;
     // 1. The instance name, held until the sandbox ends, and a detached
     //    sandbox's log files.
@@ -160,12 +176,25 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
             child.release();
             claim.into_iter().for_each(Claim::commit);
             helpers.into_iter().for_each(helper::Helpers::release);
-            return Ok(0);
+            return Ok((0, None));
         }
     }
     // 9. Wait: signals forwarded to the supervisor, the program's status
     //    returned as soon as the supervisor sends it.
-    let status = child.wait(relay, pipes.status.0);
+    let (status, trace) = child.wait(relay, pipes.status.0);
+    // Trace mode: the denial log, with the paths missing inside checked
+    // on the host (a path the host lacks too is not the profile's doing),
+    // and what the D-Bus proxies refused (read before they stop).
+    let tally = trace.map(|body| {
+        let mut tally = tracer::tally_of(&body);
+        tracer::add_bus_log(plan, p.helper_dir.as_deref(), &mut tally);
+        let on_host = |p: &str| std::path::Path::new(p).exists();
+        eprint!(
+            "{}",
+            crate::state::denials::render(plan, &tally, Some(&on_host))
+        );
+        tally
+    });
     drop(helpers);
     if relay.shared_terminal && foreground {
         // Take the terminal back from a job of the program's (an
@@ -175,7 +204,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<i32, SetupError> {
     if let Some(settings) = terminal.filter(|_| sys::in_foreground(0)) {
         sys::restore_terminal(0, &settings);
     }
-    Ok(failure.unwrap_or(status))
+    Ok((failure.unwrap_or(status), tally))
 }
 
 /// Stage 1: the instance's claim. A foreground sandbox nobody named still
@@ -303,19 +332,30 @@ fn write_id_maps(plan: &Plan, child: libc::pid_t) -> Result<(), SetupError> {
     );
     let inside_uid = plan.ids.uid.unwrap_or(uid);
     let inside_gid = plan.ids.gid.unwrap_or(gid);
-    sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
-        .and_then(|_| {
-            sys::write_host_file(
-                &format!("/proc/{child}/uid_map"),
-                &format!("{inside_uid} {uid} 1\n"),
-            )
-        })
-        .and_then(|_| {
-            sys::write_host_file(
-                &format!("/proc/{child}/gid_map"),
-                &format!("{inside_gid} {gid} 1\n"),
-            )
-        })
+    // Run by root for a sandbox that is nobody: root is mapped in for
+    // setup (to open what the profile binds), the program's ids to the
+    // host's nobody; setgroups stays allowed for the program to drop
+    // root's groups (program.rs).
+    let (uid_map, gid_map) = if plan.ids.as_nobody {
+        let nobody = crate::plan::NOBODY;
+        (
+            format!("0 {uid} 1\n{inside_uid} {nobody} 1\n"),
+            format!("0 {gid} 1\n{inside_gid} {nobody} 1\n"),
+        )
+    } else {
+        (
+            format!("{inside_uid} {uid} 1\n"),
+            format!("{inside_gid} {gid} 1\n"),
+        )
+    };
+    let setgroups = if plan.ids.as_nobody {
+        Ok(())
+    } else {
+        sys::write_host_file(&format!("/proc/{child}/setgroups"), "deny")
+    };
+    setgroups
+        .and_then(|_| sys::write_host_file(&format!("/proc/{child}/uid_map"), &uid_map))
+        .and_then(|_| sys::write_host_file(&format!("/proc/{child}/gid_map"), &gid_map))
         .map_err(|e| {
             format!(
                 "cannot map ids into the sandbox: {e}{}",
@@ -426,6 +466,15 @@ pub(crate) fn launcher_env() -> Vec<(String, String)> {
 
 /// Where the staging tmpfs goes: a host directory that is hidden only inside
 /// our own mount namespace, after every host source has been opened.
+/// Who owns what setup creates (tmpfs roots, directories, the files the
+/// profile writes): the program's ids when a root launch runs it as nobody
+/// (otherwise setup already runs as the program's identity).
+fn owner_of_created(plan: &Plan) -> Option<(u32, u32)> {
+    let ids = &plan.ids;
+    ids.as_nobody
+        .then(|| (ids.uid.unwrap_or(0), ids.gid.unwrap_or(0)))
+}
+
 fn staging_base() -> Option<&'static str> {
     [
         "/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home",
@@ -452,11 +501,11 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
     match setup_inside(plan, go, stdio, &report, &keep, t0) {
-        Ok((program, leftovers)) => {
+        Ok((program, leftovers, handoff)) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
             drop(report);
-            supervisor::become_supervisor(plan, program, lock, status, leftovers)
+            supervisor::become_supervisor(plan, program, lock, status, leftovers, handoff)
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
@@ -476,7 +525,7 @@ fn setup_inside(
     report: &OwnedFd,
     keep: &[std::os::fd::RawFd],
     t0: Instant,
-) -> Result<(libc::pid_t, Option<std::fs::File>), SetupError> {
+) -> Result<(libc::pid_t, Option<std::fs::File>, Option<tracer::Handoff>), SetupError> {
     let phase = |name: &str| {
         report::send(
             report,
@@ -530,7 +579,7 @@ fn setup_inside(
     //    read-only remounts (rootfs.rs runs what plan::mounts compiled).
     if plan.namespaces.mount {
         let base = staging_base().ok_or_else(|| "no staging directory".to_string())?;
-        rootfs::build(&mounts::compile(plan), base)?;
+        rootfs::build(&mounts::compile(plan), base, owner_of_created(plan))?;
         phase("root built");
     }
 
@@ -557,14 +606,43 @@ fn setup_inside(
     }
     // Adopt orphans even when the PID namespace is shared.
     sys::set_child_subreaper()?;
+    // Run by root as nobody: the supervisor too, now that the root is
+    // built, as it is the caller in a rootless sandbox (it signals the
+    // program's processes, which need the same uid).
+    if plan.ids.as_nobody {
+        let (uid, gid) = owner_of_created(plan).unwrap_or_default();
+        sys::become_ids(uid, gid)?;
+        // A change of ids (and the filesystem ids setup used) clears the
+        // parent-death signal: set again, then make sure the launcher did
+        // not die before it was (its end of the report pipe is open until
+        // the program runs; a write to a pipe nobody reads fails).
+        if plan.supervision.die_with_parent {
+            sys::set_pdeathsig(libc::SIGKILL)?;
+            let switched = Message::Phase(
+                "ids switched to nobody".into(),
+                t0.elapsed().as_micros() as u64,
+            );
+            if !report::send_checked(report, &switched) {
+                return Err("the launcher went away while the sandbox was set up"
+                    .to_string()
+                    .into());
+            }
+        }
+    }
     phase("forking the program");
 
     // 6. The program: its own last steps (rlimits, fds, capabilities,
     //    no_new_privs, landlock, seccomp) and exec happen in program::start.
+    //    In trace mode it hands its filter's listener over through a shared
+    //    page (tracer.rs).
     // (Single-threaded; the child only runs program::start, which execs or exits.)
+    let handoff = match plan.supervision.trace {
+        true => Some(tracer::Handoff::new()?),
+        false => None,
+    };
     match sys::fork()? {
-        None => program::start(plan, &launcher_env(), old_umask, report),
-        Some(child) => Ok((child, leftovers)),
+        None => program::start(plan, &launcher_env(), old_umask, report, handoff.as_ref()),
+        Some(child) => Ok((child, leftovers, handoff)),
     }
 }
 

@@ -45,6 +45,11 @@ pub struct Launch<'a> {
     /// The host's memory in bytes: the sandbox's tmpfs mounts take at most
     /// half of it together (`plan::mounts::size_tmpfs`).
     pub memory: Option<u64>,
+    /// The process bound a sandbox with its own user namespace gets when
+    /// its profile sets none (`process_bound`).
+    pub processes: Option<u64>,
+    /// Trace mode asked on the command line.
+    pub trace: bool,
 }
 
 /// Checks the host for the plan and resolves it; nothing is created.
@@ -66,8 +71,13 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             terminal: terminal.as_deref(),
             state_dir: state_dir.as_deref(),
             memory: crate::sys::memory_total(),
+            processes: process_bound(),
+            trace: opts.trace,
         },
     )?;
+    if resolved.ids.as_nobody {
+        note_unwritable_binds(&resolved);
+    }
     Ok(Prepared {
         plan: resolved,
         claim_optional: !detach && opts.name.is_none() && !plan.supervision.named,
@@ -77,13 +87,86 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     })
 }
 
+/// Run by root, the program is nobody: a writable bind of a directory
+/// only root may write (root's own project) cannot be written inside. Said
+/// once per bind, with what to do, before the program finds out.
+fn note_unwritable_binds(plan: &Plan) {
+    use std::os::unix::fs::MetadataExt;
+    let nobody = plan::NOBODY;
+    for step in &plan.fs {
+        let FsOp::Bind {
+            source,
+            target,
+            rw: true,
+            ..
+        } = &step.op
+        else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(crate::arg::to_path(source)) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let writable = (meta.uid() == nobody && mode & 0o200 != 0)
+            || (meta.gid() == nobody && mode & 0o020 != 0)
+            || mode & 0o002 != 0;
+        if !writable {
+            eprintln!(
+                "moksha: note: {}: run by root, the sandbox's program is nobody (uid {nobody}), \
+                 and {} (bound writable at {}) is not writable by it; chown it to {nobody}, \
+                 run moksha as its owner, or keep the host's root with s.host_root(true)",
+                step.at,
+                crate::text::line(source),
+                crate::text::line(target)
+            );
+        }
+    }
+}
+
+/// The default process bound where the kernel makes it the sandbox's own:
+/// from Linux 5.14 RLIMIT_NPROC counts per user namespace (before, it would
+/// count every process of the user on the host, and a default could make
+/// a busy user's sandbox fail to start). A launcher already limited to
+/// less keeps its own limit, which the sandbox inherits.
+fn process_bound() -> Option<u64> {
+    use crate::policy::limits::DEFAULT_NPROC;
+    if crate::script::host::kernel_version() < (5, 14) {
+        return None;
+    }
+    let (soft, _) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).ok()?;
+    (soft == libc::RLIM_INFINITY || soft > DEFAULT_NPROC).then_some(DEFAULT_NPROC)
+}
+
 /// The plan with the launcher's additions, validated.
 pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     let mut plan = plan.clone();
+    plan.supervision.trace |= launch.trace;
+    if plan.supervision.trace {
+        log_bus_proxies(&mut plan);
+    }
     if launch.root {
         // Files the sandbox creates belong to the host's root: no setuid
         // or setgid bits on them (policy/seccomp.rs).
         plan.security.seccomp.refuse_setid_files();
+        // The host's root only builds the sandbox; the program is nobody
+        // (unless the profile says otherwise, or there is no user
+        // namespace to map ids in).
+        if plan.namespaces.user && plan.ids.host_root.is_none() {
+            let ids = &mut plan.ids;
+            if ids.uid == Some(0) || ids.gid == Some(0) {
+                return Err(ValidationError {
+                    message: "run by root, the sandbox's uid or gid 0 would be the host's root: \
+                              choose another with s.uid()/s.gid(), or keep the host's root \
+                              with s.host_root(true)"
+                        .into(),
+                    at: None,
+                });
+            }
+            ids.as_nobody = true;
+            ids.uid = ids.uid.or(Some(plan::NOBODY));
+            ids.gid = ids.gid.or(Some(plan::NOBODY));
+        }
     }
     if launch.detach {
         // Nobody is at a terminal for a detached sandbox, and it must
@@ -156,6 +239,19 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             }
         })?;
     }
+    // At most so many processes, unless the profile says otherwise.
+    let own_nproc = plan.security.rlimits.iter().any(|l| l.op.name == "nproc");
+    if let (Some(n), true, false) = (launch.processes, plan.namespaces.user, own_nproc) {
+        plan.security.rlimits.push(Step {
+            op: crate::policy::limits::process_bound(n),
+            at: plan::Pos {
+                file: "moksha's default process bound (s.rlimit(\"nproc\", ...) sets another)"
+                    .into(),
+                line: 0,
+                col: 0,
+            },
+        });
+    }
     // The user-mode network's DNS forwarder (or the profile's servers).
     if let Some(content) = plan::network::resolv_conf(&plan) {
         plan.fs.push(Step {
@@ -170,6 +266,30 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
     }
     plan::validate(&plan)?;
     Ok(plan)
+}
+
+/// The file in a D-Bus proxy's directory its log goes to in trace mode.
+pub const PROXY_LOG: &str = "proxy.log";
+
+/// Trace mode: every xdg-dbus-proxy logs what it filters (`--log`) into
+/// PROXY_LOG in its directory, which the launcher reads at the end.
+fn log_bus_proxies(plan: &mut Plan) {
+    for step in &mut plan.helpers {
+        let plan::helper::HelperKind::Program { argv, .. } = &mut step.op.kind else {
+            continue;
+        };
+        if !argv.first().is_some_and(|a| a.ends_with("xdg-dbus-proxy")) {
+            continue;
+        }
+        let mut wrapped: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec \"$@\" --log >\"$0/{PROXY_LOG}\" 2>&1"),
+            plan::helper::DIR.into(),
+        ];
+        wrapped.append(argv);
+        *argv = wrapped;
+    }
 }
 
 /// The tmpfs steps that hide the host directory `dir` in every place a
@@ -257,7 +377,7 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
         } = &step.op
         {
             // A source to create at launch may be missing now.
-            if *create && Path::new(source).symlink_metadata().is_err() {
+            if *create && crate::arg::to_path(source).symlink_metadata().is_err() {
                 continue;
             }
             let holder = plan::mounts::writable_holder(&ops, source);
@@ -269,13 +389,13 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
             }
         }
     }
-    let exists = |p: &str| Path::new(p).symlink_metadata().is_ok();
+    let exists = |p: &str| crate::arg::to_path(p).symlink_metadata().is_ok();
     if let Some((at, msg)) = plan::mounts::needs_a_mount_point_in_a_read_only_bind(plan, exists) {
         return Err(SetupError::at(&at, msg));
     }
     let net = network::find(plan)?;
     if let Some(root) = &plan.root {
-        if !Path::new(&root.value).is_dir() {
+        if !crate::arg::to_path(&root.value).is_dir() {
             return Err(SetupError::at(
                 &root.at,
                 format!(
@@ -308,7 +428,7 @@ fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
         return Ok(());
     }
     let candidates: Vec<String> = if program.starts_with('/') {
-        if Path::new(program).exists() {
+        if crate::arg::to_path(program).exists() {
             return Ok(()); // on the host, maybe not in the sandbox's view: exec says so
         }
         vec![program.clone()]
@@ -322,7 +442,9 @@ fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
         match plan::mounts::origin(plan, inside) {
             // Not from the host (a tmpfs, a file the profile writes): unknown.
             plan::mounts::Origin::Elsewhere => return Ok(()),
-            plan::mounts::Origin::Host(host) if Path::new(&host).exists() => return Ok(()),
+            plan::mounts::Origin::Host(host) if crate::arg::to_path(&host).exists() => {
+                return Ok(())
+            }
             _ => {}
         }
     }
@@ -378,7 +500,9 @@ mod tests {
             helper_dir: dir,
             terminal: None,
             state_dir: None,
+            processes: None,
             memory: None,
+            trace: false,
         }
     }
 
@@ -455,6 +579,38 @@ mod tests {
         let detached = resolve(&p, &launch(false, true, None)).unwrap();
         let sup = &detached.supervision;
         assert!(sup.detach && sup.new_session && !sup.die_with_parent);
+    }
+
+    #[test]
+    fn a_sandbox_with_its_own_user_namespace_gets_the_default_process_bound() {
+        let mut p = base();
+        let bounded = Launch {
+            processes: Some(4096),
+            ..launch(false, false, None)
+        };
+        let nproc = |p: &Plan| -> Vec<(Option<u64>, Option<u64>)> {
+            let r = resolve(p, &bounded).unwrap();
+            let l = r.security.rlimits.iter().filter(|l| l.op.name == "nproc");
+            l.map(|l| (l.op.soft, l.op.hard)).collect()
+        };
+        p.namespaces.user = false;
+        assert_eq!(nproc(&p), [], "no user namespace: the count is the host's");
+        p.namespaces.user = true;
+        assert_eq!(nproc(&p), [(Some(4096), Some(4096))]);
+        assert_eq!(
+            resolve(&p, &launch(false, false, None)).unwrap(),
+            p,
+            "no bound known"
+        );
+        p.security.rlimits.push(Step {
+            op: crate::policy::limits::Rlimit {
+                soft: None,
+                hard: None,
+                ..crate::policy::limits::process_bound(0)
+            },
+            at: at(3),
+        });
+        assert_eq!(nproc(&p), [(None, None)], "the profile's own limit stays");
     }
 
     #[test]

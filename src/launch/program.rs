@@ -62,6 +62,7 @@ pub fn start(
     launcher_env: &[(String, String)],
     old_umask: libc::mode_t,
     report: &OwnedFd,
+    handoff: Option<&super::tracer::Handoff>,
 ) -> ! {
     let setup = |r: sys::Result<()>| {
         if let Err(e) = r {
@@ -144,6 +145,11 @@ pub fn start(
     keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
     setup(sys::close_fds_except(&keep));
 
+    // Run by root as nobody: the program's own ids now (setup needed root).
+    if plan.ids.as_nobody {
+        let (uid, gid) = (plan.ids.uid.unwrap_or(0), plan.ids.gid.unwrap_or(0));
+        setup(sys::become_ids(uid, gid));
+    }
     let kept: Vec<u32> = plan
         .security
         .keep_caps
@@ -160,7 +166,7 @@ pub fn start(
     sys::umask(old_umask);
     // Landlock, then the seccomp filter (it always refuses TIOCSTI and
     // TIOCLINUX); nothing but exec runs after it.
-    if let Err(msg) = confine::program(plan) {
+    if let Err(msg) = confine::program(plan, handoff) {
         fail(report, EXIT_SETUP, msg);
     }
 
@@ -203,7 +209,7 @@ pub fn start(
         fail(report, EXIT_NOT_EXECUTABLE, format!("{}: {why}", exec.at));
     }
     let msg = if program.contains('/') {
-        if std::path::Path::new(&program).exists() {
+        if crate::arg::to_path(&program).exists() {
             format!("{}: {program} exists in the sandbox but its interpreter or dynamic loader is missing there (bind the libraries it needs)", exec.at)
         } else {
             format!("{}: {program} does not exist in the sandbox's view of the filesystem (bind it, or the directory holding it)", exec.at)

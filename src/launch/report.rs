@@ -16,6 +16,12 @@ pub enum Message {
 
 /// Writes one message; errors are ignored (the reader may be gone).
 pub fn send(fd: &OwnedFd, msg: &Message) {
+    send_checked(fd, msg);
+}
+
+/// `send`, saying whether the message was written (false: nobody reads
+/// the pipe any more).
+pub fn send_checked(fd: &OwnedFd, msg: &Message) -> bool {
     let line = match msg {
         Message::Error(code, text) => {
             format!(
@@ -25,7 +31,7 @@ pub fn send(fd: &OwnedFd, msg: &Message) {
         }
         Message::Phase(name, us) => format!("P {us} {name}\n"),
     };
-    let _ = crate::sys::write_all(fd, line.as_bytes(), "<report pipe>");
+    crate::sys::write_all(fd, line.as_bytes(), "<report pipe>").is_ok()
 }
 
 /// Reads every message until end-of-file.

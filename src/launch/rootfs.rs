@@ -112,7 +112,14 @@ fn open_host(ops: &[Step<MountOp>]) -> Result<HashMap<usize, Tree>, SetupError> 
 /// Builds the root from `ops` (`plan::mounts::compile`) in a staging tmpfs
 /// at `base` (a host directory, hidden only in our own mount namespace),
 /// pivots into it and applies the read-only remounts.
-pub fn build(ops: &[Step<MountOp>], base: &str) -> Result<(), SetupError> {
+/// With `owner`, everything made after the host's sources are open
+/// belongs to those (inside) ids, as it does when setup runs as the
+/// program's own identity.
+pub fn build(
+    ops: &[Step<MountOp>],
+    base: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<(), SetupError> {
     // Nothing we mount propagates to the host.
     sys::mount(
         None,
@@ -124,6 +131,21 @@ pub fn build(ops: &[Step<MountOp>], base: &str) -> Result<(), SetupError> {
         "/",
     )?;
     let host = open_host(ops)?;
+    if let Some((uid, gid)) = owner {
+        sys::set_fs_ids(uid, gid);
+    }
+    let built = build_from(ops, base, &host);
+    if owner.is_some() {
+        sys::set_fs_ids(0, 0);
+    }
+    built
+}
+
+fn build_from(
+    ops: &[Step<MountOp>],
+    base: &str,
+    host: &HashMap<usize, Tree>,
+) -> Result<(), SetupError> {
     let mut builder: Option<Builder> = None;
     for (i, step) in ops.iter().enumerate() {
         let done = match (&step.op, builder.as_mut()) {

@@ -26,7 +26,8 @@ pub fn code_of(status: WaitStatus) -> Option<i32> {
 
 /// What reaping found of the watched process.
 enum Reaped {
-    Exited(i32),
+    /// Its exit code, and the signal that killed it (if one did).
+    Exited(i32, Option<Signal>),
     /// Stopped by this signal (a terminal's SIGTSTP, SIGTTIN, SIGTTOU).
     Stopped(Signal),
 }
@@ -43,7 +44,11 @@ fn reap(watched: Pid) -> Option<Reaped> {
             }
             Ok(status) if status.pid() == Some(watched) => {
                 if let Some(code) = code_of(status) {
-                    return Some(Reaped::Exited(code));
+                    let signal = match status {
+                        WaitStatus::Signaled(_, sig, _) => Some(sig),
+                        _ => None,
+                    };
+                    return Some(Reaped::Exited(code, signal));
                 }
             }
             Ok(_) => {}
@@ -113,7 +118,7 @@ pub fn wait_for(watched: libc::pid_t, relay: Relay) -> i32 {
     let waited = relay.waited();
     loop {
         match reap(pid) {
-            Some(Reaped::Exited(code)) => return code,
+            Some(Reaped::Exited(code, _)) => return code,
             Some(Reaped::Stopped(sig)) if relay.shared_terminal => {
                 stop_with(sig, Some(watched), || {
                     let _ = nix::sys::signal::killpg(pid, Signal::SIGCONT);
@@ -150,6 +155,8 @@ fn whole_sandbox(program: Pid, own_pid_ns: bool, sig: Signal) {
 /// written at once (a pipe keeps them together).
 const EXITED: u8 = b'x';
 const STOPPED: u8 = b's';
+/// Trace mode's tally follows: `value` bytes of JSON.
+const TRACE: u8 = b't';
 
 fn tell(status: &OwnedFd, tag: u8, value: i32) {
     let mut msg = [tag, 0, 0, 0, 0];
@@ -163,14 +170,15 @@ fn tell(status: &OwnedFd, tag: u8, value: i32) {
 /// the program gets SIGTERM, and SIGKILL if it is still there after the
 /// grace period; the result is then EXIT_TIMEOUT (124, as timeout(1))
 /// whatever the program's own status, and a message says why.
-/// `relay.waited()` must be blocked.
+/// `relay.waited()` must be blocked. Returns the code, and the signal that
+/// killed the program if one did.
 fn supervise(
     watched: libc::pid_t,
     relay: Relay,
     own_pid_ns: bool,
     timeout: Option<&Timeout>,
     status: &OwnedFd,
-) -> i32 {
+) -> (i32, Option<Signal>) {
     let pid = Pid::from_raw(watched);
     let waited = relay.waited();
     let mut deadline = timeout.map(|t| Instant::now() + Duration::from_millis(t.ms));
@@ -178,7 +186,12 @@ fn supervise(
     let mut sent: Option<Signal> = None;
     loop {
         match reap(pid) {
-            Some(Reaped::Exited(code)) => return if sent.is_some() { EXIT_TIMEOUT } else { code },
+            Some(Reaped::Exited(code, signal)) => {
+                return match sent {
+                    Some(_) => (EXIT_TIMEOUT, None),
+                    None => (code, signal),
+                }
+            }
             Some(Reaped::Stopped(sig)) if relay.shared_terminal => {
                 tell(status, STOPPED, sig as i32)
             }
@@ -230,7 +243,12 @@ fn supervise(
 /// namespace's teardown, as bubblewrap does. If the supervisor dies
 /// without sending it (killed), returns its own status. `relay.waited()`
 /// must be blocked.
-fn wait_launcher(supervisor: libc::pid_t, relay: Relay, status: OwnedFd) -> i32 {
+fn wait_launcher(
+    supervisor: libc::pid_t,
+    relay: Relay,
+    status: OwnedFd,
+    trace: &mut Option<Vec<u8>>,
+) -> i32 {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let Ok(signals) = SignalFd::with_flags(&relay.waited(), SfdFlags::SFD_CLOEXEC) else {
         return wait_for(supervisor, relay);
@@ -240,7 +258,19 @@ fn wait_launcher(supervisor: libc::pid_t, relay: Relay, status: OwnedFd) -> i32 
         let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
     };
     loop {
-        if let Some(Reaped::Exited(code)) = reap(pid) {
+        if let Some(Reaped::Exited(code, _)) = reap(pid) {
+            // What it sent before it went (trace mode's tally) is still
+            // in the pipe.
+            while sys::poll_readable(&[status.as_fd()], Some(Duration::ZERO))[0] {
+                let mut msg = [0u8; 5];
+                match nix::unistd::read(status.as_raw_fd(), &mut msg) {
+                    Ok(5) if msg[0] == TRACE => {
+                        *trace = read_body(&status, &msg).or(trace.take());
+                    }
+                    Ok(5) => {}
+                    _ => break,
+                }
+            }
             return code;
         }
         let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], None);
@@ -250,6 +280,7 @@ fn wait_launcher(supervisor: libc::pid_t, relay: Relay, status: OwnedFd) -> i32 
             let value = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
             match (n, msg[0]) {
                 (5, EXITED) => return value,
+                (5, TRACE) => *trace = read_body(&status, &msg),
                 (5, STOPPED) => {
                     // The program's group is the supervisor's first child's.
                     let program = state::first_child(supervisor);
@@ -277,6 +308,20 @@ fn wait_launcher(supervisor: libc::pid_t, relay: Relay, status: OwnedFd) -> i32 
             }
         }
     }
+}
+
+/// The body of a TRACE message whose header is `msg`.
+fn read_body(status: &OwnedFd, msg: &[u8; 5]) -> Option<Vec<u8>> {
+    let len = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    let mut body = vec![0u8; len.clamp(0, 1 << 26) as usize];
+    let mut got = 0;
+    while got < body.len() {
+        match nix::unistd::read(status.as_raw_fd(), &mut body[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    (got == body.len()).then_some(body)
 }
 
 /// Kills and reaps every child we have (descendants reparented to us as
@@ -314,10 +359,13 @@ impl Child {
         self.armed = false;
     }
 
-    /// Waits for the sandbox (`wait_launcher`).
-    pub fn wait(mut self, relay: Relay, status: OwnedFd) -> i32 {
+    /// Waits for the sandbox (`wait_launcher`); returns the program's code
+    /// and, in trace mode, the supervisor's tally (JSON).
+    pub fn wait(mut self, relay: Relay, status: OwnedFd) -> (i32, Option<Vec<u8>>) {
         self.armed = false;
-        wait_launcher(self.pid, relay, status)
+        let mut trace = None;
+        let code = wait_launcher(self.pid, relay, status, &mut trace);
+        (code, trace)
     }
 }
 
@@ -342,29 +390,57 @@ pub fn become_supervisor(
     lock: Option<&std::fs::File>,
     status: OwnedFd,
     leftovers: Option<std::fs::File>,
+    handoff: Option<super::tracer::Handoff>,
 ) -> ! {
+    // Trace mode: the listener of the program's filter, taken before we
+    // drop our capabilities (the program may keep some).
+    let tracer = handoff.and_then(|h| match super::tracer::start(plan, program, &h) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("moksha: trace: {}", crate::text::line(&e));
+            None
+        }
+    });
     let _ = sys::caps::restrict_to(&[]);
     let _ = sys::set_no_new_privs();
     if plan.supervision.die_with_parent {
         let _ = sys::set_pdeathsig(libc::SIGKILL);
     }
     sys::set_name("moksha-init");
-    if let Err(e) = confine::supervisor() {
+    if let Err(e) = confine::supervisor(tracer.is_some()) {
         eprintln!("moksha: the supervisor runs unfiltered: {e}");
     }
     let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
-    let code = supervise(
+    let (code, signal) = supervise(
         program,
         Relay::of(plan),
         plan.namespaces.pid,
         timeout,
         &status,
     );
+    // Killed by the filter: which call, and the profile line to change.
+    if signal == Some(Signal::SIGSYS) {
+        let line = crate::explain::cause::sigsys(&plan.security.seccomp);
+        eprintln!("moksha: {}", crate::text::line(&line));
+    }
     // Sharing the host's PID namespace, what the program left behind would
     // outlive us (a PID namespace's end would have killed it): we adopted
     // it as subreaper, so it is our children now.
     if let Some(children) = &leftovers {
         end_children(children);
+    }
+    // The denial log: to the launcher, which checks the host and prints it;
+    // detached, into the log ourselves.
+    if let Some(t) = &tracer {
+        let tally = t.tally();
+        if plan.supervision.detach {
+            eprint!("{}", crate::state::denials::render(plan, &tally, None));
+        } else {
+            let list: Vec<(&crate::state::denials::Denial, &u64)> = tally.iter().collect();
+            let body = serde_json::to_vec(&list).unwrap_or_default();
+            tell(&status, TRACE, body.len() as i32);
+            let _ = sys::write_all(&status, &body, "<status pipe>");
+        }
     }
     if let Some(lock) = lock {
         state::record_exit(lock, code);

@@ -117,7 +117,20 @@ impl Namespaces {
 pub struct Ids {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// The profile keeps the host's root as the sandbox's identity when
+    /// moksha runs as root (`s.host_root(true)`, flagged by `moksha plan`).
+    #[serde(default)]
+    pub host_root: Option<Pos>,
+    /// Set by `launch::prepare` for a root launch without `host_root`: the
+    /// host's root is mapped in only for setup; the program, and every file
+    /// setup creates, is the host's nobody (`NOBODY`).
+    #[serde(default)]
+    pub as_nobody: bool,
 }
+
+/// The host identity a sandbox launched by root runs as: nobody/nogroup
+/// (the kernel's overflow ids, 65534 on every common distribution).
+pub const NOBODY: u32 = 65534;
 
 /// One filesystem step. Targets are paths as the sandboxed program sees them;
 /// bind sources are host paths.
@@ -231,6 +244,23 @@ impl FsOp {
     }
 }
 
+#[cfg(test)]
+impl FsOp {
+    /// A bind with no option but `rw`, for tests.
+    pub fn plain_bind(source: &str, target: &str, rw: bool) -> FsOp {
+        FsOp::Bind {
+            source: source.into(),
+            target: target.into(),
+            rw,
+            dev: false,
+            optional: false,
+            replace: false,
+            create: false,
+            exec: false,
+        }
+    }
+}
+
 /// How the environment of the program is built: start empty (or from the
 /// launcher's environment when `clear` is false), then apply `ops` in order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -302,6 +332,10 @@ pub struct Supervision {
     /// Run in the background: the launcher returns once the program runs,
     /// output goes to log files.
     pub detach: bool,
+    /// Trace mode: refused calls go to the supervisor, which answers them
+    /// as the filter would and prints a summary at exit (policy/trace.rs).
+    #[serde(default)]
+    pub trace: bool,
 }
 
 impl Default for Supervision {
@@ -311,6 +345,7 @@ impl Default for Supervision {
             new_session: true,
             named: false,
             detach: false,
+            trace: false,
         }
     }
 }

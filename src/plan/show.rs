@@ -151,6 +151,20 @@ impl Plan {
                 show(self.ids.uid),
                 show(self.ids.gid)
             );
+            if self.ids.as_nobody {
+                let _ = writeln!(
+                    o,
+                    "  run by root: the program is the host's nobody ({}); the host's root \
+                     only builds the sandbox",
+                    super::NOBODY
+                );
+            }
+            if let Some(at) = &self.ids.host_root {
+                let _ = writeln!(
+                    o,
+                    "  warning: run by root, the program is the host's root (no capabilities)    [{at}]"
+                );
+            }
         }
 
         let _ = writeln!(o, "\nfilesystem");
@@ -230,6 +244,12 @@ impl Plan {
         );
         if s.detach {
             let _ = writeln!(o, "  detached:  yes (output to `moksha logs`)");
+        }
+        if s.trace {
+            let _ = writeln!(
+                o,
+                "  trace:     on: what the program is refused is counted and summed up at exit"
+            );
         }
         let _ = writeln!(
             o,

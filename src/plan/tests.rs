@@ -533,6 +533,8 @@ fn json_round_trip_of_every_step() {
     p.ids = Ids {
         uid: Some(0),
         gid: Some(100),
+        host_root: Some(at(10)),
+        as_nobody: true,
     };
     p.process.env.clear = false;
     p.process.env.ops = vec![

@@ -107,6 +107,24 @@ pub fn rlimit_names() -> String {
         .join(", ")
 }
 
+/// The processes (threads included) a sandbox may run at once when its
+/// profile sets no `nproc` limit: a fork bomb inside stops here. Since
+/// Linux 5.14 RLIMIT_NPROC counts the processes of a uid *in each user
+/// namespace*, so in a sandbox with its own user namespace this bounds the
+/// sandbox alone, not every process the user runs (`launch::prepare`).
+pub const DEFAULT_NPROC: u64 = 4096;
+
+/// The `nproc` limit at `n` processes, soft and hard.
+#[allow(clippy::unnecessary_cast)]
+pub fn process_bound(n: u64) -> Rlimit {
+    Rlimit {
+        name: "nproc".into(),
+        resource: libc::RLIMIT_NPROC as u32,
+        soft: Some(n),
+        hard: Some(n),
+    }
+}
+
 /// One limit: soft and hard values, `None` for unlimited.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -13,3 +13,4 @@ pub mod limits;
 pub mod seccomp;
 pub mod show;
 pub mod syscalls;
+pub mod trace;

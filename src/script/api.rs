@@ -371,17 +371,16 @@ fn register_host(engine: &mut Engine) {
         engine,
         "env",
         "name: String -> ?",
-        "The launcher's environment variable `name`, or `()` when it is unset.",
-        |name: &str| std::env::var(name)
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT)
+        "The launcher's environment variable `name`, or `()` when it is unset. Bytes that are
+        not UTF-8 come as U+10FF00 + byte and go back to the program as the byte.",
+        |name: &str| host::env(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
     );
     api!(
         engine,
         "env",
         "name: String, default: String -> String",
         "The launcher's environment variable `name`, or `default` when it is unset.",
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string())
+        |name: &str, default: &str| host::env(name).unwrap_or_else(|| default.to_string())
     );
     api!(
         engine,
@@ -535,6 +534,20 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         });
     api!(
         engine,
+        "host_root",
+        "s: Sandbox, keep: bool",
+        "Run by root, moksha maps the host's root into the sandbox only to build it: the program
+        runs as the host's nobody (uid and gid 65534), so root-owned files in writable binds stay
+        read-only to it and it is charged the process bound. `s.host_root(true)` keeps the
+        caller's own uid instead (the program is the host's root, without capabilities), for
+        what needs root's own sockets or files (a root desktop session's Wayland, D-Bus,
+        PulseAudio). `moksha plan` flags it. No effect for an unprivileged caller.",
+        |ctx: NativeCallContext, s: &mut Sandbox, keep: bool| {
+            s.0.borrow_mut().ids.host_root = keep.then(|| pos(&ctx));
+        }
+    );
+    api!(
+        engine,
         "gid",
         "s: Sandbox, gid: int",
         "The gid the program has inside; the caller's gid is mapped to it.",
@@ -572,6 +585,19 @@ fn register_sandbox(engine: &mut Engine, cx: &Context) {
         "Whether `moksha exec` returns once the program runs, leaving the sandbox in the
         background (its output goes to log files: `moksha logs NAME`). Same as `--detach`.",
         |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.detach = on
+    );
+    api!(
+        engine,
+        "trace",
+        "s: Sandbox, on: bool",
+        "Trace mode (same as `moksha exec --trace`; default off, and then it costs nothing):
+        while the program runs, moksha records what it was refused (seccomp refusals by
+        call, paths not in its view or not writable, connections the network refuses) and
+        prints a summary at exit, each line with its count and the profile line or default
+        that caused it (detached: into `moksha logs`). The program gets the same answers
+        as without trace: the supervisor answers each refused call with the filter's own
+        errno. See docs/explain.md.",
+        |s: &mut Sandbox, on: bool| s.0.borrow_mut().supervision.trace = on
     );
     api!(
         engine,

@@ -44,8 +44,19 @@ fn base_dirs() -> Option<directories::BaseDirs> {
     directories::BaseDirs::new().filter(|b| b.home_dir().is_absolute())
 }
 
+/// A host path as profile text, lossless (`crate::arg::path_text`); the
+/// queries below take such text back with `host`.
 fn text(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+    crate::arg::path_text(p)
+}
+
+fn host(path: &str) -> std::path::PathBuf {
+    crate::arg::to_path(path)
+}
+
+/// The launcher's environment variable, lossless (`crate::arg::to_text`).
+pub fn env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| crate::arg::to_text(&v).0)
 }
 
 /// `$HOME`, or the home in the password database, or "/".
@@ -88,29 +99,25 @@ pub fn current_dir() -> String {
 }
 
 pub fn exists(path: &str) -> bool {
-    Path::new(path).symlink_metadata().is_ok()
+    host(path).symlink_metadata().is_ok()
 }
 
 /// Where the symlink `path` points, or None if it is not a symlink.
 pub fn read_link(path: &str) -> Option<String> {
-    std::fs::read_link(path)
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
+    std::fs::read_link(host(path)).ok().map(|p| text(&p))
 }
 
 /// `path` with every symlink resolved, or None if it does not exist.
 pub fn real_path(path: &str) -> Option<String> {
-    std::fs::canonicalize(path)
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
+    std::fs::canonicalize(host(path)).ok().map(|p| text(&p))
 }
 
 pub fn is_dir(path: &str) -> bool {
-    Path::new(path).is_dir()
+    host(path).is_dir()
 }
 
 pub fn is_file(path: &str) -> bool {
-    Path::new(path).is_file()
+    host(path).is_file()
 }
 
 /// What globs may cost one evaluation, together: directory entries read
@@ -173,7 +180,7 @@ pub fn glob(pattern: &str, limit: usize) -> Result<Vec<String>, String> {
             let mut next = Vec::new();
             if !level.contains(['*', '?', '[']) {
                 for p in &paths {
-                    let candidate = p.join(level);
+                    let candidate = p.join(host(level));
                     if candidate.symlink_metadata().is_ok() {
                         next.push(candidate);
                     }
@@ -190,7 +197,7 @@ pub fn glob(pattern: &str, limit: usize) -> Result<Vec<String>, String> {
                             return Err(why);
                         }
                         let name = entry.file_name();
-                        if matcher.matches(&name.to_string_lossy()) {
+                        if matcher.matches(&crate::arg::path_text(Path::new(&name))) {
                             next.push(entry.path());
                         }
                     }
@@ -226,7 +233,7 @@ pub fn glob(pattern: &str, limit: usize) -> Result<Vec<String>, String> {
             } else {
                 p
             };
-            p.to_string_lossy().into_owned()
+            text(&p)
         })
         .collect();
     out.sort();
@@ -253,8 +260,7 @@ pub fn which_all(name: &str) -> impl Iterator<Item = String> + '_ {
     dirs.into_iter().filter_map(move |dir| {
         let candidate = Path::new(&dir).join(name);
         let meta = candidate.metadata().ok()?;
-        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-            .then(|| candidate.to_string_lossy().into_owned())
+        (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then(|| text(&candidate))
     })
 }
 
@@ -325,7 +331,7 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<String, Unread> {
 /// `read_text` for profiles: the text, or `None` for anything
 /// `read_bounded` does not read (a larger file, one that is not UTF-8).
 pub fn read_text(path: &str, max: u64) -> Option<String> {
-    read_bounded(Path::new(path), max).ok()
+    read_bounded(&host(path), max).ok()
 }
 
 /// The interpreter a program's `#!` line names, and its one argument if

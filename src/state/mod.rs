@@ -59,6 +59,7 @@ pub struct Record {
 /// Why an instance cannot be used.
 pub type Result<T> = std::result::Result<T, String>;
 
+pub mod denials;
 mod dir;
 pub use dir::state_dir;
 
@@ -307,8 +308,14 @@ pub fn verify(r: &Record) -> Result<()> {
             r.name, r.uid
         ));
     }
+    // Run by root, a sandbox's supervisor is nobody once the root is built.
+    let runs_as = if r.plan.ids.as_nobody {
+        crate::plan::NOBODY
+    } else {
+        me
+    };
     let sup = r.supervisor_pid;
-    if sup <= 1 || start_time(sup) != Some(r.supervisor_start) || proc_uid(sup) != Some(me) {
+    if sup <= 1 || start_time(sup) != Some(r.supervisor_start) || proc_uid(sup) != Some(runs_as) {
         return Err(format!(
             "record {:?} names pid {sup}, which is not its supervisor (gone, reused or not yours)",
             r.name

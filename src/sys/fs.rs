@@ -51,6 +51,62 @@ pub fn open_beneath_no_symlinks(dir: &OwnedFd, path: &str, shown: &str) -> Resul
     })
 }
 
+/// Creates the directories of the relative `path` beneath `dir` that are
+/// missing (mode `mode`, given to `owner` when set). Unless
+/// `follow_links`, it follows no symlink and never leaves `dir`: a link
+/// anywhere on the way, or put there while this runs, is refused with
+/// ELOOP (or EXDEV) instead of creating something where it points. What
+/// it creates is opened without following links and changed through that
+/// descriptor, never by path.
+pub fn mkdir_all_beneath(
+    dir: &OwnedFd,
+    path: &str,
+    mode: u32,
+    follow_links: bool,
+    owner: Option<(u32, u32)>,
+    shown: &str,
+) -> Result<()> {
+    let strict = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let resolve = if follow_links { 0 } else { strict };
+    let flags = libc::O_PATH | libc::O_DIRECTORY;
+    let fail = |e| SysError::new(format!("mkdir -p {shown:?}"), e);
+    let mut cur = openat2(dir, ".", flags, resolve).map_err(fail)?;
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let next = match openat2(&cur, part, flags, resolve) {
+            Err(Errno::ENOENT) => {
+                let c = cstr(part);
+                // SAFETY: valid dirfd and NUL-terminated name.
+                let r = unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), mode) };
+                if r < 0 && Errno::last() != Errno::EEXIST {
+                    return Err(fail(Errno::last()));
+                }
+                // Opened again without following a link: what is there now
+                // must be the directory (a link made meanwhile is refused).
+                let made = openat2(&cur, part, flags, strict).map_err(fail)?;
+                if let (Some((uid, gid)), 0) = (owner, r) {
+                    // SAFETY: valid O_PATH descriptor and an empty path.
+                    let r = unsafe {
+                        libc::fchownat(
+                            made.as_raw_fd(),
+                            c"".as_ptr(),
+                            uid,
+                            gid,
+                            libc::AT_EMPTY_PATH,
+                        )
+                    };
+                    if r < 0 {
+                        return Err(fail(Errno::last()));
+                    }
+                }
+                Ok(made)
+            }
+            other => other,
+        };
+        cur = next.map_err(fail)?;
+    }
+    Ok(())
+}
+
 fn openat2(
     dir: &OwnedFd,
     path: &str,

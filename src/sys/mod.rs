@@ -9,6 +9,7 @@ pub mod landlock;
 pub mod limits;
 mod mount;
 pub mod net;
+pub mod notify;
 mod pidfd;
 mod process;
 pub mod seccomp;

@@ -164,6 +164,42 @@ pub fn set_name(name: &str) {
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
 }
 
+/// The ids files are created with and checked against (setfsuid(2),
+/// setfsgid(2)), the rest of the credentials unchanged. Away from 0 the
+/// kernel clears the filesystem capabilities from the effective set, back
+/// at 0 it restores them.
+pub fn set_fs_ids(uid: u32, gid: u32) {
+    // SAFETY: integer arguments only; these calls cannot fail, they return
+    // the previous id.
+    unsafe {
+        libc::setfsgid(gid);
+        libc::setfsuid(uid);
+    }
+}
+
+/// Becomes `uid`/`gid` with no supplementary groups, keeping every
+/// capability (SECBIT_NO_SETUID_FIXUP) for the steps that drop them.
+pub fn become_ids(uid: u32, gid: u32) -> Result<()> {
+    const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+    // SAFETY: prctl with integer arguments only.
+    check("prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)", unsafe {
+        libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0)
+    })?;
+    // SAFETY: an empty list.
+    check("setgroups([])", unsafe {
+        libc::setgroups(0, std::ptr::null())
+    })?;
+    // SAFETY: integer arguments only.
+    check(&format!("setresgid({gid})"), unsafe {
+        libc::setresgid(gid, gid, gid)
+    })?;
+    // SAFETY: integer arguments only.
+    check(&format!("setresuid({uid})"), unsafe {
+        libc::setresuid(uid, uid, uid)
+    })
+    .map(drop)
+}
+
 pub fn setsid() -> Result<()> {
     // SAFETY: no arguments.
     check("setsid()", unsafe { libc::setsid() }).map(drop)

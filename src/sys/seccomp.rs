@@ -30,13 +30,18 @@ impl Filter {
         self.0.is_empty()
     }
 
+    /// The program as the kernel takes it; it points into `self`.
+    pub fn fprog(&self) -> libc::sock_fprog {
+        libc::sock_fprog {
+            len: self.0.len() as u16,
+            filter: self.0.as_ptr() as *mut _,
+        }
+    }
+
     /// Installs the filter on the calling thread (no_new_privs must be
     /// set). Safe between fork and exec: one prctl, no allocation.
     pub fn install(&self) -> std::result::Result<(), Errno> {
-        let fprog = libc::sock_fprog {
-            len: self.0.len() as u16,
-            filter: self.0.as_ptr() as *mut _,
-        };
+        let fprog = self.fprog();
         // SAFETY: fprog points at the filter, which outlives the call.
         let r = unsafe {
             libc::prctl(

@@ -184,8 +184,8 @@ both!(hundred_thousand_program_arguments, |who| {
 
 both!(quick_flags_compose_with_a_profile, |who| {
     let dir = world_dir();
-    let data = owned_dir(dir.path(), "data", who);
-    let home = owned_dir(dir.path(), "home", who);
+    let data = sandbox_dir(dir.path(), "data", who);
+    let home = sandbox_dir(dir.path(), "home", who);
     let data_s = data.to_str().unwrap();
     let rw = format!("{data_s}:/data");
     let quick = [
@@ -311,7 +311,7 @@ both!(arguments_reach_the_program_byte_for_byte, |who: Who| {
         b"h\xc3\xa9-\xff\xfe-ok".to_vec(),
     ));
     let dir = world_dir();
-    let out = owned_dir(dir.path(), "out", who);
+    let out = sandbox_dir(dir.path(), "out", who);
     let dump = out.join("argv");
     let code = format!(
         "import os, sys; open({:?}, 'wb').write(b'\\0'.join(os.fsencode(a) for a in sys.argv[1:]))",
@@ -372,3 +372,36 @@ both!(
         assert_eq!(out.stdout, want);
     }
 );
+
+both!(host_queries_keep_paths_that_are_not_utf8, |who: Who| {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    // A home whose name is not UTF-8 (Latin-1, as an old system may have),
+    // holding a file whose name is not either: what home_dir(), glob(),
+    // exists(), real_path() and env() answer names them exactly, so the
+    // bind made from them shows the real file and the program gets the
+    // bytes.
+    let dir = world_dir();
+    let home = dir
+        .path()
+        .join(std::ffi::OsString::from_vec(b"j\xf6rg".to_vec()));
+    std::fs::create_dir(&home).unwrap();
+    let file = std::ffi::OsString::from_vec(b"caf\xe9.txt".to_vec());
+    std::fs::write(home.join(&file), "latin-1 file\n").unwrap();
+    let text = "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+         let found = glob(home_dir() + \"/*.txt\");\n\
+         if found.len() != 1 || !exists(found[0]) || real_path(found[0]) != found[0] \
+            || env(\"HOME\") != home_dir() { throw `lossy: ${found}`; }\n\
+         s.bind(found[0], \"/data/file\");\n\
+         s.env(\"FOUND\", found[0]);\n\
+         s.exec([\"python3\", \"-c\", \"import os, sys; sys.stdout.buffer.write(\
+            os.environb[b'FOUND'] + b'|' + open('/data/file', 'rb').read())\"]);\n";
+    let path = write_profile(dir.path(), "p.rhai", text);
+    let out = moksha(who, &["exec", &path])
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", Run::from(out.clone()));
+    let mut want = home.join(&file).as_os_str().as_bytes().to_vec();
+    want.extend_from_slice(b"|latin-1 file\n");
+    assert_eq!(out.stdout, want);
+});

@@ -26,6 +26,16 @@ impl Who {
             Who::Other(uid) => uid,
         }
     }
+
+    /// The host uid (= gid) the sandbox's program runs as: the caller's
+    /// own, except for root, whose sandboxes run as nobody unless the
+    /// profile says `s.host_root(true)`.
+    pub fn sandbox_uid(self) -> u32 {
+        match self {
+            Who::Root => NOBODY,
+            other => other.uid(),
+        }
+    }
 }
 
 pub const NOBODY: u32 = 65534;
@@ -73,6 +83,16 @@ pub fn owned_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
     if who != Who::Root {
         std::os::unix::fs::chown(&dir, Some(who.uid()), Some(who.uid())).unwrap();
     }
+    dir
+}
+
+/// A directory the sandboxes of `who` may write, inside `parent`: owned
+/// by the host identity their program runs as (`Who::sandbox_uid`; for
+/// root that is nobody, and the directory is not root's).
+pub fn sandbox_dir(parent: &Path, name: &str, who: Who) -> PathBuf {
+    let dir = owned_dir(parent, name, who);
+    let id = who.sandbox_uid();
+    std::os::unix::fs::chown(&dir, Some(id), Some(id)).unwrap();
     dir
 }
 
@@ -376,4 +396,33 @@ impl Pty {
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
     }
+}
+
+/// A directory every user can read holding the probe NAME, compiled once
+/// per test run from tests/integration/probes/NAME.c with `cc`.
+pub fn compiled_probe(name: &str) -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = dirs.iter().find(|(n, _)| n == name) {
+        return dir.clone();
+    }
+    let dir = std::env::temp_dir().join(format!("moksha-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/integration/probes/{name}.c"));
+    let out = Command::new("cc")
+        .args(["-O", "-Wall", "-o"])
+        .arg(dir.join(name))
+        .arg(&src)
+        .output()
+        .expect("cc (gcc) is needed to build the test probes");
+    assert!(
+        out.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dirs.push((name.to_string(), dir.clone()));
+    dir
 }

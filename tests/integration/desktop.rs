@@ -485,8 +485,8 @@ s.exec(["/bin/cat", "/run/made"]);
 
 both!(persistent_home_keeps_files_for_its_app_only, |who| {
     let dir = world_dir();
-    let home = owned_dir(dir.path(), "home", who);
-    let data = owned_dir(dir.path(), "data", who);
+    let home = sandbox_dir(dir.path(), "home", who);
+    let data = sandbox_dir(dir.path(), "data", who);
     let env = [
         ("HOME", home.to_str().unwrap()),
         ("XDG_DATA_HOME", data.to_str().unwrap()),
@@ -626,9 +626,9 @@ for pt in sys.argv[2:]:
 /// the page turns red if the outside image loads, green if it cannot.
 fn browser_screenshot(who: Who, profile: &str, screenshot_args: &dyn Fn(&str) -> Vec<String>) {
     let dir = world_dir();
-    let home = owned_dir(dir.path(), "home", who);
-    let downloads = owned_dir(&home, "Downloads", who);
-    let data = owned_dir(dir.path(), "data", who);
+    let home = sandbox_dir(dir.path(), "home", who);
+    let downloads = sandbox_dir(&home, "Downloads", who);
+    let data = sandbox_dir(dir.path(), "data", who);
     let png = |rgb: [u8; 3]| -> Vec<u8> {
         // An 8x8 RGB PNG, stored (uncompressed) deflate blocks.
         let raw: Vec<u8> = (0..8)

@@ -213,7 +213,7 @@ both!(daemons_do_not_survive_the_sandbox, |who| {
 // Rootless, the file would be setuid to the unprivileged caller: allowed.
 both!(setuid_files_cannot_be_made_for_the_host, |who| {
     let dir = world_dir();
-    let out = owned_dir(dir.path(), "rw", who);
+    let out = sandbox_dir(dir.path(), "rw", who);
     let extra = format!(
         "s.bind({}, \"/rw\", #{{ rw: true }});",
         rhai_string(&out.to_string_lossy())
@@ -308,5 +308,34 @@ both!(
         assert_eq!(r.code, 125, "{r:?}");
         assert!(!r.stdout.contains("secret"), "{r:?}");
         assert!(r.stderr.contains("goes through a symlink"), "{r:?}");
+    }
+);
+
+both!(
+    a_symlink_planted_in_a_writable_bind_cannot_redirect_a_created_source,
+    |who: Who| {
+        // A directory the profile creates on the host (`create: true`) lies
+        // inside a project bound read-write. The sandbox made its parent a
+        // link to the user's secrets: the next launch must neither create
+        // anything there nor bind it.
+        let dir = world_dir();
+        let work = owned_dir(dir.path(), "work", who);
+        let secrets = owned_dir(dir.path(), "secrets", who);
+        let extra = format!(
+            "s.bind({w:?}, #{{ rw: true }});\n\
+             s.bind({w:?} + \"/cache/app\", \"/cache\", #{{ rw: true, create: true }});",
+            w = work.display().to_string()
+        );
+        let r = sh(who, &extra, "echo made > /cache/f && cat /cache/f").expect_code(0);
+        assert_eq!(r.stdout.trim(), "made", "{r:?}");
+        std::fs::remove_dir_all(work.join("cache")).unwrap();
+        std::os::unix::fs::symlink(&secrets, work.join("cache")).unwrap();
+        let r = sh(who, &extra, "echo planted > /cache/f");
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(r.stderr.contains("goes through a symlink"), "{r:?}");
+        assert!(
+            std::fs::read_dir(&secrets).unwrap().next().is_none(),
+            "something was created in the link's target"
+        );
     }
 );

@@ -21,7 +21,7 @@ both!(
     bare_name_never_runs_a_profile_from_the_working_directory,
     |who| {
         let dir = world_dir();
-        let repo = owned_dir(dir.path(), "repo", who);
+        let repo = sandbox_dir(dir.path(), "repo", who);
         write_profile(&repo, "build.rhai", PLANTED);
         write_profile(&repo, "shell.rhai", PLANTED);
         // The built-in build profile runs instead: `true` in the repository.

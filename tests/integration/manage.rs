@@ -152,7 +152,7 @@ both!(detach_ps_logs_enter_stop, |who| {
     let lines: Vec<&str> = e.stdout.lines().collect();
     assert_eq!(lines[0], "moksha-init", "{e:?}");
     assert_eq!(lines[1], "svc-box", "the instance's hostname: {e:?}");
-    assert_eq!(lines[2], who.uid().to_string(), "{e:?}");
+    assert_eq!(lines[2], who.sandbox_uid().to_string(), "{e:?}");
     assert_eq!(lines[3], "ready", "the instance's own /tmp: {e:?}");
     let procs: usize = lines[4].parse().unwrap();
     assert!(procs <= 8, "only the instance's processes: {e:?}");
@@ -565,6 +565,37 @@ both!(two_launches_of_one_name_exactly_one_wins, |who| {
     assert!(loser.stderr.contains("already running"), "{loser:?}");
     run(who, &["stop", &name, "--timeout", "2"]).expect_code(0);
 });
+
+/// Without landlock, a program that reads every process's environment
+/// in a loop: it sees its own sandbox's (a dumpable sibling), proving the
+/// reads work; it never sees the caller's environment that `moksha enter`
+/// holds until it executes the command.
+const ENVIRON_WATCHER: &str =
+    "import \"base\" as base;\nlet s = sandbox(\"watch\");\nbase::minimal(s);\n\
+    s.landlock(#{ enabled: false });\ns.env(\"OWN_MARK\", \"own-visible\");\n\
+    s.exec([\"/bin/sh\", \"-c\", \"sleep 1000 & while :; do \
+    grep -h -a -o -e own-visible -e enter-secret /proc/[0-9]*/environ >> /tmp/seen 2>/dev/null; \
+    done\"]);\n";
+
+both!(
+    entering_hides_the_callers_environment_without_landlock,
+    |who| {
+        let name = unique("watch");
+        let _s = start(who, &name, ENVIRON_WATCHER);
+        for _ in 0..30 {
+            moksha(who, &["enter", &name, "--", "true"])
+                .env("MOKSHA_TEST_SECRET", "enter-secret")
+                .output()
+                .unwrap();
+        }
+        let seen = run(who, &["enter", &name, "--", "sort", "-u", "/tmp/seen"]).expect_code(0);
+        assert!(
+            seen.stdout.contains("own-visible"),
+            "the watcher reads: {seen:?}"
+        );
+        assert!(!seen.stdout.contains("enter-secret"), "{seen:?}");
+    }
+);
 
 both!(a_sandbox_cannot_enter_another, |who| {
     // Sandbox A gets the moksha binary and the state directory, and tries

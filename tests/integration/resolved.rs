@@ -61,9 +61,22 @@ both!(
         }
         assert_eq!(resolved["supervision"]["detach"], true);
         assert_eq!(
-            resolved["security"] != profile_plan["security"],
+            resolved["security"]["seccomp"] != profile_plan["security"]["seccomp"],
             who == Who::Root,
             "root launches refuse setuid files, rootless ones need not"
+        );
+        assert_eq!(
+            resolved["ids"]["as_nobody"],
+            who == Who::Root,
+            "{}",
+            resolved["ids"]
+        );
+        let limits = resolved["security"]["rlimits"].as_array().unwrap();
+        assert!(
+            limits
+                .iter()
+                .any(|l| l["name"] == "nproc" && l["soft"] == 4096),
+            "the default process bound: {limits:?}"
         );
         let human = run(&["plan", "--resolved", &path]).expect_code(0).stdout;
         assert!(

@@ -10,14 +10,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn uid_of(who: Who) -> u32 {
-    if who == Who::Root {
-        0
-    } else {
-        NOBODY
-    }
-}
-
 both!(host_files_outside_binds_are_invisible, |who| {
     let dir = world_dir();
     let secret = dir.path().join("secret");
@@ -45,7 +37,7 @@ both!(host_files_outside_binds_are_invisible, |who| {
 
 both!(read_only_bind_cannot_be_written_or_remounted, |who| {
     let dir = world_dir();
-    let data = owned_dir(dir.path(), "data", who);
+    let data = sandbox_dir(dir.path(), "data", who);
     std::fs::write(data.join("f"), "original").unwrap();
     let extra = format!(
         "s.bind({}, \"/data\");",
@@ -75,7 +67,7 @@ both!(
     writable_bind_writes_through_and_nothing_else_is_writable,
     |who| {
         let dir = world_dir();
-        let data = owned_dir(dir.path(), "rw", who);
+        let data = sandbox_dir(dir.path(), "rw", who);
         let extra = format!(
             "s.bind({}, \"/out\", #{{ rw: true }});",
             rhai_string(&data.to_string_lossy())
@@ -96,7 +88,7 @@ both!(
         let meta = std::fs::metadata(data.join("result")).unwrap();
         assert_eq!(
             std::os::unix::fs::MetadataExt::uid(&meta),
-            uid_of(who),
+            who.sandbox_uid(),
             "file owned by the caller on the host"
         );
     }
@@ -236,9 +228,9 @@ both!(setuid_binaries_gain_nothing, |who| {
     let dir = world_dir();
     let id = dir.path().join("id");
     std::fs::copy("/usr/bin/id", &id).unwrap();
-    // setuid root (for the rootless run) or setuid nobody (for the root run).
-    let owner = if who == Who::Root { NOBODY } else { 0 };
-    std::os::unix::fs::chown(&id, Some(owner), Some(owner)).unwrap();
+    // setuid root: the program is nobody in both runs (a root launch runs
+    // it as nobody too).
+    std::os::unix::fs::chown(&id, Some(0), Some(0)).unwrap();
     std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o6755)).unwrap();
     let extra = format!(
         "s.bind({}, \"/suid\");",
@@ -250,7 +242,7 @@ both!(setuid_binaries_gain_nothing, |who| {
         "ls -ln /suid/id | cut -c1-10; /suid/id -u; /suid/id -g",
     )
     .expect_code(0);
-    let me = uid_of(who).to_string();
+    let me = who.sandbox_uid().to_string();
     assert!(
         r.stdout.starts_with("-rwsr-sr-x"),
         "the bit is there: {}",
@@ -302,7 +294,7 @@ fn gone(pid: u32) -> bool {
 /// `script`; waits until it is ready. Returns the child and the directory.
 fn start_ready(who: Who, script: &str) -> (std::process::Child, tempfile::TempDir) {
     let dir = world_dir();
-    let out = owned_dir(dir.path(), "out", who);
+    let out = sandbox_dir(dir.path(), "out", who);
     let extra = format!(
         "s.bind({}, \"/out\", #{{ rw: true }});",
         rhai_string(&out.to_string_lossy())
@@ -312,14 +304,19 @@ fn start_ready(who: Who, script: &str) -> (std::process::Child, tempfile::TempDi
         "p.rhai",
         &sh_profile(&extra, &format!("touch /out/ready; {script}")),
     );
-    let child = moksha(who, &["exec", &path])
+    let mut child = moksha(who, &["exec", &path])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !out.join("ready").exists() {
-        assert!(Instant::now() < deadline, "the sandbox never became ready");
+        if Instant::now() > deadline {
+            // Not left running behind a failed test.
+            let _ = child.kill();
+            let r = Run::from(child.wait_with_output().unwrap());
+            panic!("the sandbox never became ready: {r:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     (child, dir)

@@ -6,34 +6,12 @@
 use crate::both;
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A directory every user can read holding the compiled `probe`.
-fn probe_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("moksha-test-probe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probes/probe.c");
-        let out = Command::new("cc")
-            .args(["-O", "-Wall", "-o"])
-            .arg(dir.join("probe"))
-            .arg(&src)
-            .output()
-            .expect("cc (gcc) is needed to build the test probes");
-        assert!(
-            out.status.success(),
-            "cc failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::set_permissions(dir.join("probe"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        dir
-    })
+fn probe_dir() -> std::path::PathBuf {
+    compiled_probe("probe")
 }
 
 /// Rhai lines binding the probe at /probe/probe.
@@ -485,6 +463,82 @@ both!(rlimit_nofile_limits_open_files, |who| {
     assert_eq!(result(&res, "nofile", &r), "opened=13 errno=EMFILE");
 });
 
+/// The "Max processes" line of /proc/self/limits inside.
+fn max_processes(r: &Run) -> String {
+    let line = r.stdout.lines().find(|l| l.starts_with("Max processes"));
+    let line = line.unwrap_or_else(|| panic!("no limits line:\n{}\n{}", r.stdout, r.stderr));
+    line.split_whitespace()
+        .skip(2)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+both!(a_fork_bomb_stops_at_the_default_process_bound, |who| {
+    let script = "grep 'Max processes' /proc/self/limits; /probe/probe forks 6000";
+    let (r, res) = probes(who, "", script);
+    let r = r.expect_code(0);
+    assert_eq!(max_processes(&r), "4096 4096", "{}", r.stderr);
+    let forks = result(&res, "forks", &r);
+    // (As root too: the program is nobody; Linux exempts only the host's
+    // root from RLIMIT_NPROC.)
+    let started: u32 = forks["started=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3000..4096).contains(&started), "{forks}");
+    assert!(forks.ends_with("errno=EAGAIN"), "{forks}");
+    // A profile's own limit replaces the default.
+    let (r, _) = probes(who, "s.rlimit(\"nproc\", 5000);\n", script);
+    assert_eq!(max_processes(&r.expect_code(0)), "5000 5000");
+});
+
+#[test]
+fn the_process_bound_counts_one_sandbox_alone() {
+    // Two sandboxes of the same user with room for 40 processes each: 30
+    // in one do not take from the other (Linux counts RLIMIT_NPROC per
+    // user namespace), while 60 in one stop at 40.
+    let who = Who::Nobody;
+    let dir = world_dir();
+    let text = format!(
+        "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n{}\
+         s.rlimit(\"nproc\", 40);\ns.exec([\"/probe/probe\", \"forks\"] + ARGS);\n",
+        with_probe()
+    );
+    let profile = write_profile(dir.path(), "forks.rhai", &text);
+    let mut first = moksha(who, &["exec", &profile, "--", "30", "20"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(first.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "forks started=30 errno=0\n");
+    let second = Run::from(
+        moksha(who, &["exec", &profile, "--", "30"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(second.expect_code(0).stdout, "forks started=30 errno=0\n");
+    let bomb = Run::from(
+        moksha(who, &["exec", &profile, "--", "60"])
+            .output()
+            .unwrap(),
+    );
+    let out = bomb.expect_code(0).stdout;
+    assert!(
+        out.ends_with("errno=EAGAIN\n") && !out.contains("=60 "),
+        "{out}"
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+}
+
 both!(timeout_ends_the_sandbox, |who| {
     let t = Instant::now();
     let r = sh(
@@ -567,4 +621,61 @@ fn bad_security_input_is_an_error_at_its_line() {
         assert!(err.contains("bad.rhai:3:"), "{line}: no position in\n{err}");
         assert!(err.contains(want), "{line}: expected {want:?} in\n{err}");
     }
+}
+
+#[test]
+fn a_root_launch_runs_the_program_as_nobody() {
+    // Root-owned files in a writable bind stay root's: the program is the
+    // host's nobody, without root's groups; what setup made is its own.
+    let dir = world_dir();
+    let rw = owned_dir(dir.path(), "rw", Who::Root);
+    std::fs::write(rw.join("roots"), "root's\n").unwrap();
+    std::fs::set_permissions(rw.join("roots"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    let extra = format!(
+        "s.bind({}, \"/rw\", #{{ rw: true }});\ns.tmpfs(\"/t\");\ns.mkdir(\"/t/made\");\n",
+        rhai_string(&rw.to_string_lossy())
+    );
+    let script = "id -u; id -g; grep Groups /proc/self/status; \
+                  echo x >> /rw/roots && echo WROTE-ROOTS; touch /rw/new && echo MADE-NEW; \
+                  touch /tmp/t /t/made/f && echo SETUP-FILES-OURS; stat -c %u /rw/roots";
+    let r = sh(Who::Root, &extra, script).expect_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[..2], ["65534", "65534"], "{r:?}");
+    assert_eq!(lines[2].trim(), "Groups:", "no supplementary group: {r:?}");
+    assert!(
+        !r.stdout.contains("WROTE") && !r.stdout.contains("MADE-NEW"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("SETUP-FILES-OURS"), "{r:?}");
+    assert_eq!(
+        lines.last(),
+        Some(&"0"),
+        "root's files show as root's: {r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rw.join("roots")).unwrap(),
+        "root's\n"
+    );
+
+    // The profile's explicit choice keeps the host's root, and says so.
+    let keep = format!("{extra}s.host_root(true);\n");
+    let r = sh(
+        Who::Root,
+        &keep,
+        "id -u; echo x >> /rw/roots && echo WROTE-ROOTS",
+    );
+    assert_eq!(r.expect_code(0).stdout, "0\nWROTE-ROOTS\n");
+    let path = write_profile(dir.path(), "keep.rhai", &sh_profile(&keep, "true"));
+    let plan = Run::from(moksha(Who::Root, &["plan", &path]).output().unwrap()).expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("warning: run by root, the program is the host's root"),
+        "{}",
+        plan.stdout
+    );
+
+    // uid 0 inside would be the host's root: refused before anything runs.
+    let r = sh(Who::Root, "s.uid(0);\n", "true");
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("s.host_root(true)"), "{r:?}");
 }

@@ -87,11 +87,12 @@ fn bash_completion_loads_and_completes() {
     let dir = world_dir();
     let script = run(&["completions", "bash"]).expect_code(0).stdout;
     let file = write_profile(dir.path(), "moksha.bash", &script);
-    // Load it, then ask the completion function for `moksha ex<TAB>` and
+    // Load it, then ask the completion function for `moksha exe<TAB>` (not
+    // explain) and
     // `moksha exec --ne<TAB>`.
     let probe = format!(
         "source {file} && complete -p moksha && \
-         COMP_WORDS=(moksha ex); COMP_CWORD=1; _moksha moksha ex moksha; echo \"${{COMPREPLY[@]}}\"; \
+         COMP_WORDS=(moksha exe); COMP_CWORD=1; _moksha moksha exe moksha; echo \"${{COMPREPLY[@]}}\"; \
          COMP_WORDS=(moksha exec --ne); COMP_CWORD=2; _moksha moksha --ne exec; echo \"${{COMPREPLY[@]}}\""
     );
     let out = std::process::Command::new("bash")

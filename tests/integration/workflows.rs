@@ -20,7 +20,7 @@ both!(
     a_writable_bind_runs_what_it_wrote_only_with_exec,
     |who: Who| {
         let dir = world_dir();
-        let work = owned_dir(dir.path(), "work", who);
+        let work = sandbox_dir(dir.path(), "work", who);
         let work = work.to_string_lossy().into_owned();
         let script = "printf '#!/bin/sh\\necho built-and-ran\\n' > hello; chmod +x hello; ./hello";
 
@@ -37,7 +37,7 @@ both!(
     an_exec_refused_on_a_writable_bind_names_the_bind_and_the_option,
     |who: Who| {
         let dir = world_dir();
-        let work = owned_dir(dir.path(), "work", who);
+        let work = sandbox_dir(dir.path(), "work", who);
         let program = work.join("prog");
         std::fs::write(&program, "#!/bin/sh\necho ran\n").unwrap();
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -182,7 +182,8 @@ fn exec_in(who: Who, dir: &std::path::Path, args: &[&str]) -> Run {
 /// Runs a host program as `who` in `dir` (to set up a repository).
 fn host(who: Who, dir: &std::path::Path, program: &str, args: &[&str]) -> Run {
     let r = Run::from(
-        as_user(who, program)
+        // As the project's owner: the sandbox's identity (nobody for root).
+        as_user(owner_of_project(who), program)
             .args(args)
             .current_dir(dir)
             .env("HOME", dir)
@@ -194,26 +195,35 @@ fn host(who: Who, dir: &std::path::Path, program: &str, args: &[&str]) -> Run {
     r
 }
 
-/// A directory `who` owns under a world-readable temporary one.
+/// Who owns a project the sandboxes of `who` write: `who`, or nobody for
+/// root (a root launch runs the program as nobody).
+fn owner_of_project(who: Who) -> Who {
+    if who == Who::Root {
+        Who::Nobody
+    } else {
+        who
+    }
+}
+
+/// A directory the sandboxes of `who` may write, under a world-readable
+/// temporary one.
 fn project(who: Who) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = world_dir();
-    let work = owned_dir(dir.path(), "project", who);
+    let work = sandbox_dir(dir.path(), "project", who);
     (dir, work)
 }
 
 fn write(path: &std::path::Path, text: &str, who: Who) {
     std::fs::write(path, text).unwrap();
-    if who != Who::Root {
-        std::os::unix::fs::chown(path, Some(who.uid()), Some(who.uid())).unwrap();
-    }
+    let id = Some(who.sandbox_uid());
+    std::os::unix::fs::chown(path, id, id).unwrap();
 }
 
 both!(build_runs_a_crate_with_a_build_script, |who: Who| {
     let (_dir, work) = project(who);
     std::fs::create_dir(work.join("src")).unwrap();
-    if who != Who::Root {
-        std::os::unix::fs::chown(work.join("src"), Some(who.uid()), Some(who.uid())).unwrap();
-    }
+    let id = Some(who.sandbox_uid());
+    std::os::unix::fs::chown(work.join("src"), id, id).unwrap();
     write(
         &work.join("Cargo.toml"),
         "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2018\"\nbuild = \"build.rs\"\n",
@@ -299,10 +309,9 @@ both!(
         repository(who, &work);
         let sub = work.join("deep/sub");
         std::fs::create_dir_all(&sub).unwrap();
-        if who != Who::Root {
-            for d in [work.join("deep"), sub.clone()] {
-                std::os::unix::fs::chown(&d, Some(who.uid()), Some(who.uid())).unwrap();
-            }
+        for d in [work.join("deep"), sub.clone()] {
+            let id = Some(who.sandbox_uid());
+            std::os::unix::fs::chown(&d, id, id).unwrap();
         }
         let r = exec_in(who, &sub, &["git", "--", "status", "--short", "--branch"]);
         assert_eq!(r.code, 0, "{r:?}");
@@ -310,7 +319,7 @@ both!(
 
         // A worktree beside the repository: its .git file names the main
         // repository's git directory, which the profile exposes too.
-        let trees = owned_dir(dir.path(), "trees", who);
+        let trees = sandbox_dir(dir.path(), "trees", who);
         let tree = trees.join("side");
         host(
             who,
@@ -434,7 +443,7 @@ both!(
     a_program_that_leaves_the_terminal_raw_does_not_break_it,
     |who: Who| {
         let dir = world_dir();
-        let out = owned_dir(dir.path(), "out", who);
+        let out = sandbox_dir(dir.path(), "out", who);
         let moksha = moksha_bin().display().to_string();
         let mut t = shell_at_a_terminal(who);
         for session in ["true", "false"] {
@@ -470,11 +479,16 @@ both!(
     |who: Who| {
         // No PID namespace whose end would kill them: a daemon the program
         // started (its own session, reparented) must still end with the sandbox.
-        let text = "let s = sandbox(\"t\");\ns.share([\"pid\"]);\ns.bind(\"/usr\");\n\
+        // (Root's and nobody's runs both leave nobody's processes: each its
+        // own sleep.)
+        let secs = if who == Who::Root { 1013 } else { 1014 };
+        let text = format!(
+            "let s = sandbox(\"t\");\ns.share([\"pid\"]);\ns.bind(\"/usr\");\n\
                 s.symlink(\"usr/bin\", \"/bin\");\ns.symlink(\"usr/lib\", \"/lib\");\n\
                 s.symlink(\"usr/lib64\", \"/lib64\");\ns.tmpfs(\"/tmp\");\ns.dev(\"/dev\");\n\
-                s.exec([\"/bin/sh\", \"-c\", \"setsid sleep 1013 >/dev/null 2>&1 & echo $!; (sleep 1013 >/dev/null 2>&1 &) ; sleep 0.3\"]);\n";
-        let r = exec_profile(who, text, &[]).expect_code(0);
+                s.exec([\"/bin/sh\", \"-c\", \"setsid sleep {secs} >/dev/null 2>&1 & echo $!; (sleep {secs} >/dev/null 2>&1 &) ; sleep 0.3\"]);\n"
+        );
+        let r = exec_profile(who, &text, &[]).expect_code(0);
         let daemon: u32 = r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let alive = |pid: u32| {
@@ -484,9 +498,14 @@ both!(
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert!(!alive(daemon), "pid {daemon} outlived the sandbox");
-        // Nothing else of it either: no `sleep 1013` of this uid is left.
+        // Nothing else of it either: no `sleep SECS` of this uid is left.
         let left = std::process::Command::new("pgrep")
-            .args(["-u", &who.uid().to_string(), "-f", "^sleep 1013$"])
+            .args([
+                "-u",
+                &who.sandbox_uid().to_string(),
+                "-f",
+                &format!("^sleep {secs}$"),
+            ])
             .output()
             .unwrap();
         assert!(

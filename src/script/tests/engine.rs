@@ -225,6 +225,12 @@ fn garbled_inputs() -> Vec<String> {
             .into(),
     );
 
+    // What the fuzzer found (scripts/fuzz): kept as regressions.
+    let found =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/eval_profile");
+    for entry in std::fs::read_dir(found).into_iter().flatten().flatten() {
+        inputs.push(String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned());
+    }
     inputs
 }
 

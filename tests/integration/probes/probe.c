@@ -36,6 +36,7 @@ static const char *ename(int e) {
     case ENETUNREACH: return "ENETUNREACH";
     case EIO: return "EIO";
     case ESRCH: return "ESRCH";
+    case EAGAIN: return "EAGAIN";
     default: return "?";
     }
 }
@@ -191,6 +192,34 @@ int main(int argc, char **argv) {
         while (open("/dev/null", O_RDONLY) >= 0)
             count++;
         printf("nofile opened=%d errno=%s\n", count, ename(errno));
+        return 0;
+    }
+    if (!strcmp(n, "forks")) {
+        /* Forks up to argv[2] children that wait, stopping at the first
+         * failure; prints how many started and why it stopped, holds them
+         * for argv[3] seconds, then ends them. A fork bomb that counts. */
+        int want = argc > 2 ? atoi(argv[2]) : 100, count = 0, err = 0;
+        int hold = argc > 3 ? atoi(argv[3]) : 0;
+        pid_t kids[100000];
+        while (count < want && count < 100000) {
+            pid_t p = fork();
+            if (p < 0) {
+                err = errno;
+                break;
+            }
+            if (p == 0) {
+                pause();
+                _exit(0);
+            }
+            kids[count++] = p;
+        }
+        printf("forks started=%d errno=%s\n", count, err ? ename(err) : "0");
+        fflush(stdout);
+        sleep(hold);
+        for (int i = 0; i < count; i++)
+            kill(kids[i], SIGKILL);
+        while (wait(NULL) > 0)
+            ;
         return 0;
     }
     fprintf(stderr, "probe: unknown probe %s\n", n);
