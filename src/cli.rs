@@ -278,6 +278,11 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Convert another sandbox's profiles into moksha profiles.
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
     /// List the profiles moksha can find, where each comes from and what it
     /// overrides; `show NAME` prints one.
     Profiles {
@@ -311,6 +316,37 @@ pub enum ProfilesAction {
         builtin: bool,
     },
 }
+
+#[derive(Subcommand, Debug)]
+pub enum ImportFrom {
+    /// Convert Firejail profiles into readable .rhai profiles that keep
+    /// Firejail's directives and meaning (the stdlib's firejail module).
+    #[command(after_help = IMPORT_FIREJAIL_HELP)]
+    Firejail {
+        /// Profiles: a path (with a '/' or ending in .profile), or a NAME looked up as
+        /// Firejail does: ~/.config/firejail/NAME.profile, then /etc/firejail/NAME.profile.
+        #[arg(required_unless_present = "all", value_name = "FILE|NAME")]
+        profiles: Vec<String>,
+        /// Every profile in /etc/firejail and ~/.config/firejail.
+        #[arg(long)]
+        all: bool,
+        /// Write into DIR instead of ~/.config/moksha/profiles.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+pub const IMPORT_FIREJAIL_HELP: &str = "\
+Each profile becomes DIR/NAME.rhai, and each file it includes (disable-common.inc,
+NAME.local, globals.local, ...) a module DIR/firejail/FILE.rhai, so `moksha exec NAME`
+runs it. Your .local files and globals.local are read as Firejail reads them, at
+import time: import again after changing them. A line moksha cannot express is kept
+as a comment with the reason; a summary per profile says how many lines were
+translated, approximated and left out. Files the importer did not write are never
+overwritten.
+
+Without converting: `moksha exec firejail:NAME -- ARGS` and `moksha plan firejail:NAME`
+import the profile in memory. docs/firejail.md says what maps to what.";
 
 #[derive(Subcommand, Debug)]
 pub enum StdlibAction {

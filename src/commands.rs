@@ -5,7 +5,7 @@
 //! up, 126/127 when the program could not be executed / was not found
 //! inside.
 
-use crate::cli::{Cli, Command, ProfilesAction, StdlibAction};
+use crate::cli::{Cli, Command, ImportFrom, ProfilesAction, StdlibAction};
 use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
@@ -69,6 +69,9 @@ pub fn run(cli: Cli) -> i32 {
             )
         }
         Command::Check { profiles } => check(&profiles),
+        Command::Import {
+            from: ImportFrom::Firejail { profiles, all, out },
+        } => import_firejail(&profiles, all, out.as_deref()),
         Command::Learn {
             apply,
             quick,
@@ -396,6 +399,104 @@ fn exec(
     }
     warn(&plan);
     launch::run(&plan, opts)
+}
+
+/// `moksha import firejail`: each profile converted and written, a
+/// summary line for each, the lines left out, and the totals (each file
+/// counted once, however many profiles include it).
+fn import_firejail(names: &[String], all: bool, out: Option<&std::path::Path>) -> i32 {
+    use crate::import;
+    let dirs = import::Dirs::host();
+    let out = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => match profiles::profile_dirs().into_iter().next() {
+            Some(dir) => dir,
+            None => {
+                eprintln!("moksha: no configuration directory is known; give one with -o DIR");
+                return 2;
+            }
+        },
+    };
+    let mut paths = Vec::new();
+    let mut failed = 0;
+    if all {
+        paths.extend(import::all(&dirs));
+    }
+    for name in names {
+        match import::find(name, &dirs) {
+            Ok(path) => paths.push(path),
+            Err(e) => {
+                eprintln!("moksha: {}", shown(e.0));
+                failed += 1;
+            }
+        }
+    }
+    let mut total = import::Summary::default();
+    let mut counted = std::collections::HashSet::new();
+    let mut done = 0;
+    for path in &paths {
+        let imported = match import::import(path, &dirs) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("moksha: {}", shown(e.0));
+                failed += 1;
+                continue;
+            }
+        };
+        let written = match import::write(&imported, &out) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("moksha: {}", shown(e.0));
+                failed += 1;
+                continue;
+            }
+        };
+        done += 1;
+        let s = imported.emitted.summary();
+        println!(
+            "{}: {} -> {}: {} lines: {} translated, {} approximated, {} not supported",
+            text::line(&imported.name),
+            text::line(&path.display().to_string()),
+            text::line(&written.display().to_string()),
+            s.lines(),
+            s.translated,
+            s.approximated,
+            s.unsupported
+        );
+        for (file, summary) in imported.files.iter().zip(&imported.emitted.per_file) {
+            if counted.insert(file.clone()) {
+                total.add(summary);
+                for line in &summary.left_out {
+                    println!("  not supported: {}", text::line(line));
+                }
+            }
+        }
+    }
+    if paths.len() > 1 {
+        let pct = |n: usize| {
+            if total.lines() == 0 {
+                100.0
+            } else {
+                100.0 * n as f64 / total.lines() as f64
+            }
+        };
+        println!(
+            "total: {done} of {} profiles imported; {} directive lines in their files: \
+             {} translated, {} approximated ({:.1}% in all), {} not supported",
+            paths.len(),
+            total.lines(),
+            total.translated,
+            total.approximated,
+            pct(total.translated + total.approximated),
+            total.unsupported
+        );
+    }
+    if failed > 0 {
+        eprintln!("moksha: {failed} profiles could not be imported");
+        EXIT_PROFILE
+    } else {
+        0
+    }
 }
 
 /// The plan's warnings on stderr, one line each (a warning is one line by

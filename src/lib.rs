@@ -12,6 +12,7 @@ pub mod arg;
 pub mod cli;
 pub mod commands;
 pub mod explain;
+pub mod import;
 pub mod install;
 pub mod launch;
 pub mod located;

@@ -102,6 +102,7 @@ fn builtin_source(name: &str) -> Option<ProfileSource> {
         name: format!("<profiles>/{name}.rhai"),
         text: text.to_string(),
         dir: None,
+        modules: Vec::new(),
     })
 }
 
@@ -169,7 +170,12 @@ fn read(path: &Path) -> Result<ProfileSource, String> {
             }
         })
         .map(Path::to_path_buf);
-    Ok(ProfileSource { name, text, dir })
+    Ok(ProfileSource {
+        name,
+        text,
+        dir,
+        modules: Vec::new(),
+    })
 }
 
 fn read_stdin() -> Result<ProfileSource, String> {
@@ -183,6 +189,7 @@ fn read_stdin() -> Result<ProfileSource, String> {
         text: text_of(&name, bytes)?,
         name,
         dir: None,
+        modules: Vec::new(),
     })
 }
 
@@ -213,6 +220,12 @@ fn lookup(arg: &str, program: bool) -> Result<Found, String> {
     };
     if arg == "-" {
         return Ok(found(read_stdin()?, Origin::Given));
+    }
+    if let Some(firejail) = arg.strip_prefix(crate::import::PREFIX) {
+        return Ok(found(
+            crate::import::profile_source(firejail)?,
+            Origin::Given,
+        ));
     }
     if is_path(arg) {
         return Ok(found(read(Path::new(arg))?, Origin::Given));

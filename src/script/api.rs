@@ -343,6 +343,9 @@ mod security;
 mod desktop;
 // The network: none, host, user-mode with forwards, joined; allow_tcp.
 mod network;
+// Read-only questions for the Firejail stdlib: #! lines, glob matching,
+// seccomp names.
+mod questions;
 
 /// Registers the host queries, `sandbox()` and every sandbox method.
 pub fn register(engine: &mut Engine, cx: &Context) {
@@ -360,6 +363,7 @@ pub fn register(engine: &mut Engine, cx: &Context) {
     security::register(engine);
     desktop::register(engine);
     network::register(engine);
+    questions::register(engine);
 }
 
 fn register_host(engine: &mut Engine) {

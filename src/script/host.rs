@@ -334,6 +334,40 @@ pub fn read_text(path: &str, max: u64) -> Option<String> {
     read_bounded(&host(path), max).ok()
 }
 
+/// The interpreter a program's `#!` line names, and its one argument if
+/// any (as the kernel passes it), or `None` when `path` is not a regular
+/// file starting with `#!`. Only the first 256 bytes are read, without
+/// waiting on a FIFO or device.
+pub fn shebang(path: &str) -> Option<Vec<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut head = Vec::new();
+    file.take(256).read_to_end(&mut head).ok()?;
+    let line = head.strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|b| *b == b'\n')?];
+    let line = std::str::from_utf8(line).ok()?.trim();
+    let (interpreter, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, a.trim()),
+        None => (line, ""),
+    };
+    if !interpreter.starts_with('/') {
+        return None;
+    }
+    let mut out = vec![interpreter.to_string()];
+    if !arg.is_empty() {
+        out.push(arg.to_string());
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

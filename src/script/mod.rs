@@ -52,11 +52,14 @@ const OUT_OF_MEMORY: &str = "moksha: memory limit";
 
 /// A profile to evaluate: its display name (a path, or `<profiles>/x.rhai`),
 /// its text, and the directory its relative imports are looked up in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ProfileSource {
     pub name: String,
     pub text: String,
     pub dir: Option<PathBuf>,
+    /// Modules that exist only in memory, by import path, found before any
+    /// directory (a Firejail profile imported on the fly).
+    pub modules: Vec<(String, String)>,
 }
 
 /// How long each phase of evaluation took, for `--timings`.
@@ -131,7 +134,7 @@ pub fn engine_for(
         profile: profile.name.clone(),
         sandboxes: Default::default(),
     };
-    let resolver = resolver::Resolver::new(profile.dir.clone(), sources);
+    let resolver = resolver::Resolver::new(profile.dir.clone(), profile.modules.clone(), sources);
     (new_engine(&cx, resolver), cx)
 }
 
@@ -259,6 +262,7 @@ pub fn api_functions() -> Vec<String> {
         name: "<api>".into(),
         text: String::new(),
         dir: None,
+        modules: Vec::new(),
     };
     let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
     let mut sigs = engine.gen_fn_signatures(false);
@@ -273,6 +277,7 @@ pub fn api_definitions() -> String {
         name: "<api>".into(),
         text: String::new(),
         dir: None,
+        modules: Vec::new(),
     };
     let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
     engine

@@ -43,6 +43,8 @@ pub fn library_dirs() -> Vec<PathBuf> {
 pub struct Resolver {
     /// The importing profile's directory; `None` for embedded profiles.
     profile_dir: Option<PathBuf>,
+    /// Modules held in memory (import path, source), looked up first.
+    in_memory: Vec<(String, String)>,
     lib_dirs: Vec<PathBuf>,
     cache: RefCell<HashMap<String, Shared<Module>>>,
     /// Modules being loaded, outermost first: an import of one of them is a
@@ -52,9 +54,14 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(profile_dir: Option<PathBuf>, sources: Rc<RefCell<Sources>>) -> Self {
+    pub fn new(
+        profile_dir: Option<PathBuf>,
+        in_memory: Vec<(String, String)>,
+        sources: Rc<RefCell<Sources>>,
+    ) -> Self {
         Resolver {
             profile_dir,
+            in_memory,
             lib_dirs: library_dirs(),
             cache: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
@@ -65,6 +72,9 @@ impl Resolver {
     /// Finds the module text: (display name, source).
     fn find(&self, path: &str) -> Result<(String, String), String> {
         let file = format!("{path}.rhai");
+        if let Some((_, text)) = self.in_memory.iter().find(|(n, _)| n == path) {
+            return Ok((format!("<{file}>"), text.clone()));
+        }
         let dirs = self.profile_dir.iter().chain(self.lib_dirs.iter());
         let mut searched = Vec::new();
         for dir in dirs {

@@ -197,6 +197,18 @@ pub fn sh(who: Who, extra: &str, script: &str) -> Run {
     exec_profile(who, &sh_profile(extra, script), &[])
 }
 
+/// Fails, naming the Debian package, when `program` is not installed: a
+/// test of a real program never skips (.ci/run installs them).
+pub fn installed(program: &str, package: &str) {
+    let found = ["/usr/bin", "/bin", "/usr/local/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(program).exists());
+    assert!(
+        found,
+        "{program} is not installed: apt-get install {package} (see .ci/run)"
+    );
+}
+
 /// A Rhai string literal for arbitrary text.
 pub fn rhai_string(text: &str) -> String {
     let mut out = String::from("\"");

@@ -42,16 +42,6 @@ fn command_as(who: Who, program: &str, args: &[&str], env: &[(&str, &str)]) -> C
     cmd
 }
 
-fn installed(program: &str, package: &str) {
-    let found = ["/usr/bin", "/bin", "/usr/local/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(program).exists());
-    assert!(
-        found,
-        "{program} is not installed: apt-get install {package} (see .ci/run)"
-    );
-}
-
 fn wait_for(what: &str, secs: u64, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
@@ -300,19 +290,14 @@ fn processes_with(needle: &str) -> Vec<String> {
     found
 }
 
-both!(dbus_filter_allows_only_the_named_service, |who| {
-    installed("dbus-daemon", "dbus");
-    installed("xdg-dbus-proxy", "xdg-dbus-proxy");
-    installed("gdbus", "libglib2.0-bin");
-    assert!(
-        Path::new("/usr/lib/python3/dist-packages/gi").exists(),
-        "python3-gi is not installed: apt-get install python3-gi (see .ci/run)"
-    );
-    let dir = world_dir();
-    let busdir = owned_dir(dir.path(), "bus", who);
+/// A private session bus run by `who` in `dir`, with a service owning
+/// org.moksha.Allowed and org.moksha.Hidden: its address, and the processes
+/// (stopped when dropped).
+fn session_bus(who: Who, dir: &Path) -> (String, [Background; 2]) {
+    let busdir = owned_dir(dir, "bus", who);
     let bus = busdir.join("socket");
     let address = format!("unix:path={}", bus.display());
-    let _daemon = Background(
+    let daemon = Background(
         command_as(
             who,
             "dbus-daemon",
@@ -329,7 +314,7 @@ both!(dbus_filter_allows_only_the_named_service, |who| {
         .unwrap(),
     );
     wait_for("dbus-daemon's socket", 20, || bus.exists());
-    let service_py = dir.path().join("service.py");
+    let service_py = dir.join("service.py");
     write_as(&service_py, SERVICE.as_bytes(), Who::Root);
     let mut service = command_as(
         who,
@@ -350,8 +335,21 @@ both!(dbus_filter_allows_only_the_named_service, |who| {
         &mut line,
     )
     .unwrap();
-    let _service = Background(service);
+    let service = Background(service);
     assert_eq!(line.trim(), "owned");
+    (address, [daemon, service])
+}
+
+both!(dbus_filter_allows_only_the_named_service, |who| {
+    installed("dbus-daemon", "dbus");
+    installed("xdg-dbus-proxy", "xdg-dbus-proxy");
+    installed("gdbus", "libglib2.0-bin");
+    assert!(
+        Path::new("/usr/lib/python3/dist-packages/gi").exists(),
+        "python3-gi is not installed: apt-get install python3-gi (see .ci/run)"
+    );
+    let dir = world_dir();
+    let (address, _bus) = session_bus(who, dir.path());
 
     let ping = |name: &str| {
         format!(
@@ -399,6 +397,55 @@ s.exec(["/bin/sh", "-c", {}]);
         r.stdout
     );
 });
+
+both!(
+    firejail_dbus_user_filter_talks_and_owns_only_what_it_says,
+    |who| {
+        installed("dbus-daemon", "dbus");
+        installed("xdg-dbus-proxy", "xdg-dbus-proxy");
+        installed("gdbus", "libglib2.0-bin");
+        let dir = world_dir();
+        let (address, _bus) = session_bus(who, dir.path());
+        let profile_path = dir.path().join("bus.profile");
+        write_as(
+        &profile_path,
+        b"dbus-user filter\ndbus-user.talk org.moksha.Allowed\ndbus-user.own org.moksha.Mine\ndbus-system none\n",
+        Who::Root,
+    );
+        let own = |name: &str| {
+            format!(
+            "gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+             --method org.freedesktop.DBus.RequestName {name} 4 2>/dev/null | grep -q '(uint32 1,)' \
+             && echo owned-{name}; "
+        )
+        };
+        let ping = |name: &str| {
+            format!(
+                "gdbus call --session --dest {name} --object-path / \
+             --method org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && echo {name}-reached; "
+            )
+        };
+        let script = format!(
+            "{}{}{}{}echo done",
+            ping("org.moksha.Allowed"),
+            ping("org.moksha.Hidden"),
+            own("org.moksha.Mine"),
+            own("org.moksha.Other"),
+        );
+        let env = [("DBUS_SESSION_BUS_ADDRESS", address.as_str())];
+        let target = format!("firejail:{}", profile_path.display());
+        let r = moksha_env(
+            who,
+            &["exec", &target, "--", "/bin/sh", "-c", &script],
+            &env,
+        )
+        .expect_code(0);
+        assert_eq!(
+            r.stdout, "org.moksha.Allowed-reached\nowned-org.moksha.Mine\ndone\n",
+            "{r:?}"
+        );
+    }
+);
 
 // ---- helpers ------------------------------------------------------------------
 

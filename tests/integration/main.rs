@@ -8,6 +8,8 @@ mod current_dir;
 mod desktop;
 mod escape;
 mod explain;
+mod firejail;
+mod firejail_programs;
 mod helper_confinement;
 mod host_checks;
 mod install;

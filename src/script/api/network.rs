@@ -228,6 +228,7 @@ mod tests {
             name: "p.rhai".into(),
             text,
             dir: None,
+            modules: Vec::new(),
         };
         evaluate(&src, &[])
             .map(|(plan, _)| plan)

@@ -22,6 +22,7 @@ fn source(text: &str) -> ProfileSource {
         name: FILE.into(),
         text: text.into(),
         dir: None,
+        modules: Vec::new(),
     }
 }
 

@@ -46,6 +46,7 @@ fn every_embedded_profile_evaluates() {
             name: format!("<profiles>/{name}.rhai"),
             text: text.to_string(),
             dir: None,
+            modules: Vec::new(),
         };
         if let Err(e) = evaluate(&src, &[]) {
             panic!("profile {name} fails:\n{}", e.render());
@@ -64,6 +65,7 @@ fn in_dir(dir: &std::path::Path, text: &str) -> Result<Plan, ProfileError> {
         name: write(dir, "p.rhai", text),
         text: text.into(),
         dir: Some(dir.to_path_buf()),
+        modules: Vec::new(),
     };
     evaluate(&src, &[]).map(|(plan, _)| plan)
 }
