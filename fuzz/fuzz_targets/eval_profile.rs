@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         name: "fuzz.rhai".into(),
         text: String::from_utf8_lossy(data).into_owned(),
         dir: None,
+        modules: Vec::new(),
     };
     match evaluate(&profile, &["--flag".into(), "\u{10ff41}".into()]) {
         Ok((plan, _)) => {
