@@ -754,16 +754,7 @@ mod tests {
 
     #[test]
     fn a_target_inside_a_read_only_bind_must_exist_on_the_host() {
-        let bind = |source: &str, target: &str, rw: bool| FsOp::Bind {
-            source: source.into(),
-            target: target.into(),
-            rw,
-            dev: false,
-            optional: false,
-            replace: false,
-            create: false,
-            exec: false,
-        };
+        let bind = FsOp::plain_bind;
         let host = ["/usr", "/usr/share", "/usr/lib", "/srv/data"];
         let exists = |p: &str| host.contains(&p);
         let p = plan(vec![
