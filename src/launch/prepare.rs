@@ -94,10 +94,13 @@ fn note_unwritable_binds(plan: &Plan) {
     use std::os::unix::fs::MetadataExt;
     let nobody = plan::NOBODY;
     for step in &plan.fs {
+        // (Not device nodes: the terminal moksha binds as /dev/console is
+        // root's, and the program uses it through the descriptors it has.)
         let FsOp::Bind {
             source,
             target,
             rw: true,
+            dev: false,
             ..
         } = &step.op
         else {

@@ -657,6 +657,15 @@ fn a_root_launch_runs_the_program_as_nobody() {
         "root's\n"
     );
 
+    // At a terminal (root's pty, bound as /dev/console) only the note on
+    // the bind nobody cannot write: not one on the terminal.
+    let at_tty = write_profile(dir.path(), "tty.rhai", &sh_profile(&extra, "echo tty-done"));
+    let mut t = Pty::spawn(moksha(Who::Root, &["exec", &at_tty]));
+    let screen = t.expect("tty-done", 20);
+    assert_eq!(screen.matches("moksha: note:").count(), 1, "{screen}");
+    assert!(screen.contains("(bound writable at /rw)"), "{screen}");
+    t.wait();
+
     // The profile's explicit choice keeps the host's root, and says so.
     let keep = format!("{extra}s.host_root(true);\n");
     let r = sh(
