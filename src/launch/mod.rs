@@ -466,15 +466,6 @@ pub(crate) fn launcher_env() -> Vec<(String, String)> {
 
 /// Where the staging tmpfs goes: a host directory that is hidden only inside
 /// our own mount namespace, after every host source has been opened.
-/// Who owns what setup creates (tmpfs roots, directories, the files the
-/// profile writes): the program's ids when a root launch runs it as nobody
-/// (otherwise setup already runs as the program's identity).
-fn owner_of_created(plan: &Plan) -> Option<(u32, u32)> {
-    let ids = &plan.ids;
-    ids.as_nobody
-        .then(|| (ids.uid.unwrap_or(0), ids.gid.unwrap_or(0)))
-}
-
 fn staging_base() -> Option<&'static str> {
     [
         "/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/media", "/home",
@@ -579,7 +570,9 @@ fn setup_inside(
     //    read-only remounts (rootfs.rs runs what plan::mounts compiled).
     if plan.namespaces.mount {
         let base = staging_base().ok_or_else(|| "no staging directory".to_string())?;
-        rootfs::build(&mounts::compile(plan), base, owner_of_created(plan))?;
+        // What setup creates (tmpfs roots, directories, the files the
+        // profile writes) belongs to the program's identity.
+        rootfs::build(&mounts::compile(plan), base, plan.ids.nobody_inside())?;
         phase("root built");
     }
 
@@ -609,8 +602,7 @@ fn setup_inside(
     // Run by root as nobody: the supervisor too, now that the root is
     // built, as it is the caller in a rootless sandbox (it signals the
     // program's processes, which need the same uid).
-    if plan.ids.as_nobody {
-        let (uid, gid) = owner_of_created(plan).unwrap_or_default();
+    if let Some((uid, gid)) = plan.ids.nobody_inside() {
         sys::become_ids(uid, gid)?;
         // A change of ids (and the filesystem ids setup used) clears the
         // parent-death signal: set again, then make sure the launcher did

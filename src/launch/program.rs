@@ -75,8 +75,9 @@ pub fn start(
     // environment, and it is already in the sandbox's PID namespace, where
     // the sandbox's processes run with the same uid. Non-dumpable, nobody
     // inside can read it; exec makes the new program dumpable again.
-    // (Forked from the supervisor it is non-dumpable already; `moksha
-    // enter` forks from a dumpable process.)
+    // (Both callers, the supervisor and `moksha enter`, are non-dumpable
+    // already and the child inherits it; said again so that this start
+    // holds on its own.)
     setup(sys::set_dumpable(false));
     if plan.supervision.die_with_parent {
         setup(sys::set_pdeathsig(libc::SIGKILL));
@@ -146,8 +147,7 @@ pub fn start(
     setup(sys::close_fds_except(&keep));
 
     // Run by root as nobody: the program's own ids now (setup needed root).
-    if plan.ids.as_nobody {
-        let (uid, gid) = (plan.ids.uid.unwrap_or(0), plan.ids.gid.unwrap_or(0));
+    if let Some((uid, gid)) = plan.ids.nobody_inside() {
         setup(sys::become_ids(uid, gid));
     }
     let kept: Vec<u32> = plan

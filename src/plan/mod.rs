@@ -128,6 +128,17 @@ pub struct Ids {
     pub as_nobody: bool,
 }
 
+impl Ids {
+    /// The ids (inside) a root launch's program runs as, and owns what
+    /// setup creates with, when it runs as nobody (`as_nobody`; resolve
+    /// always sets them then). `None` otherwise: setup already runs as the
+    /// program's identity.
+    pub fn nobody_inside(&self) -> Option<(u32, u32)> {
+        self.as_nobody
+            .then(|| (self.uid.unwrap_or(NOBODY), self.gid.unwrap_or(NOBODY)))
+    }
+}
+
 /// The host identity a sandbox launched by root runs as: nobody/nogroup
 /// (the kernel's overflow ids, 65534 on every common distribution).
 pub const NOBODY: u32 = 65534;

@@ -94,7 +94,7 @@ pub fn xdg_dir(kind: &str) -> Result<String, String> {
 /// U+10FF00 + byte (`crate::arg`), which `sys` turns back into the byte.
 pub fn current_dir() -> String {
     std::env::current_dir()
-        .map(|p| crate::arg::to_text(p.as_os_str()).0)
+        .map(|p| text(&p))
         .unwrap_or_else(|_| "/".into())
 }
 

@@ -38,12 +38,15 @@ pub fn open_in_root(root: &OwnedFd, path: &str, flags: libc::c_int) -> Result<Ow
         .map_err(|e| SysError::new(format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"), e))
 }
 
+/// openat2 resolution that stays beneath the directory and follows no link.
+const BENEATH_NO_LINKS: u64 =
+    libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+
 /// Opens `path` (relative) beneath the directory `dir` as an O_PATH
 /// descriptor without following any symlink on the way (RESOLVE_BENEATH |
 /// RESOLVE_NO_SYMLINKS: ELOOP when there is one). `shown` names `dir`.
 pub fn open_beneath_no_symlinks(dir: &OwnedFd, path: &str, shown: &str) -> Result<OwnedFd> {
-    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    openat2(dir, path, libc::O_PATH, resolve).map_err(|e| {
+    openat2(dir, path, libc::O_PATH, BENEATH_NO_LINKS).map_err(|e| {
         SysError::new(
             format!("openat2({shown:?}, {path:?}, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)"),
             e,
@@ -66,7 +69,7 @@ pub fn mkdir_all_beneath(
     owner: Option<(u32, u32)>,
     shown: &str,
 ) -> Result<()> {
-    let strict = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let strict = BENEATH_NO_LINKS;
     let resolve = if follow_links { 0 } else { strict };
     let flags = libc::O_PATH | libc::O_DIRECTORY;
     let fail = |e| SysError::new(format!("mkdir -p {shown:?}"), e);
