@@ -290,8 +290,9 @@ fn gone(pid: u32) -> bool {
     }
 }
 
-/// Starts a sandbox whose program writes `ready` into an rw bind, then runs
-/// `script`; waits until it is ready. Returns the child and the directory.
+/// Starts a sandbox running `script`, which writes /out/ready (an rw bind)
+/// once it is set up; waits until it is ready. Returns the child and the
+/// directory.
 fn start_ready(who: Who, script: &str) -> (std::process::Child, tempfile::TempDir) {
     let dir = world_dir();
     let out = sandbox_dir(dir.path(), "out", who);
@@ -299,11 +300,7 @@ fn start_ready(who: Who, script: &str) -> (std::process::Child, tempfile::TempDi
         "s.bind({}, \"/out\", #{{ rw: true }});",
         rhai_string(&out.to_string_lossy())
     );
-    let path = write_profile(
-        dir.path(),
-        "p.rhai",
-        &sh_profile(&extra, &format!("touch /out/ready; {script}")),
-    );
+    let path = write_profile(dir.path(), "p.rhai", &sh_profile(&extra, script));
     let mut child = moksha(who, &["exec", &path])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -325,7 +322,9 @@ fn start_ready(who: Who, script: &str) -> (std::process::Child, tempfile::TempDi
 both!(sigterm_to_moksha_reaches_the_program, |who| {
     let (child, dir) = start_ready(
         who,
-        "trap 'echo got-term > /out/term; exit 7' TERM; while :; do sleep 0.05; done",
+        // Ready once the trap is set: a TERM before it would end the shell.
+        "trap 'echo got-term > /out/term; exit 7' TERM; touch /out/ready; \
+         while :; do sleep 0.05; done",
     );
     // SAFETY: kill with a pid we spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -338,7 +337,7 @@ both!(sigterm_to_moksha_reaches_the_program, |who| {
 });
 
 both!(sigkill_to_moksha_leaves_no_sandbox_process, |who| {
-    let (mut child, _dir) = start_ready(who, "sleep 1000 & sleep 1000");
+    let (mut child, _dir) = start_ready(who, "touch /out/ready; sleep 1000 & sleep 1000");
     let inside = descendants(child.id());
     assert!(
         inside.len() >= 3,
