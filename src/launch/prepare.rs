@@ -363,6 +363,14 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
                 .into(),
         );
     }
+    if ns.mount && !crate::sys::resolves_in_root() {
+        return Err(format!(
+            "this kernel ({}) has no openat2, which moksha resolves every path in the new root \
+             with: it needs Linux 5.8 or newer",
+            crate::sys::kernel_release()
+        )
+        .into());
+    }
     if ns.mount && super::staging_base().is_none() {
         return Err(
             "no directory to stage the new root in (/tmp, /mnt, /run ... all missing)"

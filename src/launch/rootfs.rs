@@ -5,6 +5,10 @@
 //! lead a later one out of it. Binds are detached clones (open_tree) made
 //! read-only/nosuid/nodev before they are attached (move_mount), so a
 //! read-only bind is never writable.
+//!
+//! Kernels without mount_setattr (before 5.12) get the same steps with
+//! classic mount(2) (`classic`): a bind is attached, then remounted with
+//! its flags, mount by mount, before the program exists.
 
 use super::error::SetupError;
 use crate::plan::mounts::{writable_holder, Flags, MountOp};
@@ -17,10 +21,26 @@ use std::os::fd::OwnedFd;
 
 type SysResult<T> = std::result::Result<T, SysError>;
 
-/// A detached copy of a host mount tree, and whether its root is a directory.
+/// A detached copy of a host mount tree (on classic kernels, the host
+/// object itself), whether its root is a directory, and its host path.
 struct Tree {
     fd: OwnedFd,
     is_dir: bool,
+    host: String,
+}
+
+/// A detached copy of the mount tree at `fd`; on classic kernels, `fd`
+/// again (the bind is made when it is attached).
+fn detached(fd: &OwnedFd, shown: &str) -> SysResult<OwnedFd> {
+    if sys::new_mount_api() {
+        return sys::clone_tree(fd, shown);
+    }
+    fd.try_clone().map_err(|e| {
+        SysError::new(
+            format!("dup({shown:?})"),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+        )
+    })
 }
 
 /// Opens the host source of a bind. Below `writable` (the source of
@@ -54,8 +74,9 @@ fn clone_host(path: &str, writable: Option<&str>) -> SysResult<Tree> {
     let fd = open_source(path, writable)?;
     let is_dir = sys::is_dir_fd(&fd);
     Ok(Tree {
-        fd: sys::clone_tree(&fd, path)?,
+        fd: detached(&fd, path)?,
         is_dir,
+        host: normalize(path),
     })
 }
 
@@ -98,8 +119,9 @@ fn open_host(ops: &[Step<MountOp>]) -> Result<HashMap<usize, Tree>, SetupError> 
                     ));
                 }
                 Tree {
-                    fd: sys::clone_tree(&fd, source)?,
+                    fd: detached(&fd, source)?,
                     is_dir: true,
+                    host: normalize(source),
                 }
             }
             _ => continue,
@@ -316,8 +338,38 @@ fn attach(root: &OwnedFd, tree: &Tree, target: &str, attrs: u64, shown: &str) ->
     } else {
         ensure_file(root, target)?
     };
-    sys::mount_setattr(&tree.fd, attrs, true, shown)?;
-    sys::move_mount(&tree.fd, &target_fd, shown, target)
+    place(
+        &tree.fd,
+        Some(&tree.host),
+        &target_fd,
+        attrs,
+        true,
+        shown,
+        target,
+    )
+}
+
+/// Attaches `tree` (from `detached`; from the host path `host`, if any)
+/// on `target_fd` with the attributes `set`, on every mount of the tree
+/// when `recursive`, applied before the program can see them.
+fn place(
+    tree: &OwnedFd,
+    host: Option<&str>,
+    target_fd: &OwnedFd,
+    set: u64,
+    recursive: bool,
+    shown: &str,
+    target: &str,
+) -> SysResult<()> {
+    if sys::new_mount_api() {
+        sys::mount_setattr(tree, set, recursive, shown)?;
+        return sys::move_mount(tree, target_fd, shown, target);
+    }
+    sys::bind_fd(tree, target_fd, shown, target)?;
+    if let Some(host) = host {
+        classic::hide_staging(host, target_fd, target)?;
+    }
+    classic::set_flags(target_fd, classic::ms_of(set), recursive, target)
 }
 
 /// Opens `path` in the root without following a symlink at it; `None`
@@ -360,9 +412,10 @@ impl Builder {
         let root_path = format!("{base}/root");
         match dir {
             Some(tree) => {
-                sys::mount_setattr(&tree.fd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, "/")?;
                 let target = sys::open_path(&root_path)?;
-                sys::move_mount(&tree.fd, &target, "<pivot_root directory>", "/")?;
+                let shown = "<pivot_root directory>";
+                let set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+                place(&tree.fd, Some(&tree.host), &target, set, true, shown, "/")?;
             }
             None => sys::mount(
                 Some("tmpfs"),
@@ -406,27 +459,17 @@ impl Builder {
                 let Some(fd) = existing(root, target)? else {
                     return Ok(());
                 };
-                let tree = sys::clone_tree(self.empty_file()?, target)?;
-                sys::mount_setattr(
-                    &tree,
-                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                    false,
-                    target,
-                )?;
-                sys::move_mount(&tree, &fd, target, target)
+                let tree = detached(self.empty_file()?, target)?;
+                let set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+                place(&tree, None, &fd, set, false, target, target)
             }
             MountOp::ReadOnly { target } => {
                 let Some(fd) = existing(root, target)? else {
                     return Ok(());
                 };
-                let tree = sys::clone_tree(&fd, target)?;
-                sys::mount_setattr(
-                    &tree,
-                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                    true,
-                    target,
-                )?;
-                sys::move_mount(&tree, &fd, target, target)
+                let tree = detached(&fd, target)?;
+                let set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+                place(&tree, None, &fd, set, true, target, target)
             }
             MountOp::Mkdir { target, mode } => {
                 let existed = sys::open_in_root(root, target, libc::O_PATH).is_ok();
@@ -493,9 +536,9 @@ impl Builder {
         sys::chmod_fd(&file, mode, target)?;
         if overlay {
             let target_fd = sys::open_in_root(&self.root, target, libc::O_PATH)?;
-            let tree = sys::clone_tree(&file, target)?;
-            sys::mount_setattr(&tree, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, target)?;
-            sys::move_mount(&tree, &target_fd, target, target)?;
+            let tree = detached(&file, target)?;
+            let set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+            place(&tree, None, &target_fd, set, false, target, target)?;
         }
         Ok(())
     }
@@ -528,9 +571,12 @@ fn remount_read_only(target: &str) -> SysResult<()> {
     let root = sys::open_path("/")?;
     let mut fd = sys::open_in_root(&root, target, libc::O_PATH)?;
     if !is_mount_point(&root, target, &fd) {
-        let tree = sys::clone_tree(&fd, target)?;
-        sys::move_mount(&tree, &fd, target, target)?;
+        let tree = detached(&fd, target)?;
+        place(&tree, None, &fd, 0, false, target, target)?;
         fd = sys::open_in_root(&root, target, libc::O_PATH)?;
+    }
+    if !sys::new_mount_api() {
+        return classic::set_flags(&fd, libc::MS_RDONLY, false, target);
     }
     sys::mount_setattr(&fd, MOUNT_ATTR_RDONLY, false, target)
 }
@@ -550,5 +596,104 @@ fn is_mount_point(root: &OwnedFd, path: &str, fd: &OwnedFd) -> bool {
     ) {
         (Some(a), Some(b)) => a != b,
         _ => false,
+    }
+}
+
+/// The steps a classic kernel needs beyond mount(2) itself.
+mod classic {
+    use super::SysResult;
+    use crate::plan::validate::normalize;
+    use crate::sys::{self, SysError, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    use nix::errno::Errno;
+    use std::os::fd::OwnedFd;
+
+    /// mount(2) flags for mount_setattr attributes.
+    pub fn ms_of(set: u64) -> libc::c_ulong {
+        let mut flags = 0;
+        for (attr, bit) in [
+            (MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
+            (MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
+            (MOUNT_ATTR_NODEV, libc::MS_NODEV),
+        ] {
+            if set & attr != 0 {
+                flags |= bit;
+            }
+        }
+        flags
+    }
+
+    /// The path `fd` is at, as the kernel names it (no symlink in it).
+    fn real_path(fd: &OwnedFd, shown: &str) -> SysResult<String> {
+        std::fs::read_link(sys::fd_path(fd))
+            .map(|p| crate::arg::path_text(&p))
+            .map_err(|e| {
+                SysError::new(
+                    format!("readlink(<fd of {shown:?}>)"),
+                    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                )
+            })
+    }
+
+    /// The mount now on top at the path `covered` was open on (a bind was
+    /// just made there), with every mount below it, parents first.
+    fn new_tree(covered: &OwnedFd, shown: &str) -> SysResult<(String, Vec<sys::MountEntry>)> {
+        let at = real_path(covered, shown)?;
+        let top = sys::open_path(&at)?;
+        let id = sys::mount_id(&top).ok_or_else(|| {
+            SysError::new(format!("statx({shown:?}, STATX_MNT_ID)"), Errno::ENOSYS)
+                .hint("moksha needs Linux 5.8 or newer")
+        })?;
+        Ok((at, sys::tree_of(&sys::mounts()?, id)))
+    }
+
+    /// Adds `set` to the bind just made at `covered`: to its every mount
+    /// when `recursive` (as mount_setattr's AT_RECURSIVE), else its top.
+    pub fn set_flags(
+        covered: &OwnedFd,
+        set: libc::c_ulong,
+        recursive: bool,
+        shown: &str,
+    ) -> SysResult<()> {
+        if set == 0 {
+            return Ok(());
+        }
+        let (at, tree) = new_tree(covered, shown)?;
+        if !recursive {
+            return sys::remount_bind(&at, set, shown);
+        }
+        for m in &tree {
+            // A mount another one covers is out of reach: only the top
+            // one at a point is remounted, and it is what paths reach.
+            sys::remount_bind(&m.point, set, shown)?;
+        }
+        Ok(())
+    }
+
+    /// A host tree bound after the staging tmpfs was mounted holds a copy
+    /// of it when its source is the staging directory or an ancestor (a
+    /// bind of `/` or `/tmp`): detached here, as the new API's trees were
+    /// copied before the staging existed.
+    pub fn hide_staging(host: &str, covered: &OwnedFd, shown: &str) -> SysResult<()> {
+        let Some(base) = super::super::staging_base() else {
+            return Ok(());
+        };
+        if !crate::plan::validate::within(base, host) {
+            return Ok(());
+        }
+        let (at, tree) = new_tree(covered, shown)?;
+        let rest = normalize(base)[normalize(host).len()..].to_string();
+        let copy = normalize(&format!("{at}/{rest}"));
+        let staging = sys::mounts()?
+            .into_iter()
+            .rev()
+            .find(|m| m.point == base)
+            .map(|m| m.dev);
+        let copied = tree
+            .iter()
+            .any(|m| m.point == copy && Some(&m.dev) == staging.as_ref());
+        if copied {
+            sys::umount_detach(&copy, shown)?;
+        }
+        Ok(())
     }
 }

@@ -110,6 +110,29 @@ pub fn mkdir_all_beneath(
     Ok(())
 }
 
+/// Whether the kernel has openat2 (Linux 5.6): asked with an invalid fd,
+/// it answers EBADF where it exists.
+pub fn resolves_in_root() -> bool {
+    // SAFETY: fd -1 and a NULL how of size 0: the kernel reads nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            -1,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::open_how>(),
+            0usize,
+        )
+    };
+    !(ret < 0 && Errno::last() == Errno::ENOSYS)
+}
+
+/// The kernel's release (uname -r), for messages.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn openat2(
     dir: &OwnedFd,
     path: &str,

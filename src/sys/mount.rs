@@ -5,6 +5,7 @@ use super::{check, cstr, Result, SysError};
 use nix::errno::Errno;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
 /// Human names of mount flags for messages.
 pub fn mount_flags_str(flags: libc::c_ulong) -> String {
@@ -91,7 +92,7 @@ struct MountAttr {
 
 fn too_old(e: SysError) -> SysError {
     if e.errno == Errno::ENOSYS {
-        e.hint("moksha needs Linux 5.12 or newer (the new mount API)")
+        e.hint("the kernel refused the new mount API it offered a moment ago; a filter around moksha may refuse part of it")
     } else {
         e
     }
@@ -229,4 +230,194 @@ pub fn mount_id(fd: &OwnedFd) -> Option<u64> {
         )
     };
     (ret == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
+}
+
+// ---- kernels without the new mount API --------------------------------------
+
+/// Whether the kernel has the new mount API through mount_setattr (Linux
+/// 5.12, the newest call moksha uses; open_tree and move_mount are 5.2).
+/// Without it, `launch::rootfs` builds the root with classic mount(2).
+/// Probed once: a call with no mount and no attributes answers EBADF or
+/// EINVAL where it exists, ENOSYS where it does not (or where a filter
+/// around moksha refuses it that way).
+pub fn new_mount_api() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        let empty = cstr("");
+        // SAFETY: fd -1 and a NULL attr of size 0: the kernel reads nothing.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                -1,
+                empty.as_ptr(),
+                0,
+                std::ptr::null::<MountAttr>(),
+                0usize,
+            )
+        };
+        !(ret < 0 && Errno::last() == Errno::ENOSYS)
+    })
+}
+
+/// Classic: binds the object `source` is open on (with every mount below
+/// it) onto `target`. Both are named by their /proc/self/fd links, so no
+/// path is looked up again.
+pub fn bind_fd(
+    source: &OwnedFd,
+    target: &OwnedFd,
+    shown_source: &str,
+    shown_target: &str,
+) -> Result<()> {
+    mount(
+        Some(&super::fd_path(source)),
+        &super::fd_path(target),
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+        shown_source,
+        shown_target,
+    )
+}
+
+/// The mount(2) flags the mount at `path` has now (statvfs), which a
+/// remount inside a user namespace must keep: the kernel locks those it
+/// got from a more privileged namespace.
+fn current_flags(path: &str) -> Result<libc::c_ulong> {
+    let c = cstr(path);
+    // SAFETY: statvfs is plain data; all-zero is a valid initial value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and out pointer.
+    check(&format!("statvfs({path:?})"), unsafe {
+        libc::statvfs(c.as_ptr(), &mut st)
+    })?;
+    let mut flags = 0;
+    for (st_bit, ms_bit) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_bit != 0 {
+            flags |= ms_bit;
+        }
+    }
+    Ok(flags)
+}
+
+/// Classic: sets `set` (MS_RDONLY, MS_NOSUID, MS_NODEV) on the bind mount
+/// at `path`, the topmost one there, keeping every flag it has: like
+/// mount_setattr, it only ever adds.
+pub fn remount_bind(path: &str, set: libc::c_ulong, shown: &str) -> Result<()> {
+    let flags = libc::MS_REMOUNT | libc::MS_BIND | set | current_flags(path)?;
+    mount(None, path, None, flags, None, "none", shown)
+}
+
+/// One line of /proc/self/mountinfo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountEntry {
+    pub id: u64,
+    pub parent: u64,
+    /// The device, as `major:minor`.
+    pub dev: String,
+    /// Where it is mounted, as seen from this process's root (text as
+    /// `crate::arg` keeps bytes).
+    pub point: String,
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let octal = field
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (field[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) | (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Parses mountinfo (bytes: a mount point need not be UTF-8).
+pub fn parse_mountinfo(text: &[u8]) -> Vec<MountEntry> {
+    let field = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    text.split(|c| *c == b'\n')
+        .filter_map(|line| {
+            let mut f = line.split(|c| *c == b' ');
+            let id = field(f.next()?).parse().ok()?;
+            let parent = field(f.next()?).parse().ok()?;
+            let dev = field(f.next()?);
+            let _root = f.next()?;
+            let point = unescape(f.next()?);
+            let point = crate::arg::to_text(std::ffi::OsStr::from_bytes(&point)).0;
+            Some(MountEntry {
+                id,
+                parent,
+                dev,
+                point,
+            })
+        })
+        .collect()
+}
+
+/// This process's mounts.
+pub fn mounts() -> Result<Vec<MountEntry>> {
+    let text = std::fs::read("/proc/self/mountinfo").map_err(|e| {
+        SysError::new(
+            "read(/proc/self/mountinfo)",
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    Ok(parse_mountinfo(&text))
+}
+
+/// The mount `id` and every mount below it, parents first.
+pub fn tree_of(all: &[MountEntry], id: u64) -> Vec<MountEntry> {
+    let mut out: Vec<MountEntry> = all.iter().filter(|m| m.id == id).cloned().collect();
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i].id;
+        let children: Vec<MountEntry> = all
+            .iter()
+            .filter(|m| m.parent == parent && !out.iter().any(|o| o.id == m.id))
+            .cloned()
+            .collect();
+        out.extend(children);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_and_escapes() {
+        let text = b"22 1 0:21 / / rw - tmpfs tmpfs rw\n\
+            30 22 254:0 /a /with\\040space\\134x rw - ext4 /dev/vda rw\n\
+            31 30 0:5 / /with\\040space\\134x/\xff rw - tmpfs t rw\n\
+            garbage\n";
+        let all = parse_mountinfo(text);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].point, "/with space\\x");
+        assert_eq!(all[1].dev, "254:0");
+        // A byte that is not UTF-8 comes back as crate::arg's stand-in.
+        let back = crate::arg::to_bytes(&all[2].point);
+        assert_eq!(back, b"/with space\\x/\xff");
+        let tree: Vec<u64> = tree_of(&all, 30).iter().map(|m| m.id).collect();
+        assert_eq!(tree, [30, 31]);
+        assert!(tree_of(&all, 99).is_empty());
+    }
 }

@@ -284,13 +284,39 @@ pub fn close_fds_except(keep: &[RawFd]) -> Result<()> {
         let to = if fd < 0 { u32::MAX } else { fd as u32 - 1 };
         if from <= to {
             // SAFETY: close_range on a range of descriptors we own.
-            check(&format!("close_range({from}, {to})"), unsafe {
-                libc::syscall(libc::SYS_close_range, from, to, 0) as libc::c_int
-            })?;
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) as libc::c_int };
+            if ret < 0 && Errno::last() == Errno::ENOSYS {
+                close_listed(from, to)?;
+            } else {
+                check(&format!("close_range({from}, {to})"), ret)?;
+            }
         }
         if fd >= 0 {
             from = fd as u32 + 1;
         }
+    }
+    Ok(())
+}
+
+/// close_range for kernels before 5.9: the open fds in `from..=to`, as
+/// /proc/self/fd lists them (read to the end before any is closed), or
+/// every number below the fd limit where no /proc is mounted.
+fn close_listed(from: u32, to: u32) -> Result<()> {
+    let open: Vec<u32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => {
+            let (soft, _) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                    .map_err(|e| SysError::new("getrlimit(RLIMIT_NOFILE)", e))?;
+            (from..=to.min(soft.saturating_sub(1).min(u32::MAX as u64) as u32)).collect()
+        }
+    };
+    for fd in open.into_iter().filter(|fd| (from..=to).contains(fd)) {
+        // SAFETY: closing a descriptor we own; one that is not open (the
+        // directory's own, closed already) answers EBADF, ignored.
+        unsafe { libc::close(fd as RawFd) };
     }
     Ok(())
 }

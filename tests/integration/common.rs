@@ -115,8 +115,20 @@ pub fn as_user(who: Who, program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 /// A command running `moksha ARGS` as `who`, with a small clean environment.
+///
+/// With MOKSHA_TEST_OLD_KERNEL=1 in the suite's environment, moksha runs
+/// as on a kernel without the new mount API (probes/old_kernel.c), so its
+/// classic mount(2) fallback builds every root (scripts/test does one such
+/// pass over the launch tests).
 pub fn moksha(who: Who, args: &[&str]) -> Command {
-    let mut cmd = as_user(who, moksha_bin());
+    let mut cmd = match std::env::var_os("MOKSHA_TEST_OLD_KERNEL") {
+        Some(v) if v == "1" => {
+            let mut c = as_user(who, compiled_probe("old_kernel").join("old_kernel"));
+            c.arg(moksha_bin());
+            c
+        }
+        _ => as_user(who, moksha_bin()),
+    };
     cmd.args(args)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")

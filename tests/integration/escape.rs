@@ -339,3 +339,48 @@ both!(
         );
     }
 );
+
+// The staging tmpfs the root is built in sits on a host directory (/tmp
+// here) in the sandbox's mount namespace. A bind of that directory or of an
+// ancestor must show the host's files, never the staging (the sandbox's own
+// root and the files moksha writes): the new mount API copies host trees
+// before the staging exists, the classic fallback detaches the copy
+// (scripts/test runs this on both).
+both!(
+    a_bind_of_the_staging_directory_shows_the_host_not_the_staging,
+    |who: Who| {
+        let marker = format!("moksha-staging-marker-{}-{}", std::process::id(), who.uid());
+        let host = std::path::Path::new("/tmp").join(&marker);
+        std::fs::write(&host, "host").unwrap();
+        let script = format!(
+            "cat /seen-tmp/{marker}; echo; grep -c ' /seen-tmp ' /proc/self/mountinfo; \
+         ls /seen-tmp/root/proc/self >/dev/null 2>&1 && echo 'staging root visible'; exit 0"
+        );
+        let bound = sh(who, "s.bind(\"/tmp\", \"/seen-tmp\");", &script);
+        let pivot = exec_profile(
+            who,
+            &format!(
+                "let s = sandbox(\"t\");\ns.pivot_root(\"/\");\ns.proc();\ns.dev();\n\
+             s.exec([\"/bin/sh\", \"-c\", {}]);\n",
+                rhai_string(&format!(
+                    "cat /tmp/{marker}; echo; grep -c ' /tmp ' /proc/self/mountinfo; exit 0"
+                ))
+            ),
+            &[],
+        );
+        std::fs::remove_file(&host).unwrap();
+        let r = bound.expect_code(0);
+        assert_eq!(r.stdout, "host\n1\n", "{r:?}");
+        let r = pivot.expect_code(0);
+        let mounts_at_tmp = if is_mount_point("/tmp") { "1" } else { "0" };
+        assert_eq!(r.stdout, format!("host\n{mounts_at_tmp}\n"), "{r:?}");
+    }
+);
+
+/// Whether `path` is a mount point on the host.
+fn is_mount_point(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path))
+}

@@ -176,3 +176,28 @@ fn a_profile_that_is_a_device_or_a_fifo_is_refused_not_read() {
         assert!(r.stderr.contains("is not a regular file"), "{path}: {r:?}");
     }
 }
+
+// A kernel before openat2 (5.6): every path in the new root is resolved
+// with it, so moksha stops before any namespace exists, saying why.
+both!(
+    a_kernel_without_openat2_is_refused_with_the_reason,
+    |who: Who| {
+        let probe = compiled_probe("old_kernel").join("old_kernel");
+        let dir = world_dir();
+        let path = write_profile(dir.path(), "p.rhai", &sh_profile("", "true"));
+        let mut probed = as_user(who, &probe);
+        probed
+            .arg("--5.5")
+            .arg(moksha_bin())
+            .args(["exec", &path])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir("/")
+            .stdin(std::process::Stdio::null());
+        let r = Run::from(probed.output().unwrap()).expect_code(125);
+        assert!(
+            r.stderr.contains("has no openat2") && r.stderr.contains("Linux 5.8 or newer"),
+            "{r:?}"
+        );
+    }
+);
