@@ -151,6 +151,11 @@ fn whole_sandbox(program: Pid, own_pid_ns: bool, sig: Signal) {
     }
 }
 
+/// How long a sandbox runs before the launcher and the supervisor let go
+/// of the memory their setup used (`sys::shed_idle_memory`): later than a
+/// short command's whole run, so it costs those nothing.
+const SHED_AFTER: Duration = Duration::from_millis(200);
+
 /// What the supervisor tells the launcher on the status pipe: 5 bytes,
 /// written at once (a pipe keeps them together).
 const EXITED: u8 = b'x';
@@ -184,6 +189,7 @@ fn supervise(
     let mut deadline = timeout.map(|t| Instant::now() + Duration::from_millis(t.ms));
     // Signals the timeout sent so far: none, TERM, then KILL.
     let mut sent: Option<Signal> = None;
+    let mut shed_at = Some(Instant::now() + SHED_AFTER);
     loop {
         match reap(pid) {
             Some(Reaped::Exited(code, signal)) => {
@@ -200,7 +206,16 @@ fn supervise(
         let left = deadline
             .filter(|_| sent != Some(Signal::SIGKILL))
             .map(|d| d.saturating_duration_since(Instant::now()));
-        match (signal::wait_signal(&waited, left), timeout) {
+        let until_shed = shed_at.map(|t| t.saturating_duration_since(Instant::now()));
+        let wait = match (left, until_shed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (signal::wait_signal(&waited, wait), timeout) {
+            (Waited::Timeout, _) if shed_at.is_some_and(|t| Instant::now() >= t) => {
+                sys::shed_idle_memory();
+                shed_at = None;
+            }
             (Waited::Signal(Signal::SIGCHLD) | Waited::Nothing, _) => {}
             // From the launcher: Ctrl-Z and fg/bg for a program without the
             // terminal, or the program's own group continued after a stop.
@@ -257,6 +272,7 @@ fn wait_launcher(
     let resume = || {
         let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
     };
+    let mut shed_at = Some(Instant::now() + SHED_AFTER);
     loop {
         if let Some(Reaped::Exited(code, _)) = reap(pid) {
             // What it sent before it went (trace mode's tally) is still
@@ -273,7 +289,14 @@ fn wait_launcher(
             }
             return code;
         }
-        let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], None);
+        let until_shed = shed_at.map(|t| t.saturating_duration_since(Instant::now()));
+        let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], until_shed);
+        if !ready.contains(&true) {
+            if shed_at.take().is_some() {
+                sys::shed_idle_memory();
+            }
+            continue;
+        }
         if ready[1] {
             let mut msg = [0u8; 5];
             let n = nix::unistd::read(status.as_raw_fd(), &mut msg).unwrap_or(0);

@@ -346,3 +346,68 @@ pub fn dup_onto(fd: &OwnedFd, target: RawFd) -> Result<()> {
     })
     .map(drop)
 }
+
+/// Lets go of memory a waiting process keeps but no longer uses: the
+/// mapped pages of its code and constants (every PT_LOAD segment that is
+/// not writable, of moksha and of each library: never written, so the page
+/// cache holds the same bytes, shared, and what runs later faults its few
+/// pages back in), and the heap's free pages (malloc_trim). The launcher
+/// and the supervisor call it once their sandbox has run a while: the
+/// setup code they ran is most of their resident size.
+pub fn shed_idle_memory() {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        _data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid info for the duration of the
+        // call, with dlpi_phnum headers at dlpi_phdr.
+        let info = unsafe { &*info };
+        let name = if info.dlpi_name.is_null() {
+            &b""[..]
+        } else {
+            // SAFETY: a NUL-terminated name the loader owns.
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
+        };
+        // The vDSO is the kernel's own mapping: left alone.
+        if name.starts_with(b"linux-vdso") || name.starts_with(b"linux-gate") {
+            return 0;
+        }
+        // SAFETY: as above.
+        let headers =
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let page = page_size();
+        for h in headers {
+            if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
+                continue;
+            }
+            // Whole pages inside the segment only: a page it shares with
+            // a writable neighbour may hold written data.
+            let start = (info.dlpi_addr as usize + h.p_vaddr as usize).div_ceil(page) * page;
+            let end = (info.dlpi_addr as usize + (h.p_vaddr + h.p_memsz) as usize) / page * page;
+            if end > start {
+                // SAFETY: a read-only, never-written file mapping of this
+                // process: MADV_DONTNEED only drops its page table entries;
+                // the contents come back from the file unchanged.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+                };
+            }
+        }
+        0
+    }
+    // SAFETY: `each` follows dl_iterate_phdr's callback contract and keeps
+    // no pointer past its call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(each), std::ptr::null_mut());
+        libc::malloc_trim(0);
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    }
+}

@@ -15,6 +15,7 @@ mod host_checks;
 mod install;
 mod lookup;
 mod manage;
+mod memory;
 mod network;
 #[cfg(target_arch = "x86_64")]
 mod reference;

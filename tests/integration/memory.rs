@@ -1,0 +1,62 @@
+//! What a running sandbox costs in memory: the launcher and the supervisor
+//! wait for the program, and once it has run a while they let go of the
+//! setup code they ran (`sys::shed_idle_memory`), most of their resident
+//! size. The figures are in the README's Performance section
+//! (bench/startup.sh); this checks the mechanism, not a size.
+
+use crate::both;
+use crate::common::*;
+use std::time::Duration;
+
+/// Resident and whole size (kB) of the executable mapping of `binary` in
+/// process `pid`.
+fn text_resident(pid: u32, binary: &std::path::Path) -> (u64, u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let (mut ours, mut size, mut rss) = (false, 0, 0);
+    for line in smaps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first()
+            .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
+        {
+            ours = f.get(1) == Some(&"r-xp") && f.get(5).map(std::path::Path::new) == Some(binary);
+        } else if ours && f.first() == Some(&"Size:") {
+            size += f[1].parse::<u64>().unwrap();
+        } else if ours && f.first() == Some(&"Rss:") {
+            rss += f[1].parse::<u64>().unwrap();
+        }
+    }
+    (rss, size)
+}
+
+both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "p.rhai", &sh_profile("", "sleep 30"));
+    let mut child = moksha(who, &["exec", &path])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let launcher = child.id();
+    let supervisor = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .map(|p| p.parse::<u32>().unwrap());
+    let binary = moksha_bin().canonicalize().unwrap();
+    let seen: Vec<(u32, (u64, u64))> = [Some(launcher), supervisor]
+        .into_iter()
+        .flatten()
+        .map(|pid| (pid, text_resident(pid, &binary)))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen.len(), 2, "no supervisor below the launcher: {seen:?}");
+    for (pid, (rss, size)) in seen {
+        // Before it lets go, the launcher has ~90% of moksha's code
+        // resident and the supervisor ~60% (debug build); after, 20% and 8%.
+        assert!(
+            size > 0 && rss * 100 / size < 40,
+            "process {pid} still has {rss} of {size} kB of moksha's code resident"
+        );
+    }
+});
