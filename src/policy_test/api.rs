@@ -187,8 +187,8 @@ pub fn register(engine: &mut Engine, state: &Rc<RefCell<State>>) {
                         .network
                         .set_at
                         .as_ref()
-                        .map_or_else(|| "the default".into(), |at| format!("set at {at}"));
-                    format!("the network is {has} ({set}), not {mode}")
+                        .map_or_else(String::new, |at| format!(" (set at {at})"));
+                    format!("the network is {has}{set}, not {mode}")
                 }),
             );
             Ok(())
