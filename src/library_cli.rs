@@ -110,11 +110,7 @@ fn stage(
         manifest::check_name(n)?;
     }
     let fetched = git::fetch(source, rev, &paths.libs)?;
-    let origin = format!(
-        "{} at {}",
-        text::line(source),
-        short(&fetched.commit)
-    );
+    let origin = format!("{} at {}", text::line(source), short(&fetched.commit));
     let manifest = tree::manifest_of(&fetched.files, &origin)?;
     let name = name.unwrap_or(&manifest.name).to_string();
     let dir = store::staging(&paths.libs, &name, "new");
@@ -252,13 +248,16 @@ pub fn show(name: &str) -> i32 {
     let run = || -> Result<(), String> {
         let paths = paths()?;
         let lock = Lock::read(&paths.lock)?;
-        let e = lock
-            .get(name)
-            .ok_or_else(|| not_installed(name, &lock))?;
+        let e = lock.get(name).ok_or_else(|| not_installed(name, &lock))?;
         let root = paths.libs.join(name);
         println!("library {}", text::line(name));
         println!("  source   {}", text::line(&e.source));
-        println!("  rev      {}", e.rev.as_deref().map_or("(the default branch)".into(), text::line));
+        println!(
+            "  rev      {}",
+            e.rev
+                .as_deref()
+                .map_or("(the default branch)".into(), text::line)
+        );
         println!("  commit   {}", e.commit);
         println!("  hash     {}", e.hash);
         println!("  path     {}", root.display());
@@ -270,7 +269,10 @@ pub fn show(name: &str) -> i32 {
         };
         let files = match lib.load() {
             Ok(f) => {
-                println!("  check    the installed copy matches {}", paths.lock.display());
+                println!(
+                    "  check    the installed copy matches {}",
+                    paths.lock.display()
+                );
                 f
             }
             Err(err) => {
@@ -283,11 +285,18 @@ pub fn show(name: &str) -> i32 {
             if !m.description.is_empty() {
                 println!("  about    {}", text::line(&m.description));
             }
-            println!("  api      {} (this moksha: {})", text::line(&m.api), manifest::API);
+            println!(
+                "  api      {} (this moksha: {})",
+                text::line(&m.api),
+                manifest::API
+            );
         }
         println!("modules (import \"{name}/MODULE\")");
         for file in files.keys() {
-            if let Some(module) = file.strip_prefix("modules/").and_then(|f| f.strip_suffix(".rhai")) {
+            if let Some(module) = file
+                .strip_prefix("modules/")
+                .and_then(|f| f.strip_suffix(".rhai"))
+            {
                 let import = format!("{name}/{module}");
                 let over = crate::script::resolver::library_dirs()
                     .into_iter()
@@ -306,8 +315,15 @@ pub fn show(name: &str) -> i32 {
         }
         println!("profiles (moksha exec {name}/PROFILE)");
         for file in files.keys() {
-            if let Some(p) = file.strip_prefix("profiles/").and_then(|f| f.strip_suffix(".rhai")) {
-                println!("  {:<24} {}", text::line(&format!("{name}/{p}")), lib.display(file));
+            if let Some(p) = file
+                .strip_prefix("profiles/")
+                .and_then(|f| f.strip_suffix(".rhai"))
+            {
+                println!(
+                    "  {:<24} {}",
+                    text::line(&format!("{name}/{p}")),
+                    lib.display(file)
+                );
             }
         }
         Ok(())
@@ -449,7 +465,11 @@ fn print_effects(effects: &[Effect], from: &str, to: &str) -> bool {
             (None | Some(Err(_)), Some(Ok(b))) => {
                 println!(
                     "\nprofile {name}: {} before the update; with it, it grants:",
-                    if e.before.is_some() { "did not evaluate" } else { "did not exist or did not use the library" }
+                    if e.before.is_some() {
+                        "did not evaluate"
+                    } else {
+                        "did not exist or did not use the library"
+                    }
                 );
                 print!("{}", explain::text(b));
             }
@@ -540,7 +560,11 @@ fn update_one(paths: &Paths, name: &str, rev: Option<&str>, yes: bool) -> Result
         }
         return Ok(true);
     }
-    let from = format!("{name} {} ({})", text::line(&old.version), short(&old.commit));
+    let from = format!(
+        "{name} {} ({})",
+        text::line(&old.version),
+        short(&old.commit)
+    );
     let to = format!(
         "{name} {} ({})",
         text::line(&staged.manifest.version),

@@ -281,6 +281,30 @@ fn lookup(arg: &str, program: bool, libraries: &Libraries) -> Result<Found, Stri
     if is_path(arg) {
         let mut source = read(Path::new(arg))?;
         source.libraries = Some(libraries.clone());
+        // A library's profile run from its working copy (its author's
+        // `moksha exec profiles/x.rhai`) imports from that copy.
+        let in_library = source
+            .dir
+            .as_deref()
+            .filter(|d| {
+                d.file_name()
+                    .is_some_and(|n| n == crate::library::manifest::PROFILES_DIR)
+            })
+            .and_then(Path::parent)
+            .map(|root| {
+                if root.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    root
+                }
+            })
+            .filter(|root| root.join(crate::library::manifest::FILE).is_file());
+        if let Some(root) = in_library {
+            if let Some(lib) = Library::working_copy_at(root)? {
+                source.library = Some(lib.name.clone());
+                source.libraries = Some(libraries.clone().with(lib));
+            }
+        }
         return Ok(found(source, Origin::Given));
     }
     let here = format!("./{arg}.rhai");

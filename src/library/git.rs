@@ -92,8 +92,12 @@ pub fn normalize_source(source: &str) -> Result<String, String> {
     if source.contains("://") || is_scp_like(source) {
         return Ok(source.to_string());
     }
-    let path = std::fs::canonicalize(source)
-        .map_err(|e| format!("{}: {e} (a library source is a git URL or a path)", crate::text::line(source)))?;
+    let path = std::fs::canonicalize(source).map_err(|e| {
+        format!(
+            "{}: {e} (a library source is a git URL or a path)",
+            crate::text::line(source)
+        )
+    })?;
     path.to_str()
         .map(str::to_string)
         .ok_or_else(|| format!("{}: the path is not UTF-8", path.display()))
@@ -179,8 +183,8 @@ pub fn fetch(source: &str, rev: Option<&str>, work_dir: &Path) -> Result<Fetched
         match (mode, kind) {
             ("120000", _) => {
                 return Err(format!(
-                    "{shown} is a symbolic link in commit {commit}; a library holds regular files only"
-                ))
+                "{shown} is a symbolic link in commit {commit}; a library holds regular files only"
+            ))
             }
             (_, "commit") => {
                 return Err(format!(
@@ -198,7 +202,9 @@ pub fn fetch(source: &str, rev: Option<&str>, work_dir: &Path) -> Result<Fetched
             }
             continue;
         }
-        let size: u64 = size.parse().map_err(|_| format!("unexpected size {size:?}"))?;
+        let size: u64 = size
+            .parse()
+            .map_err(|_| format!("unexpected size {size:?}"))?;
         if size > tree::MAX_FILE_BYTES {
             return Err(format!(
                 "{shown} is larger than {} bytes, the most a library file may be",
@@ -268,9 +274,7 @@ fn blobs(in_repo: &dyn Fn() -> Command, wanted: &[(String, String)]) -> Result<F
         .ok_or("git cat-file: no stdout")?
         .read_to_end(&mut out);
     let _ = writer.join();
-    let status = child
-        .wait()
-        .map_err(|e| format!("git cat-file: {e}"))?;
+    let status = child.wait().map_err(|e| format!("git cat-file: {e}"))?;
     read.map_err(|e| format!("git cat-file: {e}"))?;
     if !status.success() {
         return Err("git cat-file failed".into());

@@ -37,7 +37,9 @@ pub struct Entry {
 
 /// The lock file's path.
 pub fn path() -> Result<PathBuf, String> {
-    Ok(super::store::base_dirs()?.config_dir().join("moksha/libs.lock"))
+    Ok(super::store::base_dirs()?
+        .config_dir()
+        .join("moksha/libs.lock"))
 }
 
 impl Lock {

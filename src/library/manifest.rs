@@ -89,7 +89,10 @@ impl Manifest {
     /// Parses and checks a manifest; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Manifest, String> {
         let m: Manifest = toml::from_str(text).map_err(|e| {
-            format!("{file}: {}", crate::text::line(&e.to_string().replace('\n', " ")))
+            format!(
+                "{file}: {}",
+                crate::text::line(&e.to_string().replace('\n', " "))
+            )
         })?;
         let at = |e: String| format!("{file}: {e}");
         check_name(&m.name).map_err(at)?;

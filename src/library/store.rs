@@ -125,7 +125,8 @@ impl Library {
     /// Reads the library's files and checks them against the lock: a file
     /// changed, added or removed since it was pinned is refused, named.
     pub fn load(&self) -> Result<Files, String> {
-        let files = tree::read_dir(&self.root).map_err(|e| format!("library {}: {e}", self.name))?;
+        let files =
+            tree::read_dir(&self.root).map_err(|e| format!("library {}: {e}", self.name))?;
         if let Some(pinned) = &self.pinned {
             let now = tree::hashes(&files);
             let lock = lock::path().map_or_else(|_| "the lock".into(), |p| p.display().to_string());
@@ -151,6 +152,25 @@ impl Library {
             }
         }
         Ok(files)
+    }
+
+    /// The library whose working copy `dir` is in: the nearest directory
+    /// at or above it with a manifest, read as it is (not pinned).
+    pub fn working_copy_at(dir: &Path) -> Result<Option<Library>, String> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for root in dir.ancestors() {
+            if root.join(super::manifest::FILE).is_file() {
+                let files = tree::read_dir(root)?;
+                let m = tree::manifest_of(&files, &root.display().to_string())?;
+                return Ok(Some(Library {
+                    name: m.name,
+                    root: root.to_path_buf(),
+                    pinned: None,
+                    label: None,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// The file of module `module` (`browser` → `modules/browser.rhai`).

@@ -42,9 +42,11 @@ fn record(state: &Rc<RefCell<State>>, ctx: &NativeCallContext, failure: Option<S
     let mut s = state.borrow_mut();
     s.outcome.assertions += 1;
     if let Some(message) = failure {
-        s.outcome
-            .failures
-            .push(format!("{}: assertion failed: {}", at(ctx), crate::text::line(&message)));
+        s.outcome.failures.push(format!(
+            "{}: assertion failed: {}",
+            at(ctx),
+            crate::text::line(&message)
+        ));
     }
 }
 
@@ -132,7 +134,10 @@ pub fn register(engine: &mut Engine, state: &Rc<RefCell<State>>) {
     engine.register_fn("plan_of", move |profile: &str, args: Array| -> Res<Map> {
         let args: Vec<String> = args
             .into_iter()
-            .map(|a| a.into_string().map_err(|t| format!("plan_of: ARGS are strings, found a {t}")))
+            .map(|a| {
+                a.into_string()
+                    .map_err(|t| format!("plan_of: ARGS are strings, found a {t}"))
+            })
             .collect::<Result<_, _>>()?;
         plan_of(&s, profile, &args)
     });
@@ -147,7 +152,11 @@ pub fn register(engine: &mut Engine, state: &Rc<RefCell<State>>) {
     // assert(condition): fails when false.
     let s = state.clone();
     engine.register_fn("assert", move |ctx: NativeCallContext, cond: bool| {
-        record(&s, &ctx, (!cond).then(|| "the condition is false".to_string()));
+        record(
+            &s,
+            &ctx,
+            (!cond).then(|| "the condition is false".to_string()),
+        );
     });
     // assert_no_bind(plan, host_path): fails when the sandbox can see
     // host_path: a bind of it, of something inside it, or of a directory
@@ -157,7 +166,9 @@ pub fn register(engine: &mut Engine, state: &Rc<RefCell<State>>) {
         "assert_no_bind",
         move |ctx: NativeCallContext, plan_map: Map, path: &str| -> Res<()> {
             if !path.starts_with('/') {
-                return Err(format!("assert_no_bind: {path:?} is not an absolute host path").into());
+                return Err(
+                    format!("assert_no_bind: {path:?} is not an absolute host path").into(),
+                );
             }
             let p = plan(&plan_map)?;
             record(&s, &ctx, exposes(&p, path));
@@ -208,9 +219,12 @@ pub fn register(engine: &mut Engine, state: &Rc<RefCell<State>>) {
             record(
                 &s,
                 &ctx,
-                action
-                    .runs()
-                    .then(|| format!("{syscall} is not refused: the seccomp policy's action is {}", action.describe())),
+                action.runs().then(|| {
+                    format!(
+                        "{syscall} is not refused: the seccomp policy's action is {}",
+                        action.describe()
+                    )
+                }),
             );
             Ok(())
         },
@@ -236,7 +250,9 @@ mod tests {
         let (plan, _) = script::evaluate(&profile, &[]).unwrap();
         let map = rhai::serde::to_dynamic(&plan).unwrap().cast::<Map>();
         assert_eq!(super::plan(&map).unwrap(), plan);
-        assert!(exposes(&plan, "/etc/passwd").unwrap().contains("/etc is bound read-write at /x"));
+        assert!(exposes(&plan, "/etc/passwd")
+            .unwrap()
+            .contains("/etc is bound read-write at /x"));
         assert!(exposes(&plan, "/").is_some());
         assert_eq!(exposes(&plan, "/home/someone"), None);
     }

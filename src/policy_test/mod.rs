@@ -7,7 +7,6 @@
 mod api;
 
 use crate::library::store::{Libraries, Library};
-use crate::library::{manifest, tree};
 use crate::script::{self, diagnostics::ProfileError, ProfileSource, Sources};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -21,8 +20,7 @@ const EXIT_FAILED: i32 = 1;
 /// Every test file under `root` (or `root` itself), sorted; hidden
 /// directories and `target` are skipped, symlinks not followed.
 fn test_files(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta =
-        std::fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let meta = std::fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
     if meta.is_file() {
         return Ok(vec![root.to_path_buf()]);
     }
@@ -48,25 +46,6 @@ fn test_files(root: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(found)
 }
 
-/// The library whose working copy `dir` is in: the nearest directory at
-/// or above it with a manifest.
-fn working_library(dir: &Path) -> Result<Option<Library>, String> {
-    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for root in dir.ancestors() {
-        if root.join(manifest::FILE).is_file() {
-            let files = tree::read_dir(root)?;
-            let m = tree::manifest_of(&files, &root.display().to_string())?;
-            return Ok(Some(Library {
-                name: m.name,
-                root: root.to_path_buf(),
-                pinned: None,
-                label: None,
-            }));
-        }
-    }
-    Ok(None)
-}
-
 /// Runs one test file on a thread of its own (the evaluation stack size).
 fn run_file(
     file: &Path,
@@ -79,9 +58,7 @@ fn run_file(
         Err(script::host::Unread::Absent) => return Err(format!("cannot read {}", file.display())),
     };
     let in_library = library
-        .filter(|l| {
-            std::fs::canonicalize(file).is_ok_and(|f| f.starts_with(&l.root))
-        })
+        .filter(|l| std::fs::canonicalize(file).is_ok_and(|f| f.starts_with(&l.root)))
         .map(|l| l.name.clone());
     let dir = file
         .parent()
@@ -107,7 +84,11 @@ fn run_file(
     }
 }
 
-fn run_here(source: &ProfileSource, dir: PathBuf, libraries: Libraries) -> Result<api::Outcome, String> {
+fn run_here(
+    source: &ProfileSource,
+    dir: PathBuf,
+    libraries: Libraries,
+) -> Result<api::Outcome, String> {
     let sources = Rc::new(RefCell::new(Sources::new()));
     sources
         .borrow_mut()
@@ -148,11 +129,13 @@ pub fn run(dir: Option<&Path>) -> i32 {
     let root = dir.unwrap_or(Path::new("."));
     let prepared = test_files(root).and_then(|files| {
         let start = if root.is_file() {
-            root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+            root.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
         } else {
             root
         };
-        Ok((files, working_library(start)?))
+        Ok((files, Library::working_copy_at(start)?))
     });
     let (files, library) = match prepared {
         Ok(p) => p,

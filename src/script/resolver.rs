@@ -69,10 +69,7 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(
-        profile: &super::ProfileSource,
-        sources: Rc<RefCell<Sources>>,
-    ) -> Self {
+    pub fn new(profile: &super::ProfileSource, sources: Rc<RefCell<Sources>>) -> Self {
         let mut origin = HashMap::new();
         if let Some(lib) = &profile.library {
             origin.insert(profile.name.clone(), lib.clone());
@@ -81,10 +78,10 @@ impl Resolver {
             profile_dir: profile.dir.clone(),
             in_memory: profile.modules.clone(),
             lib_dirs: library_dirs(),
-            libraries: profile.libraries.clone().map_or_else(
-                std::cell::OnceCell::new,
-                std::cell::OnceCell::from,
-            ),
+            libraries: profile
+                .libraries
+                .clone()
+                .map_or_else(std::cell::OnceCell::new, std::cell::OnceCell::from),
             loaded: RefCell::new(HashMap::new()),
             origin: RefCell::new(origin),
             cache: RefCell::new(HashMap::new()),
@@ -112,7 +109,11 @@ impl Resolver {
     }
 
     /// Module `module` of library `lib`: (display name, source, library).
-    fn in_library(&self, lib: &str, module: &str) -> Result<Option<(String, String, Option<String>)>, String> {
+    fn in_library(
+        &self,
+        lib: &str,
+        module: &str,
+    ) -> Result<Option<(String, String, Option<String>)>, String> {
         let Some((library, files)) = self.library(lib)? else {
             return Ok(None);
         };
@@ -121,14 +122,18 @@ impl Resolver {
             return Ok(None);
         };
         let name = library.display(&file);
-        let text = String::from_utf8(bytes.clone())
-            .map_err(|_| format!("{name} is not UTF-8 text"))?;
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| format!("{name} is not UTF-8 text"))?;
         Ok(Some((name, text, Some(lib.to_string()))))
     }
 
     /// Finds the module text: (display name, source, the library it is
     /// part of). `from` is the library of the importing script.
-    fn find(&self, from: Option<&str>, path: &str) -> Result<(String, String, Option<String>), String> {
+    fn find(
+        &self,
+        from: Option<&str>,
+        path: &str,
+    ) -> Result<(String, String, Option<String>), String> {
         let file = format!("{path}.rhai");
         if let Some((_, text)) = self.in_memory.iter().find(|(n, _)| n == path) {
             return Ok((format!("<{file}>"), text.clone(), None));
@@ -309,7 +314,11 @@ impl Resolver {
             .borrow_mut()
             .insert(name.to_string(), text.to_string());
         let in_module = |err: EvalAltResult| {
-            Box::new(EvalAltResult::ErrorInModule(name.to_string(), err.into(), pos))
+            Box::new(EvalAltResult::ErrorInModule(
+                name.to_string(),
+                err.into(),
+                pos,
+            ))
         };
         let mut ast = engine
             .compile(text)
