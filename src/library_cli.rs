@@ -208,7 +208,26 @@ pub fn add(source: &str, name: Option<&str>, rev: Option<&str>) -> i32 {
         println!("  import \"{n}/MODULE\" in a profile; `moksha lib show {n}` lists what it holds");
         Ok(())
     };
-    run().map_or_else(fail, |()| 0)
+    run().map_or_else(
+        |e| {
+            // A failed first add leaves no empty store behind.
+            if let Ok(p) = paths() {
+                remove_empty_store(&p);
+            }
+            fail(e)
+        },
+        |()| 0,
+    )
+}
+
+/// Removes the store directory, and moksha's data directory above it, if
+/// they are empty.
+fn remove_empty_store(paths: &Paths) {
+    if std::fs::remove_dir(&paths.libs).is_ok() {
+        if let Some(parent) = paths.libs.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
 }
 
 /// `moksha lib list`.
@@ -360,11 +379,7 @@ pub fn remove(name: &str) -> i32 {
         lock.write(&paths.lock)?;
         // An empty store goes too (and moksha's data directory, if that
         // leaves it empty).
-        if std::fs::remove_dir(&paths.libs).is_ok() {
-            if let Some(parent) = paths.libs.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
+        remove_empty_store(&paths);
         println!("removed {}", text::line(name));
         Ok(())
     };

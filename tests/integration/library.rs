@@ -326,7 +326,8 @@ both!(
                     // Its own `util`, by the library-relative import.
                     (
                         "modules/api.rhai",
-                        "import \"util\" as u;\nfn who() { u::who() }\n",
+                        "import \"util\" as u;\nfn who() { u::who() }\n\
+                         fn planted() { import \"planted\" as p; p::x() }\n",
                     ),
                 ],
                 None,
@@ -341,6 +342,16 @@ both!(
         home.profile("both", profile);
         let r = home.moksha(&["exec", "both"]).expect_code(0);
         assert_eq!(r.stdout, "acme zeta acme zeta\n", "{r:?}");
+        // A library's import (even one run later, inside a function) never
+        // looks beside the profile that imported the library.
+        home.profile("planted", "fn x() { \"PLANTED\" }\n");
+        home.profile(
+            "uses",
+            &profile.replace("a::who(), z::who()", "a::planted()"),
+        );
+        let r = home.moksha(&["plan", "uses"]).expect_code(1);
+        assert!(r.stderr.contains("module \"planted\" not found"), "{r:?}");
+        assert!(!r.stdout.contains("PLANTED"), "{r:?}");
     }
 );
 
@@ -360,11 +371,8 @@ fn what_a_published_library_tries_is_refused() {
     };
     let nothing_installed = || {
         assert!(!home.lock().exists());
-        let libs = home.dir.join(".local/share/moksha/libs");
-        let left: Vec<_> = std::fs::read_dir(&libs)
-            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(left.is_empty(), "left in the store: {left:?}");
+        let data = home.dir.join(".local/share/moksha");
+        assert!(!data.exists(), "a failed add left {}", data.display());
     };
 
     // A manifest path that climbs out.
