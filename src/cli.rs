@@ -7,6 +7,8 @@ A PROFILE is a path (anything with a '/' or ending in .rhai; - reads it from std
 or a name looked up in ~/.config/moksha/profiles, /etc/moksha/profiles, then the
 built-in profiles; a file in those directories overrides the built-in of its name.
 A name never comes from the working directory: give ./NAME.rhai for a file there.
+LIB/NAME, where LIB is an installed library (`moksha lib list`), is that library's
+profile NAME.
 For exec and plan, a name that is no profile but a program on PATH runs under the
 strict `default` profile.
 

@@ -553,3 +553,53 @@ fn what_a_published_library_tries_is_refused() {
     );
     nothing_installed();
 }
+
+#[test]
+fn an_update_at_a_terminal_applies_only_when_confirmed() {
+    let who = Who::Root;
+    let dir = world_dir();
+    let home = Home::new(dir.path(), who);
+    let upstream = repo(
+        dir.path(),
+        "acme",
+        who,
+        &[
+            (
+                "moksha-lib.toml",
+                &manifest("acme", &["browser"], &["demo"]),
+            ),
+            ("modules/browser.rhai", &browser(None)),
+            ("profiles/demo.rhai", DEMO),
+        ],
+        Some("v1"),
+    );
+    home.moksha(&["lib", "add", &upstream.display().to_string(), "--rev", "v1"])
+        .expect_code(0);
+    commit(
+        who,
+        &upstream,
+        &[("modules/browser.rhai", &browser(Some(dir.path())))],
+        "share",
+        Some("v2"),
+    );
+    let lock = std::fs::read_to_string(home.lock()).unwrap();
+    let update = || {
+        let mut cmd = moksha(who, &["lib", "update", "acme", "--rev", "v2"]);
+        cmd.env("HOME", &home.dir).env("TERM", "dumb");
+        Pty::spawn(cmd)
+    };
+    let mut t = update();
+    t.expect("apply the update to acme 1.0.0", 30);
+    t.send("n\n");
+    assert_eq!(t.wait(), 1);
+    assert_eq!(std::fs::read_to_string(home.lock()).unwrap(), lock);
+    let mut t = update();
+    let screen = t.expect("[y/N]", 30);
+    assert!(screen.contains("added by the update"), "{screen}");
+    t.send("y\n");
+    t.expect("updated acme 1.0.0", 30);
+    assert_eq!(t.wait(), 0);
+    assert!(std::fs::read_to_string(home.lock())
+        .unwrap()
+        .contains("rev = \"v2\""));
+}
