@@ -273,9 +273,24 @@ fn lookup(arg: &str, program: bool, libraries: &Libraries) -> Result<Found, Stri
             Origin::Given,
         ));
     }
+    // An installed library's profile comes before a file of that relative
+    // path (a cloned repository could otherwise plant ./acme/firefox); the
+    // file, when there is one, is noted as not used.
     if let Some((lib, profile)) = store::split(arg).filter(|_| !arg.ends_with(".rhai")) {
-        if let Some(source) = library_profile(lib, profile, libraries)? {
-            return Ok(found(source, Origin::Library(lib.to_string())));
+        let file_here = Path::new(arg).is_file();
+        match library_profile(lib, profile, libraries) {
+            Ok(Some(source)) => {
+                let mut result = found(source, Origin::Library(lib.to_string()));
+                if file_here {
+                    result.ignored_here = Some(format!("./{arg}"));
+                }
+                return Ok(result);
+            }
+            Ok(None) => {}
+            // A broken lock, or a library without that profile: the file
+            // the user may have meant is used only when it exists.
+            Err(_) if file_here && libraries.get(lib).is_err() => {}
+            Err(e) => return Err(e),
         }
     }
     if is_path(arg) {

@@ -201,6 +201,21 @@ both!(
         );
         let r = home.moksha(&["exec", "acme/demo"]).expect_code(0);
         assert_eq!(r.stdout, "demo: hello from acme\n", "{r:?}");
+        // A file of that relative path in the working directory is not used.
+        let cwd = owned_dir(dir.path(), "cwd", who);
+        std::fs::create_dir_all(cwd.join("acme")).unwrap();
+        write_profile(&cwd.join("acme"), "demo", "print(\"PLANTED\");\n");
+        let r = Run::from(
+            moksha(who, &["exec", "acme/demo"])
+                .env("HOME", &home.dir)
+                .current_dir(&cwd)
+                .output()
+                .unwrap(),
+        )
+        .expect_code(0);
+        assert_eq!(r.stdout, "demo: hello from acme\n", "{r:?}");
+        assert!(!r.stderr.contains("PLANTED"), "{r:?}");
+        assert!(r.stderr.contains("./acme/demo is not used"), "{r:?}");
         let r = home.moksha(&["profiles"]).expect_code(0);
         assert!(
             r.stdout.contains(&format!(
