@@ -230,6 +230,7 @@ pub fn library_profile(
     let Some(library) = libraries.get(lib)? else {
         return Ok(None);
     };
+    libraries.mark_used(lib);
     let files = library.load()?;
     let file = Library::profile_file(profile);
     let Some(bytes) = files.get(&file) else {
@@ -248,7 +249,6 @@ pub fn library_profile(
         ));
     };
     let name = library.display(&file);
-    libraries.mark_used(lib);
     Ok(Some(ProfileSource {
         text: text_of(&name, bytes.clone())?,
         name,

@@ -39,8 +39,11 @@ fn git() -> Command {
         "submodule.recurse=false",
     ])
     .env("GIT_ALLOW_PROTOCOL", PROTOCOLS)
-    .env("GIT_TERMINAL_PROMPT", "0")
-    .env("GIT_CONFIG_NOSYSTEM", "1");
+    .env("GIT_TERMINAL_PROMPT", "0");
+    // The system's and the user's git configuration stay in force: they
+    // are the administrator's and the user's (proxies, CAs, credential
+    // helpers, insteadOf), never the library's, and what in them could run
+    // a command on a clone (hooks, fsmonitor) is overridden above.
     // The user's environment must not point git at another repository.
     for var in [
         "GIT_DIR",

@@ -100,8 +100,9 @@ impl Resolver {
         if let Some(files) = self.loaded.borrow().get(name) {
             return Ok(Some((lib.clone(), files.clone())));
         }
-        let files = Rc::new(lib.load()?);
+        // Used even when refused: `moksha lib update` compares what imports it.
         libraries.mark_used(name);
+        let files = Rc::new(lib.load()?);
         self.loaded
             .borrow_mut()
             .insert(name.to_string(), files.clone());
