@@ -203,3 +203,57 @@ pub fn split(path: &str) -> Option<(&str, &str)> {
 pub fn staging(dir: &Path, name: &str, what: &str) -> PathBuf {
     dir.join(format!(".{name}.{what}-{}", std::process::id()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_that_differs_from_its_pin_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("acme");
+        let mut files = Files::new();
+        files.insert("moksha-lib.toml".into(), b"name = \"acme\"\n".to_vec());
+        files.insert("modules/a.rhai".into(), b"fn a() { 1 }\n".to_vec());
+        tree::write_dir(&root, &files).unwrap();
+        let lib = Library {
+            name: "acme".into(),
+            root: root.clone(),
+            pinned: Some(tree::hashes(&files)),
+            label: None,
+        };
+        assert_eq!(lib.load().unwrap(), files);
+        let a = root.join("modules/a.rhai");
+        std::fs::write(&a, "fn a() { 2 }\n").unwrap();
+        let e = lib.load().unwrap_err();
+        assert!(
+            e.contains(&format!("{} was modified since it was pinned", a.display())),
+            "{e}"
+        );
+        std::fs::write(&a, "fn a() { 1 }\n").unwrap();
+        std::fs::write(root.join("modules/b.rhai"), "fn b() {}\n").unwrap();
+        assert!(lib.load().unwrap_err().contains("modules/b.rhai was added"));
+        std::fs::remove_file(root.join("modules/b.rhai")).unwrap();
+        std::fs::remove_file(&a).unwrap();
+        assert!(lib
+            .load()
+            .unwrap_err()
+            .contains("modules/a.rhai was removed"));
+        // Unpinned (a working copy): read as it is.
+        let work = Library {
+            pinned: None,
+            ..lib
+        };
+        assert_eq!(work.load().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn library_names_in_paths() {
+        assert_eq!(split("acme/firefox"), Some(("acme", "firefox")));
+        assert_eq!(split("acme/net/proxy"), Some(("acme", "net/proxy")));
+        assert_eq!(split("./x"), None);
+        assert_eq!(split("Acme/x"), None);
+        assert_eq!(split("acme/"), None);
+        assert_eq!(split("firejail/x"), None);
+    }
+}

@@ -618,3 +618,50 @@ fn an_update_at_a_terminal_applies_only_when_confirmed() {
         .unwrap()
         .contains("rev = \"v2\""));
 }
+
+#[test]
+fn an_update_under_which_a_profile_no_longer_evaluates_is_not_applied() {
+    let who = Who::Root;
+    let dir = world_dir();
+    let home = Home::new(dir.path(), who);
+    let upstream = repo(
+        dir.path(),
+        "acme",
+        who,
+        &[
+            ("moksha-lib.toml", &manifest("acme", &["browser"], &[])),
+            ("modules/browser.rhai", &browser(None)),
+        ],
+        None,
+    );
+    home.moksha(&["lib", "add", &upstream.display().to_string()])
+        .expect_code(0);
+    home.profile("mine", MINE);
+    home.moksha(&["exec", "mine"]).expect_code(0);
+    // The module still evaluates, but the function the profile calls is gone.
+    let without = browser(None).replace("fn greeting() { \"hello from acme\" }\n", "");
+    commit(
+        who,
+        &upstream,
+        &[("modules/browser.rhai", &without)],
+        "drop greeting",
+        None,
+    );
+    let lock = std::fs::read_to_string(home.lock()).unwrap();
+    let r = home
+        .moksha(&["lib", "update", "acme", "--yes"])
+        .expect_code(1);
+    assert!(
+        r.stdout
+            .contains("profile mine: does not evaluate after the update"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("greeting"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("not applied: a profile that evaluated with acme 1.0.0"),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read_to_string(home.lock()).unwrap(), lock);
+    home.moksha(&["exec", "mine"]).expect_code(0);
+}
