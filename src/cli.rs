@@ -7,6 +7,8 @@ A PROFILE is a path (anything with a '/' or ending in .rhai; - reads it from std
 or a name looked up in ~/.config/moksha/profiles, /etc/moksha/profiles, then the
 built-in profiles; a file in those directories overrides the built-in of its name.
 A name never comes from the working directory: give ./NAME.rhai for a file there.
+LIB/NAME, where LIB is an installed library (`moksha lib list`), is that library's
+profile NAME.
 For exec and plan, a name that is no profile but a program on PATH runs under the
 strict `default` profile.
 
@@ -289,6 +291,23 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<ProfilesAction>,
     },
+    /// Profile libraries: modules and profiles shared as git repositories,
+    /// installed pinned to a commit and a content hash (libs.lock) and
+    /// checked against it whenever they are loaded.
+    #[command(after_help = LIB_HELP)]
+    Lib {
+        #[command(subcommand)]
+        action: LibAction,
+    },
+    /// Run the policy tests: every *.test.rhai file under DIR (default: the
+    /// working directory) evaluates profiles and asserts on their plans;
+    /// each failed assertion is printed with its file:line:column. Exit 0
+    /// when all pass, 1 otherwise (also when there is no test file).
+    #[command(after_help = TEST_HELP)]
+    Test {
+        /// A directory to search for *.test.rhai files, or one such file.
+        dir: Option<std::path::PathBuf>,
+    },
     /// List the stdlib modules built into the binary; `show MODULE` prints one.
     Stdlib {
         #[command(subcommand)]
@@ -314,6 +333,69 @@ pub enum ProfilesAction {
         /// The built-in profile, even when a file overrides it.
         #[arg(long)]
         builtin: bool,
+    },
+}
+
+pub const LIB_HELP: &str = "\
+A library is a directory with moksha-lib.toml, modules/*.rhai and profiles/*.rhai
+(`moksha lib new NAME` makes one). It is installed in ~/.local/share/moksha/libs/NAME
+and pinned in ~/.config/moksha/libs.lock. A profile imports its modules as
+`import \"NAME/MODULE\" as m;` and its profiles run as `moksha exec NAME/PROFILE`.
+A library whose installed files changed since they were pinned is refused, naming
+the file, until `moksha lib update NAME` installs the pinned source again.
+docs/libraries.md has the details.";
+
+pub const TEST_HELP: &str = "\
+In a test file, plan_of(PROFILE) (or plan_of(PROFILE, ARGS)) evaluates a profile (a
+name, LIB/NAME, or a path relative to the test file) into its plan as a map, and
+these check it: assert(COND, MESSAGE), assert_no_bind(PLAN, HOST_PATH),
+assert_network(PLAN, \"none\"|\"host\"|\"user\"|\"join\"), assert_denied(PLAN, SYSCALL).
+In a library's directory (or below it), the library is the working copy: its
+imports and LIB/NAME profiles are read from there.";
+
+#[derive(Subcommand, Debug)]
+pub enum LibAction {
+    /// Install a library from a git URL or a local repository's path, at a
+    /// tag, branch or commit (default: the default branch). Every module and
+    /// profile must evaluate, or nothing is installed.
+    Add {
+        /// A git URL (https://, ssh, file://) or a path to a git repository.
+        source: String,
+        /// Install under this name (default: the manifest's).
+        #[arg(long)]
+        name: Option<String>,
+        /// The tag, branch or commit to pin.
+        #[arg(long)]
+        rev: Option<String>,
+    },
+    /// List the installed libraries: name, version, commit, rev, source and
+    /// whether the installed copy matches its pin.
+    List,
+    /// Fetch a library again (or every one) at its rev or --rev, print what
+    /// changes in every sandbox whose profile imports it (the grants, as
+    /// `moksha explain --diff` shows them), and apply it once confirmed.
+    Update {
+        /// The library (default: all).
+        name: Option<String>,
+        /// Move to this tag, branch or commit.
+        #[arg(long)]
+        rev: Option<String>,
+        /// Apply without asking (without a terminal, nothing is applied
+        /// unless this is given).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Remove a library: its installed copy and its pin.
+    Remove { name: String },
+    /// Show a library's pin, manifest, and where each of its modules and
+    /// profiles comes from.
+    Show { name: String },
+    /// Create a new library directory: a manifest, a module, a profile and a
+    /// test that passes `moksha test`.
+    New {
+        name: String,
+        /// The directory to create (default: ./NAME).
+        dir: Option<std::path::PathBuf>,
     },
 }
 

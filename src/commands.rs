@@ -5,7 +5,7 @@
 //! up, 126/127 when the program could not be executed / was not found
 //! inside.
 
-use crate::cli::{Cli, Command, ImportFrom, ProfilesAction, StdlibAction};
+use crate::cli::{Cli, Command, ImportFrom, LibAction, ProfilesAction, StdlibAction};
 use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
@@ -117,6 +117,22 @@ pub fn run(cli: Cli) -> i32 {
         Command::Stdlib {
             action: Some(StdlibAction::Show { module }),
         } => show_module(&module),
+        Command::Lib { action } => {
+            use crate::library_cli as lib;
+            match action {
+                LibAction::Add { source, name, rev } => {
+                    lib::add(&source, name.as_deref(), rev.as_deref())
+                }
+                LibAction::List => lib::list(),
+                LibAction::Update { name, rev, yes } => {
+                    lib::update(name.as_deref(), rev.as_deref(), yes)
+                }
+                LibAction::Remove { name } => lib::remove(&name),
+                LibAction::Show { name } => lib::show(&name),
+                LibAction::New { name, dir } => lib::new(&name, dir.as_deref()),
+            }
+        }
+        Command::Test { dir } => crate::policy_test::run(dir.as_deref()),
         Command::Completions { shell } => crate::manual::completions(shell),
         Command::Man { out } => crate::manual::man(out.as_deref()),
         Command::Api => {
@@ -249,34 +265,13 @@ fn explain(
     0
 }
 
-/// The report of one profile: its plan resolved as `moksha exec` would,
-/// but the same on every run (no terminal, no tmpfs sizes from this
-/// machine's memory), so that two runs and two machines compare.
+/// The report of one profile (`launch::report_of`).
 fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explain::Report, i32> {
     let (plan, _) = load(profile, args, flags, true).ok_or(EXIT_PROFILE)?;
-    let helper_dir = launch::helper::dir_for(&plan.name);
-    let state_dir = crate::state::state_dir().ok();
-    let launch = launch::Launch {
-        name: &plan.name,
-        detach: plan.supervision.detach,
-        root: nix::unistd::geteuid().is_root(),
-        helper_dir: (!plan.helpers.is_empty()).then_some(helper_dir.as_path()),
-        terminal: None,
-        state_dir: state_dir.as_deref(),
-        memory: None,
-        // The default every kernel since 5.14 gives (the host's own limit
-        // would make the output differ between machines).
-        processes: Some(crate::policy::limits::DEFAULT_NPROC),
-        trace: false,
-    };
-    let resolved = launch::resolve(&plan, &launch).map_err(|e| {
+    launch::report_of(&plan).map_err(|e| {
         eprintln!("moksha: {}", shown(e));
         EXIT_PROFILE
-    })?;
-    let ctx = explain::Context {
-        home: Some(script::host::home_dir()),
-    };
-    Ok(explain::Report::of(&resolved, &ctx))
+    })
 }
 
 /// `moksha learn`: a traced run, then the snippet that grants what it was

@@ -4,7 +4,10 @@
 //! would otherwise choose its own sandbox — but in the user's profile
 //! directory, `/etc/moksha/profiles`, then the profiles built into the
 //! binary; a file in the first two overrides the built-in of its name.
+//! `LIB/NAME` (one `/`, no `.rhai`) where LIB is an installed library is
+//! that library's profile, read from its copy checked against the lock.
 
+use crate::library::store::{self, Libraries, Library};
 use crate::script::{host, resolver, ProfileSource};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +34,8 @@ pub enum Origin {
     Dir,
     /// The profile built into the binary.
     BuiltIn,
+    /// A profile of this installed library.
+    Library(String),
     /// No profile has this name: the default profile runs the host program
     /// at this path.
     Program(String),
@@ -64,7 +69,7 @@ impl Found {
                 "no profile named {arg:?}: running {path} under the strict default profile \
                  (no network, an empty private home; `moksha profiles show default`)"
             )),
-            Origin::Given | Origin::BuiltIn => {}
+            Origin::Given | Origin::BuiltIn | Origin::Library(_) => {}
         }
         if let Some(file) = &self.ignored_here {
             notes.push(format!(
@@ -101,8 +106,7 @@ fn builtin_source(name: &str) -> Option<ProfileSource> {
     builtin(name).map(|text| ProfileSource {
         name: format!("<profiles>/{name}.rhai"),
         text: text.to_string(),
-        dir: None,
-        modules: Vec::new(),
+        ..Default::default()
     })
 }
 
@@ -174,7 +178,7 @@ fn read(path: &Path) -> Result<ProfileSource, String> {
         name,
         text,
         dir,
-        modules: Vec::new(),
+        ..Default::default()
     })
 }
 
@@ -188,8 +192,7 @@ fn read_stdin() -> Result<ProfileSource, String> {
     Ok(ProfileSource {
         text: text_of(&name, bytes)?,
         name,
-        dir: None,
-        modules: Vec::new(),
+        ..Default::default()
     })
 }
 
@@ -203,16 +206,59 @@ fn in_dirs(name: &str) -> Option<PathBuf> {
 
 /// Resolves a profile argument (a path, `-`, or a name).
 pub fn find(arg: &str) -> Result<Found, String> {
-    lookup(arg, false)
+    lookup(arg, false, &Libraries::installed())
+}
+
+/// `find` with library profiles and imports from `libraries`.
+pub fn find_in(arg: &str, libraries: &Libraries) -> Result<Found, String> {
+    lookup(arg, false, libraries)
 }
 
 /// Like `find`, but a name that is no profile and names a program on the
 /// host's PATH runs that program under the default profile.
 pub fn find_or_program(arg: &str) -> Result<Found, String> {
-    lookup(arg, true)
+    lookup(arg, true, &Libraries::installed())
 }
 
-fn lookup(arg: &str, program: bool) -> Result<Found, String> {
+/// The profile `profile` of library `lib`, when `lib` is one: its text
+/// from the copy checked against the lock.
+pub fn library_profile(
+    lib: &str,
+    profile: &str,
+    libraries: &Libraries,
+) -> Result<Option<ProfileSource>, String> {
+    let Some(library) = libraries.get(lib)? else {
+        return Ok(None);
+    };
+    libraries.mark_used(lib);
+    let files = library.load()?;
+    let file = Library::profile_file(profile);
+    let Some(bytes) = files.get(&file) else {
+        let names: Vec<String> = files
+            .keys()
+            .filter_map(|f| f.strip_prefix("profiles/")?.strip_suffix(".rhai"))
+            .map(|p| format!("{lib}/{p}"))
+            .collect();
+        return Err(format!(
+            "library {lib} has no profile {profile:?}; its profiles: {}",
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        ));
+    };
+    let name = library.display(&file);
+    Ok(Some(ProfileSource {
+        text: text_of(&name, bytes.clone())?,
+        name,
+        library: Some(lib.to_string()),
+        libraries: Some(libraries.clone()),
+        ..Default::default()
+    }))
+}
+
+fn lookup(arg: &str, program: bool, libraries: &Libraries) -> Result<Found, String> {
     let found = |source, origin| Found {
         source,
         origin,
@@ -227,8 +273,54 @@ fn lookup(arg: &str, program: bool) -> Result<Found, String> {
             Origin::Given,
         ));
     }
+    // An installed library's profile comes before a file of that relative
+    // path (a cloned repository could otherwise plant ./acme/firefox); the
+    // file, when there is one, is noted as not used.
+    if let Some((lib, profile)) = store::split(arg).filter(|_| !arg.ends_with(".rhai")) {
+        let file_here = Path::new(arg).is_file();
+        match library_profile(lib, profile, libraries) {
+            Ok(Some(source)) => {
+                let mut result = found(source, Origin::Library(lib.to_string()));
+                if file_here {
+                    result.ignored_here = Some(format!("./{arg}"));
+                }
+                return Ok(result);
+            }
+            Ok(None) => {}
+            // A broken lock, or a library without that profile: the file
+            // the user may have meant is used only when it exists.
+            Err(_) if file_here && libraries.get(lib).is_err() => {}
+            Err(e) => return Err(e),
+        }
+    }
     if is_path(arg) {
-        return Ok(found(read(Path::new(arg))?, Origin::Given));
+        let mut source = read(Path::new(arg))?;
+        source.libraries = Some(libraries.clone());
+        // A library's profile run from its working copy (its author's
+        // `moksha exec profiles/x.rhai`) imports from that copy.
+        let in_library = source
+            .dir
+            .as_deref()
+            .filter(|d| {
+                d.file_name()
+                    .is_some_and(|n| n == crate::library::manifest::PROFILES_DIR)
+            })
+            .and_then(Path::parent)
+            .map(|root| {
+                if root.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    root
+                }
+            })
+            .filter(|root| root.join(crate::library::manifest::FILE).is_file());
+        if let Some(root) = in_library {
+            if let Some(lib) = Library::working_copy_at(root)? {
+                source.library = Some(lib.name.clone());
+                source.libraries = Some(libraries.clone().with(lib));
+            }
+        }
+        return Ok(found(source, Origin::Given));
     }
     let here = format!("./{arg}.rhai");
     let mut result = if !is_name(arg) {
@@ -246,6 +338,7 @@ fn lookup(arg: &str, program: bool) -> Result<Found, String> {
     let Some(mut result) = result else {
         return Err(not_found(arg, program));
     };
+    result.source.libraries = Some(libraries.clone());
     if Path::new(&here).is_file() {
         result.ignored_here = Some(here);
     }
@@ -320,6 +413,30 @@ pub fn list() -> Vec<Listed> {
     }
     for (name, _) in resolver::embedded_profiles() {
         add(name.to_string(), "built in".into());
+    }
+    let libraries = Libraries::installed();
+    for lib in libraries.names() {
+        let Ok(Some(library)) = libraries.get(&lib) else {
+            continue;
+        };
+        let files = match library.load() {
+            Ok(files) => files,
+            Err(e) => {
+                add(format!("{lib}/*"), format!("refused: {e}"));
+                continue;
+            }
+        };
+        for file in files.keys() {
+            if let Some(p) = file
+                .strip_prefix("profiles/")
+                .and_then(|f| f.strip_suffix(".rhai"))
+            {
+                add(
+                    format!("{lib}/{p}"),
+                    format!("{} (library {lib})", library.display(file)),
+                );
+            }
+        }
     }
     found
 }

@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         text: String::from_utf8_lossy(data).into_owned(),
         dir: None,
         modules: Vec::new(),
+        ..Default::default()
     };
     match evaluate(&profile, &["--flag".into(), "\u{10ff41}".into()]) {
         Ok((plan, _)) => {

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         text: emitted.main,
         dir: None,
         modules: emitted.modules,
+        ..Default::default()
     };
     if let Err(e) = evaluate(&profile, &[]) {
         let _ = e.to_string();

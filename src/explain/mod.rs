@@ -19,7 +19,7 @@ pub mod score;
 
 pub use diff::{diff, Diff};
 pub use grants::{grants, Grant, Kind};
-pub use render::{json, json_diff, text, text_diff};
+pub use render::{json, json_diff, text, text_diff, text_diff_as, Sides, A_B, BEFORE_AFTER};
 pub use score::{score, Score};
 
 use crate::plan::Plan;

@@ -78,14 +78,44 @@ pub fn text(r: &Report) -> String {
     o
 }
 
+/// How a diff names its two sides: `moksha explain --diff` says A and B,
+/// `moksha lib update` before and after.
+pub struct Sides {
+    pub a: &'static str,
+    pub b: &'static str,
+    pub only_a: &'static str,
+    pub only_b: &'static str,
+}
+
+pub const A_B: Sides = Sides {
+    a: "A",
+    b: "B",
+    only_a: "only A grants",
+    only_b: "only B grants",
+};
+
+pub const BEFORE_AFTER: Sides = Sides {
+    a: "before",
+    b: "after",
+    only_a: "taken away by the update (only before grants)",
+    only_b: "added by the update (only after grants)",
+};
+
 /// `moksha explain A --diff B`.
 pub fn text_diff(d: &Diff) -> String {
+    text_diff_as(d, &A_B)
+}
+
+/// A diff, its sides named by `sides`.
+pub fn text_diff_as(d: &Diff, sides: &Sides) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "A: {} (exposure {})\nB: {} (exposure {})",
+        "{}: {} (exposure {})\n{}: {} (exposure {})",
+        sides.a,
         one(&d.a),
         d.score_a,
+        sides.b,
         one(&d.b),
         d.score_b
     );
@@ -106,14 +136,14 @@ pub fn text_diff(d: &Diff) -> String {
             rows(o, &l, "    ");
         }
     };
-    section(&mut o, "only A grants", &d.only_a);
-    section(&mut o, "only B grants", &d.only_b);
+    section(&mut o, sides.only_a, &d.only_a);
+    section(&mut o, sides.only_b, &d.only_b);
     if !d.changed.is_empty() {
         let _ = writeln!(o, "\nboth, differently");
         for (a, b) in &d.changed {
             let _ = writeln!(o, "  {} {}", kind_name(a.kind), one(&a.key));
-            let _ = writeln!(o, "    A: {}    [{}]", one(&a.what), one(&a.at));
-            let _ = writeln!(o, "    B: {}    [{}]", one(&b.what), one(&b.at));
+            let _ = writeln!(o, "    {}: {}    [{}]", sides.a, one(&a.what), one(&a.at));
+            let _ = writeln!(o, "    {}: {}    [{}]", sides.b, one(&b.what), one(&b.at));
         }
     }
     o

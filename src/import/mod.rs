@@ -146,6 +146,7 @@ pub fn profile_source(arg: &str) -> Result<ProfileSource, String> {
         text: imported.emitted.main,
         dir: None,
         modules: imported.emitted.modules,
+        ..Default::default()
     })
 }
 

@@ -478,6 +478,32 @@ fn program_on_host(plan: &Plan) -> Result<(), SetupError> {
     ))
 }
 
+/// The `moksha explain` report of an evaluated plan: resolved as `moksha
+/// exec` would, but the same on every run (no terminal, no tmpfs sizes from
+/// this machine's memory), so that two runs and two machines compare.
+pub fn report_of(plan: &Plan) -> Result<crate::explain::Report, String> {
+    let helper_dir = super::helper::dir_for(&plan.name);
+    let state_dir = crate::state::state_dir().ok();
+    let launch = Launch {
+        name: &plan.name,
+        detach: plan.supervision.detach,
+        root: nix::unistd::geteuid().is_root(),
+        helper_dir: (!plan.helpers.is_empty()).then_some(helper_dir.as_path()),
+        terminal: None,
+        state_dir: state_dir.as_deref(),
+        memory: None,
+        // The default every kernel since 5.14 gives (the host's own limit
+        // would make the output differ between machines).
+        processes: Some(crate::policy::limits::DEFAULT_NPROC),
+        trace: false,
+    };
+    let resolved = resolve(plan, &launch).map_err(|e| e.to_string())?;
+    let ctx = crate::explain::Context {
+        home: Some(crate::script::host::home_dir()),
+    };
+    Ok(crate::explain::Report::of(&resolved, &ctx))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

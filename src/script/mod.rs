@@ -60,6 +60,11 @@ pub struct ProfileSource {
     /// Modules that exist only in memory, by import path, found before any
     /// directory (a Firejail profile imported on the fly).
     pub modules: Vec<(String, String)>,
+    /// The library this profile is part of (`moksha exec acme/firefox`):
+    /// its imports look in that library first.
+    pub library: Option<String>,
+    /// The libraries imports may use; `None`: the installed ones.
+    pub libraries: Option<crate::library::store::Libraries>,
 }
 
 /// How long each phase of evaluation took, for `--timings`.
@@ -134,7 +139,7 @@ pub fn engine_for(
         profile: profile.name.clone(),
         sandboxes: Default::default(),
     };
-    let resolver = resolver::Resolver::new(profile.dir.clone(), profile.modules.clone(), sources);
+    let resolver = resolver::Resolver::new(profile, sources);
     (new_engine(&cx, resolver), cx)
 }
 
@@ -261,8 +266,7 @@ pub fn api_functions() -> Vec<String> {
     let profile = ProfileSource {
         name: "<api>".into(),
         text: String::new(),
-        dir: None,
-        modules: Vec::new(),
+        ..Default::default()
     };
     let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
     let mut sigs = engine.gen_fn_signatures(false);
@@ -276,8 +280,7 @@ pub fn api_definitions() -> String {
     let profile = ProfileSource {
         name: "<api>".into(),
         text: String::new(),
-        dir: None,
-        modules: Vec::new(),
+        ..Default::default()
     };
     let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
     engine

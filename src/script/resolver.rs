@@ -1,10 +1,16 @@
 //! Where `import "name"` finds its module: next to the profile, then the
-//! user's library directory, then the system's, then the stdlib embedded in
-//! the binary. A file of the same name earlier in the chain overrides a later
-//! one, so a user can replace any stdlib module.
+//! user's library directory, then the system's, then an installed library
+//! (`import "acme/browser"` is module `browser` of library `acme`), then
+//! the stdlib embedded in the binary. A file of the same name earlier in
+//! the chain overrides a later one, so a user can replace any stdlib
+//! module. An import inside a library module looks in that library first
+//! (and never beside the profile); a library's modules are read from the
+//! copy checked against the lock, never through a symlink.
 
 use super::host::Unread;
 use super::Sources;
+use crate::library::store::{self, Libraries, Library};
+use crate::library::tree::Files;
 use rhai::{Engine, EvalAltResult, Module, Position, Scope, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -46,36 +52,104 @@ pub struct Resolver {
     /// Modules held in memory (import path, source), looked up first.
     in_memory: Vec<(String, String)>,
     lib_dirs: Vec<PathBuf>,
+    /// The libraries imports may use: those given, or the installed ones
+    /// (the lock is read on the first import that needs a library).
+    libraries: std::cell::OnceCell<Libraries>,
+    /// Libraries loaded (and checked against the lock) in this evaluation.
+    loaded: RefCell<HashMap<String, Rc<Files>>>,
+    /// The library each loaded script belongs to, by its source name.
+    origin: RefCell<HashMap<String, String>>,
+    /// Modules by source name (the file they came from).
     cache: RefCell<HashMap<String, Shared<Module>>>,
-    /// Modules being loaded, outermost first: an import of one of them is a
-    /// cycle, which would otherwise recurse until the stack overflows.
-    loading: RefCell<Vec<String>>,
+    /// Modules being loaded, outermost first, by source name and import
+    /// path: an import of one of them is a cycle, which would otherwise
+    /// recurse until the stack overflows.
+    loading: RefCell<Vec<(String, String)>>,
     sources: Rc<RefCell<Sources>>,
 }
 
 impl Resolver {
-    pub fn new(
-        profile_dir: Option<PathBuf>,
-        in_memory: Vec<(String, String)>,
-        sources: Rc<RefCell<Sources>>,
-    ) -> Self {
+    pub fn new(profile: &super::ProfileSource, sources: Rc<RefCell<Sources>>) -> Self {
+        let mut origin = HashMap::new();
+        if let Some(lib) = &profile.library {
+            origin.insert(profile.name.clone(), lib.clone());
+        }
         Resolver {
-            profile_dir,
-            in_memory,
+            profile_dir: profile.dir.clone(),
+            in_memory: profile.modules.clone(),
             lib_dirs: library_dirs(),
+            libraries: profile
+                .libraries
+                .clone()
+                .map_or_else(std::cell::OnceCell::new, std::cell::OnceCell::from),
+            loaded: RefCell::new(HashMap::new()),
+            origin: RefCell::new(origin),
             cache: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
             sources,
         }
     }
 
-    /// Finds the module text: (display name, source).
-    fn find(&self, path: &str) -> Result<(String, String), String> {
+    /// The files of library `name`, read and checked against the lock
+    /// once per evaluation.
+    fn library(&self, name: &str) -> Result<Option<(Library, Rc<Files>)>, String> {
+        let libraries = self.libraries.get_or_init(Libraries::installed);
+        let Some(lib) = libraries.get(name)? else {
+            return Ok(None);
+        };
+        if let Some(files) = self.loaded.borrow().get(name) {
+            return Ok(Some((lib.clone(), files.clone())));
+        }
+        // Used even when refused: `moksha lib update` compares what imports it.
+        libraries.mark_used(name);
+        let files = Rc::new(lib.load()?);
+        self.loaded
+            .borrow_mut()
+            .insert(name.to_string(), files.clone());
+        Ok(Some((lib.clone(), files)))
+    }
+
+    /// Module `module` of library `lib`: (display name, source, library).
+    fn in_library(
+        &self,
+        lib: &str,
+        module: &str,
+    ) -> Result<Option<(String, String, Option<String>)>, String> {
+        let Some((library, files)) = self.library(lib)? else {
+            return Ok(None);
+        };
+        let file = Library::module_file(module);
+        let Some(bytes) = files.get(&file) else {
+            return Ok(None);
+        };
+        let name = library.display(&file);
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| format!("{name} is not UTF-8 text"))?;
+        Ok(Some((name, text, Some(lib.to_string()))))
+    }
+
+    /// Finds the module text: (display name, source, the library it is
+    /// part of). `from` is the library of the importing script.
+    fn find(
+        &self,
+        from: Option<&str>,
+        path: &str,
+    ) -> Result<(String, String, Option<String>), String> {
         let file = format!("{path}.rhai");
         if let Some((_, text)) = self.in_memory.iter().find(|(n, _)| n == path) {
-            return Ok((format!("<{file}>"), text.clone()));
+            return Ok((format!("<{file}>"), text.clone(), None));
         }
-        let dirs = self.profile_dir.iter().chain(self.lib_dirs.iter());
+        if let Some(lib) = from {
+            if let Some(found) = self.in_library(lib, path)? {
+                return Ok(found);
+            }
+        }
+        // A library's import never looks beside the profile that imported it.
+        let dirs = self
+            .profile_dir
+            .iter()
+            .filter(|_| from.is_none())
+            .chain(self.lib_dirs.iter());
         let mut searched = Vec::new();
         for dir in dirs {
             let candidate = dir.join(&file);
@@ -83,16 +157,34 @@ impl Resolver {
             // size: a FIFO, a device or a huge file is refused unread,
             // whatever directory holds it.
             match super::host::read_bounded(&candidate, super::limits::STRING_BYTES as u64) {
-                Ok(text) => return Ok((candidate.to_string_lossy().into_owned(), text)),
+                Ok(text) => return Ok((candidate.to_string_lossy().into_owned(), text, None)),
                 // A library directory we may not enter (e.g. another user's
                 // home) holds nothing for us.
                 Err(Unread::Absent) => searched.push(candidate.to_string_lossy().into_owned()),
                 Err(Unread::Refused(why)) => return Err(format!("import {path:?}: {why}")),
             }
         }
-        if let Some((_, text)) = stdlib().iter().find(|(n, _)| *n == path) {
-            return Ok((stdlib_source_name(path), text.to_string()));
+        if let Some((lib, module)) = store::split(path) {
+            if let Some(found) = self.in_library(lib, module)? {
+                return Ok(found);
+            }
+            if let Some((library, files)) = self.library(lib)? {
+                let modules: Vec<String> = files
+                    .keys()
+                    .filter_map(|f| f.strip_prefix("modules/")?.strip_suffix(".rhai"))
+                    .map(|m| format!("{lib}/{m}"))
+                    .collect();
+                return Err(format!(
+                    "module {path:?} not found: library {lib} ({}) has no module {module:?}{}",
+                    library.root.display(),
+                    crate::suggest::did_you_mean(path, modules.iter().map(String::as_str))
+                ));
+            }
         }
+        if let Some((_, text)) = stdlib().iter().find(|(n, _)| *n == path) {
+            return Ok((stdlib_source_name(path), text.to_string(), None));
+        }
+        searched.push("the installed libraries".into());
         searched.push("the embedded stdlib".into());
         Err(format!(
             "module {path:?} not found; looked in {}{}",
@@ -161,19 +253,24 @@ impl rhai::ModuleResolver for Resolver {
     fn resolve(
         &self,
         engine: &Engine,
-        _source: Option<&str>,
+        source: Option<&str>,
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let error = |m: String| Box::new(EvalAltResult::ErrorRuntime(m.into(), pos));
         let path = path.strip_suffix(".rhai").unwrap_or(path);
-        check_import(path).map_err(|m| EvalAltResult::ErrorRuntime(m.into(), pos))?;
-        if let Some(module) = self.cache.borrow().get(path) {
+        check_import(path).map_err(error)?;
+        let from = source.and_then(|s| self.origin.borrow().get(s).cloned());
+        let (name, text, library) = self.find(from.as_deref(), path).map_err(error)?;
+        // Modules are told apart by the file they came from: two libraries'
+        // `util` are two modules.
+        if let Some(module) = self.cache.borrow().get(&name) {
             return Ok(module.clone());
         }
         let cycle = {
             let loading = self.loading.borrow();
-            if loading.iter().any(|m| m == path) {
-                let mut chain = loading.clone();
+            if loading.iter().any(|(m, _)| *m == name) {
+                let mut chain: Vec<String> = loading.iter().map(|(_, p)| p.clone()).collect();
                 chain.push(path.to_string());
                 Some(format!(
                     "import {path:?} is a cycle: {}",
@@ -189,38 +286,45 @@ impl rhai::ModuleResolver for Resolver {
             }
         };
         if let Some(message) = cycle {
-            return Err(EvalAltResult::ErrorRuntime(message.into(), pos).into());
+            return Err(error(message));
         }
-        self.loading.borrow_mut().push(path.to_string());
-        let loaded = self.load(engine, path, pos);
+        if let Some(lib) = library {
+            self.origin.borrow_mut().insert(name.clone(), lib);
+        }
+        self.loading
+            .borrow_mut()
+            .push((name.clone(), path.to_string()));
+        let loaded = self.load(engine, &name, &text, pos);
         self.loading.borrow_mut().pop();
         let module = loaded?;
-        self.cache
-            .borrow_mut()
-            .insert(path.to_string(), module.clone());
+        self.cache.borrow_mut().insert(name, module.clone());
         Ok(module)
     }
 }
 
 impl Resolver {
-    /// Finds, compiles and evaluates the module `path`.
+    /// Compiles and evaluates the module `name` (its source name) of `text`.
     fn load(
         &self,
         engine: &Engine,
-        path: &str,
+        name: &str,
+        text: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let (name, text) = self
-            .find(path)
-            .map_err(|m| EvalAltResult::ErrorRuntime(m.into(), pos))?;
-        self.sources.borrow_mut().insert(name.clone(), text.clone());
+        self.sources
+            .borrow_mut()
+            .insert(name.to_string(), text.to_string());
         let in_module = |err: EvalAltResult| {
-            Box::new(EvalAltResult::ErrorInModule(name.clone(), err.into(), pos))
+            Box::new(EvalAltResult::ErrorInModule(
+                name.to_string(),
+                err.into(),
+                pos,
+            ))
         };
         let mut ast = engine
-            .compile(&text)
+            .compile(text)
             .map_err(|e| in_module(EvalAltResult::ErrorParsing(*e.0, e.1)))?;
-        ast.set_source(name.as_str());
+        ast.set_source(name);
         let module =
             Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| in_module(*e))?;
         Ok(module.into())

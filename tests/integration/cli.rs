@@ -367,7 +367,7 @@ fn plan_json_round_trips_into_the_same_plan() {
         name: path.clone(),
         text: EVERYTHING.into(),
         dir: Some(dir.path().to_path_buf()),
-        modules: Vec::new(),
+        ..Default::default()
     };
     let (direct, _) = script::evaluate(&source, &["one".into(), "two words".into()]).unwrap();
     assert_eq!(from_cli, direct);

@@ -13,10 +13,12 @@ mod firejail_programs;
 mod helper_confinement;
 mod host_checks;
 mod install;
+mod library;
 mod lookup;
 mod manage;
 mod memory;
 mod network;
+mod policy;
 #[cfg(target_arch = "x86_64")]
 mod reference;
 mod resolved;

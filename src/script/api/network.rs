@@ -229,6 +229,7 @@ mod tests {
             text,
             dir: None,
             modules: Vec::new(),
+            ..Default::default()
         };
         evaluate(&src, &[])
             .map(|(plan, _)| plan)

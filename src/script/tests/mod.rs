@@ -23,6 +23,7 @@ fn source(text: &str) -> ProfileSource {
         text: text.into(),
         dir: None,
         modules: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -47,6 +47,7 @@ fn every_embedded_profile_evaluates() {
             text: text.to_string(),
             dir: None,
             modules: Vec::new(),
+            ..Default::default()
         };
         if let Err(e) = evaluate(&src, &[]) {
             panic!("profile {name} fails:\n{}", e.render());
@@ -66,6 +67,7 @@ fn in_dir(dir: &std::path::Path, text: &str) -> Result<Plan, ProfileError> {
         text: text.into(),
         dir: Some(dir.to_path_buf()),
         modules: Vec::new(),
+        ..Default::default()
     };
     evaluate(&src, &[]).map(|(plan, _)| plan)
 }
