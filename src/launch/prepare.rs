@@ -255,6 +255,16 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             },
         });
     }
+    // Egress by name: the proxy inside, for every tool that reads these
+    // (set last: the proxy is the only way out, whatever the profile set).
+    if plan.network.egress.is_some() {
+        for (name, value) in super::egress::proxy_env() {
+            plan.process.env.ops.push(plan::EnvOp::Set {
+                name: name.to_string(),
+                value,
+            });
+        }
+    }
     // The user-mode network's DNS forwarder (or the profile's servers).
     if let Some(content) = plan::network::resolv_conf(&plan) {
         plan.fs.push(Step {
