@@ -196,6 +196,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     let tally = trace.map(|body| {
         let mut tally = tracer::tally_of(&body);
         tracer::add_bus_log(plan, p.helper_dir.as_deref(), &mut tally);
+        tracer::add_egress_log(plan, net_log.as_deref(), &mut tally);
         let on_host = |p: &str| std::path::Path::new(p).exists();
         eprint!(
             "{}",
