@@ -408,13 +408,17 @@ fn network(plan: &Plan, out: &mut Out) {
                 (Action::Deny, _) => (
                     format!(
                         "denied{}",
-                        r.op.reason.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
+                        r.op.reason
+                            .as_ref()
+                            .map(|w| format!(": {w}"))
+                            .unwrap_or_default()
                     ),
                     0,
                 ),
-                (Action::Allow, Host::AnyName) => {
-                    ("allowed: every name, through the proxy".into(), w::EGRESS_ANY)
-                }
+                (Action::Allow, Host::AnyName) => (
+                    "allowed: every name, through the proxy".into(),
+                    w::EGRESS_ANY,
+                ),
                 (Action::Allow, Host::Net { .. }) => (
                     "allowed: these addresses, loopback and private ones included".into(),
                     w::EGRESS_NET,

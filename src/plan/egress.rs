@@ -88,9 +88,7 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -339,20 +337,23 @@ impl Egress {
     pub fn check_target(&self, target: &Target, port: u16) -> Result<usize, Refusal> {
         match target {
             Target::Ip(ip) => {
-                if let Some(i) =
-                    self.find(Action::Deny, |r| r.host.matches_addr(*ip) && r.covers_port(port))
-                {
+                if let Some(i) = self.find(Action::Deny, |r| {
+                    r.host.matches_addr(*ip) && r.covers_port(port)
+                }) {
                     return Err(self.deny(i));
                 }
-                if let Some(i) =
-                    self.find(Action::Allow, |r| r.host.matches_addr(*ip) && r.covers_port(port))
-                {
+                if let Some(i) = self.find(Action::Allow, |r| {
+                    r.host.matches_addr(*ip) && r.covers_port(port)
+                }) {
                     return Ok(i);
                 }
                 match self.find(Action::Allow, |r| r.host.matches_addr(*ip)) {
                     Some(i) => Err(self.refused(
                         Some(i),
-                        format!("port {port} is not allowed ({} allows others)", self.rule_text(i)),
+                        format!(
+                            "port {port} is not allowed ({} allows others)",
+                            self.rule_text(i)
+                        ),
                     )),
                     None => Err(self.refused(
                         None,
@@ -376,7 +377,10 @@ impl Egress {
                 match self.find(Action::Allow, |r| r.host.matches_name(name)) {
                     Some(i) => Err(self.refused(
                         Some(i),
-                        format!("port {port} is not allowed ({} allows others)", self.rule_text(i)),
+                        format!(
+                            "port {port} is not allowed ({} allows others)",
+                            self.rule_text(i)
+                        ),
                     )),
                     None => Err(self.refused(None, "not on the allow list".into())),
                 }
@@ -387,14 +391,17 @@ impl Egress {
     /// The decision on an address a name resolved to: deny rules apply;
     /// an internal address needs an IP rule that allows it on `port`.
     pub fn check_resolved(&self, ip: IpAddr, port: u16) -> Result<(), Refusal> {
-        if let Some(i) = self.find(Action::Deny, |r| r.host.matches_addr(ip) && r.covers_port(port))
-        {
+        if let Some(i) = self.find(Action::Deny, |r| {
+            r.host.matches_addr(ip) && r.covers_port(port)
+        }) {
             return Err(self.deny(i));
         }
         if !is_internal(ip) {
             return Ok(());
         }
-        match self.find(Action::Allow, |r| r.host.matches_addr(ip) && r.covers_port(port)) {
+        match self.find(Action::Allow, |r| {
+            r.host.matches_addr(ip) && r.covers_port(port)
+        }) {
             Some(_) => Ok(()),
             None => Err(self.refused(
                 None,
@@ -419,12 +426,11 @@ impl Egress {
                 Action::Allow => "allow",
                 Action::Deny => "deny ",
             };
-            let reason = r
-                .op
-                .reason
-                .as_ref()
-                .map(|w| format!(" ({})", crate::text::line(w)))
-                .unwrap_or_default();
+            let reason =
+                r.op.reason
+                    .as_ref()
+                    .map(|w| format!(" ({})", crate::text::line(w)))
+                    .unwrap_or_default();
             let _ = writeln!(
                 o,
                 "  {verb}      {}{reason}    [{}]",
@@ -450,11 +456,17 @@ impl Egress {
                     return bad(format!("egress rule {n:?} is not a lowercase domain name"))
                 }
                 Host::Net { addr, prefix } if *prefix > if addr.is_ipv4() { 32 } else { 128 } => {
-                    return bad(format!("egress rule {addr}/{prefix}: the prefix is too long"))
+                    return bad(format!(
+                        "egress rule {addr}/{prefix}: the prefix is too long"
+                    ))
                 }
                 _ => {}
             }
-            if r.op.ports.as_ref().is_some_and(|p| p.is_empty() || p.contains(&0)) {
+            if r.op
+                .ports
+                .as_ref()
+                .is_some_and(|p| p.is_empty() || p.contains(&0))
+            {
                 return bad(format!(
                     "egress rule {:?}: ports must be 1 to 65535, at least one",
                     r.op.shown()
@@ -514,15 +526,57 @@ mod tests {
     fn entries_parse_as_names_wildcards_ports_and_networks() {
         let p = |t: &str| parse_entry(t).unwrap();
         assert_eq!(p("GitHub.com."), (Host::Name("github.com".into()), None));
-        assert_eq!(p("crates.io:443"), (Host::Name("crates.io".into()), Some(443)));
-        assert_eq!(p("*.example.org"), (Host::Below("example.org".into()), None));
+        assert_eq!(
+            p("crates.io:443"),
+            (Host::Name("crates.io".into()), Some(443))
+        );
+        assert_eq!(
+            p("*.example.org"),
+            (Host::Below("example.org".into()), None)
+        );
         assert_eq!(p("*"), (Host::AnyName, None));
         let v4: IpAddr = "10.0.0.0".parse().unwrap();
-        assert_eq!(p("10.0.0.0/8:22"), (Host::Net { addr: v4, prefix: 8 }, Some(22)));
+        assert_eq!(
+            p("10.0.0.0/8:22"),
+            (
+                Host::Net {
+                    addr: v4,
+                    prefix: 8
+                },
+                Some(22)
+            )
+        );
         let v6: IpAddr = "::1".parse().unwrap();
-        assert_eq!(p("[::1]:443"), (Host::Net { addr: v6, prefix: 128 }, Some(443)));
-        assert_eq!(p("::1"), (Host::Net { addr: v6, prefix: 128 }, None));
-        for bad in ["", "a:0", "a:x", "x/8", "10.0.0.0/33", "a.*.b", "ex ample.com", "[::1"] {
+        assert_eq!(
+            p("[::1]:443"),
+            (
+                Host::Net {
+                    addr: v6,
+                    prefix: 128
+                },
+                Some(443)
+            )
+        );
+        assert_eq!(
+            p("::1"),
+            (
+                Host::Net {
+                    addr: v6,
+                    prefix: 128
+                },
+                None
+            )
+        );
+        for bad in [
+            "",
+            "a:0",
+            "a:x",
+            "x/8",
+            "10.0.0.0/33",
+            "a.*.b",
+            "ex ample.com",
+            "[::1",
+        ] {
             assert!(parse_entry(bad).is_err(), "{bad}");
         }
     }
@@ -534,18 +588,33 @@ mod tests {
             (Action::Allow, "github.com", web.clone(), None),
             (Action::Allow, "*.githubusercontent.com", web.clone(), None),
             (Action::Allow, "crates.io:443", None, None),
-            (Action::Deny, "*.internal.example", None, Some("company network")),
+            (
+                Action::Deny,
+                "*.internal.example",
+                None,
+                Some("company network"),
+            ),
             (Action::Allow, "*.example", web.clone(), None),
         ]);
         assert_eq!(e.check_target(&name("GITHUB.com"), 443), Ok(0));
-        assert_eq!(e.check_target(&name("raw.githubusercontent.com"), 80), Ok(1));
+        assert_eq!(
+            e.check_target(&name("raw.githubusercontent.com"), 80),
+            Ok(1)
+        );
         assert!(e.check_target(&name("githubusercontent.com"), 443).is_err());
-        assert!(e.check_target(&name("evilgithubusercontent.com"), 443).is_err());
+        assert!(e
+            .check_target(&name("evilgithubusercontent.com"), 443)
+            .is_err());
         assert_eq!(e.check_target(&name("crates.io"), 443), Ok(2));
         let r = e.check_target(&name("crates.io"), 80).unwrap_err();
         assert!(r.why.contains("port 80 is not allowed"), "{r:?}");
-        let r = e.check_target(&name("db.internal.example"), 443).unwrap_err();
-        assert!(r.why.contains("company network") && r.rule == Some(3), "{r:?}");
+        let r = e
+            .check_target(&name("db.internal.example"), 443)
+            .unwrap_err();
+        assert!(
+            r.why.contains("company network") && r.rule == Some(3),
+            "{r:?}"
+        );
         assert_eq!(e.check_target(&name("www.example"), 443), Ok(4));
         let r = e.check_target(&name("example.net"), 443).unwrap_err();
         assert_eq!(r.why, "not on the allow list");
@@ -564,22 +633,44 @@ mod tests {
         assert_eq!(e.check_target(&Target::Ip(lo), 8080), Ok(1));
         assert!(e.check_target(&Target::Ip(lo), 22).is_err());
         assert_eq!(e.check_resolved(lo, 8080), Ok(()));
-        let r = e.check_resolved("10.1.2.3".parse().unwrap(), 8080).unwrap_err();
+        let r = e
+            .check_resolved("10.1.2.3".parse().unwrap(), 8080)
+            .unwrap_err();
         assert!(r.why.contains("DNS rebinding"), "{r:?}");
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         assert_eq!(e.check_resolved(mapped, 8080), Ok(()));
-        assert!(e.check_resolved("::ffff:10.0.0.1".parse().unwrap(), 80).is_err());
-        assert_eq!(e.check_resolved("140.82.112.3".parse().unwrap(), 443), Ok(()));
-        let r = e.check_resolved("169.254.169.254".parse().unwrap(), 80).unwrap_err();
+        assert!(e
+            .check_resolved("::ffff:10.0.0.1".parse().unwrap(), 80)
+            .is_err());
+        assert_eq!(
+            e.check_resolved("140.82.112.3".parse().unwrap(), 443),
+            Ok(())
+        );
+        let r = e
+            .check_resolved("169.254.169.254".parse().unwrap(), 80)
+            .unwrap_err();
         assert!(r.why.contains("metadata"), "{r:?}");
     }
 
     #[test]
     fn internal_ranges() {
         for a in [
-            "127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.1.1", "100.64.0.1",
-            "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fd00::1", "fe80::1",
-            "::ffff:192.168.0.1", "64:ff9b::a00:1", "::127.0.0.1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:192.168.0.1",
+            "64:ff9b::a00:1",
+            "::127.0.0.1",
         ] {
             assert!(is_internal(a.parse().unwrap()), "{a}");
         }

@@ -111,7 +111,10 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?;
-    for c in msg.cmsgs().map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))? {
+    for c in msg
+        .cmsgs()
+        .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
                 // SAFETY: the kernel just installed this descriptor for us.
@@ -119,5 +122,8 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(SysError::new("recvmsg(SCM_RIGHTS): no descriptor", Errno::EPROTO))
+    Err(SysError::new(
+        "recvmsg(SCM_RIGHTS): no descriptor",
+        Errno::EPROTO,
+    ))
 }

@@ -121,7 +121,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    let pid = pid.filter(|p| p.parse::<u32>().is_ok()).ok_or("--pid PID is required")?;
+    let pid = pid
+        .filter(|p| p.parse::<u32>().is_ok())
+        .ok_or("--pid PID is required")?;
     Ok(Args {
         pid,
         userns,
@@ -143,9 +145,7 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     match setup(&args) {
-        Ok((listener, log)) => {
-            proxy::serve(listener, Arc::new(proxy::Proxy::new(args.rules, log)))
-        }
+        Ok((listener, log)) => proxy::serve(listener, Arc::new(proxy::Proxy::new(args.rules, log))),
         Err(e) => {
             eprintln!("moksha egress proxy: {e}");
             1

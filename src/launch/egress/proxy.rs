@@ -104,7 +104,12 @@ fn open(p: &Proxy, via: &str, host: &str, port: u16) -> Result<TcpStream, Fail> 
         Ok(t) => t,
         Err(why) => {
             let why = format!("refused: {why}");
-            p.note("refused", via, &shown_target(&crate::text::line(host)), &why);
+            p.note(
+                "refused",
+                via,
+                &shown_target(&crate::text::line(host)),
+                &why,
+            );
             return Err(Fail::Refused(why));
         }
     };
@@ -274,7 +279,11 @@ fn http(mut conn: TcpStream, p: &Proxy) {
     let mut words = request.split(' ');
     let (Some(method), Some(target), Some(version)) = (words.next(), words.next(), words.next())
     else {
-        respond(&mut conn, "400 Bad Request", "moksha egress: not an HTTP request\n");
+        respond(
+            &mut conn,
+            "400 Bad Request",
+            "moksha egress: not an HTTP request\n",
+        );
         return;
     };
     let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
@@ -304,7 +313,9 @@ fn http(mut conn: TcpStream, p: &Proxy) {
     }
     let host_header = headers.iter().find_map(|h| {
         let (k, v) = h.split_once(':')?;
-        k.trim().eq_ignore_ascii_case("host").then(|| v.trim().to_string())
+        k.trim()
+            .eq_ignore_ascii_case("host")
+            .then(|| v.trim().to_string())
     });
     // The target: an absolute URI (what a client sends to a proxy), or the
     // Host header (a client that took the proxy for the server).
@@ -358,7 +369,12 @@ fn http(mut conn: TcpStream, p: &Proxy) {
             // it reaches the same allowed host and port, nothing else.
             let mut out = format!("{method} {path} {version}\r\n");
             for h in &headers {
-                let name = h.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+                let name = h
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 if name.starts_with("proxy-") || name == "connection" || name == "keep-alive" {
                     continue;
                 }
@@ -496,9 +512,15 @@ mod tests {
 
     #[test]
     fn authorities_split_into_host_and_port() {
-        assert_eq!(split_authority("a.test:8080", 80), Some(("a.test".into(), 8080)));
+        assert_eq!(
+            split_authority("a.test:8080", 80),
+            Some(("a.test".into(), 8080))
+        );
         assert_eq!(split_authority("a.test", 80), Some(("a.test".into(), 80)));
-        assert_eq!(split_authority("[::1]:443", 80), Some(("[::1]".into(), 443)));
+        assert_eq!(
+            split_authority("[::1]:443", 80),
+            Some(("[::1]".into(), 443))
+        );
         assert_eq!(split_authority("[::1]", 80), Some(("[::1]".into(), 80)));
         assert_eq!(split_authority("a.test:x", 80), None);
     }

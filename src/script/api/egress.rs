@@ -71,7 +71,9 @@ fn entry(v: &Dynamic, action: Action, call_ports: &[u16]) -> Res<Rule> {
         Err(e) => return err(e),
     };
     if own.is_some() && ports_given.is_some() {
-        return err(format!("egress entry {text:?} has a :port and ports: give one"));
+        return err(format!(
+            "egress entry {text:?} has a :port and ports: give one"
+        ));
     }
     let ports = match (own, ports_given, action) {
         (Some(p), _, _) => Some(vec![p]),
@@ -116,15 +118,22 @@ fn add_egress(ctx: &NativeCallContext, s: &Sandbox, o: &Map) -> Res<()> {
     let mut resolve = Vec::new();
     if let Some(v) = o.get("resolve") {
         let Some(m) = v.clone().try_cast::<Map>() else {
-            return err("egress resolve is a map of names to addresses: #{ \"x.test\": \"127.0.0.1\" }");
+            return err(
+                "egress resolve is a map of names to addresses: #{ \"x.test\": \"127.0.0.1\" }",
+            );
         };
         for (name, addr) in m {
             let Some(n) = egress::normal_name(&name) else {
                 return err(format!("egress resolve: {name:?} is not a domain name"));
             };
-            let a = addr.clone().try_cast::<String>().and_then(|a| a.parse().ok());
+            let a = addr
+                .clone()
+                .try_cast::<String>()
+                .and_then(|a| a.parse().ok());
             let Some(a) = a else {
-                return err(format!("egress resolve {name:?}: {addr} is not an IP address"));
+                return err(format!(
+                    "egress resolve {name:?}: {addr} is not an IP address"
+                ));
             };
             resolve.push((n, a));
         }
@@ -215,10 +224,16 @@ mod tests {
             ("s.egress(#{ allow: \"a.test\" });", "is a list"),
             ("s.egress(#{ allow: [\"a b\"] });", "not a domain name"),
             ("s.egress(#{ allow: [\"a.test:0\"] });", "port"),
-            ("s.egress(#{ allow: [#{ host: \"a.test\", reason: \"x\" }] });", "no reason"),
+            (
+                "s.egress(#{ allow: [#{ host: \"a.test\", reason: \"x\" }] });",
+                "no reason",
+            ),
             ("s.egress(#{ deny: [#{ hots: \"a.test\" }] });", "hots"),
             ("s.egress(#{ ports: [] });", "empty"),
-            ("s.egress(#{ resolve: #{ \"a.test\": \"local\" } });", "not an IP"),
+            (
+                "s.egress(#{ resolve: #{ \"a.test\": \"local\" } });",
+                "not an IP",
+            ),
             ("s.egress(#{ allow: [42] });", "strings"),
         ] {
             let e = eval(body).unwrap_err();
