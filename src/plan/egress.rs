@@ -492,7 +492,10 @@ impl Egress {
 mod tests {
     use super::*;
 
-    fn rules(list: &[(Action, &str, Option<Vec<u16>>, Option<&str>)]) -> Egress {
+    /// A rule for the tests: action, entry, ports without its own, reason.
+    type Entry<'a> = (Action, &'a str, Option<Vec<u16>>, Option<&'a str>);
+
+    fn rules(list: &[Entry]) -> Egress {
         Egress {
             rules: list
                 .iter()

@@ -212,9 +212,11 @@ mod tests {
         let p = eval("s.egress(#{ allow: [\"a.test\"] });\ns.egress(#{ allow: [\"b.test\"] });")
             .unwrap();
         assert_eq!(p.network.egress.unwrap().rules.len(), 2);
-        let p = eval("s.egress(#{ allow: [\"a.test\"] });\ns.network(\"user\");").unwrap();
-        let e = crate::plan::validate(&p).unwrap_err();
-        assert!(e.message.contains("egress rules need"), "{e}");
+        let e = eval("s.egress(#{ allow: [\"a.test\"] });\ns.network(\"user\");").unwrap_err();
+        assert!(
+            e.contains("egress rules need") && e.contains("p.rhai:3:"),
+            "{e}"
+        );
     }
 
     #[test]
