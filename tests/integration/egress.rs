@@ -128,7 +128,7 @@ except Exception as e:
 
 fn profile(s: &Servers, script: &str) -> String {
     let rules = format!(
-        "s.egress(#{{ allow: [\"github.test\", \"*.pages.test\", \"127.0.0.1\"], \
+        "s.egress(#{{ allow: [\"github.test\", \"*.pages.test\", \"localhost\", \"127.0.0.1\"], \
          deny: [#{{ host: \"*.internal.test\", reason: \"company network\" }}], \
          ports: [{}, {}], resolve: #{{ \"github.test\": \"127.0.0.1\", \
          \"www.pages.test\": \"127.0.0.1\", \"db.internal.test\": \"127.0.0.1\", \
@@ -200,6 +200,7 @@ both!(
         "curl -sS -m 10 http://github.test:{h}/plain; echo; \
          curl -sS -m 10 -p http://github.test:{h}/tunnel; echo; \
          curl -sS -m 10 -x '' --socks5-hostname 127.0.0.1:3128 http://www.pages.test:{h}/socks; echo; \
+         curl -sS -m 10 --noproxy '' -p http://localhost:{h}/resolved; echo; \
          {p1}; {p2}; {p3}; {p4}; {p5}; {p6}; {p7}",
         p1 = probe(&format!("connect other.test {h}")),
         p2 = probe(&format!("connect db.internal.test {h}")),
@@ -447,3 +448,19 @@ both!(
         assert!(!hosts.iter().any(|h| h.contains("github")), "{hosts:?}");
     }
 );
+
+both!(trace_mode_counts_what_the_proxy_refused, |who| {
+    let s = servers();
+    let script = format!(
+        "curl -sS -m 10 http://other.test:{h}/; curl -sS -m 10 http://other.test:{h}/",
+        h = s.http
+    );
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "t.rhai", &profile(&s, &script));
+    let r = Run::from(moksha(who, &["exec", "--trace", &path]).output().unwrap());
+    let want = format!(
+        "2x  egress to other.test:{} refused by the proxy: not on the allow list",
+        s.http
+    );
+    assert!(r.stderr.contains(&want), "{r:?}");
+});

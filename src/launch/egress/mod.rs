@@ -81,11 +81,11 @@ pub fn start(
         timeout_ms: READY_TIMEOUT_MS,
         dir: None,
         exit_fd: false,
-        // As pasta: with a user namespace of the sandbox's, the proxy joins
-        // it as its owner and needs no capability on the host; a root
-        // launch without one needs the host's to join the network namespace
-        // (the proxy drops them once it listens).
-        confine: if root && !plan.namespaces.user {
+        // Rootless, the proxy joins the sandbox's user namespace as its
+        // owner and needs no capability. Run by root it keeps root's until
+        // it listens (to join the namespaces without a user namespace of
+        // the sandbox's, and to become nobody after), then drops them all.
+        confine: if root {
             Confine::NoNewPrivs
         } else {
             Confine::NoCaps
@@ -168,19 +168,62 @@ fn setup(args: &Args) -> Result<(std::net::TcpListener, Option<std::fs::File>), 
         None => None,
     };
     let listener = listen_inside(&args.pid, args.userns)?;
-    // Nothing more needs a capability: whatever the guard left us goes (a
-    // root launch without a user namespace of the sandbox's).
-    if sys::caps::effective() != 0 {
-        let bounding = sys::caps::effective() & (1 << sys::caps::CAP_SETPCAP) != 0;
-        sys::caps::apply(0, sys::caps::last_cap(), bounding)
-            .map_err(|f| format!("cannot drop capabilities: {}", f.errno))?;
-    }
+    confine_self(&args.rules)?;
     // Ready: the guard reads one byte.
     // SAFETY: READY_FD is the readiness pipe the guard gave us, ours alone.
     let ready = unsafe { OwnedFd::from_raw_fd(READY_FD) };
     sys::write_all(&ready, b"1", "<readiness pipe>").map_err(|e| e.to_string())?;
     drop(ready);
     Ok((listener, log))
+}
+
+/// Once it listens, the proxy gives up what it no longer needs: run by
+/// root it becomes the host's nobody, every capability goes, and it is
+/// not dumpable; landlock leaves it the filesystem read-only (the
+/// resolver's files) and TCP connections only to the ports the rules
+/// allow, binding none; moksha's default seccomp filter comes last. (Its
+/// threads start after this, under all of it.)
+fn confine_self(rules: &Egress) -> Result<(), String> {
+    use crate::policy::landlock::{self as ll, FsRule};
+    if nix::unistd::geteuid().is_root() {
+        let nobody = crate::plan::NOBODY;
+        sys::become_ids(nobody, nobody).map_err(|e| e.to_string())?;
+    }
+    let bounding = sys::caps::effective() & (1 << sys::caps::CAP_SETPCAP) != 0;
+    sys::caps::apply(0, sys::caps::last_cap(), bounding)
+        .map_err(|f| format!("cannot drop capabilities: {}", f.errno))?;
+    sys::set_dumpable(false).map_err(|e| e.to_string())?;
+    sys::no_new_privs_raw().map_err(|e| format!("no_new_privs: {e}"))?;
+    let mut ports: Vec<u16> = rules
+        .rules
+        .iter()
+        .filter(|r| r.op.action == crate::plan::egress::Action::Allow)
+        .flat_map(|r| r.op.ports.clone().unwrap_or_default())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let settings = ll::Landlock {
+        connect_tcp: Some(ports),
+        bind_tcp: Some(Vec::new()),
+        scope_abstract_unix: true,
+        scope_signals: true,
+        ..ll::Landlock::default()
+    };
+    let fs = vec![FsRule {
+        path: "/".into(),
+        access: ll::READ_FILE | ll::READ_DIR,
+        optional: false,
+        origin: "the host's filesystem, read-only".into(),
+    }];
+    if let Some(rs) = ll::ruleset(&settings, fs, true, sys::landlock::abi()) {
+        if rs.abi > 0 {
+            sys::landlock::restrict_self(&rs).map_err(|e| format!("landlock: {e}"))?;
+        }
+    }
+    let filter = super::confine::compile(&crate::policy::seccomp::Seccomp::default())?;
+    sys::seccomp::Filter::new(&filter)
+        .install()
+        .map_err(|e| format!("seccomp: {e}"))
 }
 
 /// The listening socket, made in the sandbox's network namespace by a
