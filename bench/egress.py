@@ -8,7 +8,8 @@ connections with one request each, twice: on the host, straight to the
 server, and in a sandbox with s.egress, through the proxy (HTTP CONNECT,
 then the same request in the tunnel). The difference of the means is what
 the proxy adds per connection (its decision, the connection out, the
-relay). The same client code runs both ways, so Python's own cost cancels.
+relay, and the CONNECT round trip itself); medians are printed beside the
+means, as a busy machine's scheduling shows in the means. The same client code runs both ways, so Python's own cost cancels.
 Set MOKSHA to the binary to measure (default target/release/moksha).
 """
 import os
@@ -31,7 +32,7 @@ def one():
         c.sendall(("CONNECT %s:%d HTTP/1.1\r\n\r\n" % (host, port)).encode())
         head = b""
         while not head.endswith(b"\r\n\r\n"):
-            head += c.recv(1)
+            head += c.recv(4096)
         assert head.startswith(b"HTTP/1.1 200"), head
     else:
         c = socket.create_connection((host, port))
@@ -46,10 +47,13 @@ def one():
     c.close()
 for _ in range(20):
     one()
-t = time.perf_counter()
+times = []
 for _ in range(n):
+    t = time.perf_counter()
     one()
-print((time.perf_counter() - t) / n * 1e6)
+    times.append(time.perf_counter() - t)
+times.sort()
+print(times[len(times) // 2] * 1e6, sum(times) / n * 1e6)
 '''
 
 
@@ -67,8 +71,8 @@ def main():
     listener.listen(128)
     port = listener.getsockname()[1]
     threading.Thread(target=serve, args=(listener,), daemon=True).start()
-    direct = float(subprocess.check_output(
-        [sys.executable, "-c", CLIENT, "127.0.0.1", str(port), str(N), "direct"]))
+    direct = [float(x) for x in subprocess.check_output(
+        [sys.executable, "-c", CLIENT, "127.0.0.1", str(port), str(N), "direct"]).split()]
     with tempfile.TemporaryDirectory() as d:
         os.chmod(d, 0o755)
         prof = os.path.join(d, "bench.rhai")
@@ -81,13 +85,14 @@ s.egress(#{{ allow: ["bench.test", "127.0.0.1"], ports: [{port}],
 s.exec(ARGS);
 ''')
         os.chmod(prof, 0o644)
-        proxied = float(subprocess.check_output(
+        proxied = [float(x) for x in subprocess.check_output(
             [MOKSHA, "exec", prof, "--", "python3", "-c", CLIENT, "bench.test", str(port),
-             str(N), "proxy"]))
-    print(f"connections: {N} sequential, one request each, loopback")
-    print(f"direct                  {direct:8.1f} us per connection")
-    print(f"through the proxy       {proxied:8.1f} us per connection")
-    print(f"added by the proxy      {proxied - direct:8.1f} us")
+             str(N), "proxy"]).split()]
+    print(f"connections: {N} sequential, one request each, loopback; us per connection")
+    print(f"{'':22} {'median':>8} {'mean':>8}")
+    print(f"{'direct':22} {direct[0]:8.1f} {direct[1]:8.1f}")
+    print(f"{'through the proxy':22} {proxied[0]:8.1f} {proxied[1]:8.1f}")
+    print(f"{'added by the proxy':22} {proxied[0] - direct[0]:8.1f} {proxied[1] - direct[1]:8.1f}")
 
 
 if __name__ == "__main__":
