@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 /// The hidden command line word that runs the proxy.
 pub const COMMAND: &str = "__egress";
+/// The variable that carries the rules (JSON) to the proxy.
+const RULES_VAR: &str = "MOKSHA_EGRESS_RULES";
 /// How long the proxy gets to be listening, in milliseconds.
 const READY_TIMEOUT_MS: u64 = 10_000;
 
@@ -72,7 +74,6 @@ pub fn start(
     if let Some(log) = log {
         argv.extend(["--log".into(), log.to_string_lossy().into_owned()]);
     }
-    argv.extend(["--rules".into(), rules]);
     let root = nix::unistd::geteuid().is_root();
     let spec = Spec {
         name: "egress proxy".into(),
@@ -90,6 +91,9 @@ pub fn start(
         } else {
             Confine::NoCaps
         },
+        // The rules in the environment, which only its own user can read
+        // (names of a deny list can be telling).
+        env: vec![(RULES_VAR.to_string(), rules)],
     };
     helpers.start(&spec).map_err(|e| format!("egress: {e}"))?;
     Ok(true)
@@ -124,16 +128,25 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let pid = pid
         .filter(|p| p.parse::<u32>().is_ok())
         .ok_or("--pid PID is required")?;
+    if rules.is_none() {
+        if let Ok(text) = std::env::var(RULES_VAR) {
+            let parsed = serde_json::from_str::<Egress>(&text);
+            rules = Some(parsed.map_err(|e| format!("{RULES_VAR}: {e}"))?);
+        }
+    }
     Ok(Args {
         pid,
         userns,
         log,
-        rules: rules.ok_or("--rules JSON is required")?,
+        rules: rules.ok_or(format!(
+            "the rules are missing (--rules JSON, or {RULES_VAR})"
+        ))?,
     })
 }
 
-/// `moksha __egress --pid PID [--userns] [--log FILE] --rules JSON`: the
-/// proxy, run by the helpers' guard. Reports readiness on READY_FD once it
+/// `moksha __egress --pid PID [--userns] [--log FILE] [--rules JSON]`
+/// (the rules, else, in MOKSHA_EGRESS_RULES): the proxy, run by the
+/// helpers' guard. Reports readiness on READY_FD once it
 /// listens inside the sandbox; then serves until it is stopped.
 pub fn main(args: &[String]) -> i32 {
     sys::set_name("moksha-egress");
