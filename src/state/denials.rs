@@ -520,4 +520,31 @@ mod tests {
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
         assert_eq!(out.lines().count(), 2, "{out}");
     }
+
+    #[test]
+    fn the_egress_proxys_refusals_are_read_from_its_log() {
+        let log = "2026-12-01T14:20:01.512Z allowed CONNECT github.com:443 by \"github.com:443\" at p.rhai:3:3 -> 140.82.121.4:443\n\
+                   2026-12-01T14:20:02.040Z refused HTTP db.internal.example:80 denied by \"*.internal.example\" at p.rhai:3:3: company network\n\
+                   2026-12-01T14:20:03.001Z failed CONNECT github.com:443 cannot connect\n\
+                   2026-12-01T14:20:04.000Z refused - - too many connections at once\n";
+        let d = egress_denials(log);
+        assert_eq!(
+            d,
+            vec![Denial::Egress {
+                target: "db.internal.example:80".into(),
+                why: "denied by \"*.internal.example\" at p.rhai:3:3: company network".into()
+            }]
+        );
+        let mut p = plan();
+        p.network.egress = Some(crate::plan::egress::Egress::default());
+        p.network.set_at = Some(at(4));
+        let mut t = Tally::new();
+        t.insert(d[0].clone(), 3);
+        let out = render(&p, &t, None);
+        assert!(
+            out.contains("3x  egress to db.internal.example:80 refused by the proxy: denied by")
+                && out.contains("(egress rules at p.rhai:4"),
+            "{out}"
+        );
+    }
 }
