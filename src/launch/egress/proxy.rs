@@ -18,11 +18,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 2048;
 /// The stack of a connection's threads: they only copy through a heap buffer.
 const STACK: usize = 128 << 10;
+/// The most the log takes (a program making connections in a loop must not
+/// fill the state directory's filesystem); a last line says it is full.
+const LOG_LIMIT: u64 = 32 << 20;
 
 /// What the connections share.
 pub struct Proxy {
     pub rules: Egress,
-    pub log: Option<Mutex<std::fs::File>>,
+    pub log: Option<Mutex<(std::fs::File, u64)>>,
     open: AtomicUsize,
 }
 
@@ -30,7 +33,10 @@ impl Proxy {
     pub fn new(rules: Egress, log: Option<std::fs::File>) -> Proxy {
         Proxy {
             rules,
-            log: log.map(Mutex::new),
+            log: log.map(|f| {
+                let len = f.metadata().map_or(0, |m| m.len());
+                Mutex::new((f, len))
+            }),
             open: AtomicUsize::new(0),
         }
     }
@@ -43,8 +49,20 @@ impl Proxy {
             utc_now(),
             crate::text::line(detail)
         );
-        if let Ok(mut f) = log.lock() {
-            let _ = f.write_all(line.as_bytes());
+        let Ok(mut guard) = log.lock() else { return };
+        let (file, written) = &mut *guard;
+        if *written >= LOG_LIMIT {
+            return;
+        }
+        *written += line.len() as u64;
+        let _ = file.write_all(line.as_bytes());
+        if *written >= LOG_LIMIT {
+            let _ = writeln!(
+                file,
+                "{} full - - the log reached {} MiB; later decisions are not logged",
+                utc_now(),
+                LOG_LIMIT >> 20
+            );
         }
     }
 }
