@@ -96,6 +96,18 @@ try:
                 body += d
         print("status:" + head.split("\r\n")[0])
         print("body:" + body.decode(errors="replace").strip())
+    elif kind == "mismatch":
+        c = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+        c.sendall(("GET http://%s:%s/ HTTP/1.1\r\nHost: %s\r\n\r\n" % (sys.argv[2], sys.argv[3], sys.argv[4])).encode())
+        got = b""
+        while True:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+        text = got.decode(errors="replace")
+        print("status:" + text.split("\r\n")[0])
+        print("body:" + text.split("\r\n\r\n", 1)[-1].strip())
     elif kind == "raw":
         s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=3)
         print("raw-connected")
@@ -252,13 +264,14 @@ both!(
         let s = servers();
         let h = s.http;
         let script = format!(
-            "{}; {}; curl -sS -m 10 --noproxy '' http://127.0.0.1:{h}/ip",
+            "{}; {}; {}; curl -sS -m 10 --noproxy '' http://127.0.0.1:{h}/ip",
             probe(&format!("connect 127.0.0.1 {h}")),
             probe(&format!("connect rebind.test {h}")),
+            probe(&format!("mismatch rebind.test {h} elsewhere.test")),
         );
         let r = exec_profile(who, &strict_profile(&s, &script), &[]);
         let blocks: Vec<&str> = r.stdout.split("status:").skip(1).collect();
-        assert_eq!(blocks.len(), 2, "{r:?}");
+        assert_eq!(blocks.len(), 3, "{r:?}");
         assert!(
             blocks[0].starts_with("HTTP/1.1 403") && blocks[0].contains("IP address"),
             "an IP literal: {r:?}"
@@ -266,6 +279,10 @@ both!(
         assert!(
             blocks[1].starts_with("HTTP/1.1 403") && blocks[1].contains("DNS rebinding"),
             "a name resolving to 127.0.0.1: {r:?}"
+        );
+        assert!(
+            blocks[2].starts_with("HTTP/1.1 403") && blocks[2].contains("the Host header"),
+            "a Host header naming another host: {r:?}"
         );
         assert!(!r.stdout.contains("hello from"), "{r:?}");
         assert!(
