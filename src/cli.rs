@@ -245,6 +245,11 @@ pub enum Command {
         /// Keep printing new output until the sandbox ends.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// The egress proxy's decisions instead (allowed / refused, name,
+        /// port, rule, reason), one a line; for foreground sandboxes too,
+        /// while they run.
+        #[arg(long)]
+        net: bool,
     },
     /// Stop a sandbox: SIGTERM to the program, SIGKILL to everything in it
     /// after the timeout.

@@ -40,7 +40,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Install { list: true, .. } => crate::install::list(),
         Command::Install { names, .. } => crate::install::install(&names),
         Command::Uninstall { names, all } => crate::install::uninstall(&names, all),
-        Command::Logs { name, follow } => manage::logs(&name, follow),
+        Command::Logs { name, follow, net } => manage::logs(&name, follow, net),
         Command::Stop { name, timeout } => manage::stop(&name, timeout),
         Command::Enter { name, command } => manage::enter(&name, command),
         Command::Plan {

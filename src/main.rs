@@ -1,4 +1,14 @@
 fn main() {
+    // moksha's own helper (the egress proxy), started by moksha beside a
+    // sandbox: not a command of the command line.
+    // (args_os: the command line may hold any bytes; the helper's are moksha's.)
+    if std::env::args_os().nth(1).as_deref() == Some(moksha::launch::egress::COMMAND.as_ref()) {
+        let args: Vec<String> = std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        std::process::exit(moksha::launch::egress::main(&args));
+    }
     let cli = moksha::cli::parse();
     std::process::exit(moksha::commands::run(cli));
 }

@@ -278,15 +278,19 @@ fn copy_new(file: &mut Option<std::fs::File>, out: &mut dyn Write) {
     }
 }
 
-/// `moksha logs NAME [-f]`: the program's stdout and stderr, from the log
-/// files in the state dir (never from a path a record names).
-pub fn logs(name: &str, follow: bool) -> i32 {
-    finish(logs_of(name, follow))
+/// `moksha logs NAME [-f] [--net]`: the program's stdout and stderr, or
+/// with `--net` its egress proxy's decisions, from the log files in the
+/// state dir (never from a path a record names).
+pub fn logs(name: &str, follow: bool, net: bool) -> i32 {
+    finish(logs_of(name, follow, net))
 }
 
-fn logs_of(name: &str, follow: bool) -> Result<i32, String> {
+fn logs_of(name: &str, follow: bool, net: bool) -> Result<i32, String> {
     state::check_name(name)?;
     let dir = state::state_dir()?;
+    if net {
+        return net_log(&dir, name, follow);
+    }
     let (out_path, err_path) = state::log_paths(&dir, name);
     let open = |p: &Path| {
         std::fs::OpenOptions::new()
@@ -315,6 +319,36 @@ fn logs_of(name: &str, follow: bool) -> Result<i32, String> {
             // One last read: output written just before the end.
             copy_new(&mut out, &mut std::io::stdout());
             copy_new(&mut err, &mut std::io::stderr());
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `moksha logs NAME --net`: one line per decision of the egress proxy.
+fn net_log(dir: &Path, name: &str, follow: bool) -> Result<i32, String> {
+    let path = state::net_log_path(dir, name);
+    let mut log = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nofollow()
+        .open(&path)
+        .ok();
+    if log.is_none() {
+        let why = match state::inspect(dir, name) {
+            Status::Running(r) if r.plan.network.egress.is_none() => {
+                "its profile has no egress rules (s.egress)".to_string()
+            }
+            _ if !state::names(dir).iter().any(|n| n == name) => {
+                "no such instance (see `moksha ps`)".to_string()
+            }
+            _ => "it has no network log".to_string(),
+        };
+        return Err(format!("no network log for {name:?}: {why}"));
+    }
+    loop {
+        copy_new(&mut log, &mut std::io::stdout());
+        if !follow || !matches!(state::inspect(dir, name), Status::Running(_)) {
+            copy_new(&mut log, &mut std::io::stdout());
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -372,6 +372,11 @@ fn network(plan: &Plan, out: &mut Out) {
     let net = &plan.network;
     let where_ = net.set_at.as_ref().map_or("default".into(), at);
     let (what, points) = match &net.mode {
+        NetMode::None if net.egress.is_some() => (
+            "none: its own loopback, and out only through moksha's egress proxy, by name"
+                .to_string(),
+            0,
+        ),
         NetMode::None => ("none: only its own loopback".to_string(), 0),
         NetMode::Host => (
             "host: the host's network, its loopback services included".to_string(),
@@ -394,7 +399,44 @@ fn network(plan: &Plan, out: &mut Out) {
         ),
         NetMode::Join { path } => (format!("the network namespace {path}"), w::NET_JOIN),
     };
-    out.add(Kind::Network, "mode", what, where_, points);
+    out.add(Kind::Network, "mode", what, where_.clone(), points);
+    if let Some(e) = &net.egress {
+        use crate::plan::egress::{Action, Host};
+        for r in &e.rules {
+            let key = format!("egress {}", r.op.shown());
+            let (what, points) = match (&r.op.action, &r.op.host) {
+                (Action::Deny, _) => (
+                    format!(
+                        "denied{}",
+                        r.op.reason
+                            .as_ref()
+                            .map(|w| format!(": {w}"))
+                            .unwrap_or_default()
+                    ),
+                    0,
+                ),
+                (Action::Allow, Host::AnyName) => (
+                    "allowed: every name, through the proxy".into(),
+                    w::EGRESS_ANY,
+                ),
+                (Action::Allow, Host::Net { .. }) => (
+                    "allowed: these addresses, loopback and private ones included".into(),
+                    w::EGRESS_NET,
+                ),
+                (Action::Allow, _) => ("allowed, through the proxy".into(), w::EGRESS_NAME),
+            };
+            out.add(Kind::Network, key, what, at(&r.at), points);
+        }
+        for (name, ip) in &e.resolve {
+            out.add(
+                Kind::Network,
+                format!("egress resolve {name}"),
+                format!("{ip} (test resolver)"),
+                where_.clone(),
+                0,
+            );
+        }
+    }
     for f in &net.forwards {
         let fw = &f.op;
         out.add(

@@ -212,6 +212,9 @@ pub fn snippet(
                     network.insert(format!("// connect to {address}: {why}"));
                 }
             }
+            Denial::Egress { target, .. } => {
+                network.insert(format!("s.egress(#{{ allow: [{target:?}] }});"));
+            }
             Denial::Bus { name, line } => {
                 let kind = if line.starts_with("own") {
                     "own"

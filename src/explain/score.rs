@@ -41,6 +41,11 @@ pub const NET_USER: u32 = 10;
 pub const NET_HOST_LOOPBACK: u32 = 5;
 pub const NET_JOIN: u32 = 10;
 pub const FORWARD: u32 = 1;
+/// Egress through the proxy: an allowed name or wildcard, every name, an
+/// IP rule (it opens loopback and private addresses too).
+pub const EGRESS_NAME: u32 = 1;
+pub const EGRESS_ANY: u32 = 10;
+pub const EGRESS_NET: u32 = 3;
 
 // D-Bus through the filtering proxy.
 pub const DBUS_TALK: u32 = 1;

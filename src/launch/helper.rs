@@ -79,6 +79,10 @@ pub struct Spec {
     pub exit_fd: bool,
     /// What it runs under.
     pub confine: Confine,
+    /// Variables added to its environment (what its command line would show
+    /// to every user of the host, through /proc/PID/cmdline).
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
 }
 
 /// What a helper runs under, set up between fork and exec. Every helper
@@ -399,6 +403,7 @@ impl Running {
         };
         let mut cmd = Command::new(program);
         cmd.args(args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(copy(&output)?)
             .stderr(copy(&output)?);
@@ -747,6 +752,7 @@ fn start_one(helpers: &mut Helpers, h: &Helper, dir: &Path) -> Result<(), String
                 dir: Some(dir.to_path_buf()),
                 exit_fd: false,
                 confine: Confine::Program,
+                env: Vec::new(),
             })
         }
     }
@@ -774,6 +780,7 @@ mod tests {
             dir: Some(dir.clone()),
             exit_fd: false,
             confine: Confine::Program,
+            env: Vec::new(),
         };
         let mut r = Running::spawn(&spec).unwrap();
         r.wait_ready(&spec).unwrap();

@@ -12,6 +12,7 @@
 //! | prepare     | the resolved plan: everything the launcher adds, validated |
 //! | helper      | host processes beside the sandbox, under one guard        |
 //! | network     | the network at launch: helper, joined namespace, lo up    |
+//! | egress      | the egress proxy (`moksha __egress`), by domain name      |
 //! | rootfs      | executing the root's mount operations (`plan::mounts`)    |
 //! | program     | the program's last steps: limits, fds, caps, exec         |
 //! | confine     | landlock and seccomp, for the program and the supervisor  |
@@ -19,6 +20,7 @@
 //! | enter       | `moksha enter`: a new process in a running sandbox        |
 
 mod confine;
+pub mod egress;
 mod enter;
 mod error;
 pub mod helper;
@@ -116,7 +118,8 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    the sandbox, started first so that their files can be bound in
     //    (and the guard the network helper will run under).
     helper::create_sources(plan)?;
-    let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), p.net.has_helper())?;
+    let later = p.net.has_helper() || plan.network.egress.is_some();
+    let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), later)?;
     // 3. Signals are handled synchronously from here on (the sandbox side
     //    restores its mask before running the program); the pipes to it.
     let relay = block_signals(Relay::of(plan))?;
@@ -148,6 +151,11 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    and ready before the sandbox goes on.
     if network::start_helper(plan, &p.net, child.pid, helpers.as_mut())? && timings {
         eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
+    }
+    //    The egress proxy, listening inside the sandbox's network namespace.
+    let net_log = claim.as_ref().map(Claim::net_log);
+    if egress::start(plan, child.pid, net_log.as_deref(), helpers.as_mut())? && timings {
+        eprintln!("moksha timings: egress proxy ready at {:?}", t0.elapsed());
     }
     // 7. Go. Setup errors and phase timings arrive on the report pipe; it
     //    closes when the program has been executed.
@@ -188,6 +196,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     let tally = trace.map(|body| {
         let mut tally = tracer::tally_of(&body);
         tracer::add_bus_log(plan, p.helper_dir.as_deref(), &mut tally);
+        tracer::add_egress_log(plan, net_log.as_deref(), &mut tally);
         let on_host = |p: &str| std::path::Path::new(p).exists();
         eprint!(
             "{}",

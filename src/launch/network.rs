@@ -153,6 +153,7 @@ pub fn start_helper(
         dir: None,
         exit_fd: found.kind == HelperKind::Slirp4netns,
         confine: target.confinement(),
+        env: Vec::new(),
     };
     helpers
         .start(&spec)

@@ -255,6 +255,23 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             },
         });
     }
+    // Egress by name: the proxy inside, for every tool that reads these
+    // (set last: the proxy is the only way out, whatever the profile set).
+    if plan.network.egress.is_some() {
+        // TCP ports landlock restricts (s.allow_tcp) still reach the proxy.
+        let port = plan::egress::PORT;
+        if let Some(ports) = plan.security.landlock.connect_tcp.as_mut() {
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        for (name, value) in super::egress::proxy_env() {
+            plan.process.env.ops.push(plan::EnvOp::Set {
+                name: name.to_string(),
+                value,
+            });
+        }
+    }
     // The user-mode network's DNS forwarder (or the profile's servers).
     if let Some(content) = plan::network::resolv_conf(&plan) {
         plan.fs.push(Step {
@@ -541,6 +558,27 @@ mod tests {
             memory: None,
             trace: false,
         }
+    }
+
+    #[test]
+    fn egress_sets_the_proxy_variables_and_keeps_its_port_reachable() {
+        let mut p = base();
+        p.network.egress = Some(crate::plan::egress::Egress::default());
+        p.security.landlock.connect_tcp = Some(vec![443]);
+        let r = resolve(&p, &launch(false, false, None)).unwrap();
+        let set = |name: &str| {
+            r.process.env.ops.iter().rev().find_map(|o| match o {
+                plan::EnvOp::Set { name: n, value } if n == name => Some(value.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(set("HTTPS_PROXY").as_deref(), Some("http://127.0.0.1:3128"));
+        assert_eq!(set("no_proxy").as_deref(), Some("localhost,127.0.0.1,::1"));
+        assert_eq!(r.security.landlock.connect_tcp, Some(vec![443, 3128]));
+        // Without egress, nothing of it.
+        let r = resolve(&base(), &launch(false, false, None)).unwrap();
+        assert!(!r.process.env.ops.iter().any(|o| matches!(o,
+            plan::EnvOp::Set { name, .. } if name == "HTTPS_PROXY")));
     }
 
     #[test]

@@ -426,3 +426,17 @@ pub fn add_bus_log(plan: &Plan, helper_dir: Option<&std::path::Path>, tally: &mu
         }
     }
 }
+
+/// Trace mode with egress rules: what the proxy refused, from the
+/// instance's network log.
+pub fn add_egress_log(plan: &Plan, net_log: Option<&std::path::Path>, tally: &mut Tally) {
+    let (Some(_), Some(log)) = (&plan.network.egress, net_log) else {
+        return;
+    };
+    let Ok(text) = crate::script::host::read_bounded(log, 16 << 20) else {
+        return;
+    };
+    for d in denials::egress_denials(&text) {
+        *tally.entry(d).or_insert(0) += 1;
+    }
+}

@@ -4,6 +4,7 @@
 //! `launch` turns it into kernel state. Nothing here touches the host.
 
 pub mod access;
+pub mod egress;
 pub mod helper;
 pub mod mounts;
 pub mod namespace;

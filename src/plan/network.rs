@@ -123,6 +123,10 @@ pub struct Network {
     /// Where the mode was chosen (`s.network`, `s.network_join`, `s.share`).
     pub set_at: Option<Pos>,
     pub forwards: Vec<Step<Forward>>,
+    /// Egress by name through moksha's proxy (`s.egress`); the mode is
+    /// then none: the proxy is the only way out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<super::egress::Egress>,
 }
 
 impl Network {
@@ -246,10 +250,13 @@ pub fn describe(plan: &Plan, helper: Option<&Result<Vec<String>, String>>, o: &m
                 o,
                 "  mode       none: a new network namespace with only lo (up){at}"
             );
-            let _ = writeln!(
-                o,
-                "  reachable  the sandbox itself on 127.0.0.1/::1; nothing of the host or beyond"
-            );
+            let reach = if net.egress.is_some() {
+                "the sandbox itself on 127.0.0.1/::1, and through the proxy the names the egress \
+                 rules allow"
+            } else {
+                "the sandbox itself on 127.0.0.1/::1; nothing of the host or beyond"
+            };
+            let _ = writeln!(o, "  reachable  {reach}");
         }
         NetMode::Host => {
             let _ = writeln!(o, "  mode       host: the host's network namespace{at}");
@@ -342,6 +349,9 @@ pub fn describe(plan: &Plan, helper: Option<&Result<Vec<String>, String>>, o: &m
             }
         }
     }
+    if let Some(egress) = &net.egress {
+        egress.describe(o);
+    }
     for f in &net.forwards {
         let _ = writeln!(
             o,
@@ -421,6 +431,20 @@ pub fn validate(plan: &Plan) -> Result<(), (String, Option<Pos>)> {
             }
         }
         _ => {}
+    }
+    if let Some(egress) = &net.egress {
+        if net.mode != NetMode::None {
+            return Err((
+                format!(
+                    "egress rules need the sandbox's own network namespace with only loopback \
+                     (the proxy is its only way out), but the network mode is {}: remove the \
+                     s.network(...) call made after s.egress",
+                    net.mode_name()
+                ),
+                at.clone(),
+            ));
+        }
+        egress.validate()?;
     }
     let mut seen: Vec<(Proto, &str, u16)> = Vec::new();
     for f in &net.forwards {

@@ -343,6 +343,8 @@ mod security;
 mod desktop;
 // The network: none, host, user-mode with forwards, joined; allow_tcp.
 mod network;
+// Egress by domain name through moksha's proxy.
+mod egress;
 // Read-only questions for the Firejail stdlib: #! lines, glob matching,
 // seccomp names.
 mod questions;
@@ -363,6 +365,7 @@ pub fn register(engine: &mut Engine, cx: &Context) {
     security::register(engine);
     desktop::register(engine);
     network::register(engine);
+    egress::register(engine);
     questions::register(engine);
 }
 

@@ -32,6 +32,8 @@ pub enum Denial {
     Connect { address: String, why: String },
     /// A D-Bus name the proxy refused.
     Bus { name: String, line: String },
+    /// A host and port the egress proxy refused (`HOST:PORT`), and why.
+    Egress { target: String, why: String },
 }
 
 /// Denials and how often each happened.
@@ -165,6 +167,11 @@ fn connect_cause(plan: &Plan, why: &str) -> String {
         .as_ref()
         .map_or("the default".to_string(), |a| format!("set at {a}"));
     match why {
+        "network" if plan.network.egress.is_some() => format!(
+            "network none with egress rules ({at}): only the proxy at 127.0.0.1:{} leads out; \
+             the program ignored HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (give it its proxy option)",
+            crate::plan::egress::PORT
+        ),
         "network" => format!(
             "network none ({at}): only the sandbox's loopback; s.network(\"user\") or \
              s.network(\"host\") gives it a network"
@@ -254,6 +261,17 @@ pub fn summary(plan: &Plan, tally: &Tally, on_host: Option<&dyn Fn(&str) -> bool
                     3,
                     format!("connect to {address} refused: {}", connect_cause(plan, why)),
                 ),
+                Denial::Egress { target, why } => (
+                    3,
+                    format!(
+                        "egress to {target} refused by the proxy: {why}{}",
+                        plan.network
+                            .set_at
+                            .as_ref()
+                            .map(|a| format!(" (egress rules at {a}; allow it there)"))
+                            .unwrap_or_default()
+                    ),
+                ),
                 Denial::Bus { name, line } => {
                     (
                         4,
@@ -295,6 +313,22 @@ pub fn render(plan: &Plan, tally: &Tally, on_host: Option<&dyn Fn(&str) -> bool>
         let _ = writeln!(o, "moksha: {l}");
     }
     o
+}
+
+/// What the egress proxy's log (`moksha logs NAME --net`) says it refused:
+/// its lines are `TIME VERDICT VIA HOST:PORT WHY`.
+pub fn egress_denials(log: &str) -> Vec<Denial> {
+    log.lines()
+        .filter_map(|l| {
+            let mut w = l.splitn(5, ' ');
+            let (_time, verdict, _via) = (w.next()?, w.next()?, w.next()?);
+            let (target, why) = (w.next()?, w.next().unwrap_or(""));
+            (verdict == "refused" && target != "-").then(|| Denial::Egress {
+                target: target.to_string(),
+                why: why.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The names xdg-dbus-proxy's log (`--log`) says it refused: a call to a
@@ -485,5 +519,32 @@ mod tests {
         let out = render(&plan(), &t, None);
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
         assert_eq!(out.lines().count(), 2, "{out}");
+    }
+
+    #[test]
+    fn the_egress_proxys_refusals_are_read_from_its_log() {
+        let log = "2026-12-01T14:20:01.512Z allowed CONNECT github.com:443 by \"github.com:443\" at p.rhai:3:3 -> 140.82.121.4:443\n\
+                   2026-12-01T14:20:02.040Z refused HTTP db.internal.example:80 denied by \"*.internal.example\" at p.rhai:3:3: company network\n\
+                   2026-12-01T14:20:03.001Z failed CONNECT github.com:443 cannot connect\n\
+                   2026-12-01T14:20:04.000Z refused - - too many connections at once\n";
+        let d = egress_denials(log);
+        assert_eq!(
+            d,
+            vec![Denial::Egress {
+                target: "db.internal.example:80".into(),
+                why: "denied by \"*.internal.example\" at p.rhai:3:3: company network".into()
+            }]
+        );
+        let mut p = plan();
+        p.network.egress = Some(crate::plan::egress::Egress::default());
+        p.network.set_at = Some(at(4));
+        let mut t = Tally::new();
+        t.insert(d[0].clone(), 3);
+        let out = render(&p, &t, None);
+        assert!(
+            out.contains("3x  egress to db.internal.example:80 refused by the proxy: denied by")
+                && out.contains("(egress rules at p.rhai:4"),
+            "{out}"
+        );
     }
 }

@@ -127,7 +127,7 @@ impl Claim {
         }
         // A previous instance's leftovers: its lock is free, so it is dead.
         let _ = lock.set_len(0);
-        for ext in ["json", "out", "err"] {
+        for ext in ["json", "out", "err", "net"] {
             let _ = std::fs::remove_file(path(&dir, name, ext));
         }
         Ok(Claim {
@@ -146,6 +146,11 @@ impl Claim {
             open_private(p, true, true).map_err(|e| format!("cannot create {}: {e}", p.display()))
         };
         Ok((open(&out)?, open(&err)?, out, err))
+    }
+
+    /// The instance's network log: every decision of its egress proxy.
+    pub fn net_log(&self) -> PathBuf {
+        net_log_path(&self.dir, &self.name)
     }
 
     /// Writes the record atomically (temporary file, then rename).
@@ -186,7 +191,7 @@ impl Drop for Claim {
 }
 
 fn remove_files(dir: &Path, name: &str) {
-    for ext in ["json", "out", "err", "lock"] {
+    for ext in ["json", "out", "err", "net", "lock"] {
         let _ = std::fs::remove_file(path(dir, name, ext));
     }
 }
@@ -396,6 +401,11 @@ pub fn clean(dir: &Path, name: &str) -> bool {
     }
     remove_files(dir, name);
     true
+}
+
+/// The network log of an instance (`moksha logs NAME --net`).
+pub fn net_log_path(dir: &Path, name: &str) -> PathBuf {
+    path(dir, name, "net")
 }
 
 /// The log paths of an instance, only inside our state dir.

@@ -59,3 +59,71 @@ pub fn port_free(address: &str, port: u16, udp: bool) -> std::io::Result<()> {
         std::net::TcpListener::bind(at).map(drop)
     }
 }
+
+/// Enters the user namespace behind `fd` (the caller must be
+/// single-threaded; it gets every capability in that namespace).
+pub fn setns_user(fd: &OwnedFd, shown: &str) -> Result<()> {
+    // SAFETY: setns with a valid descriptor and a namespace type.
+    check(&format!("setns({shown:?}, CLONE_NEWUSER)"), unsafe {
+        libc::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER)
+    })
+    .map(drop)
+}
+
+/// A connected pair of unix stream sockets (close-on-exec).
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SysError::new("socketpair(AF_UNIX)", e))
+}
+
+/// Sends the descriptor `fd` over the unix socket `sock` (SCM_RIGHTS).
+pub fn send_fd(sock: &OwnedFd, fd: &impl AsRawFd) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"f")];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+    .map_err(|e| SysError::new("sendmsg(SCM_RIGHTS)", e))
+}
+
+/// Receives one descriptor sent with `send_fd` (close-on-exec).
+pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(SysError::new(
+        "recvmsg(SCM_RIGHTS): no descriptor",
+        Errno::EPROTO,
+    ))
+}

@@ -6,6 +6,7 @@ mod command_line;
 mod common;
 mod current_dir;
 mod desktop;
+mod egress;
 mod escape;
 mod explain;
 mod firejail;
