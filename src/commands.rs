@@ -37,6 +37,13 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Ps { json, long, prune } => manage::ps(manage::PsOptions { json, long, prune }),
         Command::Rm { names } => manage::rm(&names),
+        Command::Diff {
+            name,
+            stat,
+            name_only,
+        } => crate::changes::commands::diff(&name, stat, name_only),
+        Command::Commit { name, paths } => crate::changes::commands::commit(&name, &paths),
+        Command::Discard { name } => crate::changes::commands::discard(&name),
         Command::Install { list: true, .. } => crate::install::list(),
         Command::Install { names, .. } => crate::install::install(&names),
         Command::Uninstall { names, all } => crate::install::uninstall(&names, all),
@@ -263,6 +270,8 @@ fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explai
         helper_dir: (!plan.helpers.is_empty()).then_some(helper_dir.as_path()),
         terminal: None,
         state_dir: state_dir.as_deref(),
+        // The same on every machine.
+        changes_dir: Some(std::path::Path::new("~/.local/share/moksha/changes")),
         memory: None,
         // The default every kernel since 5.14 gives (the host's own limit
         // would make the output differ between machines).

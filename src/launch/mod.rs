@@ -26,6 +26,7 @@ mod net_helper;
 mod network;
 mod prepare;
 mod program;
+mod protect;
 mod report;
 mod rootfs;
 mod supervisor;
@@ -116,6 +117,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    the sandbox, started first so that their files can be bound in
     //    (and the guard the network helper will run under).
     helper::create_sources(plan)?;
+    // 2b. The overlays' changes stores, and the placeholders protect
+    //     steps may make (removed when a foreground sandbox ends).
+    prepare_stores(plan)?;
+    let placeholders = protect::Placeholders::of(plan);
     let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), p.net.has_helper())?;
     // 3. Signals are handled synchronously from here on (the sandbox side
     //    restores its mask before running the program); the pipes to it.
@@ -174,6 +179,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
             // here on; the launcher goes.
             println!("{}", p.name);
             child.release();
+            placeholders.release();
             claim.into_iter().for_each(Claim::commit);
             helpers.into_iter().for_each(helper::Helpers::release);
             return Ok((0, None));
@@ -205,6 +211,30 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
         sys::restore_terminal(0, &settings);
     }
     Ok((failure.unwrap_or(status), tally))
+}
+
+/// Stage 2b: every overlay's changes store made ready, its upper and work
+/// directories owned by the ids the overlay writes with (the host's
+/// nobody, run by root).
+fn prepare_stores(plan: &Plan) -> Result<(), SetupError> {
+    let owner = plan
+        .ids
+        .as_nobody
+        .then_some((crate::plan::NOBODY, crate::plan::NOBODY));
+    for step in &plan.fs {
+        if let crate::plan::FsOp::Overlay {
+            source,
+            target,
+            changes: Some(name),
+            ..
+        } = &step.op
+        {
+            crate::changes::Store::named(name)
+                .and_then(|s| s.prepare(source, target, owner))
+                .map_err(|e| SetupError::at(&step.at, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Stage 1: the instance's claim. A foreground sandbox nobody named still
