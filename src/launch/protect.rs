@@ -15,7 +15,7 @@
 //!   unchanged: renaming `.git` away and making a new `.git/hooks` beside
 //!   it would otherwise escape the protection of `.git/hooks`.
 //! - A literal path that does not exist gets a placeholder: an empty
-//!   directory (mode 0) at its first missing component, bound read-only
+//!   directory (mode 0555) at its first missing component, bound read-only
 //!   like the rest. Landlock cannot say "anything but this name" and
 //!   making the parent read-only would stop every other write, so the
 //!   placeholder is the only way to keep a name from being created; it is
@@ -32,6 +32,9 @@ type SysResult<T> = std::result::Result<T, SysError>;
 
 /// How many directory entries one `protect` step's globs may read.
 pub const MAX_ENTRIES: usize = 100_000;
+/// A placeholder's mode: readable, so that a walk of the project
+/// (cp -r, find, tar) inside does not stop at it; writable by nobody.
+pub const PLACEHOLDER_MODE: u32 = 0o555;
 /// How deep `**` descends.
 const MAX_DEPTH: usize = 32;
 
@@ -238,14 +241,14 @@ pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<S
             .map_err(|e| SysError::new(format!("open({:?})", shown(&parent.join("/"))), e))?;
         let c = std::ffi::CString::new(*name).expect("no NUL in a checked pattern");
         // SAFETY: a valid directory descriptor and a NUL-terminated name.
-        let r = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c.as_ptr(), 0) };
+        let r = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c.as_ptr(), PLACEHOLDER_MODE) };
         match (r, Errno::last()) {
             (0, _) => made.push(rel.clone()),
             // Nobody inside may create it either (or it just appeared,
             // and is protected below as it is).
             (_, Errno::EACCES | Errno::EPERM | Errno::EROFS) => continue,
             (_, Errno::EEXIST) => {}
-            (_, e) => return Err(SysError::new(format!("mkdir({:?}, 0)", shown(rel)), e)),
+            (_, e) => return Err(SysError::new(format!("mkdir({:?})", shown(rel)), e)),
         }
     }
     let mut leaves: Vec<&String> = found.existing.iter().chain(&made).collect();
@@ -279,7 +282,7 @@ pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<S
 
 /// The placeholders a sandbox's protect steps may make on the host, found
 /// before it starts (a literal pattern's first missing component), and
-/// removed when the guard drops: an empty directory of mode 0 there then
+/// removed when the guard drops: an empty directory of PLACEHOLDER_MODE there then
 /// is ours. Under an overlay, they are made in its upper directory.
 #[derive(Default)]
 pub struct Placeholders {
@@ -365,8 +368,9 @@ impl Drop for Placeholders {
             ) else {
                 continue;
             };
-            // Ours: an empty directory (rmdir refuses others) of mode 0.
-            if st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_mode & 0o7777 == 0 {
+            // Ours: an empty directory (rmdir refuses others) of our mode.
+            if st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_mode & 0o7777 == PLACEHOLDER_MODE
+            {
                 let _ = nix::unistd::unlinkat(
                     Some(parent.as_raw_fd()),
                     *name,

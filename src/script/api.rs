@@ -763,7 +763,7 @@ fn register_fs(engine: &mut Engine) {
         itself (writes fail with EROFS, renaming over it or removing it with EBUSY); a
         literal path that does not exist gets an empty read-only placeholder directory,
         removed again when a foreground sandbox ends (see docs/workspace.md). The
-        workspace library's protected() is a default list.",
+        workspace library's protected_paths() is a default list.",
         |ctx: NativeCallContext, s: &mut Sandbox, p: Array, o: Map| s.protect(&ctx, &p, &o)
     );
     api!(
