@@ -197,12 +197,22 @@ impl Store {
     /// changes of the same directory (the sandbox goes on from them; the
     /// start time stays the first one's). Run by the launcher.
     pub fn prepare(&self, source: &str, target: &str, owner: Option<(u32, u32)>) -> Result<()> {
+        // `moksha/` may be entered (setup as nobody, run by root, must
+        // reach `changes/` to hide it); `changes/` itself is private.
         let base = self.dir.parent().expect("a store is inside the base");
+        let top = base
+            .parent()
+            .expect("the base is inside the data directory");
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
-            .create(base)
-            .map_err(|e| io("cannot create", base, e))?;
+            .mode(0o755)
+            .create(top)
+            .map_err(|e| io("cannot create", top, e))?;
+        match std::fs::DirBuilder::new().mode(0o700).create(base) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io("cannot create", base, e)),
+        }
         match std::fs::DirBuilder::new().mode(0o700).create(&self.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

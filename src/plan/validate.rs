@@ -161,8 +161,8 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
                 source, changes, ..
             } => {
                 check_path(source, "overlay directory").or_else(|m| fail(m, &step.at))?;
+                // (The name itself is checked where the store is opened.)
                 if let Some(name) = changes {
-                    crate::state::check_name(name).or_else(|m| fail(m, &step.at))?;
                     let twice = plan.fs.iter().filter(
                         |s| matches!(&s.op, FsOp::Overlay { changes: Some(n), .. } if n == name),
                     );

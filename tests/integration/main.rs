@@ -26,3 +26,4 @@ mod trace;
 mod untrusted_text;
 mod web;
 mod workflows;
+mod workspace;
