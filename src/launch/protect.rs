@@ -264,7 +264,7 @@ pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<S
     }
     pins.sort_by_key(|p| p.matches('/').count());
     pins.dedup();
-    pins.retain(|p| !leaves.iter().any(|l| *l == p));
+    pins.retain(|p| !leaves.contains(&p));
     for pin in &pins {
         bind_onto_itself(dir, pin, 0, &shown(pin))?;
     }
