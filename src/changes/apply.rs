@@ -344,7 +344,7 @@ pub fn commit(store: &Store, paths: &[String]) -> Result<Summary> {
     let lock = store.lock()?;
     let mut m = store.manifest()?;
     let host = HostDir::open(&m.source)?;
-    let all = scan::scan(&store.upper(), &host)?;
+    let all = store.scan(&m, &host)?;
     let sel = selection(&m, paths)?;
     let changes = select(all, &sel)?;
     let conflicts = conflicts(&m, &host, &changes)?;

@@ -1,7 +1,7 @@
 //! `moksha diff`, `moksha commit`, `moksha discard`, and the changes
 //! section of `moksha ps`.
 
-use super::scan::{self, HostDir};
+use super::scan::HostDir;
 use super::{apply, show, Store};
 
 fn finish(result: super::Result<()>) -> i32 {
@@ -20,7 +20,7 @@ pub fn diff(name: &str, stat: bool, names_only: bool) -> i32 {
         let store = Store::named(name)?;
         let m = store.manifest()?;
         let host = HostDir::open(&m.source)?;
-        let changes = scan::scan(&store.upper(), &host)?;
+        let changes = store.scan(&m, &host)?;
         let text = if names_only {
             show::list(&changes)
         } else if stat {
@@ -68,7 +68,7 @@ pub fn pending() -> Vec<Vec<String>> {
             continue;
         };
         let count = HostDir::open(&m.source)
-            .and_then(|h| scan::scan(&store.upper(), &h))
+            .and_then(|h| store.scan(&m, &h))
             .map_or_else(|e| format!("unreadable: {e}"), |c| c.len().to_string());
         let state = if store.in_use() { "in use" } else { "pending" };
         rows.push(vec![

@@ -28,6 +28,11 @@ use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// The mode of the placeholder a protect step makes for a missing path
+/// (`launch::protect`): readable, so that a walk of the project (cp -r,
+/// find, tar) inside does not stop at it; writable by nobody.
+pub const PLACEHOLDER_MODE: u32 = 0o555;
+
 /// A point in time, as the kernel stamps a file's ctime.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Stamp {
@@ -71,6 +76,11 @@ pub struct Manifest {
     /// conflict with themselves.
     #[serde(default)]
     pub committed: std::collections::BTreeMap<String, Stamp>,
+    /// Relative paths where a protect step may have put a placeholder
+    /// (`launch::protect`): an empty directory of its mode there is not
+    /// the sandbox's change.
+    #[serde(default)]
+    pub placeholders: Vec<String>,
 }
 
 /// `$XDG_DATA_HOME/moksha/changes` (`~/.local/share/moksha/changes`).
@@ -260,9 +270,40 @@ impl Store {
                 target: target.to_string(),
                 started: Stamp::now(),
                 committed: Default::default(),
+                placeholders: Vec::new(),
             })?;
         }
         Ok(())
+    }
+
+    /// Records where placeholders may be made in the upper directory.
+    pub fn add_placeholders(&self, paths: &[String]) -> Result<()> {
+        let mut m = self.manifest()?;
+        for p in paths {
+            if !m.placeholders.contains(p) {
+                m.placeholders.push(p.clone());
+            }
+        }
+        self.write_manifest(&m)
+    }
+
+    /// The changes of the store, over the host directory `host`.
+    pub fn scan(&self, m: &Manifest, host: &scan::HostDir) -> Result<Vec<scan::Change>> {
+        let mut changes = scan::scan(&self.upper(), host)?;
+        changes.retain(|c| {
+            let placeholder = c.kind == scan::Kind::Added
+                && c.node
+                    == scan::Node::Dir {
+                        mode: PLACEHOLDER_MODE,
+                        opaque: false,
+                    }
+                && m.placeholders
+                    .iter()
+                    .any(|p| Path::new(p) == c.path.as_path())
+                && scan::is_empty(&self.upper().join(&c.path));
+            !placeholder
+        });
+        Ok(changes)
     }
 
     /// Removes the store: its changes are gone. Needs the lock.

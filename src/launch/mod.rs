@@ -121,6 +121,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //     steps may make (removed when a foreground sandbox ends).
     prepare_stores(plan)?;
     let placeholders = protect::Placeholders::of(plan);
+    placeholders.record_in_stores()?;
     let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), p.net.has_helper())?;
     // 3. Signals are handled synchronously from here on (the sandbox side
     //    restores its mask before running the program); the pipes to it.

@@ -32,9 +32,7 @@ type SysResult<T> = std::result::Result<T, SysError>;
 
 /// How many directory entries one `protect` step's globs may read.
 pub const MAX_ENTRIES: usize = 100_000;
-/// A placeholder's mode: readable, so that a walk of the project
-/// (cp -r, find, tar) inside does not stop at it; writable by nobody.
-pub const PLACEHOLDER_MODE: u32 = 0o555;
+use crate::changes::PLACEHOLDER_MODE;
 /// How deep `**` descends.
 const MAX_DEPTH: usize = 32;
 
@@ -288,6 +286,9 @@ pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<S
 pub struct Placeholders {
     /// (the host directory, the relative path) of each.
     candidates: Vec<(String, String)>,
+    /// (a changes store, the path relative to its overlay) of those
+    /// under an overlay.
+    stores: Vec<(String, String)>,
 }
 
 impl Placeholders {
@@ -297,11 +298,14 @@ impl Placeholders {
         use crate::plan::validate::normalize;
         use crate::plan::FsOp;
         let mut candidates = Vec::new();
+        let mut stores = Vec::new();
         for step in &plan.fs {
             let FsOp::Protect { under, patterns } = &step.op else {
                 continue;
             };
             let under = normalize(under);
+            // Under an overlay: the store, and `under` relative to its root.
+            let mut in_store: Option<(String, String)> = None;
             let (lower, base) = match crate::plan::mounts::holder(plan, &under).map(|s| &s.op) {
                 Some(FsOp::Bind { source, target, .. }) => {
                     let host = format!(
@@ -318,6 +322,7 @@ impl Placeholders {
                     ..
                 }) => {
                     let rest = &under[normalize(target).len()..];
+                    in_store = Some((store.clone(), rest.trim_start_matches('/').to_string()));
                     (
                         format!("{}{rest}", source.trim_end_matches('/')),
                         format!("{store}/upper{rest}"),
@@ -333,11 +338,33 @@ impl Placeholders {
                 .filter(|p| !components(p).iter().any(|c| is_glob(c)))
             {
                 if let Ok(Some(rel)) = first_missing(&fd, p) {
+                    if let Some((store, rest)) = &in_store {
+                        let path = if rest.is_empty() {
+                            rel.clone()
+                        } else {
+                            format!("{rest}/{rel}")
+                        };
+                        stores.push((store.clone(), path));
+                    }
                     candidates.push((base.clone(), rel));
                 }
             }
         }
-        Placeholders { candidates }
+        Placeholders { candidates, stores }
+    }
+
+    /// Tells each overlay's store where placeholders may appear in it (a
+    /// detached sandbox's stay: they are not changes to commit).
+    pub fn record_in_stores(&self) -> Result<(), String> {
+        for (store, path) in &self.stores {
+            let dir = std::path::PathBuf::from(store);
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crate::changes::Store { name, dir }.add_placeholders(std::slice::from_ref(path))?;
+        }
+        Ok(())
     }
 
     /// Keeps them (a detached sandbox outlives the launcher).

@@ -552,3 +552,56 @@ fn ten_thousand_files_overlay_and_commit() {
         "42.7x\n"
     );
 }
+
+both!(
+    a_detached_sandboxs_changes_are_in_use_until_it_stops,
+    |who: Who| {
+        let w = World::new(who);
+        write(&w.project.join("a.txt"), b"a\n", who);
+        let name = format!("ws-detached-{}-{}", std::process::id(), who.uid());
+        // Protected inside the overlay too: the placeholder for the missing
+        // .envrc lands in the upper directory, and is no change of the sandbox's.
+        let extra = format!(
+            "s.overlay({0:?});\ns.protect([\".envrc\"], #{{ under: {0:?} }});",
+            w.p()
+        );
+        let dir = world_dir();
+        let text = sh_profile(
+            &format!("{extra}\ns.cwd({:?});", w.p()),
+            "echo sandbox > a.txt; echo > ready; exec sleep 60",
+        );
+        let path = write_profile(dir.path(), "ws.rhai", &text);
+        w.moksha(&["exec", "--detach", "--name", &name, &path])
+            .expect_code(0);
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = w.moksha(&["diff", "t", "--name-only"]).stdout;
+            if seen.contains("A ready") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(seen, "M a.txt  (file 0644)\nA ready  (file 0644)\n");
+        let ps = w.moksha(&["ps"]).expect_code(0);
+        assert!(
+            ps.stdout
+                .lines()
+                .any(|l| l.starts_with("t ") && l.contains("in use")),
+            "{ps:?}"
+        );
+        let r = w.moksha(&["commit", "t"]);
+        assert!(r.stderr.contains("in use by a running sandbox"), "{r:?}");
+        assert_eq!(
+            std::fs::read_to_string(w.project.join("a.txt")).unwrap(),
+            "a\n"
+        );
+        w.moksha(&["stop", &name]).expect_code(0);
+        w.moksha(&["rm", &name]).expect_code(0);
+        w.moksha(&["commit", "t"]).expect_code(0);
+        assert_eq!(
+            std::fs::read_to_string(w.project.join("a.txt")).unwrap(),
+            "sandbox\n"
+        );
+        assert!(!w.project.join(".envrc").exists());
+    }
+);
