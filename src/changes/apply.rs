@@ -380,3 +380,101 @@ pub fn discard(store: &Store) -> Result<()> {
     store.manifest()?;
     store.remove(&lock)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changes::Manifest;
+
+    fn manifest(started: Stamp) -> Manifest {
+        Manifest {
+            source: "/srv/proj".into(),
+            target: "/proj".into(),
+            started,
+            committed: Default::default(),
+            placeholders: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_directory_as_either_side_sees_it() {
+        let m = manifest(Stamp::default());
+        let got = selection(
+            &m,
+            &["/proj/a/b".into(), "/srv/proj/c".into(), "d/./e/".into()],
+        )
+        .unwrap();
+        assert_eq!(got, [PathBuf::from("a/b"), "c".into(), "d/e".into()]);
+        assert!(selection(&m, &["/etc/passwd".into()])
+            .unwrap_err()
+            .contains("not inside"));
+        assert!(selection(&m, &["a/../../x".into()])
+            .unwrap_err()
+            .contains(".."));
+    }
+
+    #[test]
+    fn a_selection_takes_what_is_below_it_and_the_new_directories_above() {
+        let change = |p: &str, kind, node| Change {
+            path: p.into(),
+            kind,
+            node,
+        };
+        let dir = Node::Dir {
+            mode: 0o755,
+            opaque: false,
+        };
+        let file = Node::File {
+            mode: 0o644,
+            size: 1,
+        };
+        let all = vec![
+            change("new", Kind::Added, dir.clone()),
+            change("new/a", Kind::Added, file.clone()),
+            change("new/b", Kind::Added, file.clone()),
+            change("x", Kind::Modified, file.clone()),
+        ];
+        let got = select(all.clone(), &["new/a".into()]).unwrap();
+        let paths: Vec<&Path> = got.iter().map(|c| c.path.as_path()).collect();
+        assert_eq!(paths, [Path::new("new"), Path::new("new/a")]);
+        assert_eq!(select(all.clone(), &[]).unwrap(), all);
+        assert!(select(all, &["nope".into()])
+            .unwrap_err()
+            .contains("nothing changed at nope"));
+    }
+
+    #[test]
+    fn a_host_file_changed_after_the_start_is_a_conflict_unless_we_wrote_it() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("old"), "o").unwrap();
+        let mut m = manifest(Stamp::now());
+        std::fs::write(t.path().join("new"), "n").unwrap();
+        let host = HostDir::open(t.path().to_str().unwrap()).unwrap();
+        let file = Node::File {
+            mode: 0o644,
+            size: 1,
+        };
+        let changes: Vec<Change> = ["old", "new", "gone"]
+            .iter()
+            .map(|p| Change {
+                path: (*p).into(),
+                kind: Kind::Modified,
+                node: file.clone(),
+            })
+            .collect();
+        // (A file written within the same tick as the start counts as changed.)
+        let got = conflicts(&m, &host, &changes).unwrap();
+        assert!(
+            got.contains(&"new: changed on the host since".to_string()),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&"gone: removed on the host since".to_string()),
+            "{got:?}"
+        );
+        let ctime = host.stat(Path::new("new")).unwrap().unwrap().ctime;
+        m.committed.insert("new".into(), ctime);
+        let got = conflicts(&m, &host, &changes[1..2]).unwrap();
+        assert!(got.is_empty(), "{got:?}");
+    }
+}
