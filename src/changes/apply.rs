@@ -341,6 +341,7 @@ fn apply_one(host: &HostDir, upper: &Path, c: &Change, n: u32) -> Result<()> {
 /// commit removes the store; a partial one keeps it, with the stamps of
 /// what it wrote.
 pub fn commit(store: &Store, paths: &[String]) -> Result<Summary> {
+    store.manifest()?; // "no changes named ..." before the lock is made
     let lock = store.lock()?;
     let mut m = store.manifest()?;
     let host = HostDir::open(&m.source)?;
@@ -376,8 +377,8 @@ pub fn commit(store: &Store, paths: &[String]) -> Result<Summary> {
 
 /// Throws the store away.
 pub fn discard(store: &Store) -> Result<()> {
-    let lock = store.lock()?;
     store.manifest()?;
+    let lock = store.lock()?;
     store.remove(&lock)
 }
 

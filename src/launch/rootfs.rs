@@ -546,36 +546,19 @@ impl Builder {
         owner: Option<(u32, u32)>,
     ) -> SysResult<()> {
         let target_fd = ensure_dir(&self.root, target)?;
+        let scratch;
         let (upper, work) = match &layers.store {
-            Some((upper, work)) => (
-                sys::open_in_root(upper, "/", libc::O_PATH | libc::O_DIRECTORY)?,
-                sys::open_in_root(work, "/", libc::O_PATH | libc::O_DIRECTORY)?,
-            ),
+            Some((upper, work)) => (upper, work),
             None => {
-                let (dir, name) = self.scratch_name()?;
-                sys::mkdirat(&dir, &name, 0o700, "<overlay tmpfs>")?;
-                let at = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
-                sys::mount(
-                    Some("tmpfs"),
-                    &sys::fd_path(&at),
-                    Some("tmpfs"),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    Some(&format!("mode=0700,size={OVERLAY_TMPFS}")),
-                    "tmpfs",
-                    "<overlay tmpfs>",
-                )?;
-                let tmp = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
-                sys::mkdirat(&tmp, "upper", 0o755, "<overlay tmpfs>/upper")?;
-                sys::mkdirat(&tmp, "work", 0o700, "<overlay tmpfs>/work")?;
-                let open = |n| sys::open_in_root(&tmp, n, libc::O_PATH | libc::O_DIRECTORY);
-                (open("upper")?, open("work")?)
+                scratch = self.tmpfs_layers()?;
+                (&scratch.0, &scratch.1)
             }
         };
         let data = format!(
             "lowerdir={},upperdir={},workdir={},userxattr",
             sys::fd_path(&layers.lower),
-            sys::fd_path(&upper),
-            sys::fd_path(&work)
+            sys::fd_path(upper),
+            sys::fd_path(work)
         );
         if owner.is_some() {
             sys::set_fs_ids(0, 0);
@@ -602,6 +585,28 @@ impl Builder {
                 )
             }
         })
+    }
+
+    /// A private tmpfs in the scratch space (outside the new root) with
+    /// an overlay's upper and work directories.
+    fn tmpfs_layers(&mut self) -> SysResult<(OwnedFd, OwnedFd)> {
+        let (dir, name) = self.scratch_name()?;
+        sys::mkdirat(&dir, &name, 0o700, "<overlay tmpfs>")?;
+        let at = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
+        sys::mount(
+            Some("tmpfs"),
+            &sys::fd_path(&at),
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(&format!("mode=0700,size={OVERLAY_TMPFS}")),
+            "tmpfs",
+            "<overlay tmpfs>",
+        )?;
+        let tmp = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
+        sys::mkdirat(&tmp, "upper", 0o755, "<overlay tmpfs>/upper")?;
+        sys::mkdirat(&tmp, "work", 0o700, "<overlay tmpfs>/work")?;
+        let open = |n| sys::open_in_root(&tmp, n, libc::O_PATH | libc::O_DIRECTORY);
+        Ok((open("upper")?, open("work")?))
     }
 
     /// pivot_root into the new root; the old root is detached.
