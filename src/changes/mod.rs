@@ -306,6 +306,20 @@ impl Store {
         Ok(changes)
     }
 
+    /// Removes the store when it holds no change and no sandbox uses it.
+    pub fn remove_if_unchanged(&self) {
+        let Ok(lock) = self.lock() else {
+            return;
+        };
+        let unchanged = self.manifest().ok().and_then(|m| {
+            let host = scan::HostDir::open(&m.source).ok()?;
+            self.scan(&m, &host).ok().map(|c| c.is_empty())
+        });
+        if unchanged == Some(true) {
+            let _ = self.remove(&lock);
+        }
+    }
+
     /// Removes the store: its changes are gone. Needs the lock.
     pub fn remove(&self, _lock: &File) -> Result<()> {
         scan::make_removable(&self.dir);

@@ -222,7 +222,12 @@ fn upper_node(path: &Path) -> Result<Option<Node>> {
     if ft.is_char_device() && meta.rdev() == 0 {
         return Ok(None);
     }
-    for refused in ["user.overlay.redirect", "user.overlay.metacopy"] {
+    for refused in [
+        "user.overlay.redirect",
+        "user.overlay.metacopy",
+        "user.overlay.whiteout",
+        "user.overlay.whiteouts",
+    ] {
         if xattr(path, refused).is_some() {
             return Err(format!(
                 "{}: has {refused}, which moksha's overlays never make: refusing the store",

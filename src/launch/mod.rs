@@ -119,7 +119,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     helper::create_sources(plan)?;
     // 2b. The overlays' changes stores, and the placeholders protect
     //     steps may make (removed when a foreground sandbox ends).
-    prepare_stores(plan)?;
+    let stores = prepare_stores(plan)?;
     let placeholders = protect::Placeholders::of(plan);
     placeholders.record_in_stores()?;
     let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), p.net.has_helper())?;
@@ -181,6 +181,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
             println!("{}", p.name);
             child.release();
             placeholders.release();
+            stores.release();
             claim.into_iter().for_each(Claim::commit);
             helpers.into_iter().for_each(helper::Helpers::release);
             return Ok((0, None));
@@ -217,11 +218,12 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
 /// Stage 2b: every overlay's changes store made ready, its upper and work
 /// directories owned by the ids the overlay writes with (the host's
 /// nobody, run by root).
-fn prepare_stores(plan: &Plan) -> Result<(), SetupError> {
+fn prepare_stores(plan: &Plan) -> Result<Stores, SetupError> {
     let owner = plan
         .ids
         .as_nobody
         .then_some((crate::plan::NOBODY, crate::plan::NOBODY));
+    let mut stores = Stores(Vec::new());
     for step in &plan.fs {
         if let crate::plan::FsOp::Overlay {
             source,
@@ -230,12 +232,35 @@ fn prepare_stores(plan: &Plan) -> Result<(), SetupError> {
             ..
         } = &step.op
         {
-            crate::changes::Store::named(name)
-                .and_then(|s| s.prepare(source, target, owner))
+            let store =
+                crate::changes::Store::named(name).map_err(|e| SetupError::at(&step.at, e))?;
+            store
+                .prepare(source, target, owner)
                 .map_err(|e| SetupError::at(&step.at, e))?;
+            stores.0.push(store);
         }
     }
-    Ok(())
+    Ok(stores)
+}
+
+/// The stores a foreground sandbox used: those it left without a change
+/// are removed when it ends (or fails to start), so that `moksha ps`
+/// lists only changes to review.
+struct Stores(Vec<crate::changes::Store>);
+
+impl Stores {
+    /// A detached sandbox goes on with them.
+    fn release(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        for store in &self.0 {
+            store.remove_if_unchanged();
+        }
+    }
 }
 
 /// Stage 1: the instance's claim. A foreground sandbox nobody named still
