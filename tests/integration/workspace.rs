@@ -370,6 +370,10 @@ both!(
             "nothing left in the store"
         );
         assert_eq!(snapshot(&w.project), before);
+        // A run that changes nothing leaves no store behind.
+        w.sandbox(&format!("s.overlay({:?});", w.p()), "cat a.txt >/dev/null")
+            .expect_code(0);
+        assert_eq!(std::fs::read_dir(w.changes_dir()).unwrap().count(), 0);
 
         // A tmpfs upper layer: the same inside, nothing kept anywhere.
         let r = w
