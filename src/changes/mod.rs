@@ -207,26 +207,28 @@ impl Store {
     /// changes of the same directory (the sandbox goes on from them; the
     /// start time stays the first one's). Run by the launcher.
     pub fn prepare(&self, source: &str, target: &str, owner: Option<(u32, u32)>) -> Result<()> {
-        // `moksha/` may be entered (setup as nobody, run by root, must
-        // reach `changes/` to hide it); `changes/` itself is private.
-        let base = self.dir.parent().expect("a store is inside the base");
-        let top = base
-            .parent()
-            .expect("the base is inside the data directory");
+        // Below the data directory no symlink is followed (a sandbox that
+        // could write there might have planted one). `moksha/` may be
+        // entered (setup as nobody, run by root, must reach `changes/` to
+        // hide it); `changes/` and the store are private.
+        let data = self
+            .dir
+            .ancestors()
+            .nth(3)
+            .expect("a store is DATA/moksha/changes/NAME");
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
-            .create(top)
-            .map_err(|e| io("cannot create", top, e))?;
-        match std::fs::DirBuilder::new().mode(0o700).create(base) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io("cannot create", base, e)),
-        }
-        match std::fs::DirBuilder::new().mode(0o700).create(&self.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io("cannot create", &self.dir, e)),
+            .create(data)
+            .map_err(|e| io("cannot create", data, e))?;
+        let data_fd = crate::sys::open_path(&data.to_string_lossy()).map_err(|e| e.to_string())?;
+        for (rel, mode) in [
+            ("moksha".to_string(), 0o755),
+            ("moksha/changes".to_string(), 0o700),
+            (format!("moksha/changes/{}", self.name), 0o700),
+        ] {
+            crate::sys::mkdir_all_beneath(&data_fd, &rel, mode, false, None, &rel)
+                .map_err(|e| format!("{}: {e}", data.display()))?;
         }
         let meta = self
             .dir

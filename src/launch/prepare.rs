@@ -236,7 +236,19 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             *store = Some(dir.join(&*name).to_string_lossy().into_owned());
         }
     }
-    if let Some(changes) = launch.changes_dir {
+    // (Only when it exists or this launch makes it: a mount over it makes
+    // the directories on the way, e.g. an empty .local in a home the
+    // profile builds.)
+    let makes_stores = plan.fs.iter().any(|s| {
+        matches!(
+            &s.op,
+            FsOp::Overlay {
+                changes: Some(_),
+                ..
+            }
+        )
+    });
+    if let Some(changes) = launch.changes_dir.filter(|d| makes_stores || d.is_dir()) {
         let hidden = hide_under_binds(&plan, changes);
         plan.fs.extend(hidden);
     }

@@ -27,6 +27,7 @@
 use crate::sys::{self, SysError, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 type SysResult<T> = std::result::Result<T, SysError>;
 
@@ -88,11 +89,11 @@ impl Walk {
                     Errno::E2BIG,
                 ));
             }
-            let Ok(name) = std::str::from_utf8(name) else {
-                continue; // patterns are UTF-8: they cannot name it
-            };
+            // As a profile's text sees it (bytes that are not UTF-8 as
+            // private-use characters, `arg`), to match and to open again.
+            let (name, _) = crate::arg::to_text(std::ffi::OsStr::from_bytes(name));
             let is_dir = entry.file_type() == Some(nix::dir::Type::Directory);
-            out.push((name.to_string(), is_dir));
+            out.push((name, is_dir));
         }
         Ok(out)
     }
@@ -237,7 +238,9 @@ pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<S
         let (name, parent) = parts.split_last().expect("a missing path has a component");
         let parent_fd = sys::open_beneath(dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
             .map_err(|e| SysError::new(format!("open({:?})", shown(&parent.join("/"))), e))?;
-        let c = std::ffi::CString::new(*name).expect("no NUL in a checked pattern");
+        let c = std::ffi::CString::new(crate::arg::to_bytes(name)).map_err(|_| {
+            SysError::new(format!("protect {}: a NUL byte", shown(rel)), Errno::EINVAL)
+        })?;
         // SAFETY: a valid directory descriptor and a NUL-terminated name.
         let r = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c.as_ptr(), PLACEHOLDER_MODE) };
         match (r, Errno::last()) {
@@ -388,9 +391,10 @@ impl Drop for Placeholders {
             else {
                 continue;
             };
+            let name = crate::arg::to_path(name);
             let Ok(st) = nix::sys::stat::fstatat(
                 Some(parent.as_raw_fd()),
-                *name,
+                &name,
                 nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
             ) else {
                 continue;
@@ -400,7 +404,7 @@ impl Drop for Placeholders {
             {
                 let _ = nix::unistd::unlinkat(
                     Some(parent.as_raw_fd()),
-                    *name,
+                    &name,
                     nix::unistd::UnlinkatFlags::RemoveDir,
                 );
             }

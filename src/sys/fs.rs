@@ -127,7 +127,8 @@ fn openat2(
     flags: libc::c_int,
     resolve: u64,
 ) -> std::result::Result<OwnedFd, Errno> {
-    openat2_bytes(dir, path.as_bytes(), flags, resolve)
+    // A path's text stands for bytes that need not be UTF-8 (`arg`).
+    openat2_bytes(dir, &crate::arg::to_bytes(path), flags, resolve)
 }
 
 /// `open_beneath` for a path of any bytes (a host file name need not be UTF-8).
