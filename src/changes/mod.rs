@@ -308,16 +308,14 @@ impl Store {
         Ok(changes)
     }
 
-    /// Removes the store when it holds no change and no sandbox uses it.
+    /// Removes the store when its upper directory is empty (nothing was
+    /// written; a scan is not worth it at the end of every run) and no
+    /// sandbox uses it.
     pub fn remove_if_unchanged(&self) {
         let Ok(lock) = self.lock() else {
             return;
         };
-        let unchanged = self.manifest().ok().and_then(|m| {
-            let host = scan::HostDir::open(&m.source).ok()?;
-            self.scan(&m, &host).ok().map(|c| c.is_empty())
-        });
-        if unchanged == Some(true) {
+        if scan::is_empty(&self.upper()) {
             let _ = self.remove(&lock);
         }
     }
