@@ -206,7 +206,7 @@ pub enum FsOp {
         mode: u32,
     },
     /// Paths below `under` (a directory inside) made read-only and not
-    /// creatable, found when the sandbox starts (`workspace.rs`).
+    /// creatable, found when the sandbox starts (`launch::protect`).
     Protect {
         under: String,
         /// Relative shell globs (`**` for any number of directories).
