@@ -234,6 +234,31 @@ pub enum Command {
         #[arg(long)]
         prune: bool,
     },
+    /// Show what a sandbox changed in a directory it had as an overlay
+    /// (s.overlay): added (A), modified (M) and deleted (D) files, with a
+    /// unified diff of text files.
+    Diff {
+        /// The changes' name (the sandbox's name unless the overlay says
+        /// #{ name: ... }; `moksha ps` lists them).
+        name: String,
+        /// One line per change with the lines added and removed, and a total.
+        #[arg(long)]
+        stat: bool,
+        /// Only the list of changed paths, with their kind.
+        #[arg(long)]
+        name_only: bool,
+    },
+    /// Apply a sandbox's changes (s.overlay) to the real directory: all of
+    /// them, or those below the given paths. Refused, with nothing
+    /// applied, when the host changed one of those files since the sandbox
+    /// started, or while a sandbox uses the changes.
+    Commit {
+        name: String,
+        /// Paths relative to the directory (or absolute inside it); none: all.
+        paths: Vec<String>,
+    },
+    /// Throw a sandbox's changes (s.overlay) away.
+    Discard { name: String },
     /// Forget ended sandboxes: their record, exit status and logs.
     Rm {
         #[arg(required = true)]

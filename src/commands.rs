@@ -37,6 +37,13 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Ps { json, long, prune } => manage::ps(manage::PsOptions { json, long, prune }),
         Command::Rm { names } => manage::rm(&names),
+        Command::Diff {
+            name,
+            stat,
+            name_only,
+        } => crate::changes::commands::diff(&name, stat, name_only),
+        Command::Commit { name, paths } => crate::changes::commands::commit(&name, &paths),
+        Command::Discard { name } => crate::changes::commands::discard(&name),
         Command::Install { list: true, .. } => crate::install::list(),
         Command::Install { names, .. } => crate::install::install(&names),
         Command::Uninstall { names, all } => crate::install::uninstall(&names, all),

@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod architecture;
 pub mod arg;
+pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod explain;

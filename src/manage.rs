@@ -207,6 +207,16 @@ fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
         }
         crate::table::print(&table, &[2, 3, 4]);
     }
+    // Changes kept by overlays, until `moksha commit` or `discard`.
+    let pending = crate::changes::commands::pending();
+    if !pending.is_empty() {
+        println!();
+        let mut table = vec![["CHANGES", "DIRECTORY", "COUNT", "STATE"]
+            .map(String::from)
+            .to_vec()];
+        table.extend(pending);
+        crate::table::print(&table, &[2]);
+    }
     0
 }
 

@@ -327,6 +327,43 @@ fn files(plan: &Plan, ctx: &Context, out: &mut Out) {
                 where_,
                 0,
             ),
+            FsOp::Overlay {
+                source,
+                changes,
+                exec,
+                ..
+            } => {
+                let access = if *exec || !landlock {
+                    "read, write, execute"
+                } else {
+                    "read, write"
+                };
+                let upper = match changes {
+                    Some(name) => format!("kept as changes {name} for moksha diff/commit"),
+                    None => "thrown away at the end".into(),
+                };
+                // The host sees none of it until `moksha commit`: a
+                // read-only view of the host directory, as far as it goes.
+                out.add(
+                    Kind::File,
+                    target,
+                    format!("{access}  copy-on-write over {source}; writes {upper}"),
+                    where_,
+                    w::BIND_RO,
+                );
+            }
+            FsOp::Protect { under, patterns } => {
+                for p in patterns {
+                    let path = format!("{}/{p}", under.trim_end_matches('/'));
+                    out.add(
+                        Kind::File,
+                        path,
+                        "read  protected: read-only, not creatable (s.protect)",
+                        where_.clone(),
+                        0,
+                    );
+                }
+            }
             FsOp::Symlink { .. }
             | FsOp::Mkdir { .. }
             | FsOp::RemountRo { .. }

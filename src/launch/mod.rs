@@ -28,6 +28,7 @@ mod net_helper;
 mod network;
 mod prepare;
 mod program;
+mod protect;
 mod report;
 mod rootfs;
 mod supervisor;
@@ -118,6 +119,11 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    the sandbox, started first so that their files can be bound in
     //    (and the guard the network helper will run under).
     helper::create_sources(plan)?;
+    // 2b. The overlays' changes stores, and the placeholders protect
+    //     steps may make (removed when a foreground sandbox ends).
+    let stores = prepare_stores(plan)?;
+    let placeholders = protect::Placeholders::of(plan);
+    placeholders.record_in_stores()?;
     let later = p.net.has_helper() || plan.network.egress.is_some();
     let mut helpers = helper::start_all(plan, p.helper_dir.as_deref(), later)?;
     // 3. Signals are handled synchronously from here on (the sandbox side
@@ -182,6 +188,8 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
             // here on; the launcher goes.
             println!("{}", p.name);
             child.release();
+            placeholders.release();
+            stores.release();
             claim.into_iter().for_each(Claim::commit);
             helpers.into_iter().for_each(helper::Helpers::release);
             return Ok((0, None));
@@ -214,6 +222,54 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
         sys::restore_terminal(0, &settings);
     }
     Ok((failure.unwrap_or(status), tally))
+}
+
+/// Stage 2b: every overlay's changes store made ready, its upper and work
+/// directories owned by the ids the overlay writes with (the host's
+/// nobody, run by root).
+fn prepare_stores(plan: &Plan) -> Result<Stores, SetupError> {
+    let owner = plan
+        .ids
+        .as_nobody
+        .then_some((crate::plan::NOBODY, crate::plan::NOBODY));
+    let mut stores = Stores(Vec::new());
+    for step in &plan.fs {
+        if let crate::plan::FsOp::Overlay {
+            source,
+            target,
+            changes: Some(name),
+            ..
+        } = &step.op
+        {
+            let store =
+                crate::changes::Store::named(name).map_err(|e| SetupError::at(&step.at, e))?;
+            store
+                .prepare(source, target, owner)
+                .map_err(|e| SetupError::at(&step.at, e))?;
+            stores.0.push(store);
+        }
+    }
+    Ok(stores)
+}
+
+/// The stores a foreground sandbox used: those it left without a change
+/// are removed when it ends (or fails to start), so that `moksha ps`
+/// lists only changes to review.
+struct Stores(Vec<crate::changes::Store>);
+
+impl Stores {
+    /// A detached sandbox goes on with them.
+    fn release(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        for store in &self.0 {
+            store.remove_if_unchanged();
+        }
+    }
 }
 
 /// Stage 1: the instance's claim. A foreground sandbox nobody named still

@@ -42,6 +42,8 @@ pub struct Launch<'a> {
     pub terminal: Option<&'a str>,
     /// moksha's state directory (instance records), hidden from the sandbox.
     pub state_dir: Option<&'a Path>,
+    /// Where changes stores are (`changes::base`), hidden from the sandbox.
+    pub changes_dir: Option<&'a Path>,
     /// The host's memory in bytes: the sandbox's tmpfs mounts take at most
     /// half of it together (`plan::mounts::size_tmpfs`).
     pub memory: Option<u64>,
@@ -61,6 +63,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let detach = opts.detach || plan.supervision.detach;
     let terminal = crate::sys::terminal_name(0);
     let state_dir = state::state_dir().ok();
+    let changes_dir = crate::changes::base().ok();
     let resolved = resolve(
         plan,
         &Launch {
@@ -70,6 +73,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
             helper_dir: helper_dir.as_deref(),
             terminal: terminal.as_deref(),
             state_dir: state_dir.as_deref(),
+            changes_dir: changes_dir.as_deref(),
             memory: crate::sys::memory_total(),
             processes: process_bound(),
             trace: opts.trace,
@@ -211,6 +215,43 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
         let hidden = hide_under_binds(&plan, state);
         plan.fs.extend(hidden);
     }
+    // The changes stores likewise (a sandbox that could write an upper
+    // directory, or a manifest, could choose what `moksha commit` does),
+    // and each overlay's store found.
+    for step in &mut plan.fs {
+        if let FsOp::Overlay {
+            changes: Some(name),
+            store,
+            ..
+        } = &mut step.op
+        {
+            let Some(dir) = launch.changes_dir else {
+                return Err(ValidationError {
+                    message: "the overlay's changes need a home directory (set HOME or \
+                              XDG_DATA_HOME), or use #{ upper: \"tmpfs\" }"
+                        .into(),
+                    at: Some(step.at.clone()),
+                });
+            };
+            *store = Some(dir.join(&*name).to_string_lossy().into_owned());
+        }
+    }
+    // (Only when it exists or this launch makes it: a mount over it makes
+    // the directories on the way, e.g. an empty .local in a home the
+    // profile builds.)
+    let makes_stores = plan.fs.iter().any(|s| {
+        matches!(
+            &s.op,
+            FsOp::Overlay {
+                changes: Some(_),
+                ..
+            }
+        )
+    });
+    if let Some(changes) = launch.changes_dir.filter(|d| makes_stores || d.is_dir()) {
+        let hidden = hide_under_binds(&plan, changes);
+        plan.fs.extend(hidden);
+    }
     // The terminal moksha runs on, as /dev/console in the sandbox's /dev:
     // a fresh devpts has no entry for the host's pty, so without it `tty`
     // and ttyname() find no name for the terminal the program has open.
@@ -318,7 +359,8 @@ fn hide_under_binds(plan: &Plan, dir: &Path) -> Vec<Step<FsOp>> {
     let dir = plan::validate::normalize(&dir.to_string_lossy());
     let mut out: Vec<Step<FsOp>> = Vec::new();
     for step in &plan.fs {
-        let FsOp::Bind { source, target, .. } = &step.op else {
+        let (FsOp::Bind { source, target, .. } | FsOp::Overlay { source, target, .. }) = &step.op
+        else {
             continue;
         };
         let source = plan::validate::normalize(source);
@@ -508,6 +550,8 @@ pub fn report_of(plan: &Plan) -> Result<crate::explain::Report, String> {
         helper_dir: (!plan.helpers.is_empty()).then_some(helper_dir.as_path()),
         terminal: None,
         state_dir: state_dir.as_deref(),
+        // The same on every machine.
+        changes_dir: Some(Path::new("~/.local/share/moksha/changes")),
         memory: None,
         // The default every kernel since 5.14 gives (the host's own limit
         // would make the output differ between machines).
@@ -554,6 +598,7 @@ mod tests {
             helper_dir: dir,
             terminal: None,
             state_dir: None,
+            changes_dir: None,
             processes: None,
             memory: None,
             trace: false,

@@ -21,6 +21,9 @@ use std::os::fd::OwnedFd;
 
 type SysResult<T> = std::result::Result<T, SysError>;
 
+/// The size of the private tmpfs under an `upper: "tmpfs"` overlay.
+const OVERLAY_TMPFS: &str = "1g";
+
 /// A detached copy of a host mount tree (on classic kernels, the host
 /// object itself), whether its root is a directory, and its host path.
 struct Tree {
@@ -31,7 +34,7 @@ struct Tree {
 
 /// A detached copy of the mount tree at `fd`; on classic kernels, `fd`
 /// again (the bind is made when it is attached).
-fn detached(fd: &OwnedFd, shown: &str) -> SysResult<OwnedFd> {
+pub(super) fn detached(fd: &OwnedFd, shown: &str) -> SysResult<OwnedFd> {
     if sys::new_mount_api() {
         return sys::clone_tree(fd, shown);
     }
@@ -69,6 +72,40 @@ pub fn open_source(path: &str, writable: Option<&str>) -> SysResult<OwnedFd> {
     })
 }
 
+/// The host directories of an overlay, opened before the staging tmpfs
+/// exists: the lower layer, and the changes store's upper and work
+/// directories (`None`: a private tmpfs holds them).
+struct Layers {
+    lower: OwnedFd,
+    store: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// Opens an overlay's host directories, and takes the store's lock for
+/// as long as this process (the supervisor, later) lives: two sandboxes
+/// on one upper directory would corrupt it, and `moksha commit` must not
+/// run while a sandbox writes there.
+fn open_layers(source: &str, store: Option<&str>, writable: Option<&str>) -> SysResult<Layers> {
+    let lower = open_source(source, writable)?;
+    if !sys::is_dir_fd(&lower) {
+        return Err(SysError::new(
+            format!("overlay {source}: not a directory"),
+            Errno::ENOTDIR,
+        ));
+    }
+    let store = match store {
+        None => None,
+        Some(dir) => {
+            let lock = crate::changes::Store::lock_in(dir)
+                .map_err(|e| SysError::new(e.to_string(), Errno::EBUSY))?;
+            // Held until the supervisor exits; closed on exec.
+            std::mem::forget(lock);
+            let open = |name: &str| sys::open_path(&format!("{dir}/{name}"));
+            Some((open("upper")?, open("work")?))
+        }
+    };
+    Ok(Layers { lower, store })
+}
+
 /// Opens a host path (see `open_source`) and clones the mount tree at it.
 fn clone_host(path: &str, writable: Option<&str>) -> SysResult<Tree> {
     let fd = open_source(path, writable)?;
@@ -96,10 +133,17 @@ pub fn missing_source(source: &str, e: &SysError) -> String {
 /// taken before the staging tmpfs exists: a bind of an ancestor of the
 /// staging directory (e.g. /tmp, or /) cannot reveal it. Optional sources
 /// that are missing are left out.
-fn open_host(ops: &[Step<MountOp>]) -> Result<HashMap<usize, Tree>, SetupError> {
+fn open_host(ops: &[Step<MountOp>]) -> Result<Host, SetupError> {
     let mut trees = HashMap::new();
+    let mut layers = HashMap::new();
     for (i, step) in ops.iter().enumerate() {
         let tree = match &step.op {
+            MountOp::Overlay { source, store, .. } => {
+                let opened = open_layers(source, store.as_deref(), writable_holder(ops, source))
+                    .map_err(|e| SetupError::at(&step.at, e.to_string()))?;
+                layers.insert(i, opened);
+                continue;
+            }
             MountOp::Attach {
                 source, optional, ..
             } => match clone_host(source, writable_holder(ops, source)) {
@@ -128,7 +172,13 @@ fn open_host(ops: &[Step<MountOp>]) -> Result<HashMap<usize, Tree>, SetupError> 
         };
         trees.insert(i, tree);
     }
-    Ok(trees)
+    Ok(Host { trees, layers })
+}
+
+/// What `open_host` opened, by operation index.
+struct Host {
+    trees: HashMap<usize, Tree>,
+    layers: HashMap<usize, Layers>,
 }
 
 /// Builds the root from `ops` (`plan::mounts::compile`) in a staging tmpfs
@@ -156,7 +206,7 @@ pub fn build(
     if let Some((uid, gid)) = owner {
         sys::set_fs_ids(uid, gid);
     }
-    let built = build_from(ops, base, &host);
+    let built = build_from(ops, base, &host, owner);
     if owner.is_some() {
         sys::set_fs_ids(0, 0);
     }
@@ -166,17 +216,22 @@ pub fn build(
 fn build_from(
     ops: &[Step<MountOp>],
     base: &str,
-    host: &HashMap<usize, Tree>,
+    host: &Host,
+    owner: Option<(u32, u32)>,
 ) -> Result<(), SetupError> {
     let mut builder: Option<Builder> = None;
     for (i, step) in ops.iter().enumerate() {
         let done = match (&step.op, builder.as_mut()) {
             (MountOp::RootTmpfs | MountOp::RootBind { .. }, _) => {
-                Builder::new(base, host.get(&i)).map(|b| builder = Some(b))
+                Builder::new(base, host.trees.get(&i)).map(|b| builder = Some(b))
             }
             (MountOp::PivotRoot, Some(_)) => builder.take().map_or(Ok(()), Builder::pivot),
             (MountOp::RemountRo { target }, None) => remount_read_only(target),
-            (op, Some(b)) => b.apply(op, host.get(&i)),
+            (MountOp::Overlay { target, .. }, Some(b)) => match host.layers.get(&i) {
+                Some(layers) => b.overlay(target, layers, owner),
+                None => Err(SysError::new("overlay: layers not opened", Errno::EINVAL)),
+            },
+            (op, Some(b)) => b.apply(op, host.trees.get(&i)),
             (op, None) => Err(SysError::new(
                 format!("{op}: no root to act on"),
                 Errno::EINVAL,
@@ -352,7 +407,7 @@ fn attach(root: &OwnedFd, tree: &Tree, target: &str, attrs: u64, shown: &str) ->
 /// Attaches `tree` (from `detached`; from the host path `host`, if any)
 /// on `target_fd` with the attributes `set`, on every mount of the tree
 /// when `recursive`, applied before the program can see them.
-fn place(
+pub(super) fn place(
     tree: &OwnedFd,
     host: Option<&str>,
     target_fd: &OwnedFd,
@@ -500,13 +555,101 @@ impl Builder {
                 let fd = sys::open_in_root(root, target, libc::O_PATH)?;
                 sys::chmod_fd(&fd, *mode, target)
             }
+            MountOp::Protect { under, patterns } => {
+                let dir = sys::open_in_root(root, under, libc::O_PATH | libc::O_DIRECTORY)?;
+                super::protect::apply(&dir, under, patterns).map(drop)
+            }
             MountOp::RootTmpfs
             | MountOp::RootBind { .. }
+            | MountOp::Overlay { .. }
             | MountOp::PivotRoot
             | MountOp::RemountRo { .. } => {
                 Err(SysError::new(format!("{op}: out of order"), Errno::EINVAL))
             }
         }
+    }
+
+    /// overlayfs at `target`, over the host directory `layers.lower`.
+    /// The upper and work directories are the store's, or made in a
+    /// private tmpfs outside the new root (reachable only through the
+    /// overlay, and gone with it). Mounted inside our user namespace, so
+    /// with `userxattr` (Linux 5.11): the layers' own attributes are in
+    /// the user.overlay.* namespace. The directories are passed by
+    /// descriptor, so no host path is parsed as an option.
+    ///
+    /// With `owner` (a root launch building as nobody), the mount itself
+    /// is made with our own ids: overlayfs acts on its layers with the
+    /// mounter's credentials (each access is first checked with the
+    /// program's, on the overlay), and nobody's would not reach the host
+    /// directory's files as the host's root launching it does.
+    fn overlay(
+        &mut self,
+        target: &str,
+        layers: &Layers,
+        owner: Option<(u32, u32)>,
+    ) -> SysResult<()> {
+        let target_fd = ensure_dir(&self.root, target)?;
+        let scratch;
+        let (upper, work) = match &layers.store {
+            Some((upper, work)) => (upper, work),
+            None => {
+                scratch = self.tmpfs_layers()?;
+                (&scratch.0, &scratch.1)
+            }
+        };
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            sys::fd_path(&layers.lower),
+            sys::fd_path(upper),
+            sys::fd_path(work)
+        );
+        if owner.is_some() {
+            sys::set_fs_ids(0, 0);
+        }
+        let mounted = sys::mount(
+            Some("overlay"),
+            &sys::fd_path(&target_fd),
+            Some("overlay"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(&data),
+            "overlay",
+            target,
+        );
+        if let Some((uid, gid)) = owner {
+            sys::set_fs_ids(uid, gid);
+        }
+        mounted.map_err(|e| {
+            if crate::script::host::kernel_version() < (5, 11) {
+                e.hint("overlayfs in a user namespace needs Linux 5.11 or newer")
+            } else {
+                e.hint(
+                    "the host directory's filesystem may not be usable as an overlay's lower \
+                     layer, or the store's as its upper (it needs user extended attributes)",
+                )
+            }
+        })
+    }
+
+    /// A private tmpfs in the scratch space (outside the new root) with
+    /// an overlay's upper and work directories.
+    fn tmpfs_layers(&mut self) -> SysResult<(OwnedFd, OwnedFd)> {
+        let (dir, name) = self.scratch_name()?;
+        sys::mkdirat(&dir, &name, 0o700, "<overlay tmpfs>")?;
+        let at = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
+        sys::mount(
+            Some("tmpfs"),
+            &sys::fd_path(&at),
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(&format!("mode=0700,size={OVERLAY_TMPFS}")),
+            "tmpfs",
+            "<overlay tmpfs>",
+        )?;
+        let tmp = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
+        sys::mkdirat(&tmp, "upper", 0o755, "<overlay tmpfs>/upper")?;
+        sys::mkdirat(&tmp, "work", 0o700, "<overlay tmpfs>/work")?;
+        let open = |n| sys::open_in_root(&tmp, n, libc::O_PATH | libc::O_DIRECTORY);
+        Ok((open("upper")?, open("work")?))
     }
 
     /// pivot_root into the new root; the old root is detached.

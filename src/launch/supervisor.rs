@@ -388,6 +388,10 @@ impl Child {
         self.armed = false;
         let mut trace = None;
         let code = wait_launcher(self.pid, relay, status, &mut trace);
+        // The supervisor exits right after it sent the code; reaped here,
+        // its mount namespace (and an overlay's hold on its changes, with
+        // their lock) is gone when we return.
+        let _ = waitpid(Pid::from_raw(self.pid), Some(WaitPidFlag::__WALL));
         (code, trace)
     }
 }

@@ -9,6 +9,7 @@
 //! | read-only bind, pivot_root | read, execute                  |
 //! | read-write bind            | read, write                    |
 //! | read-write bind, exec      | read, write, execute           |
+//! | overlay (exec)             | read, write (execute)          |
 //! | tmpfs, mqueue              | read, write                    |
 //! | proc                       | read, write                    |
 //! | dev                        | read, write, ioctl on devices  |
@@ -57,6 +58,10 @@ pub fn fs_rules(plan: &Plan) -> Vec<FsRule> {
                     };
                     add(target, access, "bind".into());
                 }
+                FsOp::Overlay { target, exec, .. } => {
+                    let x = if *exec { landlock::EXECUTE } else { 0 };
+                    add(target, read | write | x, "overlay".into())
+                }
                 FsOp::Tmpfs { target, .. } => add(target, read | write, "tmpfs".into()),
                 FsOp::Mqueue { target, .. } => add(target, read | write, "mqueue".into()),
                 FsOp::Proc { target, .. } => add(target, read | write, "proc".into()),
@@ -69,6 +74,7 @@ pub fn fs_rules(plan: &Plan) -> Vec<FsRule> {
                 FsOp::Mkdir { .. }
                 | FsOp::Symlink { .. }
                 | FsOp::RemountRo { .. }
+                | FsOp::Protect { .. }
                 | FsOp::Chmod { .. } => {}
             }
         }

@@ -206,6 +206,29 @@ pub enum FsOp {
         target: String,
         mode: u32,
     },
+    /// Paths below `under` (a directory inside) made read-only and not
+    /// creatable, found when the sandbox starts (`launch::protect`).
+    Protect {
+        under: String,
+        /// Relative shell globs (`**` for any number of directories).
+        patterns: Vec<String>,
+    },
+    /// The host directory `source` at `target` through overlayfs: reads
+    /// see the host's files, writes land in the upper layer.
+    Overlay {
+        source: String,
+        target: String,
+        /// The changes store's name (`moksha diff NAME`); `None`: the upper
+        /// layer is a private tmpfs, thrown away with the sandbox.
+        changes: Option<String>,
+        /// Execution of files there is allowed (as a writable bind's `exec`).
+        #[serde(default)]
+        exec: bool,
+        /// Set by `launch::prepare`: the host directory of the changes
+        /// store (holding `upper/` and `work/`).
+        #[serde(default)]
+        store: Option<String>,
+    },
 }
 
 impl FsOp {
@@ -221,7 +244,9 @@ impl FsOp {
             | FsOp::Symlink { target, .. }
             | FsOp::WriteFile { target, .. }
             | FsOp::RemountRo { target }
+            | FsOp::Overlay { target, .. }
             | FsOp::Chmod { target, .. } => target,
+            FsOp::Protect { under, .. } => under,
         }
     }
 
@@ -238,7 +263,11 @@ impl FsOp {
             | FsOp::Mqueue { replace, .. }
             | FsOp::Symlink { replace, .. }
             | FsOp::WriteFile { replace, .. } => Some(*replace),
-            FsOp::Mkdir { .. } | FsOp::RemountRo { .. } | FsOp::Chmod { .. } => None,
+            FsOp::Overlay { .. } => Some(false),
+            FsOp::Mkdir { .. }
+            | FsOp::RemountRo { .. }
+            | FsOp::Chmod { .. }
+            | FsOp::Protect { .. } => None,
         }
     }
 
@@ -252,6 +281,8 @@ impl FsOp {
                 | FsOp::Dev { .. }
                 | FsOp::Mqueue { .. }
                 | FsOp::RemountRo { .. }
+                | FsOp::Overlay { .. }
+                | FsOp::Protect { .. }
         )
     }
 }

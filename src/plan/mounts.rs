@@ -100,6 +100,22 @@ pub enum MountOp {
         target: String,
         mode: u32,
     },
+    /// The paths below `under` matching `patterns` (relative globs),
+    /// found now, made read-only; a missing one gets a read-only
+    /// placeholder (`launch::workspace`). Runs after every other step, so
+    /// no later mount covers a protected path.
+    Protect {
+        under: String,
+        patterns: Vec<String>,
+    },
+    /// overlayfs at `target`: the host directory `source` as the lower
+    /// layer, the upper (and work) directory in the changes store `store`
+    /// on the host, or in a private tmpfs when `None`.
+    Overlay {
+        source: String,
+        target: String,
+        store: Option<String>,
+    },
     /// pivot_root into the new root and detach the old one.
     PivotRoot,
     /// After pivot_root: that mount (bound onto itself first when it is not
@@ -148,6 +164,18 @@ impl fmt::Display for MountOp {
                 mode,
             } => write!(f, "write     {target} {mode:#o}, {} bytes", content.len()),
             MountOp::Chmod { target, mode } => write!(f, "chmod     {target} {mode:#o}"),
+            MountOp::Protect { under, patterns } => {
+                write!(f, "protect   {under}: {}", patterns.join(" "))
+            }
+            MountOp::Overlay {
+                source,
+                target,
+                store,
+            } => write!(
+                f,
+                "overlay   {source} -> {target} (nosuid,nodev), upper {}",
+                store.as_deref().unwrap_or("tmpfs")
+            ),
             MountOp::PivotRoot => write!(f, "pivot_root, old root detached"),
             MountOp::RemountRo { target } => write!(f, "remount   {target} read-only"),
         }
@@ -218,6 +246,22 @@ fn compile_step(op: &FsOp, out: &mut Vec<MountOp>) {
             },
             optional: *optional,
         }),
+        FsOp::Overlay {
+            source,
+            target,
+            store,
+            changes,
+            ..
+        } => out.push(MountOp::Overlay {
+            source: source.clone(),
+            target: target.clone(),
+            // Unresolved (a plan not prepared): the store by its name.
+            store: changes
+                .as_ref()
+                .map(|n| store.clone().unwrap_or_else(|| format!("<changes {n}>"))),
+        }),
+        // After every other step (compile).
+        FsOp::Protect { .. } => {}
         FsOp::Tmpfs {
             target, size, mode, ..
         } => out.push(MountOp::Fs {
@@ -352,6 +396,16 @@ pub fn compile(plan: &Plan) -> Vec<Step<MountOp>> {
             at: step.at.clone(),
         }));
     }
+    out.extend(plan.fs.iter().filter_map(|step| match &step.op {
+        FsOp::Protect { under, patterns } => Some(Step {
+            op: MountOp::Protect {
+                under: under.clone(),
+                patterns: patterns.clone(),
+            },
+            at: step.at.clone(),
+        }),
+        _ => None,
+    }));
     out.push(Step {
         op: MountOp::PivotRoot,
         at: Default::default(),
@@ -474,7 +528,7 @@ pub fn holder<'a>(plan: &'a Plan, path: &str) -> Option<&'a Step<FsOp>> {
     use super::validate::{normalize, within};
     plan.fs.iter().rev().find(|s| {
         s.op.is_mount()
-            && !matches!(s.op, FsOp::RemountRo { .. })
+            && !matches!(s.op, FsOp::RemountRo { .. } | FsOp::Protect { .. })
             && within(path, &normalize(s.op.target()))
     })
 }
@@ -507,7 +561,7 @@ pub fn origin(plan: &Plan, path: &str) -> Origin {
         path = normalize(&format!("{dest}{rest}"));
     }
     match holder(plan, &path).map(|s| &s.op) {
-        Some(FsOp::Bind { source, target, .. }) => {
+        Some(FsOp::Bind { source, target, .. } | FsOp::Overlay { source, target, .. }) => {
             let rest = &path[normalize(target).len()..];
             Origin::Host(format!("{}{rest}", source.trim_end_matches('/')))
         }
@@ -533,7 +587,10 @@ pub fn needs_a_mount_point_in_a_read_only_bind(
     let mut mounts: Vec<(String, Option<&str>, &Step<FsOp>)> = Vec::new();
     for step in &plan.fs {
         let op = &step.op;
-        if matches!(op, FsOp::RemountRo { .. } | FsOp::Chmod { .. }) {
+        if matches!(
+            op,
+            FsOp::RemountRo { .. } | FsOp::Chmod { .. } | FsOp::Protect { .. }
+        ) {
             continue;
         }
         let target = normalize(op.target());

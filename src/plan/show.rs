@@ -94,6 +94,40 @@ pub fn describe_step(op: &FsOp) -> String {
             )
         }
         FsOp::RemountRo { target } => format!("remount_ro {}", one(target)),
+        FsOp::Protect { under, patterns } => format!(
+            "protect    {}  read-only, not creatable: {}",
+            one(under),
+            patterns
+                .iter()
+                .map(|p| one(p))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        FsOp::Overlay {
+            source,
+            target,
+            changes,
+            exec,
+            store,
+        } => {
+            let dest = if source == target {
+                String::new()
+            } else {
+                format!(" -> {}", one(target))
+            };
+            let upper = match (changes, store) {
+                (None, _) => "a private tmpfs (thrown away at the end)".to_string(),
+                (Some(name), None) => format!("the changes store {}", one(name)),
+                (Some(name), Some(dir)) => {
+                    format!("the changes store {} ({})", one(name), one(dir))
+                }
+            };
+            format!(
+                "overlay    {}{dest}  copy-on-write{}, writes go to {upper}",
+                one(source),
+                if *exec { ", executable" } else { "" }
+            )
+        }
         FsOp::Chmod { target, mode: m } => format!("chmod      {}  {}", one(target), mode(*m)),
     }
 }

@@ -49,6 +49,28 @@ pub fn check_path(path: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a protect pattern: relative, no `..`, not empty, no NUL, every
+/// component a valid glob (`**` alone for any number of directories).
+pub fn check_protect_pattern(p: &str) -> Result<(), String> {
+    if p.is_empty() || p.contains('\0') {
+        return Err(format!("protect pattern {p:?} is empty or has a NUL byte"));
+    }
+    if p.starts_with('/') {
+        return Err(format!(
+            "protect pattern {p:?} is absolute; patterns are relative to `under`"
+        ));
+    }
+    for c in p.split('/') {
+        if c == ".." {
+            return Err(format!("protect pattern {p:?} contains '..'"));
+        }
+        if c != "**" {
+            glob::Pattern::new(c).map_err(|e| format!("bad protect pattern {p:?}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// The path with repeated and trailing slashes and `.` components removed,
 /// so that `/usr/`, `//usr` and `/usr/.` compare equal.
 pub fn normalize(path: &str) -> String {
@@ -134,6 +156,31 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
         match &step.op {
             FsOp::Bind { source, .. } => {
                 check_path(source, "bind source").or_else(|m| fail(m, &step.at))?
+            }
+            FsOp::Overlay {
+                source, changes, ..
+            } => {
+                check_path(source, "overlay directory").or_else(|m| fail(m, &step.at))?;
+                // (The name itself is checked where the store is opened.)
+                if let Some(name) = changes {
+                    let twice = plan.fs.iter().filter(
+                        |s| matches!(&s.op, FsOp::Overlay { changes: Some(n), .. } if n == name),
+                    );
+                    if twice.count() > 1 {
+                        return fail(
+                            format!(
+                                "two overlays keep their changes as {name:?}: give each its \
+                                 own #{{ name: ... }}"
+                            ),
+                            &step.at,
+                        );
+                    }
+                }
+            }
+            FsOp::Protect { patterns, .. } => {
+                for p in patterns {
+                    check_protect_pattern(p).or_else(|m| fail(m, &step.at))?;
+                }
             }
             FsOp::Proc { .. } if !ns.pid => {
                 return fail(

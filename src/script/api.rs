@@ -128,6 +128,23 @@ struct BindOpts {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ProtectOpts {
+    under: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct OverlayOpts {
+    /// "changes" (the default: kept for moksha diff/commit) or "tmpfs".
+    upper: Option<String>,
+    /// The changes' name (default: the sandbox's name).
+    name: Option<String>,
+    target: Option<String>,
+    exec: bool,
+}
+
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct TmpfsOpts {
     size: Option<Size>,
@@ -168,6 +185,54 @@ impl Sandbox {
                 replace: o.replace,
                 create: o.create,
                 exec: o.exec,
+            },
+        );
+        Ok(())
+    }
+
+    fn protect(&self, ctx: &NativeCallContext, patterns: &Array, opts: &Map) -> Res<()> {
+        let o: ProtectOpts = options(opts, "protect")?;
+        let under = path_arg(&o.under, "protect under")?;
+        let patterns = strings(patterns, "protect")?;
+        if patterns.is_empty() {
+            return err("protect: give at least one pattern");
+        }
+        for p in &patterns {
+            plan::validate::check_protect_pattern(p).or_else(err)?;
+        }
+        self.step(ctx, FsOp::Protect { under, patterns });
+        Ok(())
+    }
+
+    fn overlay(&self, ctx: &NativeCallContext, dir: &str, opts: &Map) -> Res<()> {
+        let o: OverlayOpts = options(opts, "overlay")?;
+        let source = path_arg(dir, "overlay directory")?;
+        let target = match &o.target {
+            Some(t) => path_arg(t, "overlay target")?,
+            None => source.clone(),
+        };
+        let changes = match o.upper.as_deref() {
+            None | Some("changes") => {
+                let name = o.name.unwrap_or_else(|| self.0.borrow().name.clone());
+                crate::changes::Store::named(&name).map_err(|e| format!("overlay: {e}"))?;
+                Some(name)
+            }
+            Some("tmpfs") if o.name.is_none() => None,
+            Some("tmpfs") => return err("overlay: a tmpfs upper layer has no name (drop name)"),
+            Some(other) => {
+                return err(format!(
+                    "overlay option upper: {other:?} is neither \"changes\" (kept in                      ~/.local/share/moksha/changes/NAME for moksha diff/commit/discard) nor                      \"tmpfs\" (thrown away at the end)"
+                ))
+            }
+        };
+        self.step(
+            ctx,
+            FsOp::Overlay {
+                source,
+                target,
+                changes,
+                exec: o.exec,
+                store: None,
             },
         );
         Ok(())
@@ -687,6 +752,42 @@ fn register_fs(engine: &mut Engine) {
         "Bind-mounts the host `source` at `target` inside; options as for bind(path, options).",
         |ctx: NativeCallContext, s: &mut Sandbox, src: &str, dst: &str, o: Map| s
             .bind(&ctx, src, dst, &o)
+    );
+    api!(
+        engine,
+        "protect",
+        "s: Sandbox, patterns: Array, options: Map",
+        "Makes the paths below the directory `under` (inside; option, required) that match
+        `patterns` read-only and not creatable, even inside a writable bind or overlay:
+        `s.protect([\".git/hooks\", \".envrc\"], #{ under: \"/src\" })`. Patterns are
+        relative shell globs (`*`, `?`, `[...]`, and `**` for any number of directories,
+        which does not descend into .git); they are matched when the sandbox starts,
+        without following symlinks or leaving `under`. What exists is bound read-only onto
+        itself (writes fail with EROFS, renaming over it or removing it with EBUSY); a
+        literal path that does not exist gets an empty read-only placeholder directory,
+        removed again when a foreground sandbox ends (see docs/workspace.md). The
+        workspace library's protected_paths() is a default list.",
+        |ctx: NativeCallContext, s: &mut Sandbox, p: Array, o: Map| s.protect(&ctx, &p, &o)
+    );
+    api!(
+        engine,
+        "overlay",
+        "s: Sandbox, dir: String",
+        "The host directory `dir` at the same place inside, copy-on-write (overlayfs): the
+        program reads the real files and every write lands in the changes named after the
+        sandbox, which `moksha diff NAME`, `moksha commit NAME` and `moksha discard NAME`
+        show, apply and throw away. The host directory is not changed.",
+        move |ctx: NativeCallContext, s: &mut Sandbox, d: &str| s.overlay(&ctx, d, &none())
+    );
+    api!(
+        engine,
+        "overlay",
+        "s: Sandbox, dir: String, options: Map",
+        "overlay(dir) with options: upper (\"changes\", the default, or \"tmpfs\": writes go to
+        a private tmpfs and are thrown away at the end), name (the changes' name, default
+        the sandbox's), target (where the program sees it, default `dir`), exec (the
+        program may execute files there, as a writable bind's exec).",
+        |ctx: NativeCallContext, s: &mut Sandbox, d: &str, o: Map| s.overlay(&ctx, d, &o)
     );
     api!(
         engine,

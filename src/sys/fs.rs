@@ -54,6 +54,17 @@ pub fn open_beneath_no_symlinks(dir: &OwnedFd, path: &str, shown: &str) -> Resul
     })
 }
 
+/// `open_beneath_no_symlinks` with other open flags (O_DIRECTORY|O_RDONLY
+/// to read a directory, O_NOFOLLOW|O_PATH for what may be a symlink):
+/// the raw errno, for callers that tell ENOENT from the rest.
+pub fn open_beneath(
+    dir: &OwnedFd,
+    path: &str,
+    flags: libc::c_int,
+) -> std::result::Result<OwnedFd, Errno> {
+    openat2(dir, path, flags, BENEATH_NO_LINKS)
+}
+
 /// Creates the directories of the relative `path` beneath `dir` that are
 /// missing (mode `mode`, given to `owner` when set). Unless
 /// `follow_links`, it follows no symlink and never leaves `dir`: a link
@@ -139,12 +150,34 @@ fn openat2(
     flags: libc::c_int,
     resolve: u64,
 ) -> std::result::Result<OwnedFd, Errno> {
-    let c = cstr(path.trim_start_matches('/'));
-    let c = if c.as_bytes().is_empty() {
-        cstr(".")
-    } else {
-        c
-    };
+    // A path's text stands for bytes that need not be UTF-8 (`arg`).
+    openat2_bytes(dir, &crate::arg::to_bytes(path), flags, resolve)
+}
+
+/// `open_beneath` for a path of any bytes (a host file name need not be UTF-8).
+pub fn open_beneath_bytes(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: libc::c_int,
+) -> std::result::Result<OwnedFd, Errno> {
+    openat2_bytes(dir, path, flags, BENEATH_NO_LINKS)
+}
+
+fn openat2_bytes(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: libc::c_int,
+    resolve: u64,
+) -> std::result::Result<OwnedFd, Errno> {
+    let mut trimmed = path;
+    while let [b'/', rest @ ..] = trimmed {
+        trimmed = rest;
+    }
+    if trimmed.contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    let c = std::ffi::CString::new(if trimmed.is_empty() { b"." } else { trimmed })
+        .map_err(|_| Errno::EINVAL)?;
     // SAFETY: open_how is plain data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;

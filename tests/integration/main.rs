@@ -30,3 +30,4 @@ mod trace;
 mod untrusted_text;
 mod web;
 mod workflows;
+mod workspace;

@@ -513,12 +513,19 @@ fn python_profile_sees_only_the_current_directory() {
                 .unwrap(),
         )
         .expect_code(0);
-        assert_eq!(r.stdout, "['hello.py', 'out.txt'] False\n", "{r:?}");
+        // The placeholders of the protected paths missing here
+        // (workspace::protected_paths(), docs/workspace.md), for the run only.
+        assert_eq!(
+            r.stdout, "['.envrc', '.git', '.idea', '.vscode', 'hello.py', 'out.txt'] False\n",
+            "{r:?}"
+        );
         assert_eq!(
             std::fs::read_to_string(work.join("out.txt")).unwrap(),
             "written"
         );
         std::fs::remove_file(work.join("out.txt")).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&work).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "only hello.py: {left:?}");
     }
     assert!(Path::new(&work).exists());
 }

@@ -1,0 +1,460 @@
+//! `s.protect`: paths below a directory of the new root made read-only
+//! and not creatable, found when the root is built (the tree is the
+//! sandbox's to change between runs, so a list made by the profile would
+//! be stale).
+//!
+//! Nothing here follows a symlink or leaves `under`: every lookup is
+//! openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS from the directory, and a
+//! walk reads at most `MAX_ENTRIES` directory entries (an error past that,
+//! not a partial list: fail closed).
+//!
+//! - A path that exists is bound read-only onto itself (a detached clone,
+//!   made read-only before it is attached): writes fail with EROFS, and as
+//!   a mount point it cannot be renamed over or removed (EBUSY).
+//! - Every directory between `under` and it is bound onto itself too,
+//!   unchanged: renaming `.git` away and making a new `.git/hooks` beside
+//!   it would otherwise escape the protection of `.git/hooks`.
+//! - A literal path that does not exist gets a placeholder: an empty
+//!   directory (mode 0555) at its first missing component, bound read-only
+//!   like the rest. Landlock cannot say "anything but this name" and
+//!   making the parent read-only would stop every other write, so the
+//!   placeholder is the only way to keep a name from being created; it is
+//!   made on the host (the bind is the host's directory) and removed
+//!   again when a foreground sandbox ends (`launch::cleanup_placeholders`).
+//!   Where setup may not create it (a directory the program may not write
+//!   either), nothing is needed and nothing is made.
+
+use crate::sys::{self, SysError, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+type SysResult<T> = std::result::Result<T, SysError>;
+
+/// How many directory entries one `protect` step's globs may read.
+pub const MAX_ENTRIES: usize = 100_000;
+use crate::changes::PLACEHOLDER_MODE;
+/// How deep `**` descends.
+const MAX_DEPTH: usize = 32;
+
+/// Whether a pattern component has glob syntax.
+pub fn is_glob(component: &str) -> bool {
+    component.contains(['*', '?', '['])
+}
+
+/// The components of a pattern, without empty and `.` ones.
+fn components(p: &str) -> Vec<&str> {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+/// What the globs of one step found, as paths relative to `under`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Found {
+    /// Paths that exist (not followed if symlinks).
+    pub existing: Vec<String>,
+    /// Literal patterns' first missing component.
+    pub missing: Vec<String>,
+}
+
+struct Walk {
+    entries: usize,
+    under: String,
+}
+
+impl Walk {
+    /// Entries of the directory `rel` (relative to `dir`), not `.`/`..`.
+    fn list(&mut self, dir: &OwnedFd) -> SysResult<Vec<(String, bool)>> {
+        let fd = sys::open_beneath(dir, ".", libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(|e| SysError::new(format!("open({:?})", self.under), e))?;
+        let mut d = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
+            .map_err(|e| SysError::new(format!("opendir({:?})", self.under), e))?;
+        let mut out = Vec::new();
+        for entry in d.iter() {
+            let entry =
+                entry.map_err(|e| SysError::new(format!("readdir({:?})", self.under), e))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            self.entries += 1;
+            if self.entries > MAX_ENTRIES {
+                return Err(SysError::new(
+                    format!(
+                        "protect under {}: the patterns read more than {MAX_ENTRIES} directory \
+                         entries; name the directories more precisely (fewer **)",
+                        self.under
+                    ),
+                    Errno::E2BIG,
+                ));
+            }
+            // As a profile's text sees it (bytes that are not UTF-8 as
+            // private-use characters, `arg`), to match and to open again.
+            let (name, _) = crate::arg::to_text(std::ffi::OsStr::from_bytes(name));
+            let is_dir = entry.file_type() == Some(nix::dir::Type::Directory);
+            out.push((name, is_dir));
+        }
+        Ok(out)
+    }
+
+    /// Matches `pat` (components) at the directory `dir` (`rel` below under).
+    fn matches(
+        &mut self,
+        dir: &OwnedFd,
+        rel: &str,
+        pat: &[&str],
+        depth: usize,
+        out: &mut Vec<String>,
+    ) -> SysResult<()> {
+        let Some((first, rest)) = pat.split_first() else {
+            out.push(rel.to_string());
+            return Ok(());
+        };
+        let join = |name: &str| {
+            if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            }
+        };
+        if *first == "**" {
+            // Zero directories, then one more level of any directory.
+            self.matches(dir, rel, rest, depth, out)?;
+            if depth >= MAX_DEPTH {
+                return Ok(());
+            }
+            for (name, is_dir) in self.list(dir)? {
+                // A repository's internals are named, not searched.
+                if !is_dir || name == ".git" {
+                    continue;
+                }
+                if let Ok(sub) = sys::open_beneath(dir, &name, libc::O_PATH | libc::O_DIRECTORY) {
+                    self.matches(&sub, &join(&name), pat, depth + 1, out)?;
+                }
+            }
+            return Ok(());
+        }
+        let names: Vec<String> = if is_glob(first) {
+            let m = glob::Pattern::new(first).map_err(|e| {
+                SysError::new(format!("protect pattern {first:?}: {e}"), Errno::EINVAL)
+            })?;
+            self.list(dir)?
+                .into_iter()
+                .filter(|(n, _)| m.matches(n))
+                .map(|(n, _)| n)
+                .collect()
+        } else {
+            vec![first.to_string()]
+        };
+        for name in names {
+            if rest.is_empty() {
+                match sys::open_beneath(dir, &name, libc::O_PATH | libc::O_NOFOLLOW) {
+                    Ok(_) => out.push(join(&name)),
+                    Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(SysError::new(format!("open({:?})", join(&name)), e)),
+                }
+            } else {
+                match sys::open_beneath(dir, &name, libc::O_PATH | libc::O_DIRECTORY) {
+                    Ok(sub) => self.matches(&sub, &join(&name), rest, depth, out)?,
+                    // Not there, not a directory, or a symlink: nothing below.
+                    Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => {}
+                    Err(e) => return Err(SysError::new(format!("open({:?})", join(&name)), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first missing component of the literal relative `path` below
+/// `dir`, as a relative path; `None` when all of it exists (or a
+/// component is not a directory: nothing can be created below it).
+fn first_missing(dir: &OwnedFd, path: &str) -> SysResult<Option<String>> {
+    let parts = components(path);
+    for i in 1..=parts.len() {
+        let rel = parts[..i].join("/");
+        match sys::open_beneath(dir, &rel, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(_) => {}
+            Err(Errno::ENOENT) => return Ok(Some(rel)),
+            Err(Errno::ENOTDIR | Errno::ELOOP) => return Ok(None),
+            Err(e) => return Err(SysError::new(format!("open({rel:?})"), e)),
+        }
+    }
+    Ok(None)
+}
+
+/// What `patterns` find below the directory `dir` (`under`, for messages).
+pub fn find(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Found> {
+    let mut walk = Walk {
+        entries: 0,
+        under: under.to_string(),
+    };
+    let mut found = Found::default();
+    for p in patterns {
+        let pat = components(p);
+        let mut hits = Vec::new();
+        walk.matches(dir, "", &pat, 0, &mut hits)?;
+        if hits.is_empty() && !pat.iter().any(|c| is_glob(c)) {
+            if let Some(missing) = first_missing(dir, p)? {
+                found.missing.push(missing);
+            }
+        }
+        found.existing.extend(hits);
+    }
+    found.existing.sort();
+    found.existing.dedup();
+    found.missing.sort();
+    found.missing.dedup();
+    Ok(found)
+}
+
+/// Binds the object at `rel` below `dir` onto itself with `attrs` set.
+fn bind_onto_itself(dir: &OwnedFd, rel: &str, attrs: u64, shown: &str) -> SysResult<()> {
+    let fd = sys::open_beneath(dir, rel, libc::O_PATH | libc::O_NOFOLLOW)
+        .map_err(|e| SysError::new(format!("open({shown:?})"), e))?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| SysError::new(format!("stat({shown:?})"), e))?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(SysError::new(
+            format!("protect {shown}: it is a symlink, and a link cannot be made read-only"),
+            Errno::ELOOP,
+        )
+        .hint("replace the link by what it points to, or leave it out of the patterns"));
+    }
+    // Through rootfs, so that kernels without the new mount API get it too.
+    let tree = super::rootfs::detached(&fd, shown)?;
+    super::rootfs::place(&tree, None, &fd, attrs, true, shown, shown)
+}
+
+/// Makes what `patterns` find below `dir` (the new root's `under`)
+/// read-only and not creatable. Returns the placeholders made (relative).
+pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<String>> {
+    let found = find(dir, under, patterns)?;
+    let shown = |rel: &str| format!("{}/{rel}", under.trim_end_matches('/'));
+    let mut made = Vec::new();
+    for rel in &found.missing {
+        let parts = components(rel);
+        let (name, parent) = parts.split_last().expect("a missing path has a component");
+        let parent_fd = sys::open_beneath(dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| SysError::new(format!("open({:?})", shown(&parent.join("/"))), e))?;
+        let c = std::ffi::CString::new(crate::arg::to_bytes(name)).map_err(|_| {
+            SysError::new(format!("protect {}: a NUL byte", shown(rel)), Errno::EINVAL)
+        })?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name.
+        let r = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c.as_ptr(), PLACEHOLDER_MODE) };
+        match (r, Errno::last()) {
+            (0, _) => made.push(rel.clone()),
+            // Nobody inside may create it either (or it just appeared,
+            // and is protected below as it is).
+            (_, Errno::EACCES | Errno::EPERM | Errno::EROFS) => continue,
+            (_, Errno::EEXIST) => {}
+            (_, e) => return Err(SysError::new(format!("mkdir({:?})", shown(rel)), e)),
+        }
+    }
+    let mut leaves: Vec<&String> = found.existing.iter().chain(&made).collect();
+    leaves.sort();
+    leaves.dedup();
+    // The directories on the way, outermost first, pinned as they are.
+    let mut pins: Vec<String> = Vec::new();
+    for leaf in &leaves {
+        let parts = components(leaf);
+        for i in 1..parts.len() {
+            pins.push(parts[..i].join("/"));
+        }
+    }
+    pins.sort_by_key(|p| p.matches('/').count());
+    pins.dedup();
+    pins.retain(|p| !leaves.contains(&p));
+    for pin in &pins {
+        bind_onto_itself(dir, pin, 0, &shown(pin))?;
+    }
+    // Innermost last, so an outer read-only clone does not copy an inner one twice.
+    for leaf in leaves {
+        bind_onto_itself(
+            dir,
+            leaf,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            &shown(leaf),
+        )?;
+    }
+    Ok(made)
+}
+
+/// The placeholders a sandbox's protect steps may make on the host, found
+/// before it starts (a literal pattern's first missing component), and
+/// removed when the guard drops: an empty directory of PLACEHOLDER_MODE there then
+/// is ours. Under an overlay, they are made in its upper directory.
+#[derive(Default)]
+pub struct Placeholders {
+    /// (the host directory, the relative path) of each.
+    candidates: Vec<(String, String)>,
+    /// (a changes store, the path relative to its overlay) of those
+    /// under an overlay.
+    stores: Vec<(String, String)>,
+}
+
+impl Placeholders {
+    /// The candidates of `plan`'s protect steps (none without a host
+    /// directory under them).
+    pub fn of(plan: &crate::plan::Plan) -> Placeholders {
+        use crate::plan::validate::normalize;
+        use crate::plan::FsOp;
+        let mut candidates = Vec::new();
+        let mut stores = Vec::new();
+        for step in &plan.fs {
+            let FsOp::Protect { under, patterns } = &step.op else {
+                continue;
+            };
+            let under = normalize(under);
+            // Under an overlay: the store, and `under` relative to its root.
+            let mut in_store: Option<(String, String)> = None;
+            let (lower, base) = match crate::plan::mounts::holder(plan, &under).map(|s| &s.op) {
+                Some(FsOp::Bind { source, target, .. }) => {
+                    let host = format!(
+                        "{}{}",
+                        source.trim_end_matches('/'),
+                        &under[normalize(target).len()..]
+                    );
+                    (host.clone(), host)
+                }
+                Some(FsOp::Overlay {
+                    source,
+                    target,
+                    store: Some(store),
+                    ..
+                }) => {
+                    let rest = &under[normalize(target).len()..];
+                    in_store = Some((store.clone(), rest.trim_start_matches('/').to_string()));
+                    (
+                        format!("{}{rest}", source.trim_end_matches('/')),
+                        format!("{store}/upper{rest}"),
+                    )
+                }
+                _ => continue,
+            };
+            let Ok(fd) = sys::open_path(&lower) else {
+                continue;
+            };
+            for p in patterns
+                .iter()
+                .filter(|p| !components(p).iter().any(|c| is_glob(c)))
+            {
+                if let Ok(Some(rel)) = first_missing(&fd, p) {
+                    if let Some((store, rest)) = &in_store {
+                        let path = if rest.is_empty() {
+                            rel.clone()
+                        } else {
+                            format!("{rest}/{rel}")
+                        };
+                        stores.push((store.clone(), path));
+                    }
+                    candidates.push((base.clone(), rel));
+                }
+            }
+        }
+        Placeholders { candidates, stores }
+    }
+
+    /// Tells each overlay's store where placeholders may appear in it (a
+    /// detached sandbox's stay: they are not changes to commit).
+    pub fn record_in_stores(&self) -> Result<(), String> {
+        for (store, path) in &self.stores {
+            let dir = std::path::PathBuf::from(store);
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crate::changes::Store { name, dir }.add_placeholders(std::slice::from_ref(path))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps them (a detached sandbox outlives the launcher).
+    pub fn release(mut self) {
+        self.candidates.clear();
+    }
+}
+
+impl Drop for Placeholders {
+    fn drop(&mut self) {
+        for (base, rel) in &self.candidates {
+            let Ok(dir) = sys::open_path(base) else {
+                continue;
+            };
+            let parts = components(rel);
+            let Some((name, parent)) = parts.split_last() else {
+                continue;
+            };
+            let Ok(parent) =
+                sys::open_beneath(&dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
+            else {
+                continue;
+            };
+            let name = crate::arg::to_path(name);
+            let Ok(st) = nix::sys::stat::fstatat(
+                Some(parent.as_raw_fd()),
+                &name,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) else {
+                continue;
+            };
+            // Ours: an empty directory (rmdir refuses others) of our mode.
+            if st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_mode & 0o7777 == PLACEHOLDER_MODE
+            {
+                let _ = nix::unistd::unlinkat(
+                    Some(parent.as_raw_fd()),
+                    &name,
+                    nix::unistd::UnlinkatFlags::RemoveDir,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_are_relative_globs_without_dotdot() {
+        use crate::plan::validate::check_protect_pattern as check;
+        assert!(check(".git/hooks").is_ok());
+        assert!(check("**/.git/hooks").is_ok());
+        assert!(check("/etc").unwrap_err().contains("absolute"));
+        assert!(check("a/../b").unwrap_err().contains(".."));
+        assert!(check("").is_err());
+        assert!(check("[").is_err());
+    }
+
+    #[test]
+    fn globs_find_what_exists_and_the_first_missing_part_of_literals() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir_all(d.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(d.join("sub/.git/hooks")).unwrap();
+        std::fs::create_dir_all(d.join("sub/.git/x/.git/hooks")).unwrap();
+        std::fs::write(d.join(".git/config"), "").unwrap();
+        std::fs::create_dir_all(d.join("out")).unwrap();
+        // A link out of the tree is neither followed nor matched through.
+        std::os::unix::fs::symlink("/etc", d.join("link")).unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("out/.envrc")).unwrap();
+        let fd = sys::open_path(d.to_str().unwrap()).unwrap();
+        let pats: Vec<String> = [
+            "**/.git/hooks",
+            ".git/config",
+            ".envrc",
+            ".vscode/tasks.json",
+            "link/passwd",
+            "*/.envrc",
+        ]
+        .map(String::from)
+        .to_vec();
+        let f = find(&fd, "/p", &pats).unwrap();
+        assert_eq!(
+            f.existing,
+            [".git/config", ".git/hooks", "out/.envrc", "sub/.git/hooks"]
+        );
+        assert_eq!(f.missing, [".envrc", ".vscode"]);
+    }
+}
