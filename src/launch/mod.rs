@@ -687,6 +687,9 @@ fn setup_inside(
         }
     }
     phase("forking the program");
+    // Named before the program exists, so that whatever it starts sees
+    // the supervisor by its name (the program's copy is renamed by exec).
+    sys::set_name("moksha-init");
 
     // 6. The program: its own last steps (rlimits, fds, capabilities,
     //    no_new_privs, landlock, seccomp) and exec happen in program::start.

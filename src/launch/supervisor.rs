@@ -433,7 +433,6 @@ pub fn become_supervisor(
     if plan.supervision.die_with_parent {
         let _ = sys::set_pdeathsig(libc::SIGKILL);
     }
-    sys::set_name("moksha-init");
     if let Err(e) = confine::supervisor(tracer.is_some()) {
         eprintln!("moksha: the supervisor runs unfiltered: {e}");
     }

@@ -436,7 +436,12 @@ both!(wget, |who| {
     let b = setup(who);
     // A local web server on the host's loopback: wget's profile keeps the
     // host network.
-    let port = 20000 + (std::process::id() % 20000) as u16 + if who == Who::Root { 0 } else { 1 };
+    // A port free now (the kernel's pick), not one derived from the pid,
+    // which another test's server may hold.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
     let mut server = std::process::Command::new("python3")
         .args([
             "-m",
