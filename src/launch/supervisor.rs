@@ -384,14 +384,18 @@ impl Child {
 
     /// Waits for the sandbox (`wait_launcher`); returns the program's code
     /// and, in trace mode, the supervisor's tally (JSON).
-    pub fn wait(mut self, relay: Relay, status: OwnedFd) -> (i32, Option<Vec<u8>>) {
+    /// With `reap`, returns only once the supervisor is gone too: its
+    /// mount namespace (and an overlay's hold on its changes, with their
+    /// lock) is gone then, so `moksha exec ... && moksha commit` works.
+    /// Without, returns with the code, as bubblewrap does, and the PID
+    /// namespace's teardown (~0.8 ms) is not waited for.
+    pub fn wait(mut self, relay: Relay, status: OwnedFd, reap: bool) -> (i32, Option<Vec<u8>>) {
         self.armed = false;
         let mut trace = None;
         let code = wait_launcher(self.pid, relay, status, &mut trace);
-        // The supervisor exits right after it sent the code; reaped here,
-        // its mount namespace (and an overlay's hold on its changes, with
-        // their lock) is gone when we return.
-        let _ = waitpid(Pid::from_raw(self.pid), Some(WaitPidFlag::__WALL));
+        if reap {
+            let _ = waitpid(Pid::from_raw(self.pid), Some(WaitPidFlag::__WALL));
+        }
         (code, trace)
     }
 }
