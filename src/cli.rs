@@ -538,6 +538,29 @@ impl Target {
     }
 }
 
+impl Command {
+    /// Whether the command's work is printing, so that a reader who stops
+    /// reading (`| head`) may end it: not the ones that run sandboxes,
+    /// talk to a sandbox or to git, or change files.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Plan { .. }
+                | Command::Explain { .. }
+                | Command::Check { .. }
+                | Command::Ps { .. }
+                | Command::Diff { .. }
+                | Command::Logs { .. }
+                | Command::Profiles { .. }
+                | Command::Stdlib { .. }
+                | Command::Api
+                | Command::Completions { .. }
+                | Command::Man { .. }
+                | Command::Test { .. }
+        )
+    }
+}
+
 /// Parses the command line; exits with status 2 and usage on bad input,
 /// including one of moksha's options written where the program's
 /// arguments start.

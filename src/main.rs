@@ -10,5 +10,8 @@ fn main() {
         std::process::exit(moksha::launch::egress::main(&args));
     }
     let cli = moksha::cli::parse();
+    if cli.command.only_prints() {
+        moksha::sys::signal::die_on_broken_pipe();
+    }
     std::process::exit(moksha::commands::run(cli));
 }

@@ -19,6 +19,15 @@ pub fn restore_signals() {
         unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
 }
 
+/// SIGPIPE back to its default action for a command that only prints:
+/// `moksha api | head` ends quietly, as other tools do, instead of
+/// panicking on the write that fails.
+pub fn die_on_broken_pipe() {
+    // SAFETY: setting a default disposition installs no handler.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+}
+
 /// What a timed wait for signals saw.
 pub enum Waited {
     Signal(Signal),

@@ -494,3 +494,40 @@ fn api_prints_documented_definitions() {
     );
     assert!(!out.contains("-> ;"), "{out}");
 }
+
+// A reader that stops early (`moksha completions bash | head -1`) ends a
+// printing command quietly, by SIGPIPE as other tools end, not with a
+// panic on the failed write.
+#[test]
+fn a_closed_pipe_ends_a_printing_command_quietly() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors from pipe2, owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // A one-page pipe: the 50 KB of completions cannot fit before we close it.
+    // SAFETY: F_SETPIPE_SZ on a pipe we own.
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) };
+    let mut child = moksha(Who::Root, &["completions", "bash"])
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::fs::File::from(read);
+    let mut first = [0u8; 10];
+    reader.read_exact(&mut first).unwrap();
+    drop(reader);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
