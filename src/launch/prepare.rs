@@ -12,6 +12,7 @@ use super::error::SetupError;
 use super::{helper, network, Options};
 use crate::plan::{self, FsOp, Plan, Step, ValidationError};
 use crate::state;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// A plan ready to run, and what the launch found on the host for it.
@@ -354,9 +355,12 @@ fn log_bus_proxies(plan: &mut Plan) {
 }
 
 /// The tmpfs steps that hide the host directory `dir` in every place a
-/// bind of it or of a directory above it shows it.
+/// bind of it or of a directory above it shows it. A source is matched by
+/// its path and by what it is (device and inode): a symlink or a second
+/// mount of a directory above `dir` shows it as well.
 fn hide_under_binds(plan: &Plan, dir: &Path) -> Vec<Step<FsOp>> {
-    let dir = plan::validate::normalize(&dir.to_string_lossy());
+    let dir_text = plan::validate::normalize(&dir.to_string_lossy());
+    let above = identities_above(dir);
     let mut out: Vec<Step<FsOp>> = Vec::new();
     for step in &plan.fs {
         let (FsOp::Bind { source, target, .. } | FsOp::Overlay { source, target, .. }) = &step.op
@@ -364,14 +368,22 @@ fn hide_under_binds(plan: &Plan, dir: &Path) -> Vec<Step<FsOp>> {
             continue;
         };
         let source = plan::validate::normalize(source);
-        if !plan::validate::within(&dir, &source) {
-            continue;
-        }
         // The part of `dir` below the bind's source ("" for the source itself).
-        let rest = if source == "/" {
-            &dir[..]
+        let rest = if plan::validate::within(&dir_text, &source) {
+            if source == "/" {
+                dir_text.clone()
+            } else {
+                dir_text[source.len()..].to_string()
+            }
         } else {
-            &dir[source.len()..]
+            // As the bind opens it: symlinks followed.
+            let Ok(meta) = std::fs::metadata(crate::arg::to_path(&source)) else {
+                continue;
+            };
+            match above.iter().find(|(id, _)| *id == (meta.dev(), meta.ino())) {
+                Some((_, rest)) => rest.clone(),
+                None => continue,
+            }
         };
         let inside = format!(
             "{}{rest}",
@@ -394,6 +406,42 @@ fn hide_under_binds(plan: &Plan, dir: &Path) -> Vec<Step<FsOp>> {
             },
             at: step.at.clone(),
         });
+    }
+    out
+}
+
+/// Every existing directory from `/` down to `dir` (symlinks resolved), by
+/// device and inode, with the part of `dir` below it ("" for `dir`).
+fn identities_above(dir: &Path) -> Vec<((u64, u64), String)> {
+    // The deepest part of `dir` that exists, resolved, and what follows it.
+    let mut existing = dir.to_path_buf();
+    let mut tail = std::path::PathBuf::new();
+    let real = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail = Path::new(name).join(&tail);
+                existing = parent.to_path_buf();
+            }
+            _ => return Vec::new(),
+        }
+    };
+    let full = crate::arg::path_text(&real.join(&tail));
+    let full = plan::validate::normalize(&full);
+    let mut out = Vec::new();
+    for ancestor in real.ancestors() {
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        let a = plan::validate::normalize(&crate::arg::path_text(ancestor));
+        let rest = if a == "/" {
+            full.clone()
+        } else {
+            full[a.len()..].to_string()
+        };
+        out.push(((meta.dev(), meta.ino()), rest));
     }
     out
 }

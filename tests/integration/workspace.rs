@@ -609,3 +609,36 @@ both!(
         assert!(!w.project.join(".envrc").exists());
     }
 );
+
+// The store is hidden by what a bind shows, not by how its path is
+// written: a symlink to the data directory (or a second mount of it) is a
+// bind of the same directory. Seen in review: through such a bind a
+// sandbox rewrote its store's overlay.json, and `moksha commit` then wrote
+// where that pointed.
+both!(
+    the_changes_store_is_hidden_behind_a_symlinked_bind_too,
+    |who: Who| {
+        let w = World::new(who);
+        write(&w.project.join("a.txt"), b"a\n", who);
+        w.sandbox(
+            &format!("s.overlay({:?}, #{{ name: \"t\" }});", w.p()),
+            "echo b > b.txt",
+        )
+        .expect_code(0);
+        assert!(w.changes_dir().join("t/overlay.json").exists());
+        let link = w.project.parent().unwrap().join("data-link");
+        std::os::unix::fs::symlink(&w.data, &link).unwrap();
+        let script = format!(
+            "ls -A {0}/moksha/changes | wc -l; \
+             echo '{{}}' > {0}/moksha/changes/t/overlay.json 2>/dev/null && echo rewritten; exit 0",
+            link.display()
+        );
+        let dir = world_dir();
+        let extra = format!("s.bind({:?}, #{{ rw: true }});", link.to_string_lossy());
+        let path = write_profile(dir.path(), "link.rhai", &sh_profile(&extra, &script));
+        let r = w.moksha(&["exec", &path]).expect_code(0);
+        assert_eq!(r.stdout.trim(), "0", "{r:?}");
+        let manifest = std::fs::read_to_string(w.changes_dir().join("t/overlay.json")).unwrap();
+        assert!(manifest.contains(&w.p()), "{manifest}");
+    }
+);
