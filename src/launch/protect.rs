@@ -167,21 +167,33 @@ impl Walk {
     }
 }
 
-/// The first missing component of the literal relative `path` below
-/// `dir`, as a relative path; `None` when all of it exists (or a
-/// component is not a directory: nothing can be created below it).
-fn first_missing(dir: &OwnedFd, path: &str) -> SysResult<Option<String>> {
+/// Where the literal relative `path` below `dir` stops existing.
+enum Ends {
+    /// Every component is there.
+    Whole,
+    /// This prefix is the first missing component: a placeholder goes there.
+    Missing(String),
+    /// This prefix exists but is a file (the `.git` file of a worktree):
+    /// nothing is below it, but the writable tree could replace it by a
+    /// directory holding the path (or point it at another git directory),
+    /// so the file is protected itself. Found in review.
+    NotADirectory(String),
+}
+
+fn ends(dir: &OwnedFd, path: &str) -> SysResult<Ends> {
     let parts = components(path);
     for i in 1..=parts.len() {
         let rel = parts[..i].join("/");
         match sys::open_beneath(dir, &rel, libc::O_PATH | libc::O_NOFOLLOW) {
             Ok(_) => {}
-            Err(Errno::ENOENT) => return Ok(Some(rel)),
-            Err(Errno::ENOTDIR | Errno::ELOOP) => return Ok(None),
+            Err(Errno::ENOENT) => return Ok(Ends::Missing(rel)),
+            Err(Errno::ENOTDIR) => return Ok(Ends::NotADirectory(parts[..i - 1].join("/"))),
+            // A symlink: nothing is matched through it (see docs/workspace.md).
+            Err(Errno::ELOOP) => return Ok(Ends::Whole),
             Err(e) => return Err(SysError::new(format!("open({rel:?})"), e)),
         }
     }
-    Ok(None)
+    Ok(Ends::Whole)
 }
 
 /// What `patterns` find below the directory `dir` (`under`, for messages).
@@ -196,8 +208,11 @@ pub fn find(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Found>
         let mut hits = Vec::new();
         walk.matches(dir, "", &pat, 0, &mut hits)?;
         if hits.is_empty() && !pat.iter().any(|c| is_glob(c)) {
-            if let Some(missing) = first_missing(dir, p)? {
-                found.missing.push(missing);
+            match ends(dir, p)? {
+                Ends::Whole => {}
+                Ends::Missing(rel) => found.missing.push(rel),
+                Ends::NotADirectory(rel) if !rel.is_empty() => found.existing.push(rel),
+                Ends::NotADirectory(_) => {}
             }
         }
         found.existing.extend(hits);
@@ -340,7 +355,7 @@ impl Placeholders {
                 .iter()
                 .filter(|p| !components(p).iter().any(|c| is_glob(c)))
             {
-                if let Ok(Some(rel)) = first_missing(&fd, p) {
+                if let Ok(Ends::Missing(rel)) = ends(&fd, p) {
                     if let Some((store, rest)) = &in_store {
                         let path = if rest.is_empty() {
                             rel.clone()
@@ -436,6 +451,9 @@ mod tests {
         std::fs::create_dir_all(d.join("sub/.git/x/.git/hooks")).unwrap();
         std::fs::write(d.join(".git/config"), "").unwrap();
         std::fs::create_dir_all(d.join("out")).unwrap();
+        // A worktree's .git is a file: protected itself.
+        std::fs::create_dir_all(d.join("wt")).unwrap();
+        std::fs::write(d.join("wt/.git"), "gitdir: ../.git/worktrees/wt\n").unwrap();
         // A link out of the tree is neither followed nor matched through.
         std::os::unix::fs::symlink("/etc", d.join("link")).unwrap();
         std::os::unix::fs::symlink("/etc", d.join("out/.envrc")).unwrap();
@@ -447,13 +465,20 @@ mod tests {
             ".vscode/tasks.json",
             "link/passwd",
             "*/.envrc",
+            "wt/.git/hooks",
         ]
         .map(String::from)
         .to_vec();
         let f = find(&fd, "/p", &pats).unwrap();
         assert_eq!(
             f.existing,
-            [".git/config", ".git/hooks", "out/.envrc", "sub/.git/hooks"]
+            [
+                ".git/config",
+                ".git/hooks",
+                "out/.envrc",
+                "sub/.git/hooks",
+                "wt/.git"
+            ]
         );
         assert_eq!(f.missing, [".envrc", ".vscode"]);
     }
