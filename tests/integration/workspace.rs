@@ -642,3 +642,48 @@ both!(
         assert!(manifest.contains(&w.p()), "{manifest}");
     }
 );
+
+// The stdlib's default list protects all of .git: found in review, a
+// sandbox that could write the rest of it made .git/commondir name a
+// directory of its own, whose config's core.fsmonitor the host's next
+// `git status` ran. A worktree's .git file is protected too (it could be
+// pointed at another git directory).
+both!(
+    the_default_list_keeps_git_from_being_redirected,
+    |who: Who| {
+        let w = World::new(who);
+        mkdir(&w.project.join(".git/hooks"), who);
+        write(&w.project.join(".git/config"), b"[core]\n", who);
+        let wt = w.project.join("wt");
+        mkdir(&wt, who);
+        write(&wt.join(".git"), b"gitdir: ../.git/worktrees/wt\n", who);
+        write(&w.project.join("a.txt"), b"a\n", who);
+        let extra = format!(
+            "s.bind({0:?}, #{{ rw: true }});\nimport \"workspace\" as workspace;\n\
+             workspace::protect_dir(s, {0:?});\ns.protect([\"wt/.git/hooks\"], #{{ under: {0:?} }});",
+            w.p()
+        );
+        let script = "try() { name=$1; shift; if (\"$@\") 2>/dev/null; then echo \"$name:worked\"; else echo \"$name:failed\"; fi; }
+        try commondir sh -c 'echo ../.evil > .git/commondir'
+        try worktree-gitdir sh -c 'echo gitdir: .evil > wt/.git'
+        try replace-worktree-gitdir sh -c 'rm -f wt/.git && mkdir wt/.git'
+        try write-other sh -c 'echo ok > a.txt'";
+        let r = w.sandbox(&extra, script).expect_code(0);
+        let got: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(
+            got,
+            [
+                "commondir:failed",
+                "worktree-gitdir:failed",
+                "replace-worktree-gitdir:failed",
+                "write-other:worked",
+            ],
+            "{r:?}"
+        );
+        assert!(!w.project.join(".git/commondir").exists());
+        assert_eq!(
+            std::fs::read(wt.join(".git")).unwrap(),
+            b"gitdir: ../.git/worktrees/wt\n"
+        );
+    }
+);
