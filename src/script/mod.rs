@@ -8,7 +8,7 @@ pub mod memory;
 pub mod overrides;
 pub mod resolver;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::plan::{self, Plan};
 use diagnostics::ProfileError;

@@ -220,20 +220,9 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use crate::plan::{NetMode, Plan, Proto};
-    use crate::script::{evaluate, ProfileSource};
 
     fn eval(body: &str) -> Result<Plan, String> {
-        let text = format!("let s = sandbox(\"t\");\n{body}\ns.exec([\"/bin/true\"]);\n");
-        let src = ProfileSource {
-            name: "p.rhai".into(),
-            text,
-            dir: None,
-            modules: Vec::new(),
-            ..Default::default()
-        };
-        evaluate(&src, &[])
-            .map(|(plan, _)| plan)
-            .map_err(|e| e.render())
+        crate::script::tests::wrapped(body)
     }
 
     #[test]

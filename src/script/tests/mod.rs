@@ -37,6 +37,12 @@ fn wrap(body: &str) -> String {
     format!("let s = sandbox(\"t\");\n{body}\ns.exec([\"/bin/true\"]);\n")
 }
 
+/// Evaluates `wrap(body)`; the rendered error on failure (for the API
+/// areas' own tests, beside their registration).
+pub(crate) fn wrapped(body: &str) -> Result<Plan, String> {
+    eval_args(&wrap(body), &[]).map_err(|e| e.render())
+}
+
 /// Evaluates `wrap(body)`; panics with the rendered error on failure.
 #[track_caller]
 fn plan_of(body: &str) -> Plan {
