@@ -474,7 +474,7 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
         return Err(format!(
             "this kernel ({}) has no openat2, which moksha resolves every path in the new root \
              with: it needs Linux 5.8 or newer",
-            crate::sys::kernel_release()
+            crate::script::host::kernel_release()
         )
         .into());
     }

@@ -38,12 +38,8 @@ pub(super) fn detached(fd: &OwnedFd, shown: &str) -> SysResult<OwnedFd> {
     if sys::new_mount_api() {
         return sys::clone_tree(fd, shown);
     }
-    fd.try_clone().map_err(|e| {
-        SysError::new(
-            format!("dup({shown:?})"),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
-        )
-    })
+    fd.try_clone()
+        .map_err(|e| SysError::io(format!("dup({shown:?})"), &e))
 }
 
 /// Opens the host source of a bind. Below `writable` (the source of
@@ -769,24 +765,23 @@ mod classic {
     fn real_path(fd: &OwnedFd, shown: &str) -> SysResult<String> {
         std::fs::read_link(sys::fd_path(fd))
             .map(|p| crate::arg::path_text(&p))
-            .map_err(|e| {
-                SysError::new(
-                    format!("readlink(<fd of {shown:?}>)"),
-                    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-                )
-            })
+            .map_err(|e| SysError::io(format!("readlink(<fd of {shown:?}>)"), &e))
     }
 
     /// The mount now on top at the path `covered` was open on (a bind was
-    /// just made there), with every mount below it, parents first.
-    fn new_tree(covered: &OwnedFd, shown: &str) -> SysResult<(String, Vec<sys::MountEntry>)> {
+    /// just made there), with every mount below it in `all`, parents first.
+    fn new_tree(
+        covered: &OwnedFd,
+        all: &[sys::MountEntry],
+        shown: &str,
+    ) -> SysResult<(String, Vec<sys::MountEntry>)> {
         let at = real_path(covered, shown)?;
         let top = sys::open_path(&at)?;
         let id = sys::mount_id(&top).ok_or_else(|| {
             SysError::new(format!("statx({shown:?}, STATX_MNT_ID)"), Errno::ENOSYS)
                 .hint("moksha needs Linux 5.8 or newer")
         })?;
-        Ok((at, sys::tree_of(&sys::mounts()?, id)))
+        Ok((at, sys::tree_of(all, id)))
     }
 
     /// Adds `set` to the bind just made at `covered`: to its every mount
@@ -800,10 +795,10 @@ mod classic {
         if set == 0 {
             return Ok(());
         }
-        let (at, tree) = new_tree(covered, shown)?;
         if !recursive {
-            return sys::remount_bind(&at, set, shown);
+            return sys::remount_bind(&real_path(covered, shown)?, set, shown);
         }
+        let (_, tree) = new_tree(covered, &sys::mounts()?, shown)?;
         for m in &tree {
             // A mount another one covers is out of reach: only the top
             // one at a point is remounted, and it is what paths reach.
@@ -823,17 +818,14 @@ mod classic {
         if !crate::plan::validate::within(base, host) {
             return Ok(());
         }
-        let (at, tree) = new_tree(covered, shown)?;
+        let all = sys::mounts()?;
+        let (at, tree) = new_tree(covered, &all, shown)?;
         let rest = normalize(base)[normalize(host).len()..].to_string();
         let copy = normalize(&format!("{at}/{rest}"));
-        let staging = sys::mounts()?
-            .into_iter()
-            .rev()
-            .find(|m| m.point == base)
-            .map(|m| m.dev);
+        let staging = all.iter().rev().find(|m| m.point == base).map(|m| &m.dev);
         let copied = tree
             .iter()
-            .any(|m| m.point == copy && Some(&m.dev) == staging.as_ref());
+            .any(|m| m.point == copy && Some(&m.dev) == staging);
         if copied {
             sys::umount_detach(&copy, shown)?;
         }

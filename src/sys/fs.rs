@@ -6,12 +6,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Writes a small file on the host (e.g. /proc/PID/uid_map).
 pub fn write_host_file(path: &str, content: &str) -> Result<()> {
-    std::fs::write(path, content).map_err(|e| {
-        SysError::new(
-            format!("write({path:?}, {:?})", content.trim_end()),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })
+    std::fs::write(path, content)
+        .map_err(|e| SysError::io(format!("write({path:?}, {:?})", content.trim_end()), &e))
 }
 
 /// open(2) with O_CLOEXEC added; `call` names it in errors.
@@ -135,13 +131,6 @@ pub fn resolves_in_root() -> bool {
         )
     };
     !(ret < 0 && Errno::last() == Errno::ENOSYS)
-}
-
-/// The kernel's release (uname -r), for messages.
-pub fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn openat2(

@@ -60,6 +60,10 @@ impl SysError {
             hint: None,
         }
     }
+    /// A std I/O error of `call`, with its errno.
+    pub fn io(call: impl Into<String>, e: &std::io::Error) -> Self {
+        SysError::new(call, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -373,12 +373,8 @@ pub fn parse_mountinfo(text: &[u8]) -> Vec<MountEntry> {
 
 /// This process's mounts.
 pub fn mounts() -> Result<Vec<MountEntry>> {
-    let text = std::fs::read("/proc/self/mountinfo").map_err(|e| {
-        SysError::new(
-            "read(/proc/self/mountinfo)",
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
+    let text = std::fs::read("/proc/self/mountinfo")
+        .map_err(|e| SysError::io("read(/proc/self/mountinfo)", &e))?;
     Ok(parse_mountinfo(&text))
 }
 

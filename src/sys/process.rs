@@ -94,12 +94,7 @@ pub fn open_children() -> Result<std::fs::File> {
     // SAFETY: gettid has no arguments.
     let tid = unsafe { libc::gettid() };
     let path = format!("/proc/self/task/{tid}/children");
-    std::fs::File::open(&path).map_err(|e| {
-        SysError::new(
-            format!("open({path:?})"),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })
+    std::fs::File::open(&path).map_err(|e| SysError::io(format!("open({path:?})"), &e))
 }
 
 /// The pids in a children list opened by `open_children`, as it is now.
