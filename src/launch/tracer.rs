@@ -418,12 +418,7 @@ pub fn add_bus_log(plan: &Plan, helper_dir: Option<&std::path::Path>, tally: &mu
     for h in &plan.helpers {
         let log = dir.join(&h.op.name).join(super::prepare::PROXY_LOG);
         // The proxy's own file, in our private directory: bounded anyway.
-        let Ok(text) = crate::script::host::read_bounded(&log, 16 << 20) else {
-            continue;
-        };
-        for d in denials::bus_denials(&text) {
-            *tally.entry(d).or_insert(0) += 1;
-        }
+        add_log(&log, 16 << 20, denials::bus_denials, tally);
     }
 }
 
@@ -433,10 +428,19 @@ pub fn add_egress_log(plan: &Plan, net_log: Option<&std::path::Path>, tally: &mu
     let (Some(_), Some(log)) = (&plan.network.egress, net_log) else {
         return;
     };
-    let Ok(text) = crate::script::host::read_bounded(log, 16 << 20) else {
+    // The proxy stops logging at its limit, after one more line and the
+    // line that says so.
+    let most = super::egress::LOG_LIMIT + (64 << 10);
+    add_log(log, most, denials::egress_denials, tally);
+}
+
+/// The refusals `parse` finds in the log at `path` (read up to `most`
+/// bytes; a longer or missing log adds nothing), added to `tally`.
+fn add_log(path: &std::path::Path, most: u64, parse: fn(&str) -> Vec<Denial>, tally: &mut Tally) {
+    let Ok(text) = crate::script::host::read_bounded(path, most) else {
         return;
     };
-    for d in denials::egress_denials(&text) {
+    for d in parse(&text) {
         *tally.entry(d).or_insert(0) += 1;
     }
 }

@@ -11,6 +11,7 @@
 //! for the program but this one.
 
 mod proxy;
+pub use proxy::LOG_LIMIT;
 
 use super::helper::{Confine, Helpers, Spec, READY_FD};
 use crate::plan::egress::{Egress, PORT};
@@ -167,15 +168,9 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn setup(args: &Args) -> Result<(std::net::TcpListener, Option<std::fs::File>), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     let log = match &args.log {
         Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(path)
+            crate::state::open_private(std::path::Path::new(path), true, true)
                 .map_err(|e| format!("cannot open the log {path}: {e}"))?,
         ),
         None => None,

@@ -20,7 +20,7 @@ const MAX_CONNECTIONS: usize = 2048;
 const STACK: usize = 128 << 10;
 /// The most the log takes (a program making connections in a loop must not
 /// fill the state directory's filesystem); a last line says it is full.
-const LOG_LIMIT: u64 = 32 << 20;
+pub const LOG_LIMIT: u64 = 32 << 20;
 
 /// What the connections share.
 pub struct Proxy {
