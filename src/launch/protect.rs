@@ -374,13 +374,18 @@ impl Placeholders {
     /// Tells each overlay's store where placeholders may appear in it (a
     /// detached sandbox's stay: they are not changes to commit).
     pub fn record_in_stores(&self) -> Result<(), String> {
+        // One manifest write per store, however many paths it gets.
+        let mut by_store: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for (store, path) in &self.stores {
+            by_store.entry(store).or_default().push(path.clone());
+        }
+        for (store, paths) in by_store {
             let dir = std::path::PathBuf::from(store);
             let name = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            crate::changes::Store { name, dir }.add_placeholders(std::slice::from_ref(path))?;
+            crate::changes::Store { name, dir }.add_placeholders(&paths)?;
         }
         Ok(())
     }

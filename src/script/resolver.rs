@@ -61,6 +61,10 @@ pub struct Resolver {
     origin: RefCell<HashMap<String, String>>,
     /// Modules by source name (the file they came from).
     cache: RefCell<HashMap<String, Shared<Module>>>,
+    /// The source name each import path resolved to, by the library it was
+    /// imported from: a module imported again is found without looking in
+    /// every directory (and reading its file) a second time.
+    found: RefCell<HashMap<(Option<String>, String), String>>,
     /// Modules being loaded, outermost first, by source name and import
     /// path: an import of one of them is a cycle, which would otherwise
     /// recurse until the stack overflows.
@@ -85,6 +89,7 @@ impl Resolver {
             loaded: RefCell::new(HashMap::new()),
             origin: RefCell::new(origin),
             cache: RefCell::new(HashMap::new()),
+            found: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
             sources,
         }
@@ -261,7 +266,13 @@ impl rhai::ModuleResolver for Resolver {
         let path = path.strip_suffix(".rhai").unwrap_or(path);
         check_import(path).map_err(error)?;
         let from = source.and_then(|s| self.origin.borrow().get(s).cloned());
+        let key = (from.clone(), path.to_string());
+        let known = self.found.borrow().get(&key).cloned();
+        if let Some(module) = known.and_then(|name| self.cache.borrow().get(&name).cloned()) {
+            return Ok(module);
+        }
         let (name, text, library) = self.find(from.as_deref(), path).map_err(error)?;
+        self.found.borrow_mut().insert(key, name.clone());
         // Modules are told apart by the file they came from: two libraries'
         // `util` are two modules.
         if let Some(module) = self.cache.borrow().get(&name) {
