@@ -66,14 +66,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// A module or profile name inside a library: plain names, `/` for
 /// subdirectories, no `.`/`..` components (the path stays inside).
 fn check_item(kind: &str, item: &str) -> Result<(), String> {
-    let ok = !item.is_empty()
-        && item.len() <= 200
-        && item.split('/').all(|c| {
-            !c.is_empty()
-                && !c.starts_with('.')
-                && c.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
-        });
+    let ok = !item.is_empty() && item.len() <= 200 && super::tree::plain_components(item);
     if ok {
         Ok(())
     } else {

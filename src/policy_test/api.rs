@@ -6,7 +6,7 @@
 use crate::library::store::Libraries;
 use crate::plan::validate::{normalize, within};
 use crate::plan::{FsOp, Plan};
-use crate::script::{self, host};
+use crate::script;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -229,7 +229,6 @@ pub fn register(engine: &mut Engine, state: &Rc<RefCell<State>>) {
             Ok(())
         },
     );
-    let _ = host::home_dir;
 }
 
 #[cfg(test)]

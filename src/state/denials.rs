@@ -4,7 +4,7 @@
 //! the supervisor collects (launch/tracer.rs), this explains.
 
 use crate::plan::mounts::{holder, origin, Origin};
-use crate::plan::validate::{normalize, within};
+use crate::plan::validate::normalize;
 use crate::plan::{FsOp, NetMode, Plan};
 use crate::policy::seccomp::{self, Action, Mode};
 use serde::{Deserialize, Serialize};
@@ -381,11 +381,6 @@ pub fn bus_denials(log: &str) -> Vec<Denial> {
 /// address): no network but loopback.
 pub fn network_refuses(plan: &Plan, ip: &std::net::IpAddr) -> bool {
     matches!(plan.network.mode, NetMode::None) && !ip.is_loopback()
-}
-
-/// Whether `path` lies inside `dir` (both as the program wrote them).
-pub fn is_within(path: &str, dir: &str) -> bool {
-    within(&normalize(path), &normalize(dir))
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ fn path(dir: &Path, name: &str, ext: &str) -> PathBuf {
 }
 
 /// Opens a file in the state dir without following symlinks, private.
-fn open_private(path: &Path, write: bool, append: bool) -> std::io::Result<File> {
+pub(crate) fn open_private(path: &Path, write: bool, append: bool) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(write && !append)
