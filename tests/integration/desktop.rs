@@ -764,6 +764,9 @@ both!(chromium_screenshot_sees_only_exposed_files, |who| {
         vec![
             "--headless".into(),
             "--window-size=400,400".into(),
+            // Without a budget the capture can follow the load event before
+            // the image's onload handler has run (seen once in CI).
+            "--virtual-time-budget=3000".into(),
             format!("--screenshot={shot}"),
         ]
     });
