@@ -1,6 +1,6 @@
 //! `moksha ps`, `logs`, `stop`, `enter` and `rm`: managing the caller's own
 //! instances through the state directory (see `state`). A process is
-//! signalled or entered only through a pidfd opened while its instance lock
+//! signalled or entered only through a handle (`sys::Process`) opened while its instance lock
 //! is held and checked against the record's start time, owner and
 //! namespaces.
 
@@ -388,16 +388,16 @@ fn stop_in(name: &str, timeout: u64) -> Result<i32, String> {
     let record = running(&dir, name)?;
     let sup = state::open_supervisor(&record)?;
     let shown = format!("{name} (pid {})", sup.pid);
-    if let Err(e) = crate::sys::pidfd_send_signal(&sup.pidfd, libc::SIGTERM, &shown) {
+    if let Err(e) = sup.process.signal(libc::SIGTERM, &shown) {
         eprintln!("moksha: {e}");
     }
     let mut killed = false;
-    if !crate::sys::pidfd_wait(&sup.pidfd, Duration::from_secs(timeout)) {
+    if !sup.process.wait(Duration::from_secs(timeout)) {
         killed = true;
-        if let Err(e) = crate::sys::pidfd_send_signal(&sup.pidfd, libc::SIGKILL, &shown) {
+        if let Err(e) = sup.process.signal(libc::SIGKILL, &shown) {
             eprintln!("moksha: {e}");
         }
-        if !crate::sys::pidfd_wait(&sup.pidfd, Duration::from_secs(10)) {
+        if !sup.process.wait(Duration::from_secs(10)) {
             return Err(format!("{shown} did not end after SIGKILL"));
         }
     }
@@ -433,5 +433,5 @@ fn enter_in(name: &str, command: Vec<String>) -> Result<i32, String> {
     } else {
         command
     };
-    Ok(launch::enter(&record.plan, &program.pidfd, argv))
+    Ok(launch::enter(&record.plan, &program.process, argv))
 }

@@ -8,6 +8,11 @@ use crate::policy::seccomp;
 use crate::policy::seccomp::{Action, Seccomp};
 use crate::sys;
 
+/// Why trace mode cannot run on this kernel (checked before launch, and
+/// again by the program before it installs the filter).
+pub const TRACE_NEEDS: &str = "trace mode needs seccomp user notification and pidfd_getfd \
+     (Linux 5.6 or newer) with the structures moksha knows; run without --trace";
+
 /// Compiles a policy for the running architecture.
 pub fn compile(policy: &Seccomp) -> Result<Vec<bpf::Insn>, String> {
     let arch = Arch::native().ok_or_else(|| {
@@ -50,11 +55,7 @@ pub fn program(plan: &Plan, handoff: Option<&super::tracer::Handoff>) -> Result<
         return sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string());
     };
     if !sys::notify::sizes_match() {
-        return Err(
-            "trace mode needs seccomp user notification (Linux 5.5 or newer) with the \
-                    structures moksha knows; run without --trace"
-                .into(),
-        );
+        return Err(TRACE_NEEDS.into());
     }
     let mut prog = compile(&super::tracer::traced(&plan.security.seccomp))?;
     crate::policy::trace::notify_refusals(&mut prog);

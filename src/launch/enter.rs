@@ -1,5 +1,6 @@
 //! `moksha enter`: a new process inside a running sandbox. It joins the
-//! sandbox's namespaces through a pidfd of the sandbox's program, then takes the
+//! sandbox's namespaces through a handle on the sandbox's program (a pidfd, or
+//! its /proc directory on kernels before 5.3), then takes the
 //! same last steps as the sandbox's program (program.rs): new session,
 //! environment rules, closed descriptors, capabilities, no_new_privs and
 //! the seccomp policy — under the plan the instance was started with.
@@ -8,18 +9,17 @@ use super::error::SetupError;
 use super::{block_signals, launcher_env, program, report, supervisor, EXIT_SETUP};
 use crate::plan::{Exec, Plan, Pos, Step};
 use crate::sys;
-use std::os::fd::OwnedFd;
 
-/// Runs `argv` in the instance whose program is behind `pidfd`; returns
+/// Runs `argv` in the instance whose program is `program`; returns
 /// the command's exit status.
-pub fn enter(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> i32 {
-    enter_with(plan, pidfd, argv).unwrap_or_else(|e| {
+pub fn enter(plan: &Plan, program: &sys::Process, argv: Vec<String>) -> i32 {
+    enter_with(plan, program, argv).unwrap_or_else(|e| {
         eprintln!("moksha: {}", crate::text::shown(&e));
         EXIT_SETUP
     })
 }
 
-fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, SetupError> {
+fn enter_with(plan: &Plan, program: &sys::Process, argv: Vec<String>) -> Result<i32, SetupError> {
     let mut plan = plan.clone();
     plan.process.exec = Some(Step {
         op: Exec { argv },
@@ -47,7 +47,8 @@ fn enter_with(plan: &Plan, pidfd: &OwnedFd, argv: Vec<String>) -> Result<i32, Se
     sys::set_dumpable(false)?;
     // Every namespace the sandbox has of its own (time too: the program
     // is in the sandbox's time namespace).
-    sys::setns_pidfd(pidfd, &plan.namespaces.new_ones())
+    program
+        .join(&plan.namespaces.new_ones())
         .map_err(|e| format!("cannot enter the sandbox: {e}"))?;
     let (report_read, report_write) = sys::pipe()?;
     let umask = sys::umask(0o022);

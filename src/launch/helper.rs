@@ -347,7 +347,7 @@ fn guard(
 struct Running {
     name: String,
     pid: Pid,
-    pidfd: OwnedFd,
+    process: sys::Process,
     /// Its stdout and stderr.
     output: File,
     /// The read end of its readiness pipe, open while it runs.
@@ -466,11 +466,11 @@ impl Running {
         let pid = Pid::from_raw(child.id() as libc::pid_t);
         // The process is ours to reap (with waitpid); std's handle is not needed.
         drop(child);
-        let pidfd = sys::pidfd_open(pid.as_raw()).map_err(|e| fail(e.to_string()))?;
+        let process = sys::Process::open(pid.as_raw()).map_err(|e| fail(e.to_string()))?;
         Ok(Running {
             name: spec.name.clone(),
             pid,
-            pidfd,
+            process,
             output,
             ready: ready.map(|(read, _)| read),
             exit: exit.map(|(_, write)| write),
@@ -517,14 +517,16 @@ impl Running {
                         Some(code) => return Err(self.died(code, "")),
                         None => {}
                     }
-                    poll_in(&[self.pidfd.as_fd()], left);
+                    self.process.wait(Duration::from_millis(left));
                 }
                 Ready::Fd => {
                     let Some(pipe) = &self.ready else {
                         return Err(format!("helper {}: no readiness pipe", self.name));
                     };
-                    let seen = poll_in(&[pipe.as_fd(), self.pidfd.as_fd()], left);
-                    if seen[0] {
+                    let (readable, exited) = self
+                        .process
+                        .wait_with(Some(pipe.as_fd()), Duration::from_millis(left));
+                    if readable {
                         let mut byte = [0u8; 1];
                         if nix::unistd::read(pipe.as_raw_fd(), &mut byte) == Ok(1) {
                             return Ok(());
@@ -533,7 +535,7 @@ impl Running {
                         let code = self.wait_exit(Duration::from_millis(500));
                         return Err(self.died(code.unwrap_or(-1), BEFORE));
                     }
-                    if let Some(code) = seen[1].then(|| self.reap()).flatten() {
+                    if let Some(code) = exited.then(|| self.reap()).flatten() {
                         return Err(self.died(code, BEFORE));
                     }
                 }
@@ -544,7 +546,7 @@ impl Running {
                     if let Some(code) = self.reap() {
                         return Err(self.died(code, BEFORE));
                     }
-                    poll_in(&[self.pidfd.as_fd()], left.min(20));
+                    self.process.wait(Duration::from_millis(left.min(20)));
                 }
             }
             if Instant::now() >= deadline {
@@ -570,7 +572,7 @@ impl Running {
             if left.is_zero() {
                 return None;
             }
-            poll_in(&[self.pidfd.as_fd()], left.as_millis() as u64 + 1);
+            self.process.wait(left + Duration::from_millis(1));
         }
     }
 
@@ -579,9 +581,9 @@ impl Running {
     fn stop(&mut self) {
         self.exit = None;
         if !self.stopped {
-            let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGTERM, &self.name);
+            let _ = self.process.signal(libc::SIGTERM, &self.name);
             if self.wait_exit(STOP_GRACE).is_none() {
-                let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL, &self.name);
+                let _ = self.process.signal(libc::SIGKILL, &self.name);
                 let _ = self.wait_exit(Duration::from_secs(5));
             }
         }

@@ -58,6 +58,10 @@ pub struct Launch<'a> {
 /// Checks the host for the plan and resolves it; nothing is created.
 pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let net = host_checks(plan)?;
+    let can_trace = || crate::sys::notify::sizes_match() && crate::sys::notify::takes_descriptors();
+    if (opts.trace || plan.supervision.trace) && !can_trace() {
+        return Err(super::confine::TRACE_NEEDS.to_string().into());
+    }
     program_on_host(plan)?;
     let name = instance_name(plan, opts);
     let helper_dir = (!plan.helpers.is_empty()).then(|| helper::dir_for(&name));
@@ -456,6 +460,10 @@ fn instance_name(plan: &Plan, opts: &Options) -> String {
     }
 }
 
+/// The oldest kernel moksha runs on (RHEL 8's): older ones lack calls the
+/// launch needs with no fallback (e.g. SECCOMP_RET_KILL_PROCESS, 4.14).
+const MIN_KERNEL: (i64, i64) = (4, 18);
+
 /// Checks that need the host but no privilege, done before anything
 /// exists (and by `moksha check`): a clear error here leaves nothing behind.
 /// Returns what the network found on the host (its helper, a namespace to
@@ -470,11 +478,12 @@ pub fn host_checks(plan: &Plan) -> Result<network::Found, SetupError> {
                 .into(),
         );
     }
-    if ns.mount && !crate::sys::resolves_in_root() {
+    if crate::script::host::kernel_version() < MIN_KERNEL {
         return Err(format!(
-            "this kernel ({}) has no openat2, which moksha resolves every path in the new root \
-             with: it needs Linux 5.8 or newer",
-            crate::script::host::kernel_release()
+            "this kernel ({}) is older than Linux {}.{}, the oldest moksha runs on",
+            crate::script::host::kernel_release(),
+            MIN_KERNEL.0,
+            MIN_KERNEL.1
         )
         .into());
     }

@@ -778,8 +778,11 @@ mod classic {
         let at = real_path(covered, shown)?;
         let top = sys::open_path(&at)?;
         let id = sys::mount_id(&top).ok_or_else(|| {
-            SysError::new(format!("statx({shown:?}, STATX_MNT_ID)"), Errno::ENOSYS)
-                .hint("moksha needs Linux 5.8 or newer")
+            SysError::new(
+                format!("mount id of {shown:?} (statx, /proc/self/fdinfo)"),
+                Errno::ENOSYS,
+            )
+            .hint("moksha reads it from /proc/self/fdinfo where statx has none: is /proc mounted?")
         })?;
         Ok((at, sys::tree_of(all, id)))
     }

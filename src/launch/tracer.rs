@@ -106,16 +106,16 @@ impl Tracer {
 /// The supervisor's side, right after the fork: takes the listener from
 /// the program and answers its notifications on a thread of its own.
 pub fn start(plan: &Plan, program: libc::pid_t, handoff: &Handoff) -> Result<Tracer, String> {
-    let pidfd = crate::sys::pidfd_open(program).map_err(|e| e.to_string());
-    let alive = || match &pidfd {
-        Ok(fd) => !crate::sys::pidfd_wait(fd, Duration::ZERO),
-        Err(_) => false,
-    };
+    let process = crate::sys::Process::open(program).map_err(|e| e.to_string());
+    let alive = || process.as_ref().is_ok_and(|p| !p.has_exited());
     let taken = handoff
         .offered(Duration::from_secs(10), alive)
         .ok_or_else(|| "the program did not offer its filter's listener".to_string())
         .and_then(|fd| {
-            let pidfd = pidfd.as_ref().map_err(Clone::clone)?;
+            let process = process.as_ref().map_err(Clone::clone)?;
+            let pidfd = process
+                .pidfd()
+                .ok_or("this kernel has no pidfds (Linux 5.3) to take the listener with")?;
             notify::pidfd_getfd(pidfd, fd).map_err(|e| e.to_string())
         });
     handoff.answer(taken.is_ok());

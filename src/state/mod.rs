@@ -416,18 +416,18 @@ pub fn log_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// A process handle that cannot be confused with a later process of the
 /// same pid: opened, then checked against the record.
 pub struct Verified {
-    pub pidfd: std::os::fd::OwnedFd,
+    pub process: crate::sys::Process,
     pub pid: i32,
 }
 
 /// Opens the supervisor of a running, verified instance.
 pub fn open_supervisor(r: &Record) -> Result<Verified> {
-    let pidfd = crate::sys::pidfd_open(r.supervisor_pid).map_err(|e| e.to_string())?;
+    let process = crate::sys::Process::open(r.supervisor_pid).map_err(|e| e.to_string())?;
     // Checked after opening: if the pid was reused before the open, the
-    // start time differs now; after the open the pidfd pins the process.
+    // start time differs now; after the open the handle pins the process.
     verify(r)?;
     Ok(Verified {
-        pidfd,
+        process,
         pid: r.supervisor_pid,
     })
 }
@@ -440,7 +440,7 @@ pub fn open_supervisor(r: &Record) -> Result<Verified> {
 pub fn open_program(r: &Record) -> Result<Verified> {
     verify(r)?;
     let pid = r.program_pid;
-    let pidfd = crate::sys::pidfd_open(pid).map_err(|e| e.to_string())?;
+    let process = crate::sys::Process::open(pid).map_err(|e| e.to_string())?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let parent = status
         .lines()
@@ -463,7 +463,7 @@ pub fn open_program(r: &Record) -> Result<Verified> {
             ));
         }
     }
-    Ok(Verified { pidfd, pid })
+    Ok(Verified { process, pid })
 }
 
 /// Resident memory of a process tree in bytes (the supervisor and below).

@@ -1,5 +1,6 @@
 //! Files, resolved inside a root with openat2 where it matters.
 
+use super::resolve::Mode;
 use super::{check, cstr, fd_path, Result, SysError};
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -117,9 +118,15 @@ pub fn mkdir_all_beneath(
     Ok(())
 }
 
-/// Whether the kernel has openat2 (Linux 5.6): asked with an invalid fd,
-/// it answers EBADF where it exists.
-pub fn resolves_in_root() -> bool {
+/// Whether the kernel has openat2 (Linux 5.6), asked once. Where it has
+/// none, the same walks are made in user space (`resolve`).
+pub fn has_openat2() -> bool {
+    static KNOWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KNOWN.get_or_init(probe_openat2)
+}
+
+/// Asked with an invalid fd, openat2 answers EBADF where it exists.
+fn probe_openat2() -> bool {
     // SAFETY: fd -1 and a NULL how of size 0: the kernel reads nothing.
     let ret = unsafe {
         libc::syscall(
@@ -165,6 +172,9 @@ fn openat2_bytes(
     if trimmed.contains(&0) {
         return Err(Errno::EINVAL);
     }
+    if !has_openat2() {
+        return without_openat2(dir, trimmed, flags, resolve);
+    }
     let c = std::ffi::CString::new(if trimmed.is_empty() { b"." } else { trimmed })
         .map_err(|_| Errno::EINVAL)?;
     // SAFETY: open_how is plain data; all-zero is its documented default.
@@ -197,6 +207,47 @@ fn openat2_bytes(
     };
     // SAFETY: fd was just returned by openat2 and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// openat(2) with O_CLOEXEC added, following links as the host does.
+pub(super) fn openat(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: libc::c_int,
+) -> std::result::Result<OwnedFd, Errno> {
+    let c = std::ffi::CString::new(path).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: valid dirfd and NUL-terminated path.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fd was just returned by openat and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The walks openat2 makes, on a kernel without it (`resolve`); with no
+/// resolve flags, a plain openat that follows links as the host does.
+fn without_openat2(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: libc::c_int,
+    resolve: u64,
+) -> std::result::Result<OwnedFd, Errno> {
+    let mode = match resolve {
+        0 => return openat(dir, if path.is_empty() { b"." } else { path }, flags),
+        BENEATH_NO_LINKS => Mode::BeneathNoLinks,
+        r if r == libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS => Mode::InRoot,
+        _ => return Err(Errno::EINVAL),
+    };
+    // A swap of the last component while it is opened is EAGAIN: asked
+    // again, bounded, as openat2's own EAGAIN is.
+    let mut tries = 0;
+    loop {
+        match super::resolve::open(dir, path, flags, mode) {
+            Err(Errno::EAGAIN) if tries < 128 => tries += 1,
+            other => return other,
+        }
+    }
 }
 
 pub fn mkdirat(dir: &OwnedFd, name: &str, mode: u32, shown: &str) -> Result<()> {

@@ -12,6 +12,7 @@ pub mod net;
 pub mod notify;
 mod pidfd;
 mod process;
+mod resolve;
 pub mod seccomp;
 pub mod signal;
 

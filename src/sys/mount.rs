@@ -214,8 +214,20 @@ pub fn umount_detach(path: &str, shown: &str) -> Result<()> {
     .map(drop)
 }
 
-/// The id of the mount an object is on (statx STATX_MNT_ID).
+/// The id of the mount an object is on: statx's STATX_MNT_ID (Linux 5.8),
+/// or the `mnt_id` line of the descriptor's /proc/self/fdinfo (3.15).
 pub fn mount_id(fd: &OwnedFd) -> Option<u64> {
+    statx_mount_id(fd).or_else(|| fdinfo_mount_id(fd))
+}
+
+fn fdinfo_mount_id(fd: &OwnedFd) -> Option<u64> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+fn statx_mount_id(fd: &OwnedFd) -> Option<u64> {
     let empty = cstr("");
     // SAFETY: statx is plain data; all-zero is a valid initial value.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
@@ -415,5 +427,20 @@ mod tests {
         let tree: Vec<u64> = tree_of(&all, 30).iter().map(|m| m.id).collect();
         assert_eq!(tree, [30, 31]);
         assert!(tree_of(&all, 99).is_empty());
+    }
+
+    /// The fdinfo answer (kernels before 5.8) is statx's, for objects on
+    /// different mounts.
+    #[test]
+    fn fdinfo_gives_the_mount_id_statx_gives() {
+        let mut ids = Vec::new();
+        for path in ["/", "/proc", "/dev", "/sys"] {
+            let fd = OwnedFd::from(std::fs::File::open(path).unwrap());
+            let statx = statx_mount_id(&fd).expect("this kernel's statx has mount ids");
+            assert_eq!(fdinfo_mount_id(&fd), Some(statx), "{path}");
+            ids.push(statx);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "four mounts: {ids:?}");
     }
 }

@@ -100,6 +100,14 @@ pub fn install_with_listener(
     }
 }
 
+/// Whether the kernel has pidfd_getfd (Linux 5.6), which the supervisor
+/// takes the listener with: asked with an invalid pidfd, it answers EBADF.
+pub fn takes_descriptors() -> bool {
+    // SAFETY: integer arguments; fd -1 is refused before anything is done.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, -1, 0, 0) };
+    !(r < 0 && Errno::last() == Errno::ENOSYS)
+}
+
 /// The descriptor `fd` of the process behind `pidfd`, as our own.
 pub fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> Result<OwnedFd> {
     // SAFETY: integer arguments; the result is a new descriptor of ours.

@@ -7,47 +7,205 @@ use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// A pidfd for `pid`: a handle that keeps naming this process even if the
-/// pid is reused after it exits.
-pub fn pidfd_open(pid: i32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(SysError::new(format!("pidfd_open({pid})"), Errno::last()));
-    }
-    // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+/// A handle on another process that keeps naming it after it exits, even
+/// when its pid is reused: a pidfd (Linux 5.3), or on older kernels the
+/// process's /proc directory, whose descriptor answers ESRCH once the
+/// process is gone, whatever takes the pid next.
+pub struct Process {
+    fd: OwnedFd,
+    pid: i32,
+    is_pidfd: bool,
 }
 
-/// Sends `sig` to the process behind a pidfd.
-pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int, shown: &str) -> Result<()> {
-    // SAFETY: valid pidfd, no siginfo.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
+impl Process {
+    /// Opens a handle on `pid`. The caller checks afterwards that it is the
+    /// process it means (its start time): from then on, the handle pins it.
+    pub fn open(pid: i32) -> Result<Process> {
+        // SAFETY: pidfd_open with integer arguments.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+            return Ok(Process {
+                fd,
+                pid,
+                is_pidfd: true,
+            });
+        }
+        if Errno::last() != Errno::ENOSYS {
+            return Err(SysError::new(format!("pidfd_open({pid})"), Errno::last()));
+        }
+        Process::through_proc(pid)
+    }
+
+    /// A handle on `pid` through its /proc directory (no pidfd_open).
+    fn through_proc(pid: i32) -> Result<Process> {
+        Ok(Process {
+            fd: Process::open_dir(pid)?,
+            pid,
+            is_pidfd: false,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The pidfd, where the kernel has them (pidfd_getfd needs one).
+    pub fn pidfd(&self) -> Option<&OwnedFd> {
+        self.is_pidfd.then_some(&self.fd)
+    }
+
+    /// Sends `sig`. Without a pidfd this is kill(2) once the /proc handle
+    /// shows the process still there: a process reaped and its pid reused
+    /// in between would get the signal, the window every sandbox has on
+    /// such kernels (moksha signals its own children and supervisors, whose
+    /// pids stay theirs until their parent reaps them).
+    pub fn signal(&self, sig: libc::c_int, shown: &str) -> Result<()> {
+        let call = || format!("pidfd_send_signal({shown}, {sig})");
+        if !self.is_pidfd {
+            if self.has_exited() {
+                return Err(SysError::new(call(), Errno::ESRCH));
+            }
+            // SAFETY: kill with integer arguments.
+            return check(&call(), unsafe { libc::kill(self.pid, sig) }).map(drop);
+        }
+        // SAFETY: valid pidfd, no siginfo.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if ret < 0 {
+            return Err(SysError::new(call(), Errno::last()));
+        }
+        Ok(())
+    }
+
+    /// Whether the process has exited (a zombie has).
+    pub fn has_exited(&self) -> bool {
+        if self.is_pidfd {
+            return poll_readable(&[self.fd.as_fd()], Some(Duration::ZERO))[0];
+        }
+        let Ok(stat) = super::fs::openat(&self.fd, b"stat", libc::O_RDONLY) else {
+            return true;
+        };
+        let mut buf = [0u8; 512];
+        let n = nix::unistd::read(stat.as_raw_fd(), &mut buf).unwrap_or(0);
+        // The state follows the command's closing parenthesis: "pid (comm) S ...".
+        let text = &buf[..n];
+        match text.iter().rposition(|b| *b == b')') {
+            Some(i) => matches!(text.get(i + 2), Some(b'Z' | b'X')),
+            None => true,
+        }
+    }
+
+    /// Waits until the process has exited, at most `limit`; says whether it has.
+    pub fn wait(&self, limit: Duration) -> bool {
+        self.wait_with(None, limit).1
+    }
+
+    /// Waits until `other` is readable or hung up, or the process has
+    /// exited, at most `limit`; says which. Without a pidfd to poll, the
+    /// process is looked at every few milliseconds.
+    pub fn wait_with(&self, other: Option<BorrowedFd>, limit: Duration) -> (bool, bool) {
+        if self.is_pidfd {
+            let fds: Vec<BorrowedFd> = other.into_iter().chain([self.fd.as_fd()]).collect();
+            let seen = poll_readable(&fds, Some(limit));
+            return (other.is_some() && seen[0], seen[seen.len() - 1]);
+        }
+        const LOOK_EVERY: Duration = Duration::from_millis(5);
+        let deadline = Instant::now() + limit;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(LOOK_EVERY);
+            let ready = match other {
+                Some(fd) => poll_readable(&[fd], Some(slice))[0],
+                None => {
+                    std::thread::sleep(slice);
+                    false
+                }
+            };
+            let exited = self.has_exited();
+            if ready || exited || Instant::now() >= deadline {
+                return (ready, exited);
+            }
+        }
+    }
+
+    /// Joins the process's `namespaces`: all at once through a pidfd
+    /// (Linux 5.8); otherwise one at a time through its /proc/PID/ns files,
+    /// the user namespace first (it gives the capabilities the others need).
+    pub fn join(&self, namespaces: &[Namespace]) -> Result<()> {
+        let shown = Namespace::flag_names(namespaces);
+        if self.is_pidfd {
+            // SAFETY: valid pidfd and namespace flags.
+            let ret = unsafe { libc::setns(self.fd.as_raw_fd(), Namespace::flags(namespaces)) };
+            if ret == 0 {
+                return Ok(());
+            }
+            if Errno::last() != Errno::EINVAL {
+                return Err(SysError::new(
+                    format!("setns(pidfd, {shown})"),
+                    Errno::last(),
+                ));
+            }
+            // Linux 5.3 to 5.7: pidfds, but setns does not take them. The
+            // /proc directory opened while the pidfd shows the process alive
+            // is that process's.
+            let dir = Process::open_dir(self.pid)?;
+            if self.has_exited() {
+                return Err(SysError::new(
+                    format!("setns(pidfd, {shown})"),
+                    Errno::ESRCH,
+                ));
+            }
+            return join_through(&dir, namespaces);
+        }
+        join_through(&self.fd, namespaces)
+    }
+
+    fn open_dir(pid: i32) -> Result<OwnedFd> {
+        super::fs::open_cloexec(
+            &format!("/proc/{pid}"),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            &format!("open(\"/proc/{pid}\")"),
         )
-    };
-    if ret < 0 {
-        return Err(SysError::new(
-            format!("pidfd_send_signal({shown}, {sig})"),
-            Errno::last(),
-        ));
+    }
+}
+
+impl AsFd for Process {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// setns into each of `namespaces` of the process whose /proc directory is
+/// `dir`: every file opened first (joining the mount namespace changes what
+/// /proc shows), the user namespace joined first.
+fn join_through(dir: &OwnedFd, namespaces: &[Namespace]) -> Result<()> {
+    let mut ordered: Vec<Namespace> = namespaces.to_vec();
+    ordered.sort_by_key(|ns| *ns != Namespace::User);
+    let mut files = Vec::new();
+    for ns in &ordered {
+        let name = format!("ns/{}", ns.proc_name());
+        // A magic link: opened as the kernel follows it, into the process.
+        let fd = super::fs::openat(dir, name.as_bytes(), libc::O_RDONLY)
+            .map_err(|e| SysError::new(format!("open(/proc/PID/{name})"), e))?;
+        files.push((ns, fd));
+    }
+    for (ns, fd) in files {
+        // SAFETY: a valid namespace file descriptor and its own type.
+        check(&format!("setns(/proc/PID/ns/{})", ns.proc_name()), unsafe {
+            libc::setns(fd.as_raw_fd(), ns.clone_flag())
+        })?;
     }
     Ok(())
-}
-
-/// Joins the `namespaces` of the process behind a pidfd, all at once.
-pub fn setns_pidfd(pidfd: &OwnedFd, namespaces: &[Namespace]) -> Result<()> {
-    let shown = format!("pidfd, {}", Namespace::flag_names(namespaces));
-    // SAFETY: valid pidfd and namespace flags.
-    check(&format!("setns({shown})"), unsafe {
-        libc::setns(pidfd.as_raw_fd(), Namespace::flags(namespaces))
-    })
-    .map(drop)
 }
 
 /// Waits until one of `fds` is readable or hung up (a pidfd: its process
@@ -80,7 +238,34 @@ pub fn poll_readable(fds: &[BorrowedFd], limit: Option<Duration>) -> Vec<bool> {
     }
 }
 
-/// Waits until the process behind `pidfd` has exited, at most `limit`.
-pub fn pidfd_wait(pidfd: &OwnedFd, limit: Duration) -> bool {
-    poll_readable(&[pidfd.as_fd()], Some(limit))[0]
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The /proc handle of kernels before 5.3 sees a process end, signals
+    /// it, and answers ESRCH after it is reaped, as a pidfd does.
+    #[test]
+    fn a_proc_handle_follows_one_process() {
+        for through_proc in [false, true] {
+            let mut child = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let pid = child.id() as i32;
+            let p = if through_proc {
+                Process::through_proc(pid).unwrap()
+            } else {
+                Process::open(pid).unwrap()
+            };
+            assert_eq!(p.pidfd().is_some(), !through_proc);
+            assert!(!p.has_exited());
+            assert!(!p.wait(Duration::from_millis(20)));
+            p.signal(libc::SIGTERM, "sleep").unwrap();
+            assert!(p.wait(Duration::from_secs(5)), "a zombie has exited");
+            child.wait().unwrap();
+            assert!(p.has_exited());
+            let e = p.signal(libc::SIGTERM, "sleep").unwrap_err();
+            assert_eq!(e.errno, Errno::ESRCH);
+        }
+    }
 }

@@ -116,18 +116,24 @@ pub fn as_user(who: Who, program: impl AsRef<std::ffi::OsStr>) -> Command {
 
 /// A command running `moksha ARGS` as `who`, with a small clean environment.
 ///
-/// With MOKSHA_TEST_OLD_KERNEL=1 in the suite's environment, moksha runs
-/// as on a kernel without the new mount API (probes/old_kernel.c), so its
-/// classic mount(2) fallback builds every root (scripts/test does one such
-/// pass over the launch tests).
+/// With MOKSHA_TEST_OLD_KERNEL in the suite's environment, moksha runs as
+/// on an older kernel (probes/old_kernel.c): `5.8`, without the new mount
+/// API, so its classic mount(2) fallback builds every root; `4.18`, also
+/// without openat2 and pidfds, so paths are walked in user space and other
+/// processes are reached through /proc (scripts/test does a 4.18 pass over
+/// the launch tests).
 pub fn moksha(who: Who, args: &[&str]) -> Command {
-    let mut cmd = match std::env::var_os("MOKSHA_TEST_OLD_KERNEL") {
-        Some(v) if v == "1" => {
+    let mut cmd = match std::env::var("MOKSHA_TEST_OLD_KERNEL").as_deref() {
+        Ok(v @ ("5.8" | "4.18")) => {
             let mut c = as_user(who, compiled_probe("old_kernel").join("old_kernel"));
+            if v == "4.18" {
+                c.arg("--4.18");
+            }
             c.arg(moksha_bin());
             c
         }
-        _ => as_user(who, moksha_bin()),
+        Ok(other) => panic!("MOKSHA_TEST_OLD_KERNEL={other}: say 5.8 or 4.18"),
+        Err(_) => as_user(who, moksha_bin()),
     };
     cmd.args(args)
         .env_clear()

@@ -1,13 +1,17 @@
-/* Runs a command as on Linux 5.8, the oldest kernel moksha supports: the
- * new mount API (open_tree, move_mount, fsopen, fsconfig, fsmount, fspick,
- * mount_setattr, open_tree_attr; 5.2 to 5.12) and close_range (5.9) answer
- * ENOSYS, as they do where they do not exist. The suite runs the launch tests through it once
- * (MOKSHA_TEST_OLD_KERNEL=1 in scripts/test) so that moksha's classic
- * mount(2) fallback is what builds every root.
+/* Runs a command as on an older kernel: the system calls it lacks answer
+ * ENOSYS, as they do where they do not exist.
  *
- *   old_kernel [--5.5] PROGRAM [ARGS...]
+ *   old_kernel [--4.18] PROGRAM [ARGS...]
  *
- * With --5.5, openat2 (5.6) answers ENOSYS too.
+ * By default, as on Linux 5.8: the new mount API (open_tree, move_mount,
+ * fsopen, fsconfig, fsmount, fspick, mount_setattr, open_tree_attr; 5.2 to
+ * 5.12) and close_range (5.9). With --4.18, as on RHEL 8's kernel, the
+ * oldest moksha supports: every x86_64 call after rseq (334), which
+ * takes openat2 (5.6), the pidfd calls (5.1 to 5.6), clone3 and landlock
+ * with it. The suite runs the launch tests through it once
+ * (MOKSHA_TEST_OLD_KERNEL in scripts/test) so that moksha's fallbacks
+ * (classic mount(2), paths walked in user space, /proc instead of pidfds)
+ * are what every launch uses.
  */
 #include <errno.h>
 #include <linux/audit.h>
@@ -23,13 +27,13 @@
                    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS)
 
 int main(int argc, char **argv) {
-    int before_openat2 = argc > 1 && !strcmp(argv[1], "--5.5");
-    if (before_openat2) {
+    int rhel8 = argc > 1 && !strcmp(argv[1], "--4.18");
+    if (rhel8) {
         argv++;
         argc--;
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: old_kernel [--5.5] PROGRAM [ARGS...]\n");
+        fprintf(stderr, "usage: old_kernel [--4.18] PROGRAM [ARGS...]\n");
         return 2;
     }
     struct sock_filter code[] = {
@@ -38,6 +42,9 @@ int main(int argc, char **argv) {
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* Everything after rseq, with --4.18 (else a jump that never takes). */
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, rhel8 ? 335 : 0xffffffff, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
         REFUSE(428), /* open_tree */
         REFUSE(429), /* move_mount */
         REFUSE(430), /* fsopen */
@@ -45,7 +52,6 @@ int main(int argc, char **argv) {
         REFUSE(432), /* fsmount */
         REFUSE(433), /* fspick */
         REFUSE(436), /* close_range */
-        REFUSE(before_openat2 ? 437 : 428), /* openat2 */
         REFUSE(442), /* mount_setattr */
         REFUSE(467), /* open_tree_attr */
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
