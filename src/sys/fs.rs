@@ -30,13 +30,15 @@ pub fn open_path(path: &str) -> Result<OwnedFd> {
 /// Opens `path` beneath `root` as if `root` were `/`: absolute symlinks and
 /// `..` cannot leave it (openat2 with RESOLVE_IN_ROOT).
 pub fn open_in_root(root: &OwnedFd, path: &str, flags: libc::c_int) -> Result<OwnedFd> {
-    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    openat2(root, path, flags, resolve)
+    openat2(root, path, flags, IN_ROOT)
         .map_err(|e| SysError::new(format!("openat2(<new root>, {path:?}, RESOLVE_IN_ROOT)"), e))
 }
 
+/// openat2 resolution inside a root: `/` and `..` stay in it.
+pub(super) const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
 /// openat2 resolution that stays beneath the directory and follows no link.
-const BENEATH_NO_LINKS: u64 =
+pub(super) const BENEATH_NO_LINKS: u64 =
     libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
 
 /// Opens `path` (relative) beneath the directory `dir` as an O_PATH
@@ -175,7 +177,17 @@ fn openat2_bytes(
     if !has_openat2() {
         return without_openat2(dir, trimmed, flags, resolve);
     }
-    let c = std::ffi::CString::new(if trimmed.is_empty() { b"." } else { trimmed })
+    kernel_openat2(dir, trimmed, flags, resolve)
+}
+
+/// The openat2 call itself, for a path without leading slashes.
+pub(super) fn kernel_openat2(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: libc::c_int,
+    resolve: u64,
+) -> std::result::Result<OwnedFd, Errno> {
+    let c = std::ffi::CString::new(if path.is_empty() { b"." } else { path })
         .map_err(|_| Errno::EINVAL)?;
     // SAFETY: open_how is plain data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -236,7 +248,7 @@ fn without_openat2(
     let mode = match resolve {
         0 => return openat(dir, if path.is_empty() { b"." } else { path }, flags),
         BENEATH_NO_LINKS => Mode::BeneathNoLinks,
-        r if r == libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS => Mode::InRoot,
+        IN_ROOT => Mode::InRoot,
         _ => return Err(Errno::EINVAL),
     };
     // A swap of the last component while it is opened is EAGAIN: asked

@@ -195,7 +195,6 @@ fn is_proc(dir: &OwnedFd) -> Result<bool, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::FromRawFd;
     use std::os::unix::fs::symlink;
 
     /// The kernel's openat2 for the same walk.
@@ -205,31 +204,15 @@ mod tests {
         flags: libc::c_int,
         mode: Mode,
     ) -> Result<OwnedFd, Errno> {
-        let c = std::ffi::CString::new(if path.is_empty() { &b"."[..] } else { path }).unwrap();
-        // SAFETY: open_how is plain data; all-zero is its default.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (flags | libc::O_CLOEXEC) as u64;
-        how.resolve = match mode {
-            Mode::InRoot => libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-            Mode::BeneathNoLinks => {
-                libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS
-            }
+        assert!(
+            super::super::fs::has_openat2(),
+            "the comparison needs a kernel with openat2"
+        );
+        let resolve = match mode {
+            Mode::InRoot => super::super::fs::IN_ROOT,
+            Mode::BeneathNoLinks => super::super::fs::BENEATH_NO_LINKS,
         };
-        // SAFETY: valid dirfd, path and open_how of the size given.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const _,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: just returned, owned by nobody else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+        super::super::fs::kernel_openat2(dir, path, flags, resolve)
     }
 
     fn identity(r: Result<OwnedFd, Errno>) -> Result<(u64, u64, u32), Errno> {
