@@ -12,8 +12,11 @@
 //! never half); directories are made or get their mode; deletions remove
 //! the host's tree. Every host lookup is beneath the directory without
 //! following a symlink; a symlink of the sandbox's is made as a symlink,
-//! never written through. Modes keep their permission and sticky bits;
-//! setuid and setgid bits are dropped (the sandbox made those files).
+//! never written through. Modes keep their permission and sticky bits,
+//! except that write access for group or others is given only where the
+//! host's object had it already (or, for a new one, the committer's umask
+//! allows it): a sandbox cannot open the user's files to other users with a
+//! chmod. setuid and setgid bits are dropped (the sandbox made those files).
 
 use super::scan::{self, Change, HostDir, Kind, Node};
 use super::{Result, Stamp, Store};
@@ -25,6 +28,14 @@ use std::path::{Path, PathBuf};
 
 /// The mode bits a commit keeps.
 const KEPT_MODE: u32 = 0o1777;
+
+/// The mode a commit gives an object the sandbox left with `mode`: its
+/// permission and sticky bits, without group or other write the object did
+/// not have on the host (`before`), or that `umask` takes from a new one.
+fn granted(mode: u32, before: Option<u32>, umask: u32) -> u32 {
+    let writable = before.unwrap_or(!umask) & 0o022;
+    mode & KEPT_MODE & !(0o022 & !writable)
+}
 
 /// What a commit did.
 #[derive(Debug, Default)]
@@ -244,11 +255,15 @@ fn put(host: &HostDir, rel: &Path, dir: &OwnedFd, tmp: &CString, name: &CString)
 }
 
 /// Applies one change; `upper` is the store's upper directory.
-fn apply_one(host: &HostDir, upper: &Path, c: &Change, n: u32) -> Result<()> {
+fn apply_one(host: &HostDir, upper: &Path, c: &Change, n: u32, umask: u32) -> Result<()> {
     let rel = &c.path;
     if c.kind == Kind::Deleted {
         return remove(host, rel);
     }
+    let before = host.stat(rel)?.and_then(|h| match h.node {
+        Node::File { mode, .. } | Node::Dir { mode, .. } => Some(mode),
+        _ => None,
+    });
     let (dir, name) = parent_dir(host, rel)?;
     let from = upper.join(rel);
     match &c.node {
@@ -268,7 +283,7 @@ fn apply_one(host: &HostDir, upper: &Path, c: &Change, n: u32) -> Result<()> {
                 .map_err(|e| fail("open", host, rel, e))?;
             nix::sys::stat::fchmod(
                 fd.as_raw_fd(),
-                nix::sys::stat::Mode::from_bits_truncate(mode & KEPT_MODE),
+                nix::sys::stat::Mode::from_bits_truncate(granted(*mode, before, umask)),
             )
             .map_err(|e| fail("chmod", host, rel, e))
         }
@@ -313,7 +328,7 @@ fn apply_one(host: &HostDir, upper: &Path, c: &Change, n: u32) -> Result<()> {
                     let meta = src.metadata().map_err(|e| e.to_string())?;
                     nix::sys::stat::fchmod(
                         out.as_raw_fd(),
-                        nix::sys::stat::Mode::from_bits_truncate(mode & KEPT_MODE),
+                        nix::sys::stat::Mode::from_bits_truncate(granted(*mode, before, umask)),
                     )
                     .map_err(|e| fail("chmod", host, rel, e))?;
                     // The sandbox's modification time (make and friends look at it).
@@ -358,8 +373,10 @@ pub fn commit(store: &Store, paths: &[String]) -> Result<Summary> {
             store.name
         ));
     }
+    let umask = crate::sys::umask(0o077);
+    crate::sys::umask(umask);
     for (n, c) in changes.iter().enumerate() {
-        apply_one(&host, &store.upper(), c, n as u32)?;
+        apply_one(&host, &store.upper(), c, n as u32, umask)?;
     }
     if sel.is_empty() {
         store.remove(&lock)?;
@@ -395,6 +412,17 @@ mod tests {
             committed: Default::default(),
             placeholders: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_commit_gives_no_write_to_others_the_host_did_not() {
+        assert_eq!(granted(0o777, Some(0o755), 0o022), 0o755);
+        assert_eq!(granted(0o666, Some(0o664), 0o022), 0o664);
+        assert_eq!(granted(0o755, Some(0o644), 0o022), 0o755);
+        assert_eq!(granted(0o600, Some(0o666), 0o022), 0o600);
+        assert_eq!(granted(0o4777, None, 0o022), 0o755);
+        assert_eq!(granted(0o1777, None, 0o002), 0o1775);
+        assert_eq!(granted(0o666, None, 0o000), 0o666);
     }
 
     #[test]

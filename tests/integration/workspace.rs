@@ -481,6 +481,43 @@ both!(
     }
 );
 
+// A sandbox's chmod cannot open the user's files to other users: write for
+// group or others reaches the host only where the host object had it, or
+// the committer's umask gives it to a new one; other bits (x) are applied.
+both!(
+    a_commit_does_not_widen_write_access_for_others,
+    |who: Who| {
+        let w = World::new(who);
+        mkdir(&w.project.join("d"), who);
+        write(&w.project.join("f"), b"f\n", who);
+        write(&w.project.join("shared"), b"s\n", who);
+        write(&w.project.join("x.sh"), b"true\n", who);
+        w.host_sh(
+            &w.project,
+            "chmod 755 d; chmod 644 f x.sh; chmod 664 shared",
+        )
+        .expect_code(0);
+        let extra = format!("s.overlay({:?});", w.p());
+        let script = "chmod 777 d; chmod 666 f shared; chmod 755 x.sh; umask 0; \
+                      echo n > new; chmod 666 new; mkdir -m 777 nd";
+        w.sandbox(&extra, script).expect_code(0);
+        w.moksha(&["commit", "t"]).expect_code(0);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+            .unwrap();
+        let mode = |name: &str| std::fs::metadata(w.project.join(name)).unwrap().mode() & 0o7777;
+        assert_eq!(mode("d"), 0o755);
+        assert_eq!(mode("f"), 0o644);
+        assert_eq!(mode("shared"), 0o664, "group write the host gave stays");
+        assert_eq!(mode("x.sh"), 0o755, "an added execute bit is applied");
+        assert_eq!(mode("new"), 0o666 & !(umask & 0o022));
+        assert_eq!(mode("nd"), 0o777 & !(umask & 0o022));
+    }
+);
+
 both!(
     git_commit_under_an_overlay_reaches_the_host_by_moksha_commit,
     |who: Who| {
