@@ -18,15 +18,59 @@ use std::time::{Duration, Instant};
 struct Servers {
     http: u16,
     echo: u16,
+    /// A server that ignores Connection: close and answers every request
+    /// on a connection, naming its Host and body.
+    lax: u16,
 }
 
 fn servers() -> Servers {
     let http = TcpListener::bind("127.0.0.1:0").unwrap();
     let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let lax = TcpListener::bind("127.0.0.1:0").unwrap();
     let ports = Servers {
         http: http.local_addr().unwrap().port(),
         echo: echo.local_addr().unwrap().port(),
+        lax: lax.local_addr().unwrap().port(),
     };
+    std::thread::spawn(move || {
+        for c in lax.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = c.try_clone().unwrap();
+                let mut r = BufReader::new(c);
+                loop {
+                    let mut first = String::new();
+                    if r.read_line(&mut first).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let (mut host, mut length) = (String::new(), 0);
+                    loop {
+                        let mut l = String::new();
+                        if r.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                            break;
+                        }
+                        let (k, v) = l.split_once(':').unwrap_or((&l, ""));
+                        match k.to_ascii_lowercase().as_str() {
+                            "host" => host = v.trim().to_string(),
+                            "content-length" => length = v.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    let _ = r.read_exact(&mut body);
+                    let text = format!(
+                        "lax saw: {} {host} body={}\n",
+                        first.trim(),
+                        String::from_utf8_lossy(&body)
+                    );
+                    let _ = write!(
+                        w,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                }
+            });
+        }
+    });
     std::thread::spawn(move || {
         for c in http.incoming().flatten() {
             std::thread::spawn(move || {
@@ -108,6 +152,21 @@ try:
         text = got.decode(errors="replace")
         print("status:" + text.split("\r\n")[0])
         print("body:" + text.split("\r\n\r\n", 1)[-1].strip())
+    elif kind == "plain":
+        # A raw plain-HTTP exchange through the proxy: what it sends, and
+        # everything that comes back within the timeout.
+        c = socket.create_connection(("127.0.0.1", 3128), timeout=3)
+        c.sendall(sys.argv[2].encode().decode("unicode_escape").encode())
+        got = b""
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        print("plain-got:" + got.decode(errors="replace").replace("\r\n", "|"))
     elif kind == "raw":
         s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=3)
         print("raw-connected")
@@ -142,10 +201,10 @@ fn profile(s: &Servers, script: &str) -> String {
     let rules = format!(
         "s.egress(#{{ allow: [\"github.test\", \"*.pages.test\", \"localhost\", \"127.0.0.1\"], \
          deny: [#{{ host: \"*.internal.test\", reason: \"company network\" }}], \
-         ports: [{}, {}], resolve: #{{ \"github.test\": \"127.0.0.1\", \
+         ports: [{}, {}, {}], resolve: #{{ \"github.test\": \"127.0.0.1\", \
          \"www.pages.test\": \"127.0.0.1\", \"db.internal.test\": \"127.0.0.1\", \
          \"other.test\": \"127.0.0.1\" }} }});",
-        s.http, s.echo
+        s.http, s.echo, s.lax
     );
     sh_profile(&rules, script)
 }
@@ -257,6 +316,68 @@ both!(
         assert!(out.contains("many-ok:200"), "200 at once: {r:?}");
     }
 );
+
+// Plain HTTP carries one request per connection: a request pipelined
+// behind an allowed one never reaches the server, even one that ignores
+// Connection: close (it would answer a virtual host the rules never saw);
+// the allowed request's body arrives whole; an ambiguous request is refused.
+both!(a_plain_request_carries_one_request_to_the_server, |who| {
+    let s = servers();
+    let l = s.lax;
+    let send = |raw: &str| probe(&format!("plain {}", shell_quote(raw)));
+    let script = [
+            send(&format!(
+                "POST http://github.test:{l}/one HTTP/1.1\\r\\nHost: github.test:{l}\\r\\n\
+                 Content-Length: 5\\r\\n\\r\\nhelloGET /two HTTP/1.1\\r\\nHost: other.test\\r\\n\\r\\n"
+            )),
+            send(&format!(
+                "POST http://github.test:{l}/chunked HTTP/1.1\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n\
+                 3\\r\\nabc\\r\\n0\\r\\n\\r\\nGET /three HTTP/1.1\\r\\nHost: other.test\\r\\n\\r\\n"
+            )),
+            send(&format!(
+                "GET http://github.test:{l}/two-hosts HTTP/1.1\\r\\nHost: github.test:{l}\\r\\n\
+                 Host: other.test\\r\\n\\r\\n"
+            )),
+            send(&format!(
+                "POST http://github.test:{l}/smuggle HTTP/1.1\\r\\nContent-Length: 3\\r\\n\
+                 Transfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n"
+            )),
+        ]
+        .join("; ");
+    let r = exec_profile(who, &profile(&s, &script), &[]).expect_code(0);
+    let got: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("plain-got:"))
+        .collect();
+    assert_eq!(got.len(), 4, "{r:?}");
+    assert!(
+        got[0].contains(&format!(
+            "lax saw: POST /one HTTP/1.1 github.test:{l} body=hello"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        got[1].contains("lax saw: POST /chunked HTTP/1.1") && !got[1].contains("/three"),
+        "{r:?}"
+    );
+    for g in &got[..2] {
+        assert!(!g.contains("other.test") && !g.contains("/two "), "{r:?}");
+        assert_eq!(g.matches("lax saw").count(), 1, "one request only: {r:?}");
+    }
+    assert!(
+        got[2].contains("400 Bad Request") && got[2].contains("more than one Host header"),
+        "{r:?}"
+    );
+    assert!(
+        got[3].contains("400 Bad Request") && got[3].contains("both Content-Length"),
+        "{r:?}"
+    );
+    assert!(
+        !got[2].contains("lax saw") && !got[3].contains("lax saw"),
+        "{r:?}"
+    );
+});
 
 both!(
     ip_literals_and_names_resolving_to_loopback_need_an_ip_rule,

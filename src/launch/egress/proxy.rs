@@ -3,7 +3,7 @@
 //! same port, told apart by the first byte. Every decision goes to the log.
 
 use crate::plan::egress::{Egress, Refusal, Target};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -329,12 +329,39 @@ fn http(mut conn: TcpStream, p: &Proxy) {
         }
         return;
     }
-    let host_header = headers.iter().find_map(|h| {
-        let (k, v) = h.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("host")
-            .then(|| v.trim().to_string())
-    });
+    // A folded line or a name with spaces: the server may read it otherwise
+    // than the rules do (RFC 9112 has servers refuse both).
+    if let Some(bad) = headers.iter().find(|h| !well_formed(h)) {
+        respond(
+            &mut conn,
+            "400 Bad Request",
+            &format!(
+                "moksha egress: a malformed header line {:?}\n",
+                crate::text::line(bad)
+            ),
+        );
+        return;
+    }
+    let hosts: Vec<String> = headers
+        .iter()
+        .filter_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("host")
+                .then(|| v.trim().to_string())
+        })
+        .collect();
+    // Two Host headers: the server might read the other one (RFC 9112
+    // answers them with 400 too).
+    if hosts.len() > 1 {
+        respond(
+            &mut conn,
+            "400 Bad Request",
+            "moksha egress: a request with more than one Host header\n",
+        );
+        return;
+    }
+    let host_header = hosts.into_iter().next();
     // The target: an absolute URI (what a client sends to a proxy), or the
     // Host header (a client that took the proxy for the server).
     let (authority, path) = if let Some(after) = target.strip_prefix("http://") {
@@ -368,6 +395,17 @@ fn http(mut conn: TcpStream, p: &Proxy) {
         respond(&mut conn, "400 Bad Request", "moksha egress: a bad host\n");
         return;
     };
+    let body = match body_of(&headers) {
+        Ok(body) => body,
+        Err(why) => {
+            respond(
+                &mut conn,
+                "400 Bad Request",
+                &format!("moksha egress: {why}\n"),
+            );
+            return;
+        }
+    };
     if let Some(h) = &host_header {
         let same = split_authority(h, 80)
             .is_some_and(|(hh, hp)| hh.eq_ignore_ascii_case(&host) && hp == port);
@@ -383,8 +421,10 @@ fn http(mut conn: TcpStream, p: &Proxy) {
     }
     match open(p, "HTTP", &host, port) {
         Ok(mut upstream) => {
-            // One request per connection out: what the client sends next on
-            // it reaches the same allowed host and port, nothing else.
+            // One request per connection out, and only its body after its
+            // head: a second request on the connection, whatever its Host,
+            // never reaches the server (one that ignores Connection: close
+            // would answer it, a virtual host the rules never saw).
             let mut out = format!("{method} {path} {version}\r\n");
             for h in &headers {
                 let name = h
@@ -403,15 +443,135 @@ fn http(mut conn: TcpStream, p: &Proxy) {
                 out.push_str(&format!("Host: {authority}\r\n"));
             }
             out.push_str("Connection: close\r\n\r\n");
-            if upstream.write_all(out.as_bytes()).is_err()
-                || (!rest.is_empty() && upstream.write_all(&rest).is_err())
-            {
+            if upstream.write_all(out.as_bytes()).is_err() {
                 return;
             }
-            relay(conn, upstream);
+            relay_request(conn, upstream, &rest, body);
         }
         Err(f) => answer_failure(&mut conn, &authority, f),
     }
+}
+
+/// A header line is `name: value` with a token for a name (no space,
+/// nothing folded onto the line before).
+fn well_formed(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    })
+}
+
+/// How a plain request's body ends (RFC 9112 section 6).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Body {
+    Length(u64),
+    Chunked,
+}
+
+/// The body framing the headers give; a request whose end is ambiguous
+/// (both framings, two lengths, an unknown coding) is refused, as request
+/// smuggling needs exactly that.
+fn body_of(headers: &[&str]) -> Result<Body, &'static str> {
+    let (mut length, mut chunked) = (None, false);
+    for h in headers {
+        let Some((k, v)) = h.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.eq_ignore_ascii_case("content-length") {
+            let n: u64 = v.parse().map_err(|_| "a bad Content-Length")?;
+            if length.is_some_and(|l| l != n) {
+                return Err("two different Content-Lengths");
+            }
+            length = Some(n);
+        } else if k.eq_ignore_ascii_case("transfer-encoding") {
+            if chunked || !v.eq_ignore_ascii_case("chunked") {
+                return Err("a Transfer-Encoding other than chunked");
+            }
+            chunked = true;
+        }
+    }
+    match (length, chunked) {
+        (Some(_), true) => Err("both Content-Length and Transfer-Encoding"),
+        (Some(n), false) => Ok(Body::Length(n)),
+        (None, true) => Ok(Body::Chunked),
+        (None, false) => Ok(Body::Length(0)),
+    }
+}
+
+/// Relays one plain request: its body (`rest` first, then the client)
+/// goes up, nothing after it; the answer comes back until the server
+/// closes (it was sent Connection: close) or the client does.
+fn relay_request(client: TcpStream, upstream: TcpStream, rest: &[u8], body: Body) {
+    let _ = client.set_read_timeout(None);
+    let (Ok(c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let down = std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || copy_then_close(upstream, c2));
+    let mut input = std::io::BufReader::new(rest.chain(&client));
+    let how = match copy_body(&mut input, &mut u2, body) {
+        Ok(()) => {
+            // What the client sends after the request is dropped until it
+            // closes or half-closes; then the server hears the end too.
+            let _ = std::io::copy(&mut input, &mut std::io::sink());
+            Shutdown::Write
+        }
+        Err(_) => Shutdown::Both,
+    };
+    let _ = u2.shutdown(how);
+    if let Ok(t) = down {
+        let _ = t.join();
+    }
+}
+
+/// Copies exactly one body framed as `body` from `from` to `to`.
+fn copy_body(from: &mut impl BufRead, to: &mut impl Write, body: Body) -> std::io::Result<()> {
+    let short = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+    let exactly = |from: &mut dyn BufRead, to: &mut dyn Write, n: u64| {
+        let copied = std::io::copy(&mut from.take(n), to)?;
+        if copied == n {
+            Ok(())
+        } else {
+            Err(short())
+        }
+    };
+    match body {
+        Body::Length(n) => exactly(from, to, n),
+        Body::Chunked => loop {
+            let line = bounded_line(from)?;
+            to.write_all(&line)?;
+            let size = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|l| l.trim_end().split(';').next())
+                .and_then(|n| u64::from_str_radix(n.trim(), 16).ok())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+            if size == 0 {
+                // Trailers, up to the empty line.
+                loop {
+                    let line = bounded_line(from)?;
+                    to.write_all(&line)?;
+                    if line == b"\r\n" || line == b"\n" {
+                        return Ok(());
+                    }
+                }
+            }
+            exactly(from, to, size + 2)?;
+        },
+    }
+}
+
+/// One line of chunk framing, its end included; at most 4 KiB.
+fn bounded_line(from: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    from.take(4096).read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\n") {
+        return Err(std::io::ErrorKind::InvalidData.into());
+    }
+    Ok(line)
 }
 
 // ---- SOCKS5 (RFC 1928), CONNECT only, no authentication ----------------------
@@ -541,6 +701,53 @@ mod tests {
         );
         assert_eq!(split_authority("[::1]", 80), Some(("[::1]".into(), 80)));
         assert_eq!(split_authority("a.test:x", 80), None);
+    }
+
+    #[test]
+    fn a_body_ends_where_its_framing_says_and_ambiguity_is_refused() {
+        for bad in [
+            " Content-Length: 5",
+            "Content-Length : 5",
+            "\tHost: x",
+            "no colon",
+            ": x",
+        ] {
+            assert!(!well_formed(bad), "{bad:?}");
+        }
+        assert!(well_formed("X-Custom_1: a: b") && well_formed("Host:x"));
+        assert_eq!(body_of(&["Host: a"]), Ok(Body::Length(0)));
+        assert_eq!(body_of(&["content-length: 5"]), Ok(Body::Length(5)));
+        assert_eq!(
+            body_of(&["Content-Length: 5", "Content-Length: 5"]),
+            Ok(Body::Length(5))
+        );
+        assert_eq!(body_of(&["Transfer-Encoding: chunked"]), Ok(Body::Chunked));
+        for bad in [
+            &["Content-Length: 5", "Content-Length: 6"][..],
+            &["Content-Length: 5", "Transfer-Encoding: chunked"],
+            &["Transfer-Encoding: gzip, chunked"],
+            &["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
+            &["Content-Length: -1"],
+        ] {
+            assert!(body_of(bad).is_err(), "{bad:?}");
+        }
+        // Exactly the body goes on; what follows it (a second request) not.
+        let next = b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n";
+        let chunked = b"4;x=y\r\nabcd\r\n0\r\nTrailer: t\r\n\r\n";
+        for (body, framing) in [
+            (&b"hello"[..], Body::Length(5)),
+            (&chunked[..], Body::Chunked),
+            (&b""[..], Body::Length(0)),
+        ] {
+            let input = [body, &next[..]].concat();
+            let mut out = Vec::new();
+            copy_body(&mut &input[..], &mut out, framing).unwrap();
+            assert_eq!(out, body);
+        }
+        // A body cut short, or a bad chunk size, is an error.
+        assert!(copy_body(&mut &b"hel"[..], &mut Vec::new(), Body::Length(5)).is_err());
+        assert!(copy_body(&mut &b"zz\r\n"[..], &mut Vec::new(), Body::Chunked).is_err());
+        assert!(copy_body(&mut &b"4\r\nab"[..], &mut Vec::new(), Body::Chunked).is_err());
     }
 
     #[test]
