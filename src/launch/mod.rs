@@ -197,8 +197,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     }
     // 9. Wait: signals forwarded to the supervisor, the program's status
     //    returned as soon as the supervisor sends it (once it is gone
-    //    when an overlay's changes store must be free on return).
-    let (status, trace) = child.wait(relay, pipes.status.0, !stores.0.is_empty());
+    //    when an overlay's changes store must be free on return, or the
+    //    placeholders it holds are to be removed).
+    let reap = !stores.0.is_empty() || placeholders.any();
+    let (status, trace) = child.wait(relay, pipes.status.0, reap);
     // Trace mode: the denial log, with the paths missing inside checked
     // on the host (a path the host lacks too is not the profile's doing),
     // and what the D-Bus proxies refused (read before they stop).

@@ -245,55 +245,133 @@ fn bind_onto_itself(dir: &OwnedFd, rel: &str, attrs: u64, shown: &str) -> SysRes
 /// Makes what `patterns` find below `dir` (the new root's `under`)
 /// read-only and not creatable. Returns the placeholders made (relative).
 pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<String>> {
-    let found = find(dir, under, patterns)?;
     let shown = |rel: &str| format!("{}/{rel}", under.trim_end_matches('/'));
     let mut made = Vec::new();
-    for rel in &found.missing {
-        let parts = components(rel);
-        let (name, parent) = parts.split_last().expect("a missing path has a component");
-        let parent_fd = sys::open_beneath(dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| SysError::new(format!("open({:?})", shown(&parent.join("/"))), e))?;
-        let c = std::ffi::CString::new(crate::arg::to_bytes(name)).map_err(|_| {
-            SysError::new(format!("protect {}: a NUL byte", shown(rel)), Errno::EINVAL)
-        })?;
-        // SAFETY: a valid directory descriptor and a NUL-terminated name.
-        let r = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c.as_ptr(), PLACEHOLDER_MODE) };
-        match (r, Errno::last()) {
-            (0, _) => made.push(rel.clone()),
-            // Nobody inside may create it either (or it just appeared,
-            // and is protected below as it is).
-            (_, Errno::EACCES | Errno::EPERM | Errno::EROFS) => continue,
-            (_, Errno::EEXIST) => {}
-            (_, e) => return Err(SysError::new(format!("mkdir({:?})", shown(rel)), e)),
+    // Another sandbox's launcher may remove a placeholder between the walk
+    // and the hold: walked again then (a few times; it is a short window).
+    for _ in 0..8 {
+        let found = find(dir, under, patterns)?;
+        for rel in &found.missing {
+            if make_placeholder(dir, rel, &shown(rel))? {
+                made.push(rel.clone());
+            }
         }
-    }
-    let mut leaves: Vec<&String> = found.existing.iter().chain(&made).collect();
-    leaves.sort();
-    leaves.dedup();
-    // The directories on the way, outermost first, pinned as they are.
-    let mut pins: Vec<String> = Vec::new();
-    for leaf in &leaves {
-        let parts = components(leaf);
-        for i in 1..parts.len() {
-            pins.push(parts[..i].join("/"));
+        let mut leaves: Vec<&String> = found.existing.iter().chain(&found.missing).collect();
+        leaves.sort();
+        leaves.dedup();
+        // The directories on the way, outermost first, pinned as they are.
+        let mut pins: Vec<String> = Vec::new();
+        for leaf in &leaves {
+            let parts = components(leaf);
+            for i in 1..parts.len() {
+                pins.push(parts[..i].join("/"));
+            }
         }
+        pins.sort_by_key(|p| p.matches('/').count());
+        pins.dedup();
+        pins.retain(|p| !leaves.contains(&p));
+        let mut gone = false;
+        let mut held = Vec::new();
+        for rel in pins.iter().chain(leaves.iter().copied()) {
+            match hold(dir, rel, &shown(rel))? {
+                Hold::Held => held.push(rel.clone()),
+                Hold::Gone => gone = true,
+                Hold::Other => {}
+            }
+        }
+        if gone {
+            continue;
+        }
+        const READ_ONLY: u64 = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        for pin in &pins {
+            // Another sandbox's placeholder on the way (its `.git` where
+            // ours is `.git/hooks`) is read-only here too: a pin keeps its
+            // mode changeable, and chmod would open it.
+            let attrs = if held.contains(pin) { READ_ONLY } else { 0 };
+            bind_onto_itself(dir, pin, attrs, &shown(pin))?;
+        }
+        // Innermost last, so an outer read-only clone does not copy an inner one twice.
+        for leaf in leaves {
+            // A missing path nobody may create (no placeholder made): nothing to bind.
+            let there = sys::open_beneath(dir, leaf, libc::O_PATH | libc::O_NOFOLLOW);
+            if matches!(there, Err(Errno::ENOENT)) {
+                continue;
+            }
+            bind_onto_itself(dir, leaf, READ_ONLY, &shown(leaf))?;
+        }
+        return Ok(made);
     }
-    pins.sort_by_key(|p| p.matches('/').count());
-    pins.dedup();
-    pins.retain(|p| !leaves.contains(&p));
-    for pin in &pins {
-        bind_onto_itself(dir, pin, 0, &shown(pin))?;
+    Err(SysError::new(
+        format!("protect {under}: its placeholders were removed while the root was built, again and again"),
+        Errno::EAGAIN,
+    ))
+}
+
+/// Makes the placeholder for the missing `rel`; says whether it made one
+/// (not when it appeared meanwhile, or when setup may not create it there:
+/// then the program may not either).
+fn make_placeholder(dir: &OwnedFd, rel: &str, shown: &str) -> SysResult<bool> {
+    let parts = components(rel);
+    let (name, parent) = parts.split_last().expect("a missing path has a component");
+    let parent_fd = sys::open_beneath(dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| SysError::new(format!("open the directory of {shown:?}"), e))?;
+    // Inside another sandbox's placeholder: that one is bound read-only
+    // here, so nothing is creatable below it (and a placeholder inside it
+    // could not be removed by its unprivileged launcher).
+    if !parent.is_empty() && is_placeholder(dir, &parent.join("/")) {
+        return Ok(false);
     }
-    // Innermost last, so an outer read-only clone does not copy an inner one twice.
-    for leaf in leaves {
-        bind_onto_itself(
-            dir,
-            leaf,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-            &shown(leaf),
-        )?;
+    let c = std::ffi::CString::new(crate::arg::to_bytes(name))
+        .map_err(|_| SysError::new(format!("protect {shown}: a NUL byte"), Errno::EINVAL))?;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    let r = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c.as_ptr(), PLACEHOLDER_MODE) };
+    match (r, Errno::last()) {
+        (0, _) => Ok(true),
+        (_, Errno::EACCES | Errno::EPERM | Errno::EROFS | Errno::EEXIST) => Ok(false),
+        (_, e) => Err(SysError::new(format!("mkdir({shown:?})"), e)),
     }
-    Ok(made)
+}
+
+/// Shared locks on the placeholders this sandbox's root relies on, its own
+/// and other sandboxes', held by the supervisor (which builds the root)
+/// until it exits. A launcher removes a placeholder only under an exclusive
+/// lock: removing one in use would unmount this sandbox's read-only mount
+/// of it (the kernel detaches a mount point deleted in another namespace)
+/// and make the name creatable inside.
+static HELD: std::sync::Mutex<Vec<OwnedFd>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(PartialEq)]
+enum Hold {
+    /// A placeholder, locked.
+    Held,
+    /// Something else (nothing to keep).
+    Other,
+    /// Removed before it was locked: walk again.
+    Gone,
+}
+
+/// Takes a shared lock on `rel` if it is a placeholder (a directory of
+/// PLACEHOLDER_MODE), waiting while a launcher holds it to remove it.
+fn hold(dir: &OwnedFd, rel: &str, shown: &str) -> SysResult<Hold> {
+    let fd = match sys::open_beneath(dir, rel, libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(Hold::Other),
+        Err(Errno::ENOTDIR | Errno::ELOOP | Errno::EACCES) => return Ok(Hold::Other),
+        Err(e) => return Err(SysError::new(format!("open({shown:?})"), e)),
+    };
+    let stat = |fd: &OwnedFd| {
+        nix::sys::stat::fstat(fd.as_raw_fd())
+            .map_err(|e| SysError::new(format!("stat({shown:?})"), e))
+    };
+    if stat(&fd)?.st_mode & 0o7777 != PLACEHOLDER_MODE {
+        return Ok(Hold::Other);
+    }
+    sys::lock_shared(&fd).map_err(|e| SysError::new(format!("flock({shown:?}, LOCK_SH)"), e))?;
+    if stat(&fd)?.st_nlink == 0 {
+        return Ok(Hold::Gone);
+    }
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(fd);
+    Ok(Hold::Held)
 }
 
 /// The placeholders a sandbox's protect steps may make on the host, found
@@ -355,6 +433,15 @@ impl Placeholders {
                 .iter()
                 .filter(|p| !components(p).iter().any(|c| is_glob(c)))
             {
+                // Another sandbox's placeholders on the way, to remove once
+                // nobody uses them (a detached sandbox leaves its own).
+                let parts = components(p);
+                for i in 1..parts.len() + 1 {
+                    let rel = parts[..i].join("/");
+                    if in_store.is_none() && is_placeholder(&fd, &rel) {
+                        candidates.push((base.clone(), rel));
+                    }
+                }
                 if let Ok(Ends::Missing(rel)) = ends(&fd, p) {
                     if let Some((store, rest)) = &in_store {
                         let path = if rest.is_empty() {
@@ -368,7 +455,16 @@ impl Placeholders {
                 }
             }
         }
+        // Deepest first: a placeholder inside another goes before it.
+        candidates.sort_by_key(|(_, rel)| std::cmp::Reverse(rel.matches('/').count()));
+        candidates.dedup();
         Placeholders { candidates, stores }
+    }
+
+    /// Whether there are any (the launcher then waits until the supervisor,
+    /// which holds their locks, is gone).
+    pub fn any(&self) -> bool {
+        !self.candidates.is_empty()
     }
 
     /// Tells each overlay's store where placeholders may appear in it (a
@@ -402,33 +498,58 @@ impl Drop for Placeholders {
             let Ok(dir) = sys::open_path(base) else {
                 continue;
             };
-            let parts = components(rel);
-            let Some((name, parent)) = parts.split_last() else {
-                continue;
-            };
-            let Ok(parent) =
-                sys::open_beneath(&dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
-            else {
-                continue;
-            };
-            let name = crate::arg::to_path(name);
-            let Ok(st) = nix::sys::stat::fstatat(
-                Some(parent.as_raw_fd()),
-                &name,
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            ) else {
-                continue;
-            };
-            // Ours: an empty directory (rmdir refuses others) of our mode.
-            if st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_mode & 0o7777 == PLACEHOLDER_MODE
-            {
-                let _ = nix::unistd::unlinkat(
-                    Some(parent.as_raw_fd()),
-                    &name,
-                    nix::unistd::UnlinkatFlags::RemoveDir,
-                );
-            }
+            remove_placeholder(&dir, rel);
         }
+    }
+}
+
+/// Whether `rel` below `dir` is a directory of PLACEHOLDER_MODE.
+fn is_placeholder(dir: &OwnedFd, rel: &str) -> bool {
+    sys::open_beneath(
+        dir,
+        rel,
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
+    )
+    .ok()
+    .and_then(|fd| nix::sys::stat::fstat(fd.as_raw_fd()).ok())
+    .is_some_and(|st| st.st_mode & 0o7777 == PLACEHOLDER_MODE)
+}
+
+/// Removes the placeholder `rel` below `dir` unless a sandbox holds it
+/// (its shared lock, `HELD`) or it is not one (rmdir refuses a directory
+/// with anything in it; the mode tells ours).
+fn remove_placeholder(dir: &OwnedFd, rel: &str) {
+    let parts = components(rel);
+    let Some((name, parent)) = parts.split_last() else {
+        return;
+    };
+    let Ok(parent) = sys::open_beneath(dir, &parent.join("/"), libc::O_PATH | libc::O_DIRECTORY)
+    else {
+        return;
+    };
+    let Ok(fd) = sys::open_beneath(&parent, name, libc::O_RDONLY | libc::O_DIRECTORY) else {
+        return;
+    };
+    let Ok(st) = nix::sys::stat::fstat(fd.as_raw_fd()) else {
+        return;
+    };
+    if st.st_mode & 0o7777 != PLACEHOLDER_MODE || !sys::try_flock(&fd, true) {
+        return;
+    }
+    // Still the directory locked (not one renamed there meanwhile).
+    let name = crate::arg::to_path(name);
+    let same = nix::sys::stat::fstatat(
+        Some(parent.as_raw_fd()),
+        &name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .is_ok_and(|now| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino));
+    if same {
+        let _ = nix::unistd::unlinkat(
+            Some(parent.as_raw_fd()),
+            &name,
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        );
     }
 }
 

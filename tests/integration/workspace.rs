@@ -205,6 +205,72 @@ both!(
     }
 );
 
+// Two sandboxes on one project: the first to end must not remove the
+// placeholders the other relies on (the kernel would unmount the other's
+// read-only mount of them, and the names would become creatable there);
+// a placeholder another sandbox made on the way is read-only too (chmod
+// would open it); the last one out removes them.
+both!(
+    two_sandboxes_on_one_project_keep_each_others_placeholders,
+    |who: Who| {
+        let w = World::new(who);
+        let extra = format!(
+            "s.bind({0:?}, #{{ rw: true }});\ns.protect([\".envrc\", \".git/hooks\"], #{{ under: {0:?} }});",
+            w.p()
+        );
+        let spawn = |script: &str| {
+            let dir = world_dir();
+            let text = sh_profile(&format!("{extra}\ns.cwd({:?});", w.p()), script);
+            let path = write_profile(dir.path(), "ws.rhai", &text);
+            let child = moksha(who, &["exec", &path])
+                .env("XDG_DATA_HOME", &w.data)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (dir, child)
+        };
+        let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+            let t = std::time::Instant::now();
+            while !f() {
+                assert!(t.elapsed().as_secs() < 30, "{what}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        // The first makes the placeholders and waits for the second.
+        let (_a_dir, a) = spawn("while [ ! -e b-started ]; do sleep 0.02; done");
+        wait_for("the first sandbox's placeholders", &|| {
+            w.project.join(".envrc").is_dir() && w.project.join(".git").is_dir()
+        });
+        let script = "touch b-started; while [ ! -e a-ended ]; do sleep 0.02; done
+        try() { name=$1; shift; if (\"$@\") 2>/dev/null; then echo \"$name:worked\"; else echo \"$name:failed\"; fi; }
+        try create-envrc sh -c 'echo x > .envrc'
+        try create-hooks mkdir .git/hooks
+        try open-git chmod 755 .git
+        try create-hooks-after mkdir .git/hooks";
+        let (_b_dir, b) = spawn(script);
+        let a = Run::from(a.wait_with_output().unwrap()).expect_code(0);
+        // The second still uses them: they stay.
+        assert!(w.project.join(".envrc").is_dir(), "{a:?}");
+        assert!(w.project.join(".git").is_dir(), "{a:?}");
+        write(&w.project.join("a-ended"), b"", who);
+        let b = Run::from(b.wait_with_output().unwrap()).expect_code(0);
+        assert_eq!(
+            b.stdout.lines().collect::<Vec<_>>(),
+            [
+                "create-envrc:failed",
+                "create-hooks:failed",
+                "open-git:failed",
+                "create-hooks-after:failed"
+            ],
+            "{b:?}"
+        );
+        // The last one out removed them.
+        assert!(!w.project.join(".envrc").exists(), "{b:?}");
+        assert!(!w.project.join(".git").exists(), "{b:?}");
+    }
+);
+
 both!(a_protected_path_that_is_a_symlink_is_refused, |who: Who| {
     let w = World::new(who);
     std::os::unix::fs::symlink("/etc/passwd", w.project.join(".envrc")).unwrap();
