@@ -7,7 +7,8 @@
 
 use super::error::SetupError;
 use super::{block_signals, launcher_env, program, report, supervisor, EXIT_SETUP};
-use crate::plan::{Exec, Plan, Pos, Step};
+use crate::plan::network::NetMode;
+use crate::plan::{Exec, Namespace, Plan, Pos, Step};
 use crate::sys;
 
 /// Runs `argv` in the instance whose program is `program`; returns
@@ -45,6 +46,15 @@ fn enter_with(plan: &Plan, program: &sys::Process, argv: Vec<String>) -> Result<
     // or read its /proc files (environ, mem, fd, cwd) even without landlock;
     // exec makes the command dumpable again, as any program inside.
     sys::set_dumpable(false)?;
+    // A network namespace the profile joined (s.network_join) is the
+    // program's too, though not the sandbox's own: joined first, while we
+    // still have the caller's privilege over it (found in review: the
+    // command ran in the caller's network).
+    if matches!(plan.network.mode, NetMode::Join { .. }) {
+        program
+            .join(&[Namespace::Net])
+            .map_err(|e| format!("cannot enter the sandbox's joined network: {e}"))?;
+    }
     // Every namespace the sandbox has of its own (time too: the program
     // is in the sandbox's time namespace).
     program

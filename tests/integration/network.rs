@@ -932,6 +932,41 @@ both!(join_enters_an_existing_namespace_as_root, |who| {
     }
 });
 
+// `moksha enter` puts the command in the network the profile joined, as
+// the program is (found in review: it ran in the caller's network).
+#[test]
+fn enter_joins_the_network_the_profile_joined() {
+    let inet = Internet::new();
+    let dir = world_dir();
+    let extra = format!("s.network_join(\"/run/netns/{}\");", inet.netns);
+    let path = write_profile(dir.path(), "j.rhai", &sh_profile(&extra, "sleep 60"));
+    let name = format!("join-enter-{}", std::process::id());
+    let r = Run::from(
+        moksha(Who::Root, &["exec", "--detach", "--name", &name, &path])
+            .output()
+            .unwrap(),
+    );
+    let r = r.expect_code(0);
+    let joined = std::fs::metadata(format!("/run/netns/{}", inet.netns)).unwrap();
+    let entered = Run::from(
+        moksha(
+            Who::Root,
+            &["enter", &name, "--", "readlink", "/proc/self/ns/net"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let _ = moksha(Who::Root, &["stop", "--timeout", "1", &name]).output();
+    let _ = moksha(Who::Root, &["rm", &name]).output();
+    let entered = entered.expect_code(0);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        entered.stdout.trim(),
+        format!("net:[{}]", joined.ino()),
+        "{r:?} {entered:?}"
+    );
+}
+
 // ---- the plan -------------------------------------------------------------------
 
 #[test]
