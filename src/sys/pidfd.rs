@@ -86,22 +86,33 @@ impl Process {
         Ok(())
     }
 
-    /// Whether the process has exited (a zombie has).
+    /// Whether the process has exited (a zombie has), as a pidfd tells it:
+    /// every thread, not only the first (which may end before the others).
     pub fn has_exited(&self) -> bool {
         if self.is_pidfd {
             return poll_readable(&[self.fd.as_fd()], Some(Duration::ZERO))[0];
         }
-        let Ok(stat) = super::fs::openat(&self.fd, b"stat", libc::O_RDONLY) else {
+        if !ended(&self.fd, b"stat") {
+            return false;
+        }
+        let Ok(tasks) = super::fs::openat(&self.fd, b"task", libc::O_RDONLY | libc::O_DIRECTORY)
+        else {
             return true;
         };
-        let mut buf = [0u8; 512];
-        let n = nix::unistd::read(stat.as_raw_fd(), &mut buf).unwrap_or(0);
-        // The state follows the command's closing parenthesis: "pid (comm) S ...".
-        let text = &buf[..n];
-        match text.iter().rposition(|b| *b == b')') {
-            Some(i) => matches!(text.get(i + 2), Some(b'Z' | b'X')),
-            None => true,
-        }
+        let Ok(mut list) = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(tasks))
+        else {
+            return true;
+        };
+        let names: Vec<Vec<u8>> = list
+            .iter()
+            .flatten()
+            .map(|e| e.file_name().to_bytes().to_vec())
+            .filter(|n| n.iter().all(u8::is_ascii_digit) && !n.is_empty())
+            .collect();
+        names.iter().all(|tid| {
+            let path = [&b"task/"[..], tid, b"/stat"].concat();
+            ended(&self.fd, &path)
+        })
     }
 
     /// Waits until the process has exited, at most `limit`; says whether it has.
@@ -182,6 +193,22 @@ impl Process {
 impl AsFd for Process {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Whether the /proc stat file at `path` below `dir` is gone or shows a
+/// zombie or dead task ("pid (comm) S ...": the state follows the last
+/// closing parenthesis).
+fn ended(dir: &OwnedFd, path: &[u8]) -> bool {
+    let Ok(stat) = super::fs::openat(dir, path, libc::O_RDONLY) else {
+        return true;
+    };
+    let mut buf = [0u8; 512];
+    let n = nix::unistd::read(stat.as_raw_fd(), &mut buf).unwrap_or(0);
+    let text = &buf[..n];
+    match text.iter().rposition(|b| *b == b')') {
+        Some(i) => matches!(text.get(i + 2), Some(b'Z' | b'X')),
+        None => true,
     }
 }
 
@@ -267,5 +294,38 @@ mod tests {
             let e = p.signal(libc::SIGTERM, "sleep").unwrap_err();
             assert_eq!(e.errno, Errno::ESRCH);
         }
+    }
+
+    /// A process whose first thread ended while another runs has not
+    /// exited, for the /proc handle as for a pidfd (found in review).
+    #[test]
+    fn a_process_with_a_thread_left_has_not_exited() {
+        let script = "import ctypes, threading, time\n\
+                      threading.Thread(target=time.sleep, args=(30,)).start()\n\
+                      ctypes.CDLL(None).pthread_exit(None)";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let p = Process::through_proc(pid).unwrap();
+        let leader_gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| s.contains("State:\tZ"))
+        };
+        let t = std::time::Instant::now();
+        while !leader_gone() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "python3 did not start its thread"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pidfd = Process::open(pid).unwrap();
+        assert!(!pidfd.has_exited(), "a pidfd says it runs");
+        assert!(!p.has_exited(), "so does the /proc handle");
+        p.signal(libc::SIGKILL, "python3").unwrap();
+        assert!(p.wait(Duration::from_secs(5)));
+        child.wait().unwrap();
     }
 }

@@ -8,8 +8,13 @@
 //! `..` on the walk's behalf: a symlink is read and its target walked the
 //! same way (from the root when it is absolute), and `..` returns to the
 //! directory the walk came from, kept on a stack, never above the first.
-//! A directory renamed or a link swapped while the walk runs cannot take it
-//! outside: everything it holds is a descriptor reached from the root.
+//! A link swapped while the walk runs is read as it is then, and walked in
+//! the root. What this cannot do that openat2 does: check at the end that
+//! the directories it holds are still beneath the root. One moved out
+//! while the walk runs (by someone who may write inside the root and
+//! outside it) takes the walk with it, where openat2 answers EXDEV. The
+//! stack holds a descriptor per level: a tree deeper than RLIMIT_NOFILE
+//! fails (EMFILE), closed.
 //! Links in procfs whose text is not a plain relative path (the magic
 //! links /proc/PID/fd/N, exe, cwd, root, ns/...) are refused with ELOOP, as
 //! RESOLVE_NO_MAGICLINKS refuses them.
@@ -66,7 +71,9 @@ pub(super) fn open(
                 let kind = st.st_mode & libc::S_IFMT;
                 if kind == libc::S_IFLNK {
                     if last && !follow_last {
-                        return if flags & libc::O_PATH != 0 {
+                        return if flags & libc::O_DIRECTORY != 0 {
+                            Err(Errno::ENOTDIR)
+                        } else if flags & libc::O_PATH != 0 {
                             Ok(fd)
                         } else {
                             Err(Errno::ELOOP)
@@ -294,6 +301,8 @@ mod tests {
             libc::O_RDONLY,
             libc::O_RDONLY | libc::O_DIRECTORY,
             libc::O_RDONLY | libc::O_NOFOLLOW,
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_DIRECTORY,
         ];
         let mut compared = 0;
         for mode in [Mode::InRoot, Mode::BeneathNoLinks] {
@@ -312,7 +321,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, 2 * 6 * 34);
+        assert_eq!(compared, 2 * 8 * 34);
     }
 
     /// procfs's magic links are refused as RESOLVE_NO_MAGICLINKS refuses
