@@ -254,15 +254,11 @@ fn split(path: &str) -> (String, String) {
     }
 }
 
-/// The directory `path` inside `root`, created with its parents (mode 0755)
-/// when missing. Every lookup stays inside `root`.
-fn ensure_dir(root: &OwnedFd, path: &str) -> SysResult<OwnedFd> {
-    ensure_dir_within(root, path, 0)
-}
-
-/// How many dangling symlinks one `ensure_dir` follows (as the kernel's 40).
+/// How many dangling symlinks one `ensure_dir_within` follows (as the kernel's 40).
 const MAX_LINKS: usize = 40;
 
+/// The directory `path` inside `root`, created with its parents (mode 0755)
+/// when missing. Every lookup stays inside `root`.
 fn ensure_dir_within(root: &OwnedFd, path: &str, links: usize) -> SysResult<OwnedFd> {
     let flags = libc::O_PATH | libc::O_DIRECTORY;
     match sys::open_in_root(root, path, flags) {
@@ -309,44 +305,132 @@ fn resolve_dots(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Opens the parent directory of `path` (creating it) and returns it with
-/// the last component.
-fn parent_of(root: &OwnedFd, path: &str) -> SysResult<(OwnedFd, String)> {
-    let (parent, name) = split(path);
-    Ok((ensure_dir(root, &parent)?, name))
+/// The new root as its builder looks paths up in it. Below a writable host
+/// tree bound into it (one the sandbox may have changed since its last
+/// launch, or another sandbox is changing now) a path is resolved beneath
+/// that tree without following any symlink, and missing directories are
+/// made the same way: a link planted there cannot send a mount, a mask or
+/// a file elsewhere. Everywhere else, in the root (RESOLVE_IN_ROOT).
+struct Root<'a> {
+    fd: &'a OwnedFd,
+    /// The targets of the writable host trees attached so far.
+    writable: &'a [String],
 }
 
-/// Makes an empty file at `path` to mount a file on (keeps one that exists).
-fn ensure_file(root: &OwnedFd, path: &str) -> SysResult<OwnedFd> {
-    if let Ok(fd) = sys::open_in_root(root, path, libc::O_PATH) {
-        return Ok(fd);
+impl Root<'_> {
+    /// The innermost writable tree `path` is strictly below, and the rest.
+    fn holder(&self, path: &str) -> Option<(&str, String)> {
+        let norm = normalize(path);
+        self.writable
+            .iter()
+            .filter_map(|h| {
+                let rest = norm
+                    .strip_prefix(h.trim_end_matches('/'))?
+                    .strip_prefix('/')?;
+                (!rest.is_empty()).then(|| (h.as_str(), rest.to_string()))
+            })
+            .max_by_key(|(h, _)| h.len())
     }
-    let (dir, name) = parent_of(root, path)?;
-    match sys::create_file(&dir, &name, 0o644, path) {
-        Ok(_) => {}
-        Err(e) if e.errno == Errno::EEXIST => {}
-        Err(e) => return Err(e),
+
+    fn open(&self, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+        let Some((holder, rest)) = self.holder(path) else {
+            return sys::open_in_root(self.fd, path, flags);
+        };
+        let dir = self.open(holder, libc::O_PATH | libc::O_DIRECTORY)?;
+        sys::open_beneath(&dir, &rest, flags).map_err(|e| through(path, holder, e))
     }
-    sys::open_in_root(root, path, libc::O_PATH)
+
+    /// The directory `path`, created with its parents (mode 0755) when missing.
+    fn ensure_dir(&self, path: &str) -> SysResult<OwnedFd> {
+        let Some((holder, rest)) = self.holder(path) else {
+            return ensure_dir_within(self.fd, path, 0);
+        };
+        let dir = self.open(holder, libc::O_PATH | libc::O_DIRECTORY)?;
+        sys::mkdir_all_beneath(&dir, &rest, 0o755, false, None, path)
+            .map_err(|e| through(path, holder, e.errno))?;
+        self.open(path, libc::O_PATH | libc::O_DIRECTORY)
+    }
+
+    /// The parent directory of `path` (created) and the last component.
+    fn parent_of(&self, path: &str) -> SysResult<(OwnedFd, String)> {
+        let (parent, name) = split(path);
+        Ok((self.ensure_dir(&parent)?, name))
+    }
+
+    /// Makes an empty file at `path` to mount a file on (keeps one that exists).
+    fn ensure_file(&self, path: &str) -> SysResult<OwnedFd> {
+        if let Ok(fd) = self.open(path, libc::O_PATH) {
+            return Ok(fd);
+        }
+        let (dir, name) = self.parent_of(path)?;
+        match sys::create_file(&dir, &name, 0o644, path) {
+            Ok(_) => {}
+            Err(e) if e.errno == Errno::EEXIST => {}
+            Err(e) => return Err(e),
+        }
+        self.open(path, libc::O_PATH)
+    }
+
+    /// Opens `path` without following a symlink at it; `None` when nothing
+    /// is there.
+    fn existing(&self, path: &str) -> SysResult<Option<OwnedFd>> {
+        match self.open(path, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if e.errno == Errno::ENOENT => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mount_fs(
+        &self,
+        fstype: &str,
+        target: &str,
+        flags: libc::c_ulong,
+        data: Option<&str>,
+    ) -> SysResult<()> {
+        let fd = self.ensure_dir(target)?;
+        sys::mount(
+            Some(fstype),
+            &sys::fd_path(&fd),
+            Some(fstype),
+            flags,
+            data,
+            fstype,
+            target,
+        )
+    }
+
+    /// Attaches a detached host tree at `target`, with the given mount
+    /// attributes applied before it becomes visible.
+    fn attach(&self, tree: &Tree, target: &str, attrs: u64, shown: &str) -> SysResult<()> {
+        let target_fd = if tree.is_dir {
+            self.ensure_dir(target)?
+        } else {
+            self.ensure_file(target)?
+        };
+        place(
+            &tree.fd,
+            Some(&tree.host),
+            &target_fd,
+            attrs,
+            true,
+            shown,
+            target,
+        )
+    }
 }
 
-fn mount_fs(
-    root: &OwnedFd,
-    fstype: &str,
-    target: &str,
-    flags: libc::c_ulong,
-    data: Option<&str>,
-) -> SysResult<()> {
-    let fd = ensure_dir(root, target)?;
-    sys::mount(
-        Some(fstype),
-        &sys::fd_path(&fd),
-        Some(fstype),
-        flags,
-        data,
-        fstype,
-        target,
-    )
+/// The error for `path`, looked up beneath the writable `holder`.
+fn through(path: &str, holder: &str, e: Errno) -> SysError {
+    let err = SysError::new(format!("open({path:?}) beneath the writable {holder:?}"), e);
+    match e {
+        Errno::ELOOP | Errno::EXDEV => err.hint(format!(
+            "{path} goes through a symlink inside {holder}, which the sandbox may write \
+             (a link it left there could send this step anywhere): replace the link by \
+             the directory it names, or give the step a path without it"
+        )),
+        _ => err,
+    }
 }
 
 /// The kernel's mount(2) flags for `f`.
@@ -381,25 +465,6 @@ fn attrs(f: Flags) -> u64 {
     attrs
 }
 
-/// Attaches a detached host tree at `target` in the root, with the given
-/// mount attributes applied before it becomes visible.
-fn attach(root: &OwnedFd, tree: &Tree, target: &str, attrs: u64, shown: &str) -> SysResult<()> {
-    let target_fd = if tree.is_dir {
-        ensure_dir(root, target)?
-    } else {
-        ensure_file(root, target)?
-    };
-    place(
-        &tree.fd,
-        Some(&tree.host),
-        &target_fd,
-        attrs,
-        true,
-        shown,
-        target,
-    )
-}
-
 /// Attaches `tree` (from `detached`; from the host path `host`, if any)
 /// on `target_fd` with the attributes `set`, on every mount of the tree
 /// when `recursive`, applied before the program can see them.
@@ -423,16 +488,6 @@ pub(super) fn place(
     classic::set_flags(target_fd, classic::ms_of(set), recursive, target)
 }
 
-/// Opens `path` in the root without following a symlink at it; `None`
-/// when nothing is there.
-fn existing(root: &OwnedFd, path: &str) -> SysResult<Option<OwnedFd>> {
-    match sys::open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(e) if e.errno == Errno::ENOENT => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The root being built: the new root's directory fd and a private scratch
 /// directory (outside the new root) for files written by the profile.
 struct Builder {
@@ -441,6 +496,15 @@ struct Builder {
     files: usize,
     /// An empty read-only file to mask others with, made on first use.
     empty: Option<OwnedFd>,
+    /// The targets of the writable host trees attached so far (`Root`).
+    writable: Vec<String>,
+    /// The directories between a writable tree and a mount made inside
+    /// it, bound onto themselves before pivot_root: the sandbox cannot
+    /// rename them away (EBUSY), so what the mount hides (a tmpfs over a
+    /// secret, a mask) is still hidden at the next launch (found in review:
+    /// `mv /w/sub /w/real` left the next launch's tmpfs over a new, empty
+    /// /w/sub/secrets).
+    pins: Vec<String>,
 }
 
 impl Builder {
@@ -483,12 +547,61 @@ impl Builder {
             scratch: sys::open_path(&format!("{base}/files"))?,
             files: 0,
             empty: None,
+            writable: Vec::new(),
+            pins: Vec::new(),
         })
+    }
+
+    fn lookup(&self) -> Root<'_> {
+        Root {
+            fd: &self.root,
+            writable: &self.writable,
+        }
+    }
+
+    /// Remembers the directories between the writable tree `target` is in
+    /// and `target`, to pin (`pins`).
+    fn pin_the_way_to(&mut self, target: &str) {
+        let found = self
+            .lookup()
+            .holder(target)
+            .map(|(h, rest)| (h.trim_end_matches('/').to_string(), rest));
+        let Some((holder, rest)) = found else {
+            return;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        for i in 1..parts.len() {
+            self.pins.push(format!("{holder}/{}", parts[..i].join("/")));
+        }
+    }
+
+    /// Binds each pinned directory onto itself (outermost first; the clone
+    /// is recursive, so what is mounted below stays as it is).
+    fn pin(&mut self) -> SysResult<()> {
+        let mut pins = std::mem::take(&mut self.pins);
+        pins.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+        pins.dedup();
+        for pin in &pins {
+            let Some(fd) = self.lookup().existing(pin)? else {
+                continue;
+            };
+            let tree = detached(&fd, pin)?;
+            place(&tree, None, &fd, 0, true, pin, pin)?;
+        }
+        Ok(())
     }
 
     /// One operation before pivot_root; `tree` is the host tree it attaches.
     fn apply(&mut self, op: &MountOp, tree: Option<&Tree>) -> SysResult<()> {
-        let root = &self.root;
+        if let MountOp::Attach { target, .. }
+        | MountOp::Fs { target, .. }
+        | MountOp::Mask { target }
+        | MountOp::ReadOnly { target }
+        | MountOp::WriteFile { target, .. } = op
+        {
+            self.pin_the_way_to(target);
+        }
+        let root = &self.lookup();
         match op {
             MountOp::Attach {
                 source,
@@ -496,7 +609,13 @@ impl Builder {
                 flags,
                 ..
             } => match tree {
-                Some(tree) => attach(root, tree, target, attrs(*flags), source),
+                Some(tree) => {
+                    root.attach(tree, target, attrs(*flags), source)?;
+                    if !flags.ro && tree.is_dir {
+                        self.writable.push(normalize(target));
+                    }
+                    Ok(())
+                }
                 // A missing optional source was left out when opening.
                 None => Ok(()),
             },
@@ -505,9 +624,9 @@ impl Builder {
                 target,
                 flags,
                 data,
-            } => mount_fs(root, fstype, target, ms_flags(*flags), data.as_deref()),
+            } => root.mount_fs(fstype, target, ms_flags(*flags), data.as_deref()),
             MountOp::Mask { target } => {
-                let Some(fd) = existing(root, target)? else {
+                let Some(fd) = root.existing(target)? else {
                     return Ok(());
                 };
                 let tree = detached(self.empty_file()?, target)?;
@@ -515,7 +634,7 @@ impl Builder {
                 place(&tree, None, &fd, set, false, target, target)
             }
             MountOp::ReadOnly { target } => {
-                let Some(fd) = existing(root, target)? else {
+                let Some(fd) = root.existing(target)? else {
                     return Ok(());
                 };
                 let tree = detached(&fd, target)?;
@@ -523,8 +642,8 @@ impl Builder {
                 place(&tree, None, &fd, set, true, target, target)
             }
             MountOp::Mkdir { target, mode } => {
-                let existed = sys::open_in_root(root, target, libc::O_PATH).is_ok();
-                let fd = ensure_dir(root, target)?;
+                let existed = root.open(target, libc::O_PATH).is_ok();
+                let fd = root.ensure_dir(target)?;
                 if !existed {
                     sys::chmod_fd(&fd, *mode, target)?;
                 }
@@ -535,7 +654,7 @@ impl Builder {
                 target,
                 replace,
             } => {
-                let (dir, name) = parent_of(root, target)?;
+                let (dir, name) = root.parent_of(target)?;
                 if *replace {
                     // Nothing there is fine; symlinkat reports real conflicts.
                     let _ = sys::unlinkat(&dir, &name, target);
@@ -548,11 +667,11 @@ impl Builder {
                 mode,
             } => self.write_file(target, content, *mode),
             MountOp::Chmod { target, mode } => {
-                let fd = sys::open_in_root(root, target, libc::O_PATH)?;
+                let fd = root.open(target, libc::O_PATH)?;
                 sys::chmod_fd(&fd, *mode, target)
             }
             MountOp::Protect { under, patterns } => {
-                let dir = sys::open_in_root(root, under, libc::O_PATH | libc::O_DIRECTORY)?;
+                let dir = root.open(under, libc::O_PATH | libc::O_DIRECTORY)?;
                 super::protect::apply(&dir, under, patterns).map(drop)
             }
             MountOp::RootTmpfs
@@ -584,7 +703,8 @@ impl Builder {
         layers: &Layers,
         owner: Option<(u32, u32)>,
     ) -> SysResult<()> {
-        let target_fd = ensure_dir(&self.root, target)?;
+        self.pin_the_way_to(target);
+        let target_fd = self.lookup().ensure_dir(target)?;
         let scratch;
         let (upper, work) = match &layers.store {
             Some((upper, work)) => (upper, work),
@@ -648,8 +768,10 @@ impl Builder {
         Ok((open("upper")?, open("work")?))
     }
 
-    /// pivot_root into the new root; the old root is detached.
-    fn pivot(self) -> SysResult<()> {
+    /// pivot_root into the new root (the pins made first); the old root
+    /// is detached.
+    fn pivot(mut self) -> SysResult<()> {
+        self.pin()?;
         sys::fchdir(&self.root, "<new root>")?;
         drop(self);
         sys::pivot_root_here("<new root>")?;
@@ -661,11 +783,11 @@ impl Builder {
     /// there, otherwise written in the private scratch space and mounted
     /// over what is there (e.g. /etc/passwd under a read-only /etc).
     fn write_file(&mut self, target: &str, content: &str, mode: u32) -> SysResult<()> {
-        let existing = sys::open_in_root(&self.root, target, libc::O_PATH);
+        let existing = self.lookup().open(target, libc::O_PATH);
         let overlay = existing.is_ok();
         let (dir, name) = match existing {
             Ok(_) => self.scratch_name()?,
-            Err(e) if e.errno == Errno::ENOENT => parent_of(&self.root, target)?,
+            Err(e) if e.errno == Errno::ENOENT => self.lookup().parent_of(target)?,
             Err(e) => return Err(e),
         };
         let fd = sys::create_file(&dir, &name, mode, target)?;
@@ -674,7 +796,7 @@ impl Builder {
         let file = sys::open_in_root(&dir, &name, libc::O_PATH)?;
         sys::chmod_fd(&file, mode, target)?;
         if overlay {
-            let target_fd = sys::open_in_root(&self.root, target, libc::O_PATH)?;
+            let target_fd = self.lookup().open(target, libc::O_PATH)?;
             let tree = detached(&file, target)?;
             let set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             place(&tree, None, &target_fd, set, false, target, target)?;

@@ -340,6 +340,44 @@ both!(
     }
 );
 
+// A tmpfs that hides a secret inside a project bound read-write: the
+// sandbox must not move the directories on the way aside (the next launch
+// would mount its tmpfs over a new, empty directory and show the secret
+// under the old one's new name), and a symlink another sandbox left on the
+// way must not take the tmpfs elsewhere (found in review).
+both!(
+    what_a_mount_inside_a_writable_bind_hides_stays_hidden_at_the_next_launch,
+    |who: Who| {
+        let dir = world_dir();
+        let work = sandbox_dir(dir.path(), "work", who);
+        let w = work.display().to_string();
+        let secrets = work.join("sub/secrets");
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::write(secrets.join("key"), "secret\n").unwrap();
+        let id = who.sandbox_uid();
+        for d in ["sub", "sub/secrets"] {
+            std::os::unix::fs::chown(work.join(d), Some(id), Some(id)).unwrap();
+        }
+        let hiding =
+            format!("s.bind({w:?}, \"/w\", #{{ rw: true }});\ns.tmpfs(\"/w/sub/secrets\");");
+        let script = "cat /w/sub/secrets/key 2>/dev/null || echo hidden; \
+                      mv /w/sub /w/real 2>/dev/null && echo moved || echo pinned; \
+                      cat /w/real/secrets/key 2>/dev/null; exit 0";
+        let r = sh(who, &hiding, script).expect_code(0);
+        assert_eq!(r.stdout, "hidden\npinned\n", "{r:?}");
+        let r = sh(who, &hiding, script).expect_code(0);
+        assert_eq!(r.stdout, "hidden\npinned\n", "the next launch: {r:?}");
+        // Another profile, without the tmpfs, moves the directory and
+        // leaves a link where it was.
+        let plain = format!("s.bind({w:?}, \"/w\", #{{ rw: true }});");
+        sh(who, &plain, "mv /w/sub /w/real && ln -s /tmp /w/sub").expect_code(0);
+        let r = sh(who, &hiding, "cat /w/real/secrets/key");
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(r.stderr.contains("goes through a symlink"), "{r:?}");
+        assert!(!r.stdout.contains("secret"), "{r:?}");
+    }
+);
+
 // The staging tmpfs the root is built in sits on a host directory (/tmp
 // here) in the sandbox's mount namespace. A bind of that directory or of an
 // ancestor must show the host's files, never the staging (the sandbox's own
