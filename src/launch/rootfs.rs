@@ -923,7 +923,15 @@ mod classic {
         if !recursive {
             return sys::remount_bind(&real_path(covered, shown)?, set, shown);
         }
-        let (_, tree) = new_tree(covered, &sys::mounts()?, shown)?;
+        let (at, tree) = new_tree(covered, &sys::mounts()?, shown)?;
+        // The bind just made is on top at its point: a tree without it
+        // would leave the bind as it came, writable (fail closed).
+        if tree.first().is_none_or(|m| m.point != at) {
+            return Err(SysError::new(
+                format!("find the mounts of {shown:?} at {at:?} to remount them"),
+                Errno::ENOENT,
+            ));
+        }
         for m in &tree {
             // A mount another one covers is out of reach: only the top
             // one at a point is remounted, and it is what paths reach.
