@@ -7,6 +7,9 @@ pub mod host;
 pub mod memory;
 pub mod overrides;
 pub mod resolver;
+// The comment stripping build.rs applies to the embedded stdlib.
+#[cfg(test)]
+mod strip;
 #[cfg(test)]
 pub(crate) mod tests;
 
