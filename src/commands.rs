@@ -66,6 +66,7 @@ pub fn run(cli: Cli) -> i32 {
                 detach,
                 trace: false,
             });
+            script::leave_to_exit();
             let flags = crate::quick::overrides(&quick);
             let (args, escaped) = target.args();
             plan(
@@ -96,6 +97,7 @@ pub fn run(cli: Cli) -> i32 {
             quick,
             target,
         } => {
+            script::leave_to_exit();
             let flags = crate::quick::overrides(&quick);
             let (args, _) = target.args();
             explain(&target.profile(), &args, &flags, json, diff.as_deref())
