@@ -28,8 +28,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The profile and the program's arguments: everything after the profile
-/// belongs to the program, byte for byte.
+// The profile and the program's arguments: everything after the profile
+// belongs to the program, byte for byte. (Plain comments here and on
+// `Quick`: a doc comment on a flattened struct is an `about`, and with the
+// subcommands deferred it would replace the subcommand's own.)
 #[derive(Args, Debug)]
 pub struct Target {
     /// The profile (path, name, or - for stdin), then the arguments it gets as ARGS.
@@ -42,9 +44,9 @@ pub struct Target {
     pub words: Vec<std::ffi::OsString>,
 }
 
-/// The quick flags: sugar for the same Rhai calls, applied after the
-/// profile (in this order: network, home, binds, environment, working
-/// directory).
+// The quick flags: sugar for the same Rhai calls, applied after the
+// profile (in this order: network, home, binds, environment, working
+// directory).
 #[derive(Args, Debug, Default)]
 pub struct Quick {
     /// The network: none, host or user (s.network(MODE)).
@@ -134,7 +136,11 @@ fn instance_name(name: &str) -> Result<String, String> {
     crate::state::check_name(name).map(|()| name.to_string())
 }
 
+/// Each subcommand's arguments are built only when it is the one given
+/// (`defer`): building all of them was half of `moksha --version`'s own
+/// instructions. Help, man pages and completions build the whole tree.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Run a program in the sandbox a profile describes.
     Exec {
@@ -310,6 +316,37 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    // Subcommands with subcommands of their own are built with the whole
+    // tree: `help`'s copy of the tree is made before deferred parts are
+    // built, and would lack theirs (`moksha help lib <TAB>`).
+    #[command(flatten)]
+    Nested(Nested),
+    /// Run the policy tests: every *.test.rhai file under DIR (default: the
+    /// working directory) evaluates profiles and asserts on their plans;
+    /// each failed assertion is printed with its file:line:column. Exit 0
+    /// when all pass, 1 otherwise (also when there is no test file).
+    #[command(after_help = TEST_HELP)]
+    Test {
+        /// A directory to search for *.test.rhai files, or one such file.
+        dir: Option<std::path::PathBuf>,
+    },
+    #[command(flatten)]
+    Builtin(Builtin),
+    /// Print the profile API (every function with its documentation) as Rhai definitions.
+    Api,
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions { shell: Shell },
+    /// Write the manual pages: moksha.1 to stdout, or every page into DIR.
+    Man {
+        /// Write moksha.1 and a page per subcommand (moksha-exec.1, ...) here.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// `Command`'s subcommands that have their own, in its order (not deferred).
+#[derive(Subcommand, Debug)]
+pub enum Nested {
     /// Convert another sandbox's profiles into moksha profiles.
     Import {
         #[command(subcommand)]
@@ -329,29 +366,15 @@ pub enum Command {
         #[command(subcommand)]
         action: LibAction,
     },
-    /// Run the policy tests: every *.test.rhai file under DIR (default: the
-    /// working directory) evaluates profiles and asserts on their plans;
-    /// each failed assertion is printed with its file:line:column. Exit 0
-    /// when all pass, 1 otherwise (also when there is no test file).
-    #[command(after_help = TEST_HELP)]
-    Test {
-        /// A directory to search for *.test.rhai files, or one such file.
-        dir: Option<std::path::PathBuf>,
-    },
+}
+
+/// `moksha stdlib`, after `test` among `Command`'s subcommands (not deferred).
+#[derive(Subcommand, Debug)]
+pub enum Builtin {
     /// List the stdlib modules built into the binary; `show MODULE` prints one.
     Stdlib {
         #[command(subcommand)]
         action: Option<StdlibAction>,
-    },
-    /// Print the profile API (every function with its documentation) as Rhai definitions.
-    Api,
-    /// Print a shell completion script (bash, zsh or fish) to stdout.
-    Completions { shell: Shell },
-    /// Write the manual pages: moksha.1 to stdout, or every page into DIR.
-    Man {
-        /// Write moksha.1 and a page per subcommand (moksha-exec.1, ...) here.
-        #[arg(long, short = 'o', value_name = "DIR")]
-        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -551,8 +574,8 @@ impl Command {
                 | Command::Ps { .. }
                 | Command::Diff { .. }
                 | Command::Logs { .. }
-                | Command::Profiles { .. }
-                | Command::Stdlib { .. }
+                | Command::Nested(Nested::Profiles { .. })
+                | Command::Builtin(Builtin::Stdlib { .. })
                 | Command::Api
                 | Command::Completions { .. }
                 | Command::Man { .. }
@@ -640,7 +663,8 @@ mod tests {
         let Command::Exec { target, .. } = &cli.command else {
             panic!("{cli:?}")
         };
-        let cmd = Cli::command();
+        let mut cmd = Cli::command();
+        cmd.build();
         let exec = cmd.find_subcommand("exec").unwrap();
         assert_eq!(target.misplaced_option(exec), None);
         assert_eq!(target.args(), (vec!["-h".to_string()], false));

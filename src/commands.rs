@@ -5,7 +5,9 @@
 //! up, 126/127 when the program could not be executed / was not found
 //! inside.
 
-use crate::cli::{Cli, Command, ImportFrom, LibAction, ProfilesAction, StdlibAction};
+use crate::cli::{
+    Builtin, Cli, Command, ImportFrom, LibAction, Nested, ProfilesAction, StdlibAction,
+};
 use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> i32 {
                 detach,
                 trace: false,
             });
+            script::leave_to_exit();
             let flags = crate::quick::overrides(&quick);
             let (args, escaped) = target.args();
             plan(
@@ -76,9 +79,9 @@ pub fn run(cli: Cli) -> i32 {
             )
         }
         Command::Check { profiles } => check(&profiles),
-        Command::Import {
+        Command::Nested(Nested::Import {
             from: ImportFrom::Firejail { profiles, all, out },
-        } => import_firejail(&profiles, all, out.as_deref()),
+        }) => import_firejail(&profiles, all, out.as_deref()),
         Command::Learn {
             apply,
             quick,
@@ -94,11 +97,12 @@ pub fn run(cli: Cli) -> i32 {
             quick,
             target,
         } => {
+            script::leave_to_exit();
             let flags = crate::quick::overrides(&quick);
             let (args, _) = target.args();
             explain(&target.profile(), &args, &flags, json, diff.as_deref())
         }
-        Command::Profiles { action: None } => {
+        Command::Nested(Nested::Profiles { action: None }) => {
             for l in profiles::list() {
                 let (name, place) = (text::line(&l.name), text::line(&l.place));
                 if l.hides.is_empty() {
@@ -112,19 +116,19 @@ pub fn run(cli: Cli) -> i32 {
             }
             0
         }
-        Command::Profiles {
+        Command::Nested(Nested::Profiles {
             action: Some(ProfilesAction::Show { name, builtin }),
-        } => show_profile(&name, builtin),
-        Command::Stdlib { action: None } => {
+        }) => show_profile(&name, builtin),
+        Command::Builtin(Builtin::Stdlib { action: None }) => {
             for (name, text) in script::resolver::stdlib() {
                 println!("{name:<16} {}", summary(text));
             }
             0
         }
-        Command::Stdlib {
+        Command::Builtin(Builtin::Stdlib {
             action: Some(StdlibAction::Show { module }),
-        } => show_module(&module),
-        Command::Lib { action } => {
+        }) => show_module(&module),
+        Command::Nested(Nested::Lib { action }) => {
             use crate::library_cli as lib;
             match action {
                 LibAction::Add { source, name, rev } => {

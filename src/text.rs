@@ -25,7 +25,11 @@ fn acts(c: char) -> bool {
 /// when `lines` is true.
 fn escape_with(text: &str, lines: bool) -> Cow<'_, str> {
     let keep = |c: char| !acts(c) || (lines && matches!(c, '\n' | '\t'));
-    if text.chars().all(keep) {
+    // Printable ASCII (most of what is shown) needs no look at characters:
+    // a byte scan, where decoding every character of a plan's listing was
+    // 4% of `moksha plan`'s instructions.
+    let plain = |b: u8| (b' '..b'\x7f').contains(&b) || (lines && matches!(b, b'\n' | b'\t'));
+    if text.bytes().all(plain) || text.chars().all(keep) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

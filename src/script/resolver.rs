@@ -26,6 +26,16 @@ pub fn stdlib() -> &'static [(&'static str, &'static str)] {
     embedded::STDLIB
 }
 
+/// What an import of the embedded stdlib module `name` compiles: its text
+/// with the comment lines blank (build.rs). Errors still show `stdlib()`'s
+/// text, line for line the same.
+pub(crate) fn stdlib_code(name: &str) -> Option<&'static str> {
+    embedded::STDLIB_CODE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, code)| *code)
+}
+
 /// The profiles embedded at build time: (name, source).
 pub fn embedded_profiles() -> &'static [(&'static str, &'static str)] {
     embedded::PROFILES
@@ -332,8 +342,16 @@ impl Resolver {
                 pos,
             ))
         };
+        // The stdlib's own text (not a file that overrides it) compiles
+        // without its comments.
+        let code = name
+            .strip_prefix("<stdlib>/")
+            .and_then(|n| n.strip_suffix(".rhai"))
+            .filter(|n| stdlib().iter().any(|(s, t)| s == n && *t == text))
+            .and_then(stdlib_code)
+            .unwrap_or(text);
         let mut ast = engine
-            .compile(text)
+            .compile(code)
             .map_err(|e| in_module(EvalAltResult::ErrorParsing(*e.0, e.1)))?;
         ast.set_source(name);
         let module =

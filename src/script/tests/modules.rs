@@ -21,6 +21,28 @@ fn every_stdlib_module_compiles_and_evaluates() {
     }
 }
 
+/// What imports compile (the comment lines blanked) is the stdlib itself:
+/// the same functions, and every statement where the original has it.
+#[test]
+fn the_compiled_stdlib_is_the_stdlib_less_its_comments() {
+    let (engine, _) = engine_for(&source(""), Default::default());
+    for (name, text) in resolver::stdlib() {
+        let code = resolver::stdlib_code(name).unwrap();
+        assert_eq!(code, strip::blank_comment_lines(text), "{name}");
+        assert_eq!(code.split('\n').count(), text.split('\n').count(), "{name}");
+        let fns = |src: &str| {
+            let ast = engine.compile(src).unwrap();
+            let mut fns: Vec<String> = ast
+                .iter_functions()
+                .map(|f| format!("{}({})", f.name, f.params.join(",")))
+                .collect();
+            fns.sort();
+            (fns, format!("{:?}", ast.statements()))
+        };
+        assert_eq!(fns(code), fns(text), "{name}");
+    }
+}
+
 #[test]
 fn base_minimal_builds_a_root() {
     let text = "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
