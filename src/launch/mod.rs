@@ -144,6 +144,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
         stdio,
         lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
         status: pipes.status.1,
+        filter: p.filter.as_deref(),
     };
     let child = spawn(plan, &p.net, inherited, t0)?;
     let t_clone = t0.elapsed();
@@ -351,6 +352,8 @@ struct Inherited<'a> {
     /// Where the supervisor sends the program's exit code, so the launcher
     /// can return it without waiting for the PID namespace's teardown.
     status: OwnedFd,
+    /// The program's seccomp filter, compiled when the plan was validated.
+    filter: Option<&'a [crate::policy::bpf::Insn]>,
 }
 
 /// Stage 4: clone. The launcher gets the child's guard; the child runs
@@ -553,16 +556,22 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
         stdio,
         lifeline,
         status,
+        filter,
     } = inherited;
     let mut keep = vec![report.as_raw_fd(), status.as_raw_fd()];
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
-    match setup_inside(plan, go, stdio, &report, &keep, t0) {
-        Ok((program, leftovers, handoff)) => {
+    match setup_inside(plan, go, stdio, &report, &keep, filter, t0) {
+        Ok((program, leftovers, handoff, own_filter)) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
             drop(report);
-            supervisor::become_supervisor(plan, program, lock, status, leftovers, handoff)
+            let confined = supervisor::Confined {
+                leftovers,
+                handoff,
+                filter: own_filter,
+            };
+            supervisor::become_supervisor(plan, program, lock, status, confined)
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
@@ -571,18 +580,31 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     }
 }
 
+/// The supervisor's own filter, compiled before it is needed (`None` in
+/// trace mode, whose filter depends on the tracer).
+type SupervisorFilter = Option<Vec<crate::policy::bpf::Insn>>;
+
 /// The stages inside, in order, up to the program's fork; returns its pid
 /// (and, sharing the host's PID namespace, the list of our children, to
-/// end what the program leaves behind). `keep`: the descriptors the
-/// supervisor goes on with.
+/// end what the program leaves behind; the trace handoff; the supervisor's
+/// filter). `keep`: the descriptors the supervisor goes on with.
 fn setup_inside(
     plan: &Plan,
     go: OwnedFd,
     stdio: Option<[OwnedFd; 3]>,
     report: &OwnedFd,
     keep: &[std::os::fd::RawFd],
+    filter: Option<&[crate::policy::bpf::Insn]>,
     t0: Instant,
-) -> Result<(libc::pid_t, Option<std::fs::File>, Option<tracer::Handoff>), SetupError> {
+) -> Result<
+    (
+        libc::pid_t,
+        Option<std::fs::File>,
+        Option<tracer::Handoff>,
+        SupervisorFilter,
+    ),
+    SetupError,
+> {
     let phase = |name: &str| {
         report::send(
             report,
@@ -606,6 +628,14 @@ fn setup_inside(
     sys::close_fds_except(&kept)?;
     // Exact modes for the files and directories setup creates.
     let old_umask = sys::umask(0);
+    // The supervisor's filter, compiled while the launcher writes the id
+    // maps (this process would only wait for it).
+    // (A failure is the supervisor's to report, as when it compiles it.)
+    let own_filter = if plan.supervision.trace {
+        None
+    } else {
+        confine::compile(&confine::supervisor_policy(false)).ok()
+    };
 
     // 2. Wait until the launcher has written the id maps. End-of-file
     //    without the byte means the launcher died: stop here.
@@ -702,8 +732,15 @@ fn setup_inside(
         false => None,
     };
     match sys::fork()? {
-        None => program::start(plan, &launcher_env(), old_umask, report, handoff.as_ref()),
-        Some(child) => Ok((child, leftovers, handoff)),
+        None => program::start_with(
+            plan,
+            &launcher_env(),
+            old_umask,
+            report,
+            handoff.as_ref(),
+            filter,
+        ),
+        Some(child) => Ok((child, leftovers, handoff, own_filter)),
     }
 }
 
