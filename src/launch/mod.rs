@@ -160,7 +160,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
         eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
     }
     //    The egress proxy, listening inside the sandbox's network namespace.
-    let net_log = claim.as_ref().map(Claim::net_log);
+    let net_log = claim
+        .as_ref()
+        .filter(|_| plan.network.egress.is_some())
+        .map(Claim::net_log);
     if egress::start(plan, child.pid, net_log.as_deref(), helpers.as_mut())? && timings {
         eprintln!("moksha timings: egress proxy ready at {:?}", t0.elapsed());
     }
@@ -492,7 +495,7 @@ fn record_of(
     supervisor: libc::pid_t,
     namespaces: Vec<(String, u64)>,
     logs: Logs,
-) -> state::Record {
+) -> state::Record<&Plan> {
     let program = state::first_child(supervisor).unwrap_or(0);
     let show = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
     let (stdout_log, stderr_log) = match logs {
@@ -512,7 +515,7 @@ fn record_of(
         detached: p.plan.supervision.detach,
         stdout_log,
         stderr_log,
-        plan: p.plan.clone(),
+        plan: &p.plan,
     }
 }
 
