@@ -744,17 +744,19 @@ fn setup_inside(
         true => Some(tracer::Handoff::new()?),
         false => None,
     };
-    match sys::fork()? {
-        None => program::start_with(
-            plan,
-            &launcher_env(),
-            old_umask,
-            report,
-            handoff.as_ref(),
-            filter,
-        ),
-        Some(child) => Ok((child, leftovers, handoff, own_filter)),
-    }
+    // Without a handoff (which needs both processes running at once), the
+    // program shares our memory until its exec instead of a copy of it:
+    // no page tables copied, no copy-on-write faults (sys::process).
+    let child = match &handoff {
+        None => sys::spawn_sharing_memory(|| {
+            program::start_with(plan, &launcher_env(), old_umask, report, None, filter)
+        })?,
+        Some(h) => match sys::fork()? {
+            None => program::start_with(plan, &launcher_env(), old_umask, report, Some(h), filter),
+            Some(child) => child,
+        },
+    };
+    Ok((child, leftovers, handoff, own_filter))
 }
 
 #[cfg(test)]
