@@ -110,12 +110,9 @@ pub fn supervisor_policy(trace: bool) -> Seccomp {
     p
 }
 
-/// Confines the supervisor after it has forked the program, with
-/// `compiled` (`supervisor_policy(trace)` compiled earlier) if given.
-pub fn supervisor(trace: bool, compiled: Option<&[bpf::Insn]>) -> Result<(), String> {
-    let prog = match compiled {
-        Some(prog) => std::borrow::Cow::Borrowed(prog),
-        None => std::borrow::Cow::Owned(compile(&supervisor_policy(trace))?),
-    };
+/// Confines the supervisor after it has started the program (the program
+/// runs meanwhile: the compilation is not on its way to exec).
+pub fn supervisor(trace: bool) -> Result<(), String> {
+    let prog = compile(&supervisor_policy(trace))?;
     sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())
 }

@@ -568,16 +568,11 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
     match setup_inside(plan, go, stdio, &report, &keep, filter, t0) {
-        Ok((program, leftovers, handoff, own_filter)) => {
+        Ok((program, leftovers, handoff)) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
             drop(report);
-            let confined = supervisor::Confined {
-                leftovers,
-                handoff,
-                filter: own_filter,
-            };
-            supervisor::become_supervisor(plan, program, lock, status, confined)
+            supervisor::become_supervisor(plan, program, lock, status, leftovers, handoff)
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
@@ -586,14 +581,10 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     }
 }
 
-/// The supervisor's own filter, compiled before it is needed (`None` in
-/// trace mode, whose filter depends on the tracer).
-type SupervisorFilter = Option<Vec<crate::policy::bpf::Insn>>;
-
 /// The stages inside, in order, up to the program's fork; returns its pid
 /// (and, sharing the host's PID namespace, the list of our children, to
-/// end what the program leaves behind; the trace handoff; the supervisor's
-/// filter). `keep`: the descriptors the supervisor goes on with.
+/// end what the program leaves behind; the trace handoff). `keep`: the
+/// descriptors the supervisor goes on with.
 fn setup_inside(
     plan: &Plan,
     go: OwnedFd,
@@ -602,15 +593,7 @@ fn setup_inside(
     keep: &[std::os::fd::RawFd],
     filter: Option<&[crate::policy::bpf::Insn]>,
     t0: Instant,
-) -> Result<
-    (
-        libc::pid_t,
-        Option<std::fs::File>,
-        Option<tracer::Handoff>,
-        SupervisorFilter,
-    ),
-    SetupError,
-> {
+) -> Result<(libc::pid_t, Option<std::fs::File>, Option<tracer::Handoff>), SetupError> {
     let phase = |name: &str| {
         report::send(
             report,
@@ -634,14 +617,6 @@ fn setup_inside(
     sys::close_fds_except(&kept)?;
     // Exact modes for the files and directories setup creates.
     let old_umask = sys::umask(0);
-    // The supervisor's filter, compiled while the launcher writes the id
-    // maps (this process would only wait for it).
-    // (A failure is the supervisor's to report, as when it compiles it.)
-    let own_filter = if plan.supervision.trace {
-        None
-    } else {
-        confine::compile(&confine::supervisor_policy(false)).ok()
-    };
 
     // 2. Wait until the launcher has written the id maps. End-of-file
     //    without the byte means the launcher died: stop here.
@@ -756,7 +731,7 @@ fn setup_inside(
             Some(child) => child,
         },
     };
-    Ok((child, leftovers, handoff, own_filter))
+    Ok((child, leftovers, handoff))
 }
 
 #[cfg(test)]

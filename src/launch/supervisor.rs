@@ -410,15 +410,6 @@ impl Drop for Child {
     }
 }
 
-/// What the supervisor goes on with besides its pipes: the list of its
-/// children (sharing the host's PID namespace), the trace handoff, and its
-/// own seccomp filter, compiled (without a tracer) before the fork.
-pub struct Confined {
-    pub leftovers: Option<std::fs::File>,
-    pub handoff: Option<super::tracer::Handoff>,
-    pub filter: Option<Vec<crate::policy::bpf::Insn>>,
-}
-
 /// The sandbox's PID 1 after it forked the program: it keeps nothing (the
 /// report pipe is closed, no capabilities, no_new_privs, a seccomp filter
 /// stricter than the default), then waits, forwards signals, reaps orphans
@@ -429,13 +420,9 @@ pub fn become_supervisor(
     program: libc::pid_t,
     lock: Option<&std::fs::File>,
     status: OwnedFd,
-    confined: Confined,
+    leftovers: Option<std::fs::File>,
+    handoff: Option<super::tracer::Handoff>,
 ) -> ! {
-    let Confined {
-        leftovers,
-        handoff,
-        filter,
-    } = confined;
     // Trace mode: the listener of the program's filter, taken before we
     // drop our capabilities (the program may keep some).
     let tracer = handoff.and_then(|h| match super::tracer::start(plan, program, &h) {
@@ -450,9 +437,7 @@ pub fn become_supervisor(
     if plan.supervision.die_with_parent {
         let _ = sys::set_pdeathsig(libc::SIGKILL);
     }
-    // The filter compiled earlier is the one without a tracer.
-    let filter = filter.filter(|_| tracer.is_none());
-    if let Err(e) = confine::supervisor(tracer.is_some(), filter.as_deref()) {
+    if let Err(e) = confine::supervisor(tracer.is_some()) {
         eprintln!("moksha: the supervisor runs unfiltered: {e}");
     }
     let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
