@@ -10,6 +10,8 @@ change: build the binary before and after it, then
 prints the median wall time of each and its ratio to bwrap's in the same
 run. BENCH_RUNS (default 300) rounds after 20 warm-up rounds; rootless runs
 as uid 65534 through setpriv (the workload file must be readable by it).
+BENCH_PROFILE=bench/secure.rhai measures the workload with moksha's default
+seccomp filter and landlock instead (against the same bwrap line).
 """
 import os
 import statistics
@@ -18,7 +20,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORKLOAD = os.path.join(REPO, "bench", "workload.rhai")
+WORKLOAD = os.path.abspath(os.environ.get("BENCH_PROFILE",
+                                          os.path.join(REPO, "bench", "workload.rhai")))
 BWRAP = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
          "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
          "--tmpfs", "/", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",

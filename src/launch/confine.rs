@@ -25,9 +25,14 @@ pub fn compile(policy: &Seccomp) -> Result<Vec<bpf::Insn>, String> {
 }
 
 /// Landlock, then seccomp, for the program. no_new_privs must be set.
+/// `compiled`: the plan's policy compiled already (by its validation).
 /// In trace mode (`handoff`), the filter notifies the supervisor, which
 /// takes its listener before this returns (tracer.rs).
-pub fn program(plan: &Plan, handoff: Option<&super::tracer::Handoff>) -> Result<(), String> {
+pub fn program(
+    plan: &Plan,
+    handoff: Option<&super::tracer::Handoff>,
+    compiled: Option<&[bpf::Insn]>,
+) -> Result<(), String> {
     let ll = &plan.security.landlock;
     let abi = sys::landlock::abi();
     if let Some(min) = &ll.min_abi {
@@ -51,7 +56,10 @@ pub fn program(plan: &Plan, handoff: Option<&super::tracer::Handoff>) -> Result<
         }
     }
     let Some(handoff) = handoff else {
-        let prog = compile(&plan.security.seccomp)?;
+        let prog = match compiled {
+            Some(prog) => std::borrow::Cow::Borrowed(prog),
+            None => std::borrow::Cow::Owned(compile(&plan.security.seccomp)?),
+        };
         return sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string());
     };
     if !sys::notify::sizes_match() {
@@ -103,7 +111,8 @@ pub fn supervisor_policy(trace: bool) -> Seccomp {
     p
 }
 
-/// Confines the supervisor after it has forked the program.
+/// Confines the supervisor after it has started the program (the program
+/// runs meanwhile: the compilation is not on its way to exec).
 pub fn supervisor(trace: bool) -> Result<(), String> {
     let prog = compile(&supervisor_policy(trace))?;
     sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())

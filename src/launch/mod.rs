@@ -144,28 +144,37 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
         stdio,
         lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
         status: pipes.status.1,
+        filter: p.filter.as_deref(),
     };
     let child = spawn(plan, &p.net, inherited, t0)?;
     let t_clone = t0.elapsed();
     // 5. The id maps, written from outside (an unprivileged user may map
     //    only itself, and only from its parent namespace).
     write_id_maps(plan, child.pid)?;
-    // The namespaces, for the instance record: read now, while the child is
-    //    still dumpable (its /proc links close to us once it is not).
-    let namespaces = recorded_namespaces(child.pid);
     // 6. The user-mode network helper, attached to the sandbox's namespaces
     //    and ready before the sandbox goes on.
     if network::start_helper(plan, &p.net, child.pid, helpers.as_mut())? && timings {
         eprintln!("moksha timings: network helper ready at {:?}", t0.elapsed());
     }
     //    The egress proxy, listening inside the sandbox's network namespace.
-    let net_log = claim.as_ref().map(Claim::net_log);
+    let net_log = claim
+        .as_ref()
+        .filter(|_| plan.network.egress.is_some())
+        .map(Claim::net_log);
     if egress::start(plan, child.pid, net_log.as_deref(), helpers.as_mut())? && timings {
         eprintln!("moksha timings: egress proxy ready at {:?}", t0.elapsed());
     }
-    // 7. Go. Setup errors and phase timings arrive on the report pipe; it
+    // 7. Go. The namespaces, for the instance record, are read while the
+    //    sandbox side builds its root: it waits for our second byte before
+    //    it becomes non-dumpable (its /proc links close to us then).
+    //    Setup errors and phase timings arrive on the report pipe; it
     //    closes when the program has been executed.
-    let failure = go_and_listen(pipes.go.1, pipes.report.0, timings);
+    let go = pipes.go.1;
+    let _ = sys::write_all(&go, b"1", "<go pipe>");
+    let namespaces = recorded_namespaces(child.pid);
+    let _ = sys::write_all(&go, b"2", "<go pipe>");
+    drop(go);
+    let failure = listen(pipes.report.0, timings);
     if timings {
         eprintln!(
             "moksha timings: clone returned at {t_clone:?}, program executed at {:?}",
@@ -353,6 +362,8 @@ struct Inherited<'a> {
     /// Where the supervisor sends the program's exit code, so the launcher
     /// can return it without waiting for the PID namespace's teardown.
     status: OwnedFd,
+    /// The program's seccomp filter, compiled when the plan was validated.
+    filter: Option<&'a [crate::policy::bpf::Insn]>,
 }
 
 /// Stage 4: clone. The launcher gets the child's guard; the child runs
@@ -463,11 +474,9 @@ fn recorded_namespaces(child: libc::pid_t) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Stage 7: lets the sandbox go on and reads its reports until the program
-/// runs. Returns the exit code of a failed setup.
-fn go_and_listen(go: OwnedFd, report: OwnedFd, timings: bool) -> Option<i32> {
-    let _ = sys::write_all(&go, b"1", "<go pipe>");
-    drop(go);
+/// Stage 7: reads the sandbox's reports until the program runs. Returns
+/// the exit code of a failed setup.
+fn listen(report: OwnedFd, timings: bool) -> Option<i32> {
     let mut failure = None;
     for msg in report::receive_all(report) {
         match msg {
@@ -491,7 +500,7 @@ fn record_of(
     supervisor: libc::pid_t,
     namespaces: Vec<(String, u64)>,
     logs: Logs,
-) -> state::Record {
+) -> state::Record<&Plan> {
     let program = state::first_child(supervisor).unwrap_or(0);
     let show = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
     let (stdout_log, stderr_log) = match logs {
@@ -511,7 +520,7 @@ fn record_of(
         detached: p.plan.supervision.detach,
         stdout_log,
         stderr_log,
-        plan: p.plan.clone(),
+        plan: &p.plan,
     }
 }
 
@@ -555,11 +564,12 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
         stdio,
         lifeline,
         status,
+        filter,
     } = inherited;
     let mut keep = vec![report.as_raw_fd(), status.as_raw_fd()];
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
-    match setup_inside(plan, go, stdio, &report, &keep, t0) {
+    match setup_inside(plan, go, stdio, &report, &keep, filter, t0) {
         Ok((program, leftovers, handoff)) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
@@ -575,14 +585,15 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
 
 /// The stages inside, in order, up to the program's fork; returns its pid
 /// (and, sharing the host's PID namespace, the list of our children, to
-/// end what the program leaves behind). `keep`: the descriptors the
-/// supervisor goes on with.
+/// end what the program leaves behind; the trace handoff). `keep`: the
+/// descriptors the supervisor goes on with.
 fn setup_inside(
     plan: &Plan,
     go: OwnedFd,
     stdio: Option<[OwnedFd; 3]>,
     report: &OwnedFd,
     keep: &[std::os::fd::RawFd],
+    filter: Option<&[crate::policy::bpf::Insn]>,
     t0: Instant,
 ) -> Result<(libc::pid_t, Option<std::fs::File>, Option<tracer::Handoff>), SetupError> {
     let phase = |name: &str| {
@@ -611,17 +622,16 @@ fn setup_inside(
 
     // 2. Wait until the launcher has written the id maps. End-of-file
     //    without the byte means the launcher died: stop here.
-    let mut byte = [0u8; 1];
-    if !matches!(nix::unistd::read(go.as_raw_fd(), &mut byte), Ok(1)) {
-        return Err("the launcher went away before the sandbox was set up"
-            .to_string()
-            .into());
-    }
-    drop(go);
-    // Nobody inside may ptrace us or read our memory. Not earlier: a
-    // non-dumpable process's /proc files belong to root, and the launcher
-    // could not have written our id maps.
-    let _ = sys::set_dumpable(false);
+    let wait_go = || {
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
+            Ok(1) => Ok(()),
+            _ => Err(SetupError::from(
+                "the launcher went away before the sandbox was set up".to_string(),
+            )),
+        }
+    };
+    wait_go()?;
     phase("id maps written");
     // 2b. The network: lo up in a new network namespace (network.rs).
     network::configure_inside(plan)?;
@@ -643,6 +653,14 @@ fn setup_inside(
         rootfs::build(&mounts::compile(plan), base, plan.ids.nobody_inside())?;
         phase("root built");
     }
+    // Nobody inside may ptrace us or read our memory: non-dumpable before
+    // anything runs inside (nothing has yet: the program is forked below).
+    // Not earlier than the launcher's second byte: a non-dumpable process's
+    // /proc files belong to root, and the launcher could not have read our
+    // namespaces (nor written our id maps).
+    wait_go()?;
+    drop(go);
+    let _ = sys::set_dumpable(false);
 
     // 4. Hostname, and the time namespace (entered by unshare; it applies to
     //    the program we fork next).
@@ -703,10 +721,19 @@ fn setup_inside(
         true => Some(tracer::Handoff::new()?),
         false => None,
     };
-    match sys::fork()? {
-        None => program::start(plan, &launcher_env(), old_umask, report, handoff.as_ref()),
-        Some(child) => Ok((child, leftovers, handoff)),
-    }
+    // Without a handoff (which needs both processes running at once), the
+    // program shares our memory until its exec instead of a copy of it:
+    // no page tables copied, no copy-on-write faults (sys::process).
+    let child = match &handoff {
+        None => sys::spawn_sharing_memory(|| {
+            program::start_with(plan, &launcher_env(), old_umask, report, None, filter)
+        })?,
+        Some(h) => match sys::fork()? {
+            None => program::start_with(plan, &launcher_env(), old_umask, report, Some(h), filter),
+            Some(child) => child,
+        },
+    };
+    Ok((child, leftovers, handoff))
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub struct Prepared {
     pub helper_dir: Option<PathBuf>,
     /// The user-mode network helper found, or the namespace to join.
     pub(super) net: network::Found,
+    /// The plan's seccomp program, compiled once by the validation of the
+    /// resolved plan and installed as it is (`None`: not compiled here).
+    pub(super) filter: Option<Vec<crate::policy::bpf::Insn>>,
 }
 
 /// What one launch decides beside the profile.
@@ -69,7 +72,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let terminal = crate::sys::terminal_name(0);
     let state_dir = state::state_dir().ok();
     let changes_dir = crate::changes::base().ok();
-    let resolved = resolve(
+    let (resolved, filter) = resolve_compiled(
         plan,
         &Launch {
             name: &name,
@@ -93,6 +96,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
         name,
         helper_dir,
         net,
+        filter,
     })
 }
 
@@ -152,6 +156,14 @@ fn process_bound() -> Option<u64> {
 
 /// The plan with the launcher's additions, validated.
 pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
+    resolve_compiled(plan, launch).map(|(plan, _)| plan)
+}
+
+/// `resolve`, and the seccomp program its validation compiled.
+fn resolve_compiled(
+    plan: &Plan,
+    launch: &Launch,
+) -> Result<(Plan, plan::validate::Compiled), ValidationError> {
     let mut plan = plan.clone();
     plan.supervision.trace |= launch.trace;
     if plan.supervision.trace {
@@ -330,8 +342,8 @@ pub fn resolve(plan: &Plan, launch: &Launch) -> Result<Plan, ValidationError> {
             at: plan.network.set_at.clone().unwrap_or_default(),
         });
     }
-    plan::validate(&plan)?;
-    Ok(plan)
+    let compiled = plan::validate_compiled(&plan)?;
+    Ok((plan, compiled))
 }
 
 /// The file in a D-Bus proxy's directory its log goes to in trace mode.

@@ -64,6 +64,19 @@ pub fn start(
     report: &OwnedFd,
     handoff: Option<&super::tracer::Handoff>,
 ) -> ! {
+    start_with(plan, launcher_env, old_umask, report, handoff, None)
+}
+
+/// `start`, installing `filter` (the plan's seccomp policy, compiled when
+/// it was validated) rather than compiling the policy again.
+pub fn start_with(
+    plan: &Plan,
+    launcher_env: &[(String, String)],
+    old_umask: libc::mode_t,
+    report: &OwnedFd,
+    handoff: Option<&super::tracer::Handoff>,
+    filter: Option<&[crate::policy::bpf::Insn]>,
+) -> ! {
     let setup = |r: sys::Result<()>| {
         if let Err(e) = r {
             fail(report, EXIT_SETUP, e.to_string())
@@ -166,7 +179,7 @@ pub fn start(
     sys::umask(old_umask);
     // Landlock, then the seccomp filter (it always refuses TIOCSTI and
     // TIOCLINUX); nothing but exec runs after it.
-    if let Err(msg) = confine::program(plan, handoff) {
+    if let Err(msg) = confine::program(plan, handoff, filter) {
         fail(report, EXIT_SETUP, msg);
     }
 

@@ -18,7 +18,7 @@ pub mod validate;
 pub use crate::located::{Located, Pos, Step};
 pub use namespace::Namespace;
 pub use network::{Forward, NetMode, Network, Proto, UserNet};
-pub use validate::{validate, ValidationError};
+pub use validate::{validate, validate_compiled, ValidationError};
 
 use serde::{Deserialize, Serialize};
 

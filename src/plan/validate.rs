@@ -111,6 +111,13 @@ pub fn within(path: &str, dir: &str) -> bool {
 
 /// Validates the whole plan; the first problem found is returned.
 pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
+    validate_compiled(plan).map(drop)
+}
+
+/// `validate`, returning the seccomp program it compiled for this machine
+/// (`None` on an architecture moksha cannot compile for), so that a launch
+/// installs the program that was checked instead of compiling it again.
+pub fn validate_compiled(plan: &Plan) -> Result<Compiled, ValidationError> {
     let ns = &plan.namespaces;
 
     let exec = match &plan.process.exec {
@@ -254,9 +261,8 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
             at: Some(exec.at.clone()),
         })?;
     }
-    if let Err((message, at)) = check_security(&plan.security) {
-        return Err(ValidationError { message, at });
-    }
+    let compiled =
+        check_security(&plan.security).map_err(|(message, at)| ValidationError { message, at })?;
     super::network::validate(plan).map_err(|(message, at)| ValidationError { message, at })?;
     super::helper::validate(plan).map_err(|(message, at)| ValidationError {
         message,
@@ -268,16 +274,23 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
             at: None,
         });
     }
-    Ok(())
+    Ok(compiled)
 }
 
+/// A seccomp program compiled for this machine, if moksha compiles for it.
+pub type Compiled = Option<Vec<bpf::Insn>>;
+
 /// Pure checks of the security section: the program must be able to start
-/// under the filter, and the filter must compile for this machine.
-fn check_security(sec: &super::Security) -> Result<(), (String, Option<Pos>)> {
+/// under the filter, and the filter must compile for this machine (the
+/// compiled program is returned).
+fn check_security(sec: &super::Security) -> Result<Compiled, (String, Option<Pos>)> {
     sec.seccomp.check()?;
-    if let Some(arch) = bpf::Arch::native() {
-        bpf::compile(&sec.seccomp, arch).map_err(|e| (e, sec.seccomp.mode_at.clone()))?;
-    }
+    let compiled = match bpf::Arch::native() {
+        Some(arch) => {
+            Some(bpf::compile(&sec.seccomp, arch).map_err(|e| (e, sec.seccomp.mode_at.clone()))?)
+        }
+        None => None,
+    };
     if let Some(t) = &sec.timeout {
         if t.op.ms == 0 {
             return Err((
@@ -286,5 +299,5 @@ fn check_security(sec: &super::Security) -> Result<(), (String, Option<Pos>)> {
             ));
         }
     }
-    Ok(())
+    Ok(compiled)
 }

@@ -92,9 +92,6 @@ impl Arch {
             Arch::Aarch64 => Abi::Aarch64,
         }
     }
-    fn table(self) -> &'static [(&'static str, u32)] {
-        self.abi().table()
-    }
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
@@ -105,10 +102,7 @@ impl Arch {
 
 /// The number of a syscall on the native ABI of `arch`.
 pub fn number(arch: Arch, name: &str) -> Option<u32> {
-    arch.table()
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
+    arch.abi().number(name)
 }
 
 pub fn ret_value(a: Action) -> u32 {
@@ -376,11 +370,10 @@ fn emit_tree(a: &mut Asm, segs: &[(u32, Leaf)]) {
 /// The search for one ABI: `offset` is added to each number (the x32 bit),
 /// `default` is what unlisted numbers get.
 fn emit_section(a: &mut Asm, policy: &Seccomp, abi: Abi, offset: u32, default: Action) {
-    let table = abi.table();
     let mut entries: Vec<(u32, Leaf)> = Vec::new();
     for name in policy.special_names_on(abi) {
-        if let Some((_, nr)) = table.iter().find(|(n, _)| *n == name) {
-            let t = policy.treatment_on(abi, &name);
+        if let Some(nr) = abi.number(name) {
+            let t = policy.treatment_on(abi, name);
             let leaf = if t.tests.is_empty() {
                 Leaf::Plain(t.action)
             } else {

@@ -319,6 +319,45 @@ impl Abi {
             Abi::Aarch64 => AARCH64,
         }
     }
+
+    /// The number of `name` in this table. A compilation looks up every
+    /// name of its policy: in an index of the table, made once per process
+    /// (a search of the table per name cost half the compilation).
+    pub fn number(self, name: &str) -> Option<u32> {
+        use std::collections::HashMap;
+        use std::hash::BuildHasherDefault;
+        use std::sync::OnceLock;
+        type Index = HashMap<&'static str, u32, BuildHasherDefault<Fnv>>;
+        static INDEX: [OnceLock<Index>; 4] = [const { OnceLock::new() }; 4];
+        INDEX[self as usize]
+            .get_or_init(|| self.table().iter().copied().collect())
+            .get(name)
+            .copied()
+    }
+}
+
+/// FNV-1a, for the index of syscall names (`Abi::number`): a few
+/// instructions a byte, where the default hasher costs more than the
+/// lookups it serves. Its keys are the tables' names, fixed at build time.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Whether `name` is a syscall on any architecture moksha knows.
@@ -588,11 +627,11 @@ impl Seccomp {
                 action: Action::ENOSYS,
             },
         };
-        let own = self.rules.contains_key(name);
+        let own = || self.rules.contains_key(name);
         match entry.map(|(_, e)| *e) {
             None => self.treatment(name),
-            Some(Entry::Same(call)) => self.treatment(if own { name } else { call }),
-            Some(Entry::Opaque(call)) => opaque(self.treatment(if own { name } else { call })),
+            Some(Entry::Same(call)) => self.treatment(if own() { name } else { call }),
+            Some(Entry::Opaque(call)) => opaque(self.treatment(if own() { name } else { call })),
             Some(Entry::Multiplexer { mask, calls }) => {
                 let mut t = self.treatment(name);
                 if t.action.runs() {
@@ -613,20 +652,23 @@ impl Seccomp {
         }
     }
 
-    /// The names of `abi` whose treatment may differ from the mode's default.
-    pub fn special_names_on(&self, abi: Abi) -> Vec<String> {
+    /// The names of `abi` whose treatment may differ from the mode's
+    /// default, sorted, each once.
+    pub fn special_names_on(&self, abi: Abi) -> Vec<&str> {
         let mut names = self.special_names();
         if abi == Abi::I386 {
-            names.extend(I386_ENTRIES.iter().map(|(n, _)| n.to_string()));
-            names.sort();
+            names.extend(I386_ENTRIES.iter().map(|(n, _)| *n));
+            names.sort_unstable();
             names.dedup();
         }
         names
     }
 
-    /// Every syscall name with a treatment other than the mode's default.
-    pub fn special_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.rules.keys().cloned().collect();
+    /// Every syscall name with a treatment other than the mode's default,
+    /// sorted, each once.
+    pub fn special_names(&self) -> Vec<&str> {
+        // The rules' names come sorted; each built-in one is put in place.
+        let mut names: Vec<&str> = self.rules.keys().map(String::as_str).collect();
         for n in [
             "ioctl",
             "socket",
@@ -637,11 +679,10 @@ impl Seccomp {
             "clone3",
             "setns",
         ] {
-            if !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
+            if let Err(i) = names.binary_search(&n) {
+                names.insert(i, n);
             }
         }
-        names.sort();
         names
     }
 

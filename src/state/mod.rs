@@ -33,9 +33,11 @@ pub fn recorded() -> impl Iterator<Item = Namespace> {
     Namespace::ALL.into_iter().filter(|n| *n != Namespace::Time)
 }
 
+/// `P` is the plan as held: owned when read, borrowed when written (the
+/// launcher writes the plan it runs without a copy of it).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Record {
+pub struct Record<P = Plan> {
     pub name: String,
     pub profile: String,
     pub uid: u32,
@@ -53,7 +55,7 @@ pub struct Record {
     pub detached: bool,
     pub stdout_log: Option<String>,
     pub stderr_log: Option<String>,
-    pub plan: Plan,
+    pub plan: P,
 }
 
 /// Why an instance cannot be used.
@@ -91,6 +93,17 @@ fn path(dir: &Path, name: &str, ext: &str) -> PathBuf {
     dir.join(format!("{name}.{ext}"))
 }
 
+/// Creates a file in the state dir, private; fails if it exists.
+fn open_new_private(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// Opens a file in the state dir without following symlinks, private.
 pub(crate) fn open_private(path: &Path, write: bool, append: bool) -> std::io::Result<File> {
     OpenOptions::new()
@@ -110,6 +123,10 @@ pub struct Claim {
     pub name: String,
     pub lock: File,
     committed: bool,
+    /// The instance's files besides the lock this launch may have made
+    /// (extensions): all that is left to remove when it ends, as a previous
+    /// instance's were removed when the name was taken.
+    made: std::cell::RefCell<Vec<&'static str>>,
 }
 
 impl Claim {
@@ -118,28 +135,46 @@ impl Claim {
         check_name(name)?;
         let dir = state_dir()?;
         let lock_path = path(&dir, name, "lock");
-        let lock = open_private(&lock_path, true, false)
+        // A lock file made now: no instance had the name, and none left
+        // files (an instance's lock file is removed last, after the others).
+        let created = open_new_private(&lock_path);
+        let fresh = created.is_ok();
+        let lock = created
+            .or_else(|_| open_private(&lock_path, true, false))
             .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
         if !sys::try_flock(&lock, true) {
             return Err(format!(
                 "an instance named {name:?} is already running (see `moksha ps`; stop it with `moksha stop {name}`)"
             ));
         }
-        // A previous instance's leftovers: its lock is free, so it is dead.
-        let _ = lock.set_len(0);
-        for ext in ["json", "out", "err", "net"] {
-            let _ = std::fs::remove_file(path(&dir, name, ext));
+        if !fresh {
+            // A previous instance's leftovers: its lock is free, so it is dead.
+            let _ = lock.set_len(0);
+            for ext in ["json", "out", "err", "net"] {
+                let _ = std::fs::remove_file(path(&dir, name, ext));
+            }
         }
         Ok(Claim {
             dir,
             name: name.to_string(),
             lock,
             committed: false,
+            made: Default::default(),
         })
+    }
+
+    /// Notes a file of the instance's that this launch may make.
+    fn may_make(&self, ext: &'static str) {
+        let mut made = self.made.borrow_mut();
+        if !made.contains(&ext) {
+            made.push(ext);
+        }
     }
 
     /// The log files for a detached instance (stdout, stderr).
     pub fn open_logs(&self) -> Result<(File, File, PathBuf, PathBuf)> {
+        self.may_make("out");
+        self.may_make("err");
         let out = path(&self.dir, &self.name, "out");
         let err = path(&self.dir, &self.name, "err");
         let open = |p: &Path| {
@@ -150,20 +185,25 @@ impl Claim {
 
     /// The instance's network log: every decision of its egress proxy.
     pub fn net_log(&self) -> PathBuf {
+        self.may_make("net");
         net_log_path(&self.dir, &self.name)
     }
 
     /// Writes the record atomically (temporary file, then rename).
-    pub fn write_record(&self, record: &Record) -> Result<()> {
+    pub fn write_record(&self, record: &Record<&Plan>) -> Result<()> {
+        self.may_make("json");
         let tmp = self.dir.join(format!(".{}.json.tmp", self.name));
-        let _ = std::fs::remove_file(&tmp);
-        let text = serde_json::to_string_pretty(record).map_err(|e| e.to_string())?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
+        let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
+        // (A temporary file left by a launch that died while writing it
+        // is replaced.)
+        let mut file = open_new_private(&tmp)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    let _ = std::fs::remove_file(&tmp);
+                    open_new_private(&tmp)
+                }
+                _ => Err(e),
+            })
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         // No fsync: runtime state need not survive a crash (the lock
         // says what runs), and the rename alone is atomic.
@@ -182,10 +222,14 @@ impl Claim {
 
 impl Drop for Claim {
     /// Removes every file of the instance (a foreground run that ended, or
-    /// a launch that failed), unless committed.
+    /// a launch that failed), unless committed: those it may have made,
+    /// then the lock.
     fn drop(&mut self) {
         if !self.committed {
-            remove_files(&self.dir, &self.name);
+            for ext in self.made.borrow().iter() {
+                let _ = std::fs::remove_file(path(&self.dir, &self.name, ext));
+            }
+            let _ = std::fs::remove_file(path(&self.dir, &self.name, "lock"));
         }
     }
 }
