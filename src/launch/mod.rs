@@ -151,6 +151,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     // 5. The id maps, written from outside (an unprivileged user may map
     //    only itself, and only from its parent namespace).
     write_id_maps(plan, child.pid)?;
+    // The namespaces, for the instance record: read now, while the child is
+    //    still dumpable (its /proc links close to us once it is not).
+    let namespaces = recorded_namespaces(child.pid);
     // 6. The user-mode network helper, attached to the sandbox's namespaces
     //    and ready before the sandbox goes on.
     if network::start_helper(plan, &p.net, child.pid, helpers.as_mut())? && timings {
@@ -164,17 +167,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     if egress::start(plan, child.pid, net_log.as_deref(), helpers.as_mut())? && timings {
         eprintln!("moksha timings: egress proxy ready at {:?}", t0.elapsed());
     }
-    // 7. Go. The namespaces, for the instance record, are read while the
-    //    sandbox side builds its root: it waits for our second byte before
-    //    it becomes non-dumpable (its /proc links close to us then).
-    //    Setup errors and phase timings arrive on the report pipe; it
+    // 7. Go. Setup errors and phase timings arrive on the report pipe; it
     //    closes when the program has been executed.
-    let go = pipes.go.1;
-    let _ = sys::write_all(&go, b"1", "<go pipe>");
-    let namespaces = recorded_namespaces(child.pid);
-    let _ = sys::write_all(&go, b"2", "<go pipe>");
-    drop(go);
-    let failure = listen(pipes.report.0, timings);
+    let failure = go_and_listen(pipes.go.1, pipes.report.0, timings);
     if timings {
         eprintln!(
             "moksha timings: clone returned at {t_clone:?}, program executed at {:?}",
@@ -474,9 +469,11 @@ fn recorded_namespaces(child: libc::pid_t) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Stage 7: reads the sandbox's reports until the program runs. Returns
-/// the exit code of a failed setup.
-fn listen(report: OwnedFd, timings: bool) -> Option<i32> {
+/// Stage 7: lets the sandbox go on and reads its reports until the program
+/// runs. Returns the exit code of a failed setup.
+fn go_and_listen(go: OwnedFd, report: OwnedFd, timings: bool) -> Option<i32> {
+    let _ = sys::write_all(&go, b"1", "<go pipe>");
+    drop(go);
     let mut failure = None;
     for msg in report::receive_all(report) {
         match msg {
@@ -622,16 +619,17 @@ fn setup_inside(
 
     // 2. Wait until the launcher has written the id maps. End-of-file
     //    without the byte means the launcher died: stop here.
-    let wait_go = || {
-        let mut byte = [0u8; 1];
-        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
-            Ok(1) => Ok(()),
-            _ => Err(SetupError::from(
-                "the launcher went away before the sandbox was set up".to_string(),
-            )),
-        }
-    };
-    wait_go()?;
+    let mut byte = [0u8; 1];
+    if !matches!(nix::unistd::read(go.as_raw_fd(), &mut byte), Ok(1)) {
+        return Err("the launcher went away before the sandbox was set up"
+            .to_string()
+            .into());
+    }
+    drop(go);
+    // Nobody inside may ptrace us or read our memory. Not earlier: a
+    // non-dumpable process's /proc files belong to root, and the launcher
+    // could not have written our id maps.
+    let _ = sys::set_dumpable(false);
     phase("id maps written");
     // 2b. The network: lo up in a new network namespace (network.rs).
     network::configure_inside(plan)?;
@@ -653,14 +651,6 @@ fn setup_inside(
         rootfs::build(&mounts::compile(plan), base, plan.ids.nobody_inside())?;
         phase("root built");
     }
-    // Nobody inside may ptrace us or read our memory: non-dumpable before
-    // anything runs inside (nothing has yet: the program is forked below).
-    // Not earlier than the launcher's second byte: a non-dumpable process's
-    // /proc files belong to root, and the launcher could not have read our
-    // namespaces (nor written our id maps).
-    wait_go()?;
-    drop(go);
-    let _ = sys::set_dumpable(false);
 
     // 4. Hostname, and the time namespace (entered by unshare; it applies to
     //    the program we fork next).
