@@ -711,19 +711,21 @@ fn setup_inside(
         true => Some(tracer::Handoff::new()?),
         false => None,
     };
-    // Without a handoff (which needs both processes running at once), the
-    // program shares our memory until its exec instead of a copy of it:
-    // no page tables copied, no copy-on-write faults (sys::process).
-    let child = match &handoff {
-        None => sys::spawn_sharing_memory(|| {
-            program::start_with(plan, &launcher_env(), old_umask, report, None, filter)
-        })?,
-        Some(h) => match sys::fork()? {
-            None => program::start_with(plan, &launcher_env(), old_umask, report, Some(h), filter),
-            Some(child) => child,
-        },
-    };
-    Ok((child, leftovers, handoff))
+    // A fork, not a clone sharing our memory (tried: 0.08x of bwrap's
+    // startup faster): until its exec the program's setup would keep this
+    // process suspended, so the supervisor would drop its capabilities only
+    // once the program runs, and the program could see PID 1 privileged.
+    match sys::fork()? {
+        None => program::start_with(
+            plan,
+            &launcher_env(),
+            old_umask,
+            report,
+            handoff.as_ref(),
+            filter,
+        ),
+        Some(child) => Ok((child, leftovers, handoff)),
+    }
 }
 
 #[cfg(test)]
