@@ -12,11 +12,11 @@
 //! never half); directories are made or get their mode; deletions remove
 //! the host's tree. Every host lookup is beneath the directory without
 //! following a symlink; a symlink of the sandbox's is made as a symlink,
-//! never written through. Modes keep their permission and sticky bits,
-//! except that write access for group or others is given only where the
-//! host's object had it already (or, for a new one, the committer's umask
-//! allows it): a sandbox cannot open the user's files to other users with a
-//! chmod. setuid and setgid bits are dropped (the sandbox made those files).
+//! never written through. Modes keep the owner's bits and the sticky bit;
+//! group and others get only what the host's object gave them already (or,
+//! for a new one, what the committer's umask allows): a sandbox cannot open
+//! the user's files to other users with a chmod. setuid and setgid bits are
+//! dropped (the sandbox made those files).
 
 use super::scan::{self, Change, HostDir, Kind, Node};
 use super::{Result, Stamp, Store};
@@ -30,11 +30,12 @@ use std::path::{Path, PathBuf};
 const KEPT_MODE: u32 = 0o1777;
 
 /// The mode a commit gives an object the sandbox left with `mode`: its
-/// permission and sticky bits, without group or other write the object did
-/// not have on the host (`before`), or that `umask` takes from a new one.
+/// owner's bits and the sticky bit, and for group and others only what the
+/// object had on the host (`before`), or what `umask` leaves a new one:
+/// read, write and execute alike (found in review: a 0600 key came back 0644).
 fn granted(mode: u32, before: Option<u32>, umask: u32) -> u32 {
-    let writable = before.unwrap_or(!umask) & 0o022;
-    mode & KEPT_MODE & !(0o022 & !writable)
+    let others = before.unwrap_or(0o777 & !umask) & 0o077;
+    mode & KEPT_MODE & (0o1700 | others)
 }
 
 /// What a commit did.
@@ -418,11 +419,14 @@ mod tests {
     fn a_commit_gives_no_write_to_others_the_host_did_not() {
         assert_eq!(granted(0o777, Some(0o755), 0o022), 0o755);
         assert_eq!(granted(0o666, Some(0o664), 0o022), 0o664);
-        assert_eq!(granted(0o755, Some(0o644), 0o022), 0o755);
+        assert_eq!(granted(0o755, Some(0o644), 0o022), 0o744);
+        assert_eq!(granted(0o755, Some(0o755), 0o022), 0o755);
+        assert_eq!(granted(0o644, Some(0o600), 0o022), 0o600);
         assert_eq!(granted(0o600, Some(0o666), 0o022), 0o600);
         assert_eq!(granted(0o4777, None, 0o022), 0o755);
         assert_eq!(granted(0o1777, None, 0o002), 0o1775);
         assert_eq!(granted(0o666, None, 0o000), 0o666);
+        assert_eq!(granted(0o644, None, 0o077), 0o600);
     }
 
     #[test]

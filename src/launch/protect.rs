@@ -350,8 +350,10 @@ enum Hold {
     Gone,
 }
 
-/// Takes a shared lock on `rel` if it is a placeholder (a directory of
-/// PLACEHOLDER_MODE), waiting while a launcher holds it to remove it.
+/// Takes a shared lock on `rel` if it is a placeholder (an empty directory
+/// of PLACEHOLDER_MODE), waiting a little while a launcher holds it to
+/// remove it. Not for ever: a sandbox could chmod a directory of its own
+/// to that mode and hold an exclusive lock on it (found in review).
 fn hold(dir: &OwnedFd, rel: &str, shown: &str) -> SysResult<Hold> {
     let fd = match sys::open_beneath(dir, rel, libc::O_RDONLY | libc::O_DIRECTORY) {
         Ok(fd) => fd,
@@ -363,10 +365,21 @@ fn hold(dir: &OwnedFd, rel: &str, shown: &str) -> SysResult<Hold> {
         nix::sys::stat::fstat(fd.as_raw_fd())
             .map_err(|e| SysError::new(format!("stat({shown:?})"), e))
     };
-    if stat(&fd)?.st_mode & 0o7777 != PLACEHOLDER_MODE {
+    let st = stat(&fd)?;
+    if st.st_mode & 0o7777 != PLACEHOLDER_MODE || st.st_nlink > 2 || !is_empty(&fd) {
         return Ok(Hold::Other);
     }
-    sys::lock_shared(&fd).map_err(|e| SysError::new(format!("flock({shown:?}, LOCK_SH)"), e))?;
+    let mut tries = 0;
+    while !sys::try_flock(&fd, false) {
+        tries += 1;
+        if tries > 200 {
+            return Err(
+                SysError::new(format!("flock({shown:?}, LOCK_SH)"), Errno::EWOULDBLOCK)
+                    .hint("another process has held this placeholder locked for a second"),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     if stat(&fd)?.st_nlink == 0 {
         return Ok(Hold::Gone);
     }
@@ -503,16 +516,31 @@ impl Drop for Placeholders {
     }
 }
 
-/// Whether `rel` below `dir` is a directory of PLACEHOLDER_MODE.
+/// Whether `rel` below `dir` is a placeholder: an empty directory of
+/// PLACEHOLDER_MODE.
 fn is_placeholder(dir: &OwnedFd, rel: &str) -> bool {
-    sys::open_beneath(
-        dir,
-        rel,
-        libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
-    )
-    .ok()
-    .and_then(|fd| nix::sys::stat::fstat(fd.as_raw_fd()).ok())
-    .is_some_and(|st| st.st_mode & 0o7777 == PLACEHOLDER_MODE)
+    sys::open_beneath(dir, rel, libc::O_RDONLY | libc::O_DIRECTORY)
+        .ok()
+        .filter(|fd| {
+            nix::sys::stat::fstat(fd.as_raw_fd())
+                .is_ok_and(|st| st.st_mode & 0o7777 == PLACEHOLDER_MODE && st.st_nlink <= 2)
+        })
+        .is_some_and(|fd| is_empty(&fd))
+}
+
+/// Whether the directory open at `fd` has no entries but `.` and `..`.
+fn is_empty(fd: &OwnedFd) -> bool {
+    let Ok(dup) = fd.try_clone() else {
+        return false;
+    };
+    let Ok(mut d) = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup)) else {
+        return false;
+    };
+    let empty = d
+        .iter()
+        .flatten()
+        .all(|e| matches!(e.file_name().to_bytes(), b"." | b".."));
+    empty
 }
 
 /// Removes the placeholder `rel` below `dir` unless a sandbox holds it

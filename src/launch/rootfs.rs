@@ -224,7 +224,11 @@ fn build_from(
             (MountOp::PivotRoot, Some(_)) => builder.take().map_or(Ok(()), Builder::pivot),
             (MountOp::RemountRo { target }, None) => remount_read_only(target),
             (MountOp::Overlay { target, .. }, Some(b)) => match host.layers.get(&i) {
-                Some(layers) => b.overlay(target, layers, owner),
+                // Writable, and its upper persists between launches: a
+                // writable tree for the steps after it (`Root`).
+                Some(layers) => b
+                    .overlay(target, layers, owner)
+                    .map(|()| b.writable.push(normalize(target))),
                 None => Err(SysError::new("overlay: layers not opened", Errno::EINVAL)),
             },
             (op, Some(b)) => b.apply(op, host.trees.get(&i)),

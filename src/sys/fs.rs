@@ -369,20 +369,6 @@ pub fn open_dev_null() -> Result<OwnedFd> {
     open_cloexec("/dev/null", libc::O_RDWR, "open(\"/dev/null\")")
 }
 
-/// Takes a shared flock on `file`, waiting while another holds an
-/// exclusive one.
-pub fn lock_shared(file: &impl AsRawFd) -> std::result::Result<(), Errno> {
-    loop {
-        // SAFETY: flock on a descriptor the caller owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } == 0 {
-            return Ok(());
-        }
-        if Errno::last() != Errno::EINTR {
-            return Err(Errno::last());
-        }
-    }
-}
-
 /// Tries to take (`exclusive`) or test an flock(2) on `file` without
 /// waiting; true when it was taken.
 pub fn try_flock(file: &impl AsRawFd, exclusive: bool) -> bool {

@@ -342,6 +342,10 @@ both!(a_plain_request_carries_one_request_to_the_server, |who| {
                 "POST http://github.test:{l}/smuggle HTTP/1.1\\r\\nContent-Length: 3\\r\\n\
                  Transfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n"
             )),
+            send(&format!(
+                "GET http://github.test:{l}/lf HTTP/1.1\\r\\nX: a\\nHost: other.test\\r\\n\
+                 Host: github.test:{l}\\r\\n\\r\\n"
+            )),
         ]
         .join("; ");
     let r = exec_profile(who, &profile(&s, &script), &[]).expect_code(0);
@@ -350,7 +354,12 @@ both!(a_plain_request_carries_one_request_to_the_server, |who| {
         .lines()
         .filter(|l| l.starts_with("plain-got:"))
         .collect();
-    assert_eq!(got.len(), 4, "{r:?}");
+    assert_eq!(got.len(), 5, "{r:?}");
+    assert!(
+        got[4].contains("400 Bad Request") && got[4].contains("bare CR or LF"),
+        "a bare LF would have made a second Host at the server: {r:?}"
+    );
+    assert!(!got[4].contains("lax saw"), "{r:?}");
     assert!(
         got[0].contains(&format!(
             "lax saw: POST /one HTTP/1.1 github.test:{l} body=hello"

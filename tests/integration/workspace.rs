@@ -558,13 +558,14 @@ both!(
         write(&w.project.join("f"), b"f\n", who);
         write(&w.project.join("shared"), b"s\n", who);
         write(&w.project.join("x.sh"), b"true\n", who);
+        write(&w.project.join("key"), b"k\n", who);
         w.host_sh(
             &w.project,
-            "chmod 755 d; chmod 644 f x.sh; chmod 664 shared",
+            "chmod 755 d; chmod 644 f x.sh; chmod 664 shared; chmod 600 key",
         )
         .expect_code(0);
         let extra = format!("s.overlay({:?});", w.p());
-        let script = "chmod 777 d; chmod 666 f shared; chmod 755 x.sh; umask 0; \
+        let script = "chmod 777 d; chmod 666 f shared; chmod 755 x.sh; chmod 644 key; umask 0; \
                       echo n > new; chmod 666 new; mkdir -m 777 nd";
         w.sandbox(&extra, script).expect_code(0);
         w.moksha(&["commit", "t"]).expect_code(0);
@@ -578,7 +579,12 @@ both!(
         assert_eq!(mode("d"), 0o755);
         assert_eq!(mode("f"), 0o644);
         assert_eq!(mode("shared"), 0o664, "group write the host gave stays");
-        assert_eq!(mode("x.sh"), 0o755, "an added execute bit is applied");
+        assert_eq!(
+            mode("x.sh"),
+            0o744,
+            "the owner's new execute bit is applied, not others'"
+        );
+        assert_eq!(mode("key"), 0o600, "a private file stays private");
         assert_eq!(mode("new"), 0o666 & !(umask & 0o022));
         assert_eq!(mode("nd"), 0o777 & !(umask & 0o022));
     }

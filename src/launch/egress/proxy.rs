@@ -291,6 +291,17 @@ fn http(mut conn: TcpStream, p: &Proxy) {
     let Some((head, rest)) = read_head(&mut conn) else {
         return;
     };
+    // A bare CR or LF, a NUL or another control byte: a server may end a
+    // line there that the checks below did not (found in review: `X: a\n
+    // Host: evil` was one header here and two at the server).
+    if !clean_head(&head) {
+        respond(
+            &mut conn,
+            "400 Bad Request",
+            "moksha egress: a request head with a bare CR or LF, or a control character\n",
+        );
+        return;
+    }
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut lines = text.split("\r\n");
     let request = lines.next().unwrap_or("");
@@ -452,6 +463,26 @@ fn http(mut conn: TcpStream, p: &Proxy) {
     }
 }
 
+/// Whether every line of the head ends in CRLF and holds no control byte
+/// but HTAB.
+fn clean_head(head: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for (i, &b) in head.iter().enumerate() {
+        let ok = match b {
+            b'\n' => prev == b'\r',
+            b'\r' => head.get(i + 1) == Some(&b'\n'),
+            b'\t' => true,
+            0..=31 | 127 => false,
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+        prev = b;
+    }
+    true
+}
+
 /// A header line is `name: value` with a token for a name (no space,
 /// nothing folded onto the line before).
 fn well_formed(line: &str) -> bool {
@@ -542,33 +573,47 @@ fn copy_body(from: &mut impl BufRead, to: &mut impl Write, body: Body) -> std::i
     match body {
         Body::Length(n) => exactly(from, to, n),
         Body::Chunked => loop {
+            let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
             let line = bounded_line(from)?;
-            to.write_all(&line)?;
-            let size = std::str::from_utf8(&line)
+            // Exactly 1 to 16 hex digits, then an extension or the CRLF:
+            // no sign, no space, nothing a lenient server reads otherwise.
+            let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            if !(1..=16).contains(&digits) || !matches!(line[digits], b';' | b'\r') {
+                return Err(bad());
+            }
+            let size = std::str::from_utf8(&line[..digits])
                 .ok()
-                .and_then(|l| l.trim_end().split(';').next())
-                .and_then(|n| u64::from_str_radix(n.trim(), 16).ok())
-                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+                .and_then(|n| u64::from_str_radix(n, 16).ok())
+                .ok_or_else(bad)?;
+            to.write_all(&line)?;
             if size == 0 {
                 // Trailers, up to the empty line.
                 loop {
                     let line = bounded_line(from)?;
                     to.write_all(&line)?;
-                    if line == b"\r\n" || line == b"\n" {
+                    if line == b"\r\n" {
                         return Ok(());
                     }
                 }
             }
-            exactly(from, to, size + 2)?;
+            exactly(from, to, size)?;
+            // The data's own CRLF, exactly.
+            let mut end = [0u8; 2];
+            from.read_exact(&mut end)?;
+            if &end != b"\r\n" {
+                return Err(bad());
+            }
+            to.write_all(&end)?;
         },
     }
 }
 
-/// One line of chunk framing, its end included; at most 4 KiB.
+/// One line of chunk framing, its CRLF included (a bare CR or LF in it is
+/// refused); at most 4 KiB.
 fn bounded_line(from: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     let mut line = Vec::new();
     from.take(4096).read_until(b'\n', &mut line)?;
-    if !line.ends_with(b"\n") {
+    if !line.ends_with(b"\r\n") || !clean_head(&line) {
         return Err(std::io::ErrorKind::InvalidData.into());
     }
     Ok(line)
@@ -743,6 +788,29 @@ mod tests {
             let mut out = Vec::new();
             copy_body(&mut &input[..], &mut out, framing).unwrap();
             assert_eq!(out, body);
+        }
+        // Lenient spellings a server might read otherwise are refused.
+        for bad in [
+            &b"+0\r\n\r\n"[..],
+            b" 0\r\n\r\n",
+            b"0 40\r\n\r\n",
+            b"ffffffffffffffff0\r\n",
+            b"0\n\n",
+            b"3\r\nabcXY0\r\n\r\n",
+        ] {
+            assert!(
+                copy_body(&mut &bad[..], &mut Vec::new(), Body::Chunked).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(clean_head(b"GET / HTTP/1.1\r\nHost: a\r\nX: b\tc\r\n\r\n"));
+        for bad in [
+            &b"GET / HTTP/1.1\r\nX: a\nHost: e\r\n\r\n"[..],
+            b"X: a\rb\r\n",
+            b"X: \0\r\n",
+        ] {
+            assert!(!clean_head(bad), "{:?}", String::from_utf8_lossy(bad));
         }
         // A body cut short, or a bad chunk size, is an error.
         assert!(copy_body(&mut &b"hel"[..], &mut Vec::new(), Body::Length(5)).is_err());
