@@ -237,12 +237,15 @@ both!(
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         };
-        // The first makes the placeholders and waits for the second.
-        let (_a_dir, a) = spawn("while [ ! -e b-started ]; do sleep 0.02; done");
+        // The first makes the placeholders and waits for the second (each
+        // wait bounded: a failing assertion must not leave them running).
+        let (_a_dir, a) = spawn(
+            "i=0; while [ ! -e b-started ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i+1)); done",
+        );
         wait_for("the first sandbox's placeholders", &|| {
             w.project.join(".envrc").is_dir() && w.project.join(".git").is_dir()
         });
-        let script = "touch b-started; while [ ! -e a-ended ]; do sleep 0.02; done
+        let script = "touch b-started; i=0; while [ ! -e a-ended ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i+1)); done
         try() { name=$1; shift; if (\"$@\") 2>/dev/null; then echo \"$name:worked\"; else echo \"$name:failed\"; fi; }
         try create-envrc sh -c 'echo x > .envrc'
         try create-hooks mkdir .git/hooks
