@@ -387,17 +387,17 @@ fn stop_in(name: &str, timeout: u64) -> Result<i32, String> {
     let dir = state::state_dir()?;
     let record = running(&dir, name)?;
     let sup = state::open_supervisor(&record)?;
-    let shown = format!("{name} (pid {})", sup.pid);
-    if let Err(e) = sup.process.signal(libc::SIGTERM, &shown) {
+    let shown = format!("{name} (pid {})", sup.pid());
+    if let Err(e) = sup.signal(libc::SIGTERM, &shown) {
         eprintln!("moksha: {e}");
     }
     let mut killed = false;
-    if !sup.process.wait(Duration::from_secs(timeout)) {
+    if !sup.wait(Duration::from_secs(timeout)) {
         killed = true;
-        if let Err(e) = sup.process.signal(libc::SIGKILL, &shown) {
+        if let Err(e) = sup.signal(libc::SIGKILL, &shown) {
             eprintln!("moksha: {e}");
         }
-        if !sup.process.wait(Duration::from_secs(10)) {
+        if !sup.wait(Duration::from_secs(10)) {
             return Err(format!("{shown} did not end after SIGKILL"));
         }
     }
@@ -433,5 +433,5 @@ fn enter_in(name: &str, command: Vec<String>) -> Result<i32, String> {
     } else {
         command
     };
-    Ok(launch::enter(&record.plan, &program.process, argv))
+    Ok(launch::enter(&record.plan, &program, argv))
 }

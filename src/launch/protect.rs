@@ -365,8 +365,7 @@ fn hold(dir: &OwnedFd, rel: &str, shown: &str) -> SysResult<Hold> {
         nix::sys::stat::fstat(fd.as_raw_fd())
             .map_err(|e| SysError::new(format!("stat({shown:?})"), e))
     };
-    let st = stat(&fd)?;
-    if st.st_mode & 0o7777 != PLACEHOLDER_MODE || st.st_nlink > 2 || !is_empty(&fd) {
+    if !is_placeholder_fd(&fd) {
         return Ok(Hold::Other);
     }
     let mut tries = 0;
@@ -520,12 +519,14 @@ impl Drop for Placeholders {
 /// PLACEHOLDER_MODE.
 fn is_placeholder(dir: &OwnedFd, rel: &str) -> bool {
     sys::open_beneath(dir, rel, libc::O_RDONLY | libc::O_DIRECTORY)
-        .ok()
-        .filter(|fd| {
-            nix::sys::stat::fstat(fd.as_raw_fd())
-                .is_ok_and(|st| st.st_mode & 0o7777 == PLACEHOLDER_MODE && st.st_nlink <= 2)
-        })
-        .is_some_and(|fd| is_empty(&fd))
+        .is_ok_and(|fd| is_placeholder_fd(&fd))
+}
+
+/// `is_placeholder` for the directory open (O_RDONLY) at `fd`.
+fn is_placeholder_fd(fd: &OwnedFd) -> bool {
+    let ours = nix::sys::stat::fstat(fd.as_raw_fd())
+        .is_ok_and(|st| st.st_mode & 0o7777 == PLACEHOLDER_MODE && st.st_nlink <= 2);
+    ours && is_empty(fd)
 }
 
 /// Whether the directory open at `fd` has no entries but `.` and `..`.

@@ -102,7 +102,7 @@ pub enum MountOp {
     },
     /// The paths below `under` matching `patterns` (relative globs),
     /// found now, made read-only; a missing one gets a read-only
-    /// placeholder (`launch::workspace`). Runs after every other step, so
+    /// placeholder (`launch::protect`). Runs after every other step, so
     /// no later mount covers a protected path.
     Protect {
         under: String,

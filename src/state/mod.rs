@@ -457,23 +457,15 @@ pub fn log_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (path(dir, name, "out"), path(dir, name, "err"))
 }
 
-/// A process handle that cannot be confused with a later process of the
-/// same pid: opened, then checked against the record.
-pub struct Verified {
-    pub process: crate::sys::Process,
-    pub pid: i32,
-}
-
 /// Opens the supervisor of a running, verified instance.
-pub fn open_supervisor(r: &Record) -> Result<Verified> {
+/// The handle cannot be confused with a later process of the same pid: it
+/// is opened, then checked against the record.
+pub fn open_supervisor(r: &Record) -> Result<crate::sys::Process> {
     let process = crate::sys::Process::open(r.supervisor_pid).map_err(|e| e.to_string())?;
     // Checked after opening: if the pid was reused before the open, the
     // start time differs now; after the open the handle pins the process.
     verify(r)?;
-    Ok(Verified {
-        process,
-        pid: r.supervisor_pid,
-    })
+    Ok(process)
 }
 
 /// Opens the program of a running, verified instance: the process `enter`
@@ -481,7 +473,7 @@ pub fn open_supervisor(r: &Record) -> Result<Verified> {
 /// it; the program is an ordinary process of ours, in every namespace of
 /// the sandbox.) It must be the supervisor's child, with the recorded start
 /// time and the recorded namespaces.
-pub fn open_program(r: &Record) -> Result<Verified> {
+pub fn open_program(r: &Record) -> Result<crate::sys::Process> {
     verify(r)?;
     let pid = r.program_pid;
     let process = crate::sys::Process::open(pid).map_err(|e| e.to_string())?;
@@ -507,7 +499,7 @@ pub fn open_program(r: &Record) -> Result<Verified> {
             ));
         }
     }
-    Ok(Verified { process, pid })
+    Ok(process)
 }
 
 /// Resident memory of a process tree in bytes (the supervisor and below).

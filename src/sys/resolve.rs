@@ -103,12 +103,8 @@ pub(super) fn open(
                 continue;
             }
         }
-        if last {
-            let cur = stack.last().expect("the stack keeps its root");
-            return finish(cur, b".", dup(cur)?, &fstat(cur)?, flags);
-        }
     }
-    // An empty path: the directory itself.
+    // The path ended in `.` or `..`, or was empty: the directory reached.
     let cur = stack.last().expect("the stack keeps its root");
     finish(cur, b".", dup(cur)?, &fstat(cur)?, flags)
 }
