@@ -567,11 +567,19 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
     match setup_inside(plan, go, stdio, &report, &keep, filter, t0) {
-        Ok((program, leftovers, handoff)) => {
+        Ok(started) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
             drop(report);
-            supervisor::become_supervisor(plan, program, lock, status, leftovers, handoff)
+            supervisor::become_supervisor(
+                plan,
+                started.program,
+                lock,
+                status,
+                started.leftovers,
+                started.handoff,
+                started.privileged,
+            )
         }
         Err(e) => {
             report::send(&report, &Message::Error(EXIT_SETUP, e.to_string()));
@@ -580,10 +588,8 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     }
 }
 
-/// The stages inside, in order, up to the program's fork; returns its pid
-/// (and, sharing the host's PID namespace, the list of our children, to
-/// end what the program leaves behind; the trace handoff). `keep`: the
-/// descriptors the supervisor goes on with.
+/// The stages inside, in order, up to the program's start; returns what
+/// the supervisor goes on with. `keep`: the descriptors it keeps.
 fn setup_inside(
     plan: &Plan,
     go: OwnedFd,
@@ -592,7 +598,7 @@ fn setup_inside(
     keep: &[std::os::fd::RawFd],
     filter: Option<&[crate::policy::bpf::Insn]>,
     t0: Instant,
-) -> Result<(libc::pid_t, Option<std::fs::File>, Option<tracer::Handoff>), SetupError> {
+) -> Result<Started, SetupError> {
     let phase = |name: &str| {
         report::send(
             report,
@@ -711,21 +717,70 @@ fn setup_inside(
         true => Some(tracer::Handoff::new()?),
         false => None,
     };
-    // A fork, not a clone sharing our memory (tried: 0.08x of bwrap's
-    // startup faster): until its exec the program's setup would keep this
-    // process suspended, so the supervisor would drop its capabilities only
-    // once the program runs, and the program could see PID 1 privileged.
-    match sys::fork()? {
-        None => program::start_with(
-            plan,
-            &launcher_env(),
-            old_umask,
-            report,
-            handoff.as_ref(),
-            filter,
-        ),
-        Some(child) => Ok((child, leftovers, handoff)),
+    // The program shares our memory until its exec (as posix_spawn does:
+    // no page tables copied, no copy-on-write faults on either side) when
+    // we can give up our privilege first: suspended until that exec, we
+    // would otherwise still hold capabilities while the program runs.
+    // Trace mode's handoff needs both processes running at once, and
+    // capabilities the program keeps would stay ours too (dropping them
+    // later needs CAP_SETPCAP): those fork. Without a user namespace of
+    // its own the program's setup may need root's power (a hard rlimit
+    // raised), which it would no longer have.
+    let share = handoff.is_none() && plan.security.keep_caps.is_empty() && plan.namespaces.user;
+    let program = if share {
+        drop_privilege(plan)?;
+        sys::spawn_sharing_memory(|| {
+            program::start_with(
+                plan,
+                &launcher_env(),
+                old_umask,
+                report,
+                None,
+                filter,
+                program::Credentials::Inherited,
+            )
+        })?
+    } else {
+        match sys::fork()? {
+            None => program::start_with(
+                plan,
+                &launcher_env(),
+                old_umask,
+                report,
+                handoff.as_ref(),
+                filter,
+                program::Credentials::Switch,
+            ),
+            Some(child) => child,
+        }
+    };
+    Ok(Started {
+        program,
+        leftovers,
+        handoff,
+        privileged: !share,
+    })
+}
+
+/// What `setup_inside` started, for the supervisor.
+struct Started {
+    program: libc::pid_t,
+    /// Sharing the host's PID namespace: our children, to end at the end.
+    leftovers: Option<std::fs::File>,
+    handoff: Option<tracer::Handoff>,
+    /// Whether we still hold capabilities (the program was forked).
+    privileged: bool,
+}
+
+/// The supervisor's privilege given up before the program starts:
+/// every capability, no_new_privs, and the parent-death signal again.
+fn drop_privilege(plan: &Plan) -> Result<(), SetupError> {
+    sys::caps::restrict_to(&[])?;
+    sys::set_no_new_privs()?;
+    if plan.supervision.die_with_parent {
+        sys::set_pdeathsig(libc::SIGKILL)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

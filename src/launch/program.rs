@@ -64,7 +64,25 @@ pub fn start(
     report: &OwnedFd,
     handoff: Option<&super::tracer::Handoff>,
 ) -> ! {
-    start_with(plan, launcher_env, old_umask, report, handoff, None)
+    start_with(
+        plan,
+        launcher_env,
+        old_umask,
+        report,
+        handoff,
+        None,
+        Credentials::Switch,
+    )
+}
+
+/// Who gives the program its identity and capabilities.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Credentials {
+    /// The program's own setup: the ids, the kept capabilities.
+    Switch,
+    /// Its parent did, before starting it (it keeps no capabilities): the
+    /// setup checks that it holds none.
+    Inherited,
 }
 
 /// `start`, installing `filter` (the plan's seccomp policy, compiled when
@@ -76,6 +94,7 @@ pub fn start_with(
     report: &OwnedFd,
     handoff: Option<&super::tracer::Handoff>,
     filter: Option<&[crate::policy::bpf::Insn]>,
+    creds: Credentials,
 ) -> ! {
     let setup = |r: sys::Result<()>| {
         if let Err(e) = r {
@@ -159,17 +178,31 @@ pub fn start_with(
     keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
     setup(sys::close_fds_except(&keep));
 
-    // Run by root as nobody: the program's own ids now (setup needed root).
-    if let Some((uid, gid)) = plan.ids.nobody_inside() {
-        setup(sys::become_ids(uid, gid));
+    match creds {
+        Credentials::Switch => {
+            // Run by root as nobody: the program's own ids now (setup
+            // needed root).
+            if let Some((uid, gid)) = plan.ids.nobody_inside() {
+                setup(sys::become_ids(uid, gid));
+            }
+            let kept: Vec<u32> = plan
+                .security
+                .keep_caps
+                .iter()
+                .filter_map(|c| sys::caps::by_name(&c.value))
+                .collect();
+            setup(sys::caps::restrict_to(&kept));
+        }
+        Credentials::Inherited => {
+            if sys::caps::permitted() != 0 {
+                fail(
+                    report,
+                    EXIT_SETUP,
+                    "the program's parent kept capabilities it should have dropped".into(),
+                );
+            }
+        }
     }
-    let kept: Vec<u32> = plan
-        .security
-        .keep_caps
-        .iter()
-        .filter_map(|c| sys::caps::by_name(&c.value))
-        .collect();
-    setup(sys::caps::restrict_to(&kept));
     setup(sys::set_no_new_privs());
     // Credentials changed: set the parent-death signal again to be sure.
     if plan.supervision.die_with_parent {

@@ -422,6 +422,7 @@ pub fn become_supervisor(
     status: OwnedFd,
     leftovers: Option<std::fs::File>,
     handoff: Option<super::tracer::Handoff>,
+    privileged: bool,
 ) -> ! {
     // Trace mode: the listener of the program's filter, taken before we
     // drop our capabilities (the program may keep some).
@@ -432,10 +433,13 @@ pub fn become_supervisor(
             None
         }
     });
-    let _ = sys::caps::restrict_to(&[]);
-    let _ = sys::set_no_new_privs();
-    if plan.supervision.die_with_parent {
-        let _ = sys::set_pdeathsig(libc::SIGKILL);
+    // (Given up already when the program shared our memory.)
+    if privileged {
+        let _ = sys::caps::restrict_to(&[]);
+        let _ = sys::set_no_new_privs();
+        if plan.supervision.die_with_parent {
+            let _ = sys::set_pdeathsig(libc::SIGKILL);
+        }
     }
     if let Err(e) = confine::supervisor(tracer.is_some()) {
         eprintln!("moksha: the supervisor runs unfiltered: {e}");

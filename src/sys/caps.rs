@@ -64,6 +64,21 @@ pub fn last_cap() -> u32 {
 /// The calling thread's effective capabilities, as a mask (0 if the
 /// kernel will not say).
 pub fn effective() -> u64 {
+    sets().map_or(0, |d| mask(d, |c| c.effective))
+}
+
+/// The calling thread's permitted capabilities, as a mask (every bit if
+/// the kernel will not say: for checks that must fail closed).
+pub fn permitted() -> u64 {
+    sets().map_or(u64::MAX, |d| mask(d, |c| c.permitted))
+}
+
+fn mask(data: [CapData; 2], set: impl Fn(&CapData) -> u32) -> u64 {
+    u64::from(set(&data[0])) | (u64::from(set(&data[1])) << 32)
+}
+
+/// capget(2) of the calling thread.
+fn sets() -> Option<[CapData; 2]> {
     let mut header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
@@ -77,10 +92,7 @@ pub fn effective() -> u64 {
             data.as_mut_ptr(),
         )
     };
-    if r < 0 {
-        return 0;
-    }
-    u64::from(data[0].effective) | (u64::from(data[1].effective) << 32)
+    (r == 0).then_some(data)
 }
 
 #[repr(C)]

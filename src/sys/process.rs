@@ -19,6 +19,71 @@ pub fn fork() -> Result<Option<libc::pid_t>> {
     }
 }
 
+/// Runs `child` in a new process that shares this one's memory until it
+/// executes a program or exits, as posix_spawn does (clone with CLONE_VM
+/// and CLONE_VFORK, on a stack of its own): no page tables are copied and
+/// neither process takes copy-on-write faults on what the other touches.
+/// This process is suspended meanwhile. Returns the child's pid.
+///
+/// The caller must be single-threaded, and `child` must end in exec or
+/// `exit_now`, changing nothing this process relies on later: it runs on
+/// this process's heap (what it allocates stays allocated) and thread-local
+/// state. What is per task stays its own: credentials, capabilities,
+/// signal handlers and mask, the descriptor table, root, working directory
+/// and umask, resource limits, no_new_privs, seccomp and landlock. The
+/// dumpable flag belongs to the memory, and so is shared. (If `child`
+/// panics, the child exits with 125, moksha's setup failure.)
+pub fn spawn_sharing_memory(child: impl FnOnce()) -> Result<libc::pid_t> {
+    const STACK: usize = 1 << 20;
+    let page = page_size();
+    // SAFETY: a new anonymous private mapping, nothing else refers to it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK + page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(SysError::new("mmap(<stack>)", Errno::last()));
+    }
+    let unmap = || {
+        // SAFETY: the mapping made above; the child, which ran on it, has
+        // executed a program or exited (CLONE_VFORK) by the time this runs.
+        unsafe { libc::munmap(base, STACK + page) };
+    };
+    // The stack grows down: its lowest page guards what lies below.
+    // SAFETY: the first page of the mapping made above.
+    if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+        let e = SysError::new("mprotect(<stack guard>)", Errno::last());
+        unmap();
+        return Err(e);
+    }
+    // SAFETY: the mapping's pages above the guard, ours until it is unmapped.
+    let stack = unsafe { std::slice::from_raw_parts_mut((base as *mut u8).add(page), STACK) };
+    let mut once = Some(child);
+    let run = Box::new(move || -> isize {
+        // A panic must not unwind out of the clone's entry point.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(child) = once.take() {
+                child();
+            }
+        }));
+        exit_now(125)
+    });
+    let flags = nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK;
+    // SAFETY: single-threaded caller (documented above); the child runs
+    // `run` on `stack` while this process is suspended, and ends in exec
+    // or _exit, after which `stack` and `run` are ours again.
+    let pid = unsafe { nix::sched::clone(run, stack, flags, Some(libc::SIGCHLD)) };
+    unmap();
+    pid.map(|p| p.as_raw())
+        .map_err(|e| SysError::new("clone(CLONE_VM|CLONE_VFORK)", e))
+}
+
 /// _exit(2): ends a forked process at once, without the exit handlers and
 /// buffers it shares with the process it was forked from.
 pub fn exit_now(code: i32) -> ! {
