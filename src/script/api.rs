@@ -346,57 +346,130 @@ impl Sandbox {
     }
 }
 
-/// Splits a doc text into `///` comment lines for Rhai's metadata.
-pub(crate) fn doc_lines(doc: &str) -> Vec<String> {
-    doc.lines().map(|l| format!("/// {}", l.trim())).collect()
-}
-
-/// Registers one function with its parameter names and documentation.
+/// Registers one function; while `documented` runs, also notes its
+/// signature and documentation (`moksha api`, "did you mean" hints).
 /// `sig` is "name: Type, ..." followed by "-> Ret" when it returns a value.
+/// (Rhai's `metadata` feature would keep these in the engine, with the
+/// documentation of every standard function: copying it all was ~40% of
+/// building an engine for every profile.)
 macro_rules! api {
     ($engine:expr, $name:literal, $sig:literal, $doc:literal, $f:expr) => {{
-        let mut registration = FuncRegistration::new($name);
-        if $crate::script::api::with_docs() {
-            let sig: &str = $sig;
-            let (params, ret) = match sig.split_once("->") {
-                Some((p, r)) => (p, Some(r.trim())),
-                None => (sig, None),
-            };
-            let mut info: Vec<&str> = params
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect();
-            // No return value is declared as `()`, so definitions never read `-> ;`.
-            info.push(ret.unwrap_or("()"));
-            registration = registration
-                .with_params_info(info)
-                .with_comments($crate::script::api::doc_lines($doc));
-        } else {
-            // Something, so that Rhai does not spell out the parameter types.
-            registration = registration.with_params_info(["_"]);
-        }
-        registration.register_into_engine($engine, $f);
+        $crate::script::api::note($name, $sig, $doc);
+        FuncRegistration::new($name).register_into_engine($engine, $f);
     }};
 }
 
+/// One API function as registered: its name, its parameters ("name:
+/// Type, ...", then "-> Ret" when it returns a value) and documentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiFn {
+    pub name: &'static str,
+    pub sig: &'static str,
+    pub doc: &'static str,
+}
+
+impl ApiFn {
+    /// The parameters, and the return type (`()` for none).
+    fn parts(&self) -> (Vec<&'static str>, &'static str) {
+        let (params, ret) = match self.sig.split_once("->") {
+            Some((p, r)) => (p, r.trim()),
+            None => (self.sig, "()"),
+        };
+        let params = params
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        (params, ret)
+    }
+
+    /// `bind(s: Sandbox, path: String)`, and ` -> Ret` when it returns a
+    /// value: as hints show it (a parameter of any type by its name).
+    pub fn signature(&self) -> String {
+        let (params, ret) = self.parts();
+        let params: Vec<String> = params
+            .iter()
+            .map(|p| match p.split_once(':').map(|(_, t)| t.trim()) {
+                None | Some("" | "?" | "_") => name_of(p).to_string(),
+                Some(_) => shown(p),
+            })
+            .collect();
+        let ret = match ret {
+            "()" => String::new(),
+            r => format!(" -> {}", shown(r)),
+        };
+        format!("{}({}){ret}", self.name, params.join(", "))
+    }
+
+    /// The Rhai definition editors load: `/// doc` lines, then
+    /// `fn name(params) -> Ret;`.
+    pub fn definition(&self) -> String {
+        let (params, ret) = self.parts();
+        let params: Vec<String> = params.iter().map(|p| shown(p)).collect();
+        let mut out: String = self
+            .doc
+            .lines()
+            .map(|l| format!("/// {}\n", l.trim()))
+            .collect();
+        out += &format!("fn {}({}) -> {};", self.name, params.join(", "), shown(ret));
+        out
+    }
+
+    /// Rhai's order of definitions: by name, number of parameters, then
+    /// the parameters' text.
+    pub fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        let (pa, ra) = a.parts();
+        let (pb, rb) = b.parts();
+        a.name
+            .cmp(b.name)
+            .then(pa.len().cmp(&pb.len()))
+            .then_with(|| (pa.concat() + ra).cmp(&(pb.concat() + rb)))
+    }
+}
+
+/// A parameter's name (`value` of `value: ?`).
+fn name_of(param: &str) -> &str {
+    param.split(':').next().unwrap_or(param).trim()
+}
+
+/// Types as Rhai shows them: `map` and `array` for Map and Array.
+fn shown(text: &str) -> String {
+    text.split_inclusive(|c: char| !c.is_alphanumeric() && c != '_')
+        .map(|part| {
+            let (word, rest) = part.split_at(
+                part.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                    .len(),
+            );
+            let word = match word {
+                "Map" => "map",
+                "Array" => "array",
+                w => w,
+            };
+            format!("{word}{rest}")
+        })
+        .collect()
+}
+
 thread_local! {
-    static WITH_DOCS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static NOTED: std::cell::RefCell<Option<Vec<ApiFn>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Whether engines built now carry parameter names and documentation.
-pub(crate) fn with_docs() -> bool {
-    WITH_DOCS.with(std::cell::Cell::get)
+/// Notes a registration, while `documented` runs.
+pub(crate) fn note(name: &'static str, sig: &'static str, doc: &'static str) {
+    NOTED.with(|n| {
+        if let Some(list) = n.borrow_mut().as_mut() {
+            list.push(ApiFn { name, sig, doc });
+        }
+    });
 }
 
-/// Runs `f` with engines that carry parameter names and documentation (for
-/// `moksha api` and "did you mean" hints). Profiles run without: copying
-/// the docs of every function was a large part of the engine's start-up.
-pub fn documented<T>(f: impl FnOnce() -> T) -> T {
-    WITH_DOCS.with(|d| d.set(true));
+/// Runs `f` (which builds an engine), and returns with its result every
+/// API function registered meanwhile. Profiles run without: nothing noted.
+pub fn documented<T>(f: impl FnOnce() -> T) -> (T, Vec<ApiFn>) {
+    NOTED.with(|n| *n.borrow_mut() = Some(Vec::new()));
     let out = f();
-    WITH_DOCS.with(|d| d.set(false));
-    out
+    let noted = NOTED.with(|n| n.borrow_mut().take()).unwrap_or_default();
+    (out, noted)
 }
 
 // Options maps into option structs, with errors that name the key.
@@ -417,6 +490,9 @@ mod questions;
 /// Registers the host queries, `sandbox()` and every sandbox method.
 pub fn register(engine: &mut Engine, cx: &Context) {
     engine.register_type_with_name::<Sandbox>("Sandbox");
+    // The printing hooks Rhai calls by convention (undocumented).
+    note("to_debug", "_: Sandbox -> string", "");
+    note("to_string", "_: Sandbox -> string", "");
     engine.register_fn("to_string", |s: &mut Sandbox| {
         format!("sandbox({:?})", s.0.borrow().name)
     });

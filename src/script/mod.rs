@@ -283,13 +283,7 @@ fn evaluate_here(
 /// engine registered them (`bind(s: Sandbox, source: String)`): what "did
 /// you mean" and "wrong argument types" hints offer.
 pub fn api_functions() -> Vec<String> {
-    let profile = ProfileSource {
-        name: "<api>".into(),
-        text: String::new(),
-        ..Default::default()
-    };
-    let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
-    let mut sigs = engine.gen_fn_signatures(false);
+    let mut sigs: Vec<String> = registered_api().iter().map(api::ApiFn::signature).collect();
     sigs.sort();
     sigs
 }
@@ -297,14 +291,18 @@ pub fn api_functions() -> Vec<String> {
 /// The API reference as Rhai definitions (what editors load), from the
 /// registrations themselves.
 pub fn api_definitions() -> String {
+    let mut fns = registered_api();
+    fns.sort_by(api::ApiFn::order);
+    let defs: Vec<String> = fns.iter().map(api::ApiFn::definition).collect();
+    format!("module static;\n\n{}\n\n\n", defs.join("\n\n"))
+}
+
+/// The API functions an engine registers.
+fn registered_api() -> Vec<api::ApiFn> {
     let profile = ProfileSource {
         name: "<api>".into(),
         text: String::new(),
         ..Default::default()
     };
-    let (engine, _) = api::documented(|| engine_for(&profile, Default::default()));
-    engine
-        .definitions()
-        .include_standard_packages(false)
-        .single_file()
+    api::documented(|| drop(engine_for(&profile, Default::default()))).1
 }
