@@ -151,6 +151,12 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     // 5. The id maps, written from outside (an unprivileged user may map
     //    only itself, and only from its parent namespace).
     write_id_maps(plan, child.pid)?;
+    if timings {
+        eprintln!(
+            "moksha timings: id maps written by the launcher at {:?}",
+            t0.elapsed()
+        );
+    }
     // The namespaces, for the instance record: read now, while the child is
     //    still dumpable (its /proc links close to us once it is not).
     let namespaces = recorded_namespaces(child.pid);
@@ -169,6 +175,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     }
     // 7. Go. Setup errors and phase timings arrive on the report pipe; it
     //    closes when the program has been executed.
+    if timings {
+        eprintln!("moksha timings: go sent at {:?}", t0.elapsed());
+    }
     let failure = go_and_listen(pipes.go.1, pipes.report.0, timings);
     if timings {
         eprintln!(
