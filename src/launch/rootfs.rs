@@ -102,13 +102,16 @@ fn open_layers(source: &str, store: Option<&str>, writable: Option<&str>) -> Sys
     Ok(Layers { lower, store })
 }
 
-/// Opens a host path (see `open_source`) and clones the mount tree at it.
+/// Opens a host path (see `open_source`) and clones the mount tree at it;
+/// where no symlink needs refusing, open_tree looks the path up itself.
 fn clone_host(path: &str, writable: Option<&str>) -> SysResult<Tree> {
-    let fd = open_source(path, writable)?;
-    let is_dir = sys::is_dir_fd(&fd);
+    let fd = match writable {
+        None if sys::new_mount_api() => sys::clone_path(path)?,
+        _ => detached(&open_source(path, writable)?, path)?,
+    };
     Ok(Tree {
-        fd: detached(&fd, path)?,
-        is_dir,
+        is_dir: sys::is_dir_fd(&fd),
+        fd,
         host: normalize(path),
     })
 }
