@@ -658,22 +658,27 @@ impl Builder {
     }
 
     /// The directory `target` (created when missing) to mount on, as
-    /// `Root::ensure_dir` makes it; a missing one is made in `last_dir`
-    /// when that is its parent (/dev/pts), without looking the parent up.
+    /// `Root::ensure_dir` makes it. When its parent is already held (the
+    /// root, or `last_dir`: /usr, /dev, /dev/pts) it is made there first:
+    /// where nothing is, that is the mkdir `ensure_dir` would make after
+    /// finding nothing, and anything there (EEXIST), or a failure, is left
+    /// to `ensure_dir` as it would have found it; one lookup instead of
+    /// two and the parent's.
     fn mount_point(&mut self, target: &str) -> SysResult<Dir<'_>> {
         let (parent, name) = split(target);
-        if self.holds(&parent, target) {
-            let flags = libc::O_PATH | libc::O_DIRECTORY;
-            match sys::open_in_root(&self.root, target, flags) {
-                Err(e) if e.errno == Errno::ENOENT => {
-                    let (_, dir) = self.last_dir.as_ref().expect("held");
-                    sys::mkdirat(dir, &name, 0o755, target)?;
-                }
-                other => return other.map(Dir::Opened),
-            }
+        let held = if self.lookup().holder(target).is_some() || name.is_empty() {
+            None
+        } else if parent == "/" {
+            Some(&self.root)
+        } else {
+            self.last_dir
+                .as_ref()
+                .filter(|(p, _)| *p == parent)
+                .map(|(_, fd)| fd)
+        };
+        if let Some(dir) = held {
+            let _ = sys::mkdirat(dir, &name, 0o755, target);
         }
-        // Found now as it would have been from the start (a dangling link
-        // in the way is followed as `ensure_dir_within` follows it).
         self.lookup().ensure_dir(target)
     }
 
@@ -958,15 +963,12 @@ impl Builder {
     fn empty_file(&mut self) -> SysResult<&OwnedFd> {
         let fd = match self.empty.take() {
             Some(fd) => fd,
+            // The descriptor that created it: only cloned (open_tree, or
+            // bound by its /proc/self/fd name), never written; closed with
+            // the builder before pivot_root.
             None => {
                 let name = self.scratch_name();
-                drop(sys::create_file(
-                    &self.scratch,
-                    &name,
-                    0o444,
-                    "<empty file>",
-                )?);
-                sys::open_in_root(&self.scratch, &name, libc::O_PATH)?
+                sys::create_file(&self.scratch, &name, 0o444, "<empty file>")?
             }
         };
         Ok(self.empty.insert(fd))
