@@ -17,7 +17,8 @@ use crate::plan::Step;
 use crate::sys::{self, SysError, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::errno::Errno;
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 type SysResult<T> = std::result::Result<T, SysError>;
 
@@ -102,13 +103,16 @@ fn open_layers(source: &str, store: Option<&str>, writable: Option<&str>) -> Sys
     Ok(Layers { lower, store })
 }
 
-/// Opens a host path (see `open_source`) and clones the mount tree at it.
+/// Opens a host path (see `open_source`) and clones the mount tree at it;
+/// where no symlink needs refusing, open_tree looks the path up itself.
 fn clone_host(path: &str, writable: Option<&str>) -> SysResult<Tree> {
-    let fd = open_source(path, writable)?;
-    let is_dir = sys::is_dir_fd(&fd);
+    let fd = match writable {
+        None if sys::new_mount_api() => sys::clone_path(path)?,
+        _ => detached(&open_source(path, writable)?, path)?,
+    };
     Ok(Tree {
-        fd: detached(&fd, path)?,
-        is_dir,
+        is_dir: sys::is_dir_fd(&fd),
+        fd,
         host: normalize(path),
     })
 }
@@ -258,22 +262,60 @@ fn split(path: &str) -> (String, String) {
     }
 }
 
+/// A directory of the new root as a lookup gives it: one it opened, or
+/// a descriptor already held for it (the root itself, for `/`: opening it
+/// again would give the same directory).
+enum Dir<'a> {
+    Opened(OwnedFd),
+    Held(&'a OwnedFd),
+}
+
+impl Dir<'_> {
+    fn into_owned(self) -> SysResult<OwnedFd> {
+        match self {
+            Dir::Opened(fd) => Ok(fd),
+            Dir::Held(fd) => fd
+                .try_clone()
+                .map_err(|e| SysError::io("dup(<directory of the new root>)", &e)),
+        }
+    }
+}
+
+impl Deref for Dir<'_> {
+    type Target = OwnedFd;
+    fn deref(&self) -> &OwnedFd {
+        match self {
+            Dir::Opened(fd) => fd,
+            Dir::Held(fd) => fd,
+        }
+    }
+}
+
+impl AsRawFd for Dir<'_> {
+    fn as_raw_fd(&self) -> RawFd {
+        (**self).as_raw_fd()
+    }
+}
+
 /// How many dangling symlinks one `ensure_dir_within` follows (as the kernel's 40).
 const MAX_LINKS: usize = 40;
 
 /// The directory `path` inside `root`, created with its parents (mode 0755)
 /// when missing. Every lookup stays inside `root`.
-fn ensure_dir_within(root: &OwnedFd, path: &str, links: usize) -> SysResult<OwnedFd> {
+fn ensure_dir_within<'a>(root: &'a OwnedFd, path: &str, links: usize) -> SysResult<Dir<'a>> {
+    if normalize(path) == "/" {
+        return Ok(Dir::Held(root));
+    }
     let flags = libc::O_PATH | libc::O_DIRECTORY;
     match sys::open_in_root(root, path, flags) {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok(Dir::Opened(fd)),
         Err(e) if e.errno != Errno::ENOENT => return Err(e),
         Err(_) => {}
     }
     let (parent, name) = split(path);
     let parent_fd = ensure_dir_within(root, &parent, links)?;
     sys::mkdirat(&parent_fd, &name, 0o755, path)?;
-    match sys::open_in_root(root, path, flags) {
+    let opened = match sys::open_in_root(root, path, flags) {
         // Still missing after mkdir: `name` is a dangling symlink. Create
         // what it points to, as seen inside the new root, like `mkdir -p`
         // through a link would.
@@ -290,7 +332,8 @@ fn ensure_dir_within(root: &OwnedFd, path: &str, links: usize) -> SysResult<Owne
             sys::open_in_root(root, path, flags)
         }
         other => other,
-    }
+    };
+    opened.map(Dir::Opened)
 }
 
 /// `path` with `.` and `..` resolved textually, `..` stopping at `/` as it
@@ -321,7 +364,7 @@ struct Root<'a> {
     writable: &'a [String],
 }
 
-impl Root<'_> {
+impl<'a> Root<'a> {
     /// The innermost writable tree `path` is strictly below, and the rest.
     fn holder(&self, path: &str) -> Option<(&str, String)> {
         let norm = normalize(path);
@@ -345,7 +388,7 @@ impl Root<'_> {
     }
 
     /// The directory `path`, created with its parents (mode 0755) when missing.
-    fn ensure_dir(&self, path: &str) -> SysResult<OwnedFd> {
+    fn ensure_dir(&self, path: &str) -> SysResult<Dir<'a>> {
         let Some((holder, rest)) = self.holder(path) else {
             return ensure_dir_within(self.fd, path, 0);
         };
@@ -353,26 +396,13 @@ impl Root<'_> {
         sys::mkdir_all_beneath(&dir, &rest, 0o755, false, None, path)
             .map_err(|e| through(path, holder, e.errno))?;
         self.open(path, libc::O_PATH | libc::O_DIRECTORY)
+            .map(Dir::Opened)
     }
 
     /// The parent directory of `path` (created) and the last component.
-    fn parent_of(&self, path: &str) -> SysResult<(OwnedFd, String)> {
+    fn parent_of(&self, path: &str) -> SysResult<(Dir<'a>, String)> {
         let (parent, name) = split(path);
         Ok((self.ensure_dir(&parent)?, name))
-    }
-
-    /// Makes an empty file at `path` to mount a file on (keeps one that exists).
-    fn ensure_file(&self, path: &str) -> SysResult<OwnedFd> {
-        if let Ok(fd) = self.open(path, libc::O_PATH) {
-            return Ok(fd);
-        }
-        let (dir, name) = self.parent_of(path)?;
-        match sys::create_file(&dir, &name, 0o644, path) {
-            Ok(_) => {}
-            Err(e) if e.errno == Errno::EEXIST => {}
-            Err(e) => return Err(e),
-        }
-        self.open(path, libc::O_PATH)
     }
 
     /// Opens `path` without following a symlink at it; `None` when nothing
@@ -383,44 +413,6 @@ impl Root<'_> {
             Err(e) if e.errno == Errno::ENOENT => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    fn mount_fs(
-        &self,
-        fstype: &str,
-        target: &str,
-        flags: libc::c_ulong,
-        data: Option<&str>,
-    ) -> SysResult<()> {
-        let fd = self.ensure_dir(target)?;
-        sys::mount(
-            Some(fstype),
-            &sys::fd_path(&fd),
-            Some(fstype),
-            flags,
-            data,
-            fstype,
-            target,
-        )
-    }
-
-    /// Attaches a detached host tree at `target`, with the given mount
-    /// attributes applied before it becomes visible.
-    fn attach(&self, tree: &Tree, target: &str, attrs: u64, shown: &str) -> SysResult<()> {
-        let target_fd = if tree.is_dir {
-            self.ensure_dir(target)?
-        } else {
-            self.ensure_file(target)?
-        };
-        place(
-            &tree.fd,
-            Some(&tree.host),
-            &target_fd,
-            attrs,
-            true,
-            shown,
-            target,
-        )
     }
 }
 
@@ -502,6 +494,12 @@ struct Builder {
     empty: Option<OwnedFd>,
     /// The targets of the writable host trees attached so far (`Root`).
     writable: Vec<String>,
+    /// The directory the last file bind or link went into, by path, for
+    /// the next ones (/dev's nodes and links): kept only across file binds
+    /// and new links, which change no directory a path leads to; any other
+    /// operation forgets it. Never one below a writable tree, which others
+    /// may change meanwhile (`Root`).
+    last_dir: Option<(String, OwnedFd)>,
     /// The directories between a writable tree and a mount made inside
     /// it, bound onto themselves before pivot_root: the sandbox cannot
     /// rename them away (EBUSY), so what the mount hides (a tmpfs over a
@@ -552,6 +550,7 @@ impl Builder {
             files: 0,
             empty: None,
             writable: Vec::new(),
+            last_dir: None,
             pins: Vec::new(),
         })
     }
@@ -595,8 +594,108 @@ impl Builder {
         Ok(())
     }
 
+    /// How `op` (with its host tree `tree`) treats `last_dir`: whether it
+    /// may use it (it is valid when the op starts), and whether it leaves
+    /// it valid. File binds and new links change no directory a path leads
+    /// to (a mount on a file is no step of any directory's path; a new name
+    /// is none of a directory already found); a mount on a directory may,
+    /// so `last_dir` is forgotten after it; anything else, before.
+    fn last_dir_use(op: &MountOp, tree: Option<&Tree>) -> (bool, bool) {
+        match op {
+            MountOp::Attach { .. } => match tree {
+                Some(t) if t.is_dir => (true, false),
+                _ => (true, true),
+            },
+            MountOp::Symlink { replace, .. } => (!replace, !replace),
+            MountOp::Fs { .. } => (true, false),
+            _ => (false, false),
+        }
+    }
+
+    /// Whether `last_dir` is the parent `parent` of `path`, and may stand
+    /// for it (never below a writable tree).
+    fn holds(&self, parent: &str, path: &str) -> bool {
+        self.last_dir.as_ref().is_some_and(|(p, _)| p == parent)
+            && self.lookup().holder(path).is_none()
+    }
+
+    /// The directory `parent` of the new root (created when missing), for a
+    /// file bind or a link: the root itself, `last_dir` when it is that
+    /// one, or looked up (and kept as `last_dir`).
+    fn dir_for_entry(&mut self, parent: &str) -> SysResult<Dir<'_>> {
+        let parent = normalize(parent);
+        if parent == "/" || self.lookup().holder(&parent).is_some() {
+            return self.lookup().ensure_dir(&parent);
+        }
+        if self.last_dir.as_ref().is_none_or(|(p, _)| *p != parent) {
+            let fd = self.lookup().ensure_dir(&parent)?.into_owned()?;
+            self.last_dir = Some((parent, fd));
+        }
+        let (_, fd) = self.last_dir.as_ref().expect("just set");
+        Ok(Dir::Held(fd))
+    }
+
+    /// What a file is bound on at `path`: what is there, or a new empty
+    /// file (its parent made when missing), as the descriptor that created
+    /// it. In a directory already held (/dev's nodes) the file is created
+    /// first: O_EXCL fails with EEXIST for anything there, and then (or on
+    /// any other failure) it is looked up as it would have been first.
+    fn file_target(&mut self, path: &str) -> SysResult<OwnedFd> {
+        let (parent, name) = split(path);
+        let held = self.holds(&parent, path);
+        if !held {
+            if let Ok(fd) = self.lookup().open(path, libc::O_PATH) {
+                return Ok(fd);
+            }
+        }
+        let created = sys::create_file(&*self.dir_for_entry(&parent)?, &name, 0o644, path);
+        match created {
+            Ok(fd) => Ok(fd),
+            Err(e) if e.errno == Errno::EEXIST => self.lookup().open(path, libc::O_PATH),
+            Err(e) if held => self.lookup().open(path, libc::O_PATH).map_err(|_| e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The directory `target` (created when missing) to mount on, as
+    /// `Root::ensure_dir` makes it. When its parent is already held (the
+    /// root, or `last_dir`: /usr, /dev, /dev/pts) it is made there first:
+    /// where nothing is, that is the mkdir `ensure_dir` would make after
+    /// finding nothing, and anything there (EEXIST), or a failure, is left
+    /// to `ensure_dir` as it would have found it; one lookup instead of
+    /// two and the parent's.
+    fn mount_point(&mut self, target: &str) -> SysResult<Dir<'_>> {
+        let (parent, name) = split(target);
+        let held = if self.lookup().holder(target).is_some() || name.is_empty() {
+            None
+        } else if parent == "/" {
+            Some(&self.root)
+        } else {
+            self.last_dir
+                .as_ref()
+                .filter(|(p, _)| *p == parent)
+                .map(|(_, fd)| fd)
+        };
+        if let Some(dir) = held {
+            let _ = sys::mkdirat(dir, &name, 0o755, target);
+        }
+        self.lookup().ensure_dir(target)
+    }
+
     /// One operation before pivot_root; `tree` is the host tree it attaches.
     fn apply(&mut self, op: &MountOp, tree: Option<&Tree>) -> SysResult<()> {
+        let (uses, keeps) = Self::last_dir_use(op, tree);
+        if !uses {
+            self.last_dir = None;
+        }
+        let done = self.apply_op(op, tree);
+        if !keeps {
+            self.last_dir = None;
+        }
+        done
+    }
+
+    fn apply_op(&mut self, op: &MountOp, tree: Option<&Tree>) -> SysResult<()> {
         if let MountOp::Attach { target, .. }
         | MountOp::Fs { target, .. }
         | MountOp::Mask { target }
@@ -605,30 +704,76 @@ impl Builder {
         {
             self.pin_the_way_to(target);
         }
-        let root = &self.lookup();
         match op {
             MountOp::Attach {
                 source,
                 target,
                 flags,
                 ..
-            } => match tree {
-                Some(tree) => {
-                    root.attach(tree, target, attrs(*flags), source)?;
-                    if !flags.ro && tree.is_dir {
-                        self.writable.push(normalize(target));
-                    }
-                    Ok(())
-                }
+            } => {
                 // A missing optional source was left out when opening.
-                None => Ok(()),
-            },
+                let Some(tree) = tree else { return Ok(()) };
+                let target_fd = if tree.is_dir {
+                    self.mount_point(target)?
+                } else {
+                    Dir::Opened(self.file_target(target)?)
+                };
+                let set = attrs(*flags);
+                place(
+                    &tree.fd,
+                    Some(&tree.host),
+                    &target_fd,
+                    set,
+                    true,
+                    source,
+                    target,
+                )?;
+                drop(target_fd);
+                if !flags.ro && tree.is_dir {
+                    self.writable.push(normalize(target));
+                }
+                Ok(())
+            }
+            MountOp::Symlink {
+                points_to,
+                target,
+                replace,
+            } => {
+                let (parent, name) = split(target);
+                let dir = self.dir_for_entry(&parent)?;
+                if *replace {
+                    // Nothing there is fine; symlinkat reports real conflicts.
+                    let _ = sys::unlinkat(&dir, &name, target);
+                }
+                sys::symlinkat(points_to, &dir, &name, target)
+            }
             MountOp::Fs {
                 fstype,
                 target,
                 flags,
                 data,
-            } => root.mount_fs(fstype, target, ms_flags(*flags), data.as_deref()),
+            } => {
+                let fd = self.mount_point(target)?;
+                let flags = ms_flags(*flags);
+                let path = sys::fd_path(&fd);
+                sys::mount(
+                    Some(fstype),
+                    &path,
+                    Some(fstype),
+                    flags,
+                    data.as_deref(),
+                    fstype,
+                    target,
+                )
+            }
+            op => self.apply_other(op),
+        }
+    }
+
+    /// `apply` for the operations that need no `last_dir`.
+    fn apply_other(&mut self, op: &MountOp) -> SysResult<()> {
+        let root = &self.lookup();
+        match op {
             MountOp::Mask { target } => {
                 let Some(fd) = root.existing(target)? else {
                     return Ok(());
@@ -653,18 +798,6 @@ impl Builder {
                 }
                 Ok(())
             }
-            MountOp::Symlink {
-                points_to,
-                target,
-                replace,
-            } => {
-                let (dir, name) = root.parent_of(target)?;
-                if *replace {
-                    // Nothing there is fine; symlinkat reports real conflicts.
-                    let _ = sys::unlinkat(&dir, &name, target);
-                }
-                sys::symlinkat(points_to, &dir, &name, target)
-            }
             MountOp::WriteFile {
                 target,
                 content,
@@ -678,7 +811,10 @@ impl Builder {
                 let dir = root.open(under, libc::O_PATH | libc::O_DIRECTORY)?;
                 super::protect::apply(&dir, under, patterns).map(drop)
             }
-            MountOp::RootTmpfs
+            MountOp::Attach { .. }
+            | MountOp::Symlink { .. }
+            | MountOp::Fs { .. }
+            | MountOp::RootTmpfs
             | MountOp::RootBind { .. }
             | MountOp::Overlay { .. }
             | MountOp::PivotRoot
@@ -707,8 +843,10 @@ impl Builder {
         layers: &Layers,
         owner: Option<(u32, u32)>,
     ) -> SysResult<()> {
+        // A mount on a directory: what a path leads to may change.
+        self.last_dir = None;
         self.pin_the_way_to(target);
-        let target_fd = self.lookup().ensure_dir(target)?;
+        let target_fd = self.lookup().ensure_dir(target)?.into_owned()?;
         let scratch;
         let (upper, work) = match &layers.store {
             Some((upper, work)) => (upper, work),
@@ -753,9 +891,10 @@ impl Builder {
     /// A private tmpfs in the scratch space (outside the new root) with
     /// an overlay's upper and work directories.
     fn tmpfs_layers(&mut self) -> SysResult<(OwnedFd, OwnedFd)> {
-        let (dir, name) = self.scratch_name()?;
-        sys::mkdirat(&dir, &name, 0o700, "<overlay tmpfs>")?;
-        let at = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
+        let name = self.scratch_name();
+        let dir = &self.scratch;
+        sys::mkdirat(dir, &name, 0o700, "<overlay tmpfs>")?;
+        let at = sys::open_in_root(dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
         sys::mount(
             Some("tmpfs"),
             &sys::fd_path(&at),
@@ -765,7 +904,7 @@ impl Builder {
             "tmpfs",
             "<overlay tmpfs>",
         )?;
-        let tmp = sys::open_in_root(&dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
+        let tmp = sys::open_in_root(dir, &name, libc::O_PATH | libc::O_DIRECTORY)?;
         sys::mkdirat(&tmp, "upper", 0o755, "<overlay tmpfs>/upper")?;
         sys::mkdirat(&tmp, "work", 0o700, "<overlay tmpfs>/work")?;
         let open = |n| sys::open_in_root(&tmp, n, libc::O_PATH | libc::O_DIRECTORY);
@@ -787,20 +926,26 @@ impl Builder {
     /// there, otherwise written in the private scratch space and mounted
     /// over what is there (e.g. /etc/passwd under a read-only /etc).
     fn write_file(&mut self, target: &str, content: &str, mode: u32) -> SysResult<()> {
-        let existing = self.lookup().open(target, libc::O_PATH);
-        let overlay = existing.is_ok();
-        let (dir, name) = match existing {
-            Ok(_) => self.scratch_name()?,
-            Err(e) if e.errno == Errno::ENOENT => self.lookup().parent_of(target)?,
+        let existing = match self.lookup().open(target, libc::O_PATH) {
+            Ok(fd) => Some(fd),
+            Err(e) if e.errno == Errno::ENOENT => None,
             Err(e) => return Err(e),
+        };
+        let (dir, name) = match existing {
+            Some(_) => {
+                let name = self.scratch_name();
+                (Dir::Held(&self.scratch), name)
+            }
+            None => self.lookup().parent_of(target)?,
         };
         let fd = sys::create_file(&dir, &name, mode, target)?;
         sys::write_all(&fd, content.as_bytes(), target)?;
         drop(fd);
         let file = sys::open_in_root(&dir, &name, libc::O_PATH)?;
         sys::chmod_fd(&file, mode, target)?;
-        if overlay {
-            let target_fd = self.lookup().open(target, libc::O_PATH)?;
+        // Nothing changed at the target since it was opened: only a file
+        // in the scratch space was made.
+        if let Some(target_fd) = existing {
             let tree = detached(&file, target)?;
             let set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             place(&tree, None, &target_fd, set, false, target, target)?;
@@ -808,21 +953,22 @@ impl Builder {
         Ok(())
     }
 
-    /// The scratch directory and a new name in it.
-    fn scratch_name(&mut self) -> SysResult<(OwnedFd, String)> {
+    /// A new name in the scratch directory (`scratch`).
+    fn scratch_name(&mut self) -> String {
         self.files += 1;
-        let dir = sys::open_in_root(&self.scratch, "/", libc::O_PATH | libc::O_DIRECTORY)?;
-        Ok((dir, self.files.to_string()))
+        self.files.to_string()
     }
 
     /// The empty file (mode 0444) in the scratch space that masks others.
     fn empty_file(&mut self) -> SysResult<&OwnedFd> {
         let fd = match self.empty.take() {
             Some(fd) => fd,
+            // The descriptor that created it: only cloned (open_tree, or
+            // bound by its /proc/self/fd name), never written; closed with
+            // the builder before pivot_root.
             None => {
-                let (dir, name) = self.scratch_name()?;
-                drop(sys::create_file(&dir, &name, 0o444, "<empty file>")?);
-                sys::open_in_root(&dir, &name, libc::O_PATH)?
+                let name = self.scratch_name();
+                sys::create_file(&self.scratch, &name, 0o444, "<empty file>")?
             }
         };
         Ok(self.empty.insert(fd))

@@ -290,7 +290,7 @@ fn compile_step(op: &FsOp, out: &mut Vec<MountOp>) {
             flags: Flags::NOSUID_NODEV_NOEXEC,
             data: None,
         }),
-        FsOp::Dev { target, .. } => compile_dev(target, out),
+        FsOp::Dev { target, .. } => compile_dev(target, true, out),
         FsOp::Mkdir { target, mode } => out.push(MountOp::Mkdir {
             target: target.clone(),
             mode: *mode,
@@ -324,8 +324,9 @@ fn compile_step(op: &FsOp, out: &mut Vec<MountOp>) {
 }
 
 /// A minimal /dev: a tmpfs with the host's harmless device nodes bound in,
-/// a private devpts, shm, and the usual links.
-fn compile_dev(target: &str, out: &mut Vec<MountOp>) {
+/// a private devpts, shm (unless `shm` is false: a later step's tmpfs
+/// covers it), and the usual links.
+fn compile_dev(target: &str, shm: bool, out: &mut Vec<MountOp>) {
     out.push(MountOp::Fs {
         fstype: "tmpfs",
         target: target.to_string(),
@@ -348,12 +349,14 @@ fn compile_dev(target: &str, out: &mut Vec<MountOp>) {
         flags: Flags::NOSUID_NOEXEC,
         data: Some("newinstance,ptmxmode=0666,mode=620".into()),
     });
-    out.push(MountOp::Fs {
-        fstype: "tmpfs",
-        target: under(target, "shm"),
-        flags: Flags::NOSUID_NODEV,
-        data: Some("mode=1777".into()),
-    });
+    if shm {
+        out.push(MountOp::Fs {
+            fstype: "tmpfs",
+            target: under(target, "shm"),
+            flags: Flags::NOSUID_NODEV,
+            data: Some("mode=1777".into()),
+        });
+    }
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -389,8 +392,21 @@ pub fn compile(plan: &Plan) -> Vec<Step<MountOp>> {
         },
     }];
     let mut ops = Vec::new();
-    for step in &plan.fs {
-        compile_step(&step.op, &mut ops);
+    for (i, step) in plan.fs.iter().enumerate() {
+        match &step.op {
+            // The launcher's sized /dev/shm (`size_tmpfs`), or any tmpfs
+            // there, right after: the dev step's own would be covered at
+            // once, a superblock made for nothing.
+            FsOp::Dev { target, .. } => {
+                let shm = under(target, "shm");
+                let covered = plan.fs.get(i + 1).is_some_and(|next| {
+                    matches!(&next.op, FsOp::Tmpfs { target, .. }
+                        if super::validate::normalize(target) == super::validate::normalize(&shm))
+                });
+                compile_dev(target, !covered, &mut ops)
+            }
+            op => compile_step(op, &mut ops),
+        }
         out.extend(ops.drain(..).map(|op| Step {
             op,
             at: step.at.clone(),
@@ -780,6 +796,28 @@ mod tests {
             target: "/dev/ptmx".into(),
             replace: false
         }));
+    }
+
+    /// The launcher's sized /dev/shm replaces the dev step's own, which
+    /// it would cover: one tmpfs there, the sized one.
+    #[test]
+    fn a_sized_dev_shm_is_mounted_once() {
+        let mut p = plan(vec![FsOp::Dev {
+            target: "/dev/".into(),
+            replace: false,
+        }]);
+        let shm = |p: &Plan| -> Vec<Option<String>> {
+            ops(p)
+                .into_iter()
+                .filter_map(|o| match o {
+                    MountOp::Fs { target, data, .. } if target == "/dev/shm" => Some(data),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(shm(&p), [Some("mode=1777".to_string())]);
+        size_tmpfs(&mut p, 1 << 30).unwrap();
+        assert_eq!(shm(&p), [Some(format!("mode=1777,size={}", 1u64 << 30))]);
     }
 
     #[test]

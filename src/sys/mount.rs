@@ -123,6 +123,30 @@ pub fn clone_tree(from: &OwnedFd, shown: &str) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// A detached copy of the mount tree at the host path `path`, followed as
+/// the host does (as `open_path` follows it): one call, where opening the
+/// path first and cloning the tree at the descriptor took three.
+pub fn clone_path(path: &str) -> Result<OwnedFd> {
+    let c = cstr(path);
+    // SAFETY: AT_FDCWD and a valid NUL-terminated path.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(too_old(SysError::new(
+            format!("open_tree({path:?}, CLONE|RECURSIVE)"),
+            Errno::last(),
+        )));
+    }
+    // SAFETY: fd was just returned by open_tree and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Sets mount attributes on the mount at `fd` (and below it if `recursive`).
 /// Only sets flags, never clears: flags the kernel locked stay as they are.
 pub fn mount_setattr(fd: &OwnedFd, set: u64, recursive: bool, shown: &str) -> Result<()> {

@@ -605,3 +605,30 @@ both!(sigpipe_has_its_default_action_inside, |who| {
         "SIGPIPE is not ignored: {r:?}"
     );
 });
+
+both!(
+    a_mount_on_a_directory_covers_earlier_binds_in_it_and_not_later_ones,
+    |who| {
+        // Setup keeps the directory of consecutive file binds and links for the
+        // next ones (rootfs.rs, `last_dir`): a mount on that directory must end
+        // it, or later binds would go under the mount, out of sight.
+        let dir = world_dir();
+        let (f, g) = (dir.path().join("f"), dir.path().join("g"));
+        for (path, text) in [(&f, "first"), (&g, "second")] {
+            std::fs::write(path, text).unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let bind = |from: &Path, to: &str| {
+            format!("s.bind({}, {to:?});", rhai_string(&from.to_string_lossy()))
+        };
+        let extra = format!(
+        "{} {} s.symlink(\"f\", \"/a/early\"); s.tmpfs(\"/a\"); {} s.symlink(\"g\", \"/a/late\");",
+        bind(&f, "/a/f"),
+        bind(&g, "/a/f2"),
+        bind(&g, "/a/g"),
+    );
+        let script = "ls -A /a; cat /a/late";
+        let r = sh(who, &extra, script).expect_code(0);
+        assert_eq!(r.stdout, "g\nlate\nsecond", "{r:?}");
+    }
+);
