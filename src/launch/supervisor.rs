@@ -425,14 +425,10 @@ pub fn become_supervisor(
     privileged: bool,
 ) -> ! {
     // Trace mode: the listener of the program's filter, taken before we
-    // drop our capabilities (the program may keep some).
-    let tracer = handoff.and_then(|h| match super::tracer::start(plan, program, &h) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            eprintln!("moksha: trace: {}", crate::text::line(&e));
-            None
-        }
-    });
+    // drop our capabilities (the program may keep some); its thread
+    // started after the filter, so that it has none of them either.
+    let report = |e: String| eprintln!("moksha: trace: {}", crate::text::line(&e));
+    let taken = handoff.and_then(|h| super::tracer::take(plan, program, &h).map_err(report).ok());
     // (Given up already when the program shared our memory.)
     if privileged {
         let _ = sys::caps::restrict_to(&[]);
@@ -441,9 +437,10 @@ pub fn become_supervisor(
             let _ = sys::set_pdeathsig(libc::SIGKILL);
         }
     }
-    if let Err(e) = confine::supervisor(tracer.is_some()) {
+    if let Err(e) = confine::supervisor(taken.is_some()) {
         eprintln!("moksha: the supervisor runs unfiltered: {e}");
     }
+    let tracer = taken.and_then(|t| t.serve().map_err(report).ok());
     let timeout = plan.security.timeout.as_ref().map(|t| &t.op);
     let (code, signal) = supervise(
         program,

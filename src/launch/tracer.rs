@@ -104,8 +104,9 @@ impl Tracer {
 }
 
 /// The supervisor's side, right after the fork: takes the listener from
-/// the program and answers its notifications on a thread of its own.
-pub fn start(plan: &Plan, program: libc::pid_t, handoff: &Handoff) -> Result<Tracer, String> {
+/// the program (while it may still need its privilege to). `serve` then
+/// answers on a thread of its own.
+pub fn take(plan: &Plan, program: libc::pid_t, handoff: &Handoff) -> Result<Taken, String> {
     let process = crate::sys::Process::open(program).map_err(|e| e.to_string());
     let alive = || process.as_ref().is_ok_and(|p| !p.has_exited());
     let taken = handoff
@@ -121,17 +122,35 @@ pub fn start(plan: &Plan, program: libc::pid_t, handoff: &Handoff) -> Result<Tra
     handoff.answer(taken.is_ok());
     let listener = taken?;
     let own = super::confine::compile(&plan.security.seccomp)?;
-    let tally = Arc::new(Mutex::new(Tally::new()));
-    let seen = Seen {
-        plan: plan.clone(),
-        own,
-        tally: tally.clone(),
-    };
-    std::thread::Builder::new()
-        .name("moksha-trace".into())
-        .spawn(move || seen.serve(listener))
-        .map_err(|e| format!("cannot start the tracer thread: {e}"))?;
-    Ok(Tracer { tally })
+    Ok(Taken {
+        listener,
+        seen: Seen {
+            plan: plan.clone(),
+            own,
+            tally: Arc::new(Mutex::new(Tally::new())),
+        },
+    })
+}
+
+/// The listener, taken, and what its thread will need.
+pub struct Taken {
+    listener: OwnedFd,
+    seen: Seen,
+}
+
+impl Taken {
+    /// Starts the thread that answers the notifications. Called once the
+    /// supervisor is confined: capabilities, no_new_privs and the seccomp
+    /// filter are each thread's own, and a new thread gets its creator's.
+    pub fn serve(self) -> Result<Tracer, String> {
+        let Taken { listener, seen } = self;
+        let tally = seen.tally.clone();
+        std::thread::Builder::new()
+            .name("moksha-trace".into())
+            .spawn(move || seen.serve(listener))
+            .map_err(|e| format!("cannot start the tracer thread: {e}"))?;
+        Ok(Tracer { tally })
+    }
 }
 
 /// What the thread needs.

@@ -200,6 +200,56 @@ both!(no_capabilities_and_no_new_privs, |who| {
     );
 });
 
+// Every thread of PID 1, trace mode's too (capabilities, no_new_privs and
+// the seccomp filter are each thread's own): none holds a capability, each
+// has no_new_privs and the supervisor's filter.
+fn supervisor_threads_hold_nothing(who: Who, options: &[&str]) {
+    let script = "sleep 0.3; for t in /proc/1/task/*; do \
+                  echo \"task $(cat $t/comm)\"; \
+                  grep -E '^(Cap(Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' $t/status; done";
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "t.rhai", &sh_profile("", script));
+    let mut args = vec!["exec"];
+    args.extend_from_slice(options);
+    args.push(&path);
+    let r = Run::from(moksha(who, &args).output().unwrap()).expect_code(0);
+    let tasks = r.stdout.matches("task ").count();
+    assert!(tasks >= 1, "{}", r.stdout);
+    for set in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        let zero = format!("{set}:\t0000000000000000");
+        assert_eq!(
+            r.stdout.matches(&zero).count(),
+            tasks,
+            "{set}: {}",
+            r.stdout
+        );
+    }
+    assert_eq!(
+        r.stdout.matches("NoNewPrivs:\t1").count(),
+        tasks,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("Seccomp:\t2").count(),
+        tasks,
+        "{}",
+        r.stdout
+    );
+}
+
+both!(the_supervisor_holds_nothing_on_any_thread, |who| {
+    supervisor_threads_hold_nothing(who, &[]);
+});
+
+// Trace mode answers the filter's notifications on a thread of PID 1's.
+both!(
+    the_supervisor_holds_nothing_on_any_thread_in_trace_mode,
+    |who| {
+        supervisor_threads_hold_nothing(who, &["--trace"]);
+    }
+);
+
 both!(caller_fds_do_not_leak_in, |who| {
     let dir = world_dir();
     let path = write_profile(
