@@ -737,8 +737,12 @@ fn setup_inside(
     // raised), which it would no longer have.
     let share = handoff.is_none() && plan.security.keep_caps.is_empty() && plan.namespaces.user;
     let program = if share {
+        // The program's working directory, entered while we may still
+        // need capabilities to (as the program did when it was forked);
+        // the program inherits it, and we go back to / after.
+        program::enter_working_dir(plan)?;
         drop_privilege(plan)?;
-        sys::spawn_sharing_memory(|| {
+        let started = sys::spawn_sharing_memory(|| {
             program::start_with(
                 plan,
                 &launcher_env(),
@@ -748,7 +752,9 @@ fn setup_inside(
                 filter,
                 program::Credentials::Inherited,
             )
-        })?
+        });
+        let _ = sys::chdir("/");
+        started?
     } else {
         match sys::fork()? {
             None => program::start_with(

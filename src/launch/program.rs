@@ -85,6 +85,25 @@ pub enum Credentials {
     Inherited,
 }
 
+/// The program's working directory inside.
+fn working_dir(plan: &Plan) -> &str {
+    plan.process.cwd.as_ref().map_or("/", |c| c.value.as_str())
+}
+
+/// Goes to the program's working directory, or says why it cannot.
+pub fn enter_working_dir(plan: &Plan) -> Result<(), String> {
+    let cwd = working_dir(plan);
+    sys::chdir(cwd).map_err(|e| {
+        let at = plan
+            .process
+            .cwd
+            .as_ref()
+            .map(|c| format!("{}: ", c.at))
+            .unwrap_or_default();
+        format!("{at}working directory {cwd} is not usable inside the sandbox: {e}")
+    })
+}
+
 /// `start`, installing `filter` (the plan's seccomp policy, compiled when
 /// it was validated) rather than compiling the policy again.
 pub fn start_with(
@@ -124,19 +143,12 @@ pub fn start_with(
             sys::take_terminal(fd);
         }
     }
-    let cwd = plan.process.cwd.as_ref().map_or("/", |c| c.value.as_str());
-    if let Err(e) = sys::chdir(cwd) {
-        let at = plan
-            .process
-            .cwd
-            .as_ref()
-            .map(|c| format!("{}: ", c.at))
-            .unwrap_or_default();
-        fail(
-            report,
-            EXIT_SETUP,
-            format!("{at}working directory {cwd} is not usable inside the sandbox: {e}"),
-        );
+    let cwd = working_dir(plan);
+    // (Inherited: the parent went there, with the privilege it had.)
+    if creds == Credentials::Switch {
+        if let Err(e) = enter_working_dir(plan) {
+            fail(report, EXIT_SETUP, e);
+        }
     }
     let env = environment(plan, launcher_env);
     // Bytes that are not UTF-8 (escaped in the text, crate::arg) go back.

@@ -250,6 +250,25 @@ both!(
     }
 );
 
+// The working directory is entered while setup still has its privilege,
+// as before the program started sharing the supervisor's memory: a
+// directory of the caller's that the program's own ids could not enter
+// (root's 0700 one for a program run as nobody; a mode 000 one of the
+// user's, rootless) stays usable as the working directory.
+both!(
+    a_working_directory_only_setup_can_enter_still_works,
+    |who| {
+        let dir = world_dir();
+        let work = owned_dir(dir.path(), "work", who);
+        let mode = if who == Who::Root { 0o700 } else { 0o000 };
+        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(mode)).unwrap();
+        let at = rhai_string(&work.to_string_lossy());
+        let extra = format!("s.bind({at}); s.cwd({at});");
+        let r = sh(who, &extra, "pwd").expect_code(0);
+        assert_eq!(r.stdout.trim_end(), work.to_string_lossy(), "{}", r.stderr);
+    }
+);
+
 both!(caller_fds_do_not_leak_in, |who| {
     let dir = world_dir();
     let path = write_profile(
