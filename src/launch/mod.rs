@@ -736,6 +736,7 @@ fn setup_inside(
     // its own the program's setup may need root's power (a hard rlimit
     // raised), which it would no longer have.
     let share = handoff.is_none() && plan.security.keep_caps.is_empty() && plan.namespaces.user;
+    let exec = program::Exec::of(plan, &launcher_env(), report)?;
     let program = if share {
         // The program's working directory, entered while we may still
         // need capabilities to (as the program did when it was forked);
@@ -745,7 +746,7 @@ fn setup_inside(
         let started = sys::spawn_sharing_memory(|| {
             program::start_with(
                 plan,
-                &launcher_env(),
+                &exec,
                 old_umask,
                 report,
                 None,
@@ -759,7 +760,7 @@ fn setup_inside(
         match sys::fork()? {
             None => program::start_with(
                 plan,
-                &launcher_env(),
+                &exec,
                 old_umask,
                 report,
                 handoff.as_ref(),

@@ -64,15 +64,73 @@ pub fn start(
     report: &OwnedFd,
     handoff: Option<&super::tracer::Handoff>,
 ) -> ! {
+    let exec = Exec::of(plan, launcher_env, report).unwrap_or_else(|e| fail(report, EXIT_SETUP, e));
     start_with(
         plan,
-        launcher_env,
+        &exec,
         old_umask,
         report,
         handoff,
         None,
         Credentials::Switch,
     )
+}
+
+/// What exec needs: the environment, the arguments, the paths to try, and
+/// the descriptors to keep. Built before the program's process exists
+/// when that process shares the supervisor's memory: what it allocated
+/// there would stay allocated in the supervisor for the sandbox's life.
+pub struct Exec {
+    envp: Vec<CString>,
+    argv: Vec<CString>,
+    program: String,
+    candidates: Vec<String>,
+    keep: Vec<std::os::fd::RawFd>,
+}
+
+impl Exec {
+    pub fn of(
+        plan: &Plan,
+        launcher_env: &[(String, String)],
+        report: &OwnedFd,
+    ) -> Result<Exec, String> {
+        let env = environment(plan, launcher_env);
+        // Bytes that are not UTF-8 (escaped in the text, crate::arg) go back.
+        let envp: Vec<CString> = env
+            .iter()
+            .filter_map(|(k, v)| CString::new(crate::arg::to_bytes(&format!("{k}={v}"))).ok())
+            .collect();
+        let exec = plan.process.exec.as_ref().ok_or("no command")?;
+        // Arguments that were not UTF-8 get their own bytes back (crate::arg).
+        let argv: Vec<CString> = exec
+            .op
+            .argv
+            .iter()
+            .filter_map(|a| match plan.process.escaped_bytes {
+                true => CString::new(crate::arg::to_bytes(a)).ok(),
+                false => CString::new(a.as_str()).ok(),
+            })
+            .collect();
+        let program = exec.op.argv[0].clone();
+        let candidates: Vec<String> = if program.contains('/') {
+            vec![program.clone()]
+        } else {
+            search_path(&env)
+                .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
+                .collect()
+        };
+        // Nothing of the launcher's stays open but 0, 1, 2, the descriptors
+        // the plan passes, and the report pipe (close-on-exec).
+        let mut keep = plan.process.pass_fds.clone();
+        keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
+        Ok(Exec {
+            envp,
+            argv,
+            program,
+            candidates,
+            keep,
+        })
+    }
 }
 
 /// Who gives the program its identity and capabilities.
@@ -108,7 +166,7 @@ pub fn enter_working_dir(plan: &Plan) -> Result<(), String> {
 /// it was validated) rather than compiling the policy again.
 pub fn start_with(
     plan: &Plan,
-    launcher_env: &[(String, String)],
+    exec_as: &Exec,
     old_umask: libc::mode_t,
     report: &OwnedFd,
     handoff: Option<&super::tracer::Handoff>,
@@ -150,33 +208,16 @@ pub fn start_with(
             fail(report, EXIT_SETUP, e);
         }
     }
-    let env = environment(plan, launcher_env);
-    // Bytes that are not UTF-8 (escaped in the text, crate::arg) go back.
-    let envp: Vec<CString> = env
-        .iter()
-        .filter_map(|(k, v)| CString::new(crate::arg::to_bytes(&format!("{k}={v}"))).ok())
-        .collect();
     let Some(exec) = &plan.process.exec else {
         fail(report, EXIT_SETUP, "no command".into())
     };
-    // Arguments that were not UTF-8 get their own bytes back (crate::arg).
-    let argv: Vec<CString> = exec
-        .op
-        .argv
-        .iter()
-        .filter_map(|a| match plan.process.escaped_bytes {
-            true => CString::new(crate::arg::to_bytes(a)).ok(),
-            false => CString::new(a.as_str()).ok(),
-        })
-        .collect();
-    let program = exec.op.argv[0].clone();
-    let candidates: Vec<String> = if program.contains('/') {
-        vec![program.clone()]
-    } else {
-        search_path(&env)
-            .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
-            .collect()
-    };
+    let Exec {
+        envp,
+        argv,
+        program,
+        candidates,
+        keep,
+    } = exec_as;
 
     for limit in &plan.security.rlimits {
         if let Err(e) = sys::limits::setrlimit(&limit.op) {
@@ -184,11 +225,7 @@ pub fn start_with(
         }
     }
 
-    // Nothing of the launcher's stays open but 0, 1, 2, the descriptors the
-    // plan passes, and the report pipe (close-on-exec).
-    let mut keep = plan.process.pass_fds.clone();
-    keep.push(std::os::fd::AsRawFd::as_raw_fd(report));
-    setup(sys::close_fds_except(&keep));
+    setup(sys::close_fds_except(keep));
 
     match creds {
         Credentials::Switch => {
@@ -229,10 +266,10 @@ pub fn start_with(
     }
 
     let mut denied = None;
-    for path in &candidates {
-        match sys::execve(path, &argv, &envp) {
+    for path in candidates {
+        match sys::execve(path, argv, envp) {
             Errno::ENOENT | Errno::ENOTDIR => {}
-            Errno::EACCES => denied = Some(path.clone()),
+            Errno::EACCES => denied = Some(path),
             Errno::ENOEXEC => fail(
                 report,
                 EXIT_NOT_EXECUTABLE,
@@ -254,7 +291,7 @@ pub fn start_with(
     }
     if let Some(path) = denied {
         let absolute = if path.starts_with('/') {
-            path.clone()
+            path.to_string()
         } else {
             format!("{cwd}/{path}")
         };
@@ -267,7 +304,7 @@ pub fn start_with(
         fail(report, EXIT_NOT_EXECUTABLE, format!("{}: {why}", exec.at));
     }
     let msg = if program.contains('/') {
-        if crate::arg::to_path(&program).exists() {
+        if crate::arg::to_path(program).exists() {
             format!("{}: {program} exists in the sandbox but its interpreter or dynamic loader is missing there (bind the libraries it needs)", exec.at)
         } else {
             format!("{}: {program} does not exist in the sandbox's view of the filesystem (bind it, or the directory holding it)", exec.at)
