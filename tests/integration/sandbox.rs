@@ -269,6 +269,23 @@ both!(
     }
 );
 
+// A home of /tmp (containers, service accounts): the minimal root's
+// private /tmp is the private home, not a step that collides with it.
+both!(a_home_of_tmp_is_the_private_tmp, |who| {
+    let dir = world_dir();
+    let path = write_profile(dir.path(), "t.rhai", &sh_profile("", "pwd; echo $HOME"));
+    let r = Run::from(
+        moksha(who, &["exec", &path])
+            .env("HOME", "/tmp")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert_eq!(r.stdout, "/tmp\n/tmp\n", "{}", r.stderr);
+    let r = sh(who, "", "echo ok").expect_code(0);
+    assert_eq!(r.stdout, "ok\n");
+});
+
 both!(caller_fds_do_not_leak_in, |who| {
     let dir = world_dir();
     let path = write_profile(
