@@ -389,9 +389,9 @@ impl ApiFn {
         let (params, ret) = self.parts();
         let params: Vec<String> = params
             .iter()
-            .map(|p| match p.split_once(':').map(|(_, t)| t.trim()) {
-                None | Some("" | "?" | "_") => name_of(p).to_string(),
-                Some(_) => shown(p),
+            .map(|p| match param(p) {
+                (name, None | Some("" | "?" | "_")) => name.to_string(),
+                (name, Some(ty)) => format!("{name}: {ty}"),
             })
             .collect();
         let ret = match ret {
@@ -405,7 +405,13 @@ impl ApiFn {
     /// `fn name(params) -> Ret;`.
     pub fn definition(&self) -> String {
         let (params, ret) = self.parts();
-        let params: Vec<String> = params.iter().map(|p| shown(p)).collect();
+        let params: Vec<String> = params
+            .iter()
+            .map(|p| match param(p) {
+                (name, Some(ty)) => format!("{name}: {ty}"),
+                (name, None) => name.to_string(),
+            })
+            .collect();
         let mut out: String = self
             .doc
             .lines()
@@ -427,27 +433,22 @@ impl ApiFn {
     }
 }
 
-/// A parameter's name (`value` of `value: ?`).
-fn name_of(param: &str) -> &str {
-    param.split(':').next().unwrap_or(param).trim()
+/// A parameter's name and type ("name: Type"), the type as Rhai shows it.
+fn param(p: &str) -> (&str, Option<&str>) {
+    match p.split_once(':') {
+        Some((name, ty)) => (name.trim(), Some(shown(ty.trim()))),
+        None => (p, None),
+    }
 }
 
-/// Types as Rhai shows them: `map` and `array` for Map and Array.
-fn shown(text: &str) -> String {
-    text.split_inclusive(|c: char| !c.is_alphanumeric() && c != '_')
-        .map(|part| {
-            let (word, rest) = part.split_at(
-                part.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_')
-                    .len(),
-            );
-            let word = match word {
-                "Map" => "map",
-                "Array" => "array",
-                w => w,
-            };
-            format!("{word}{rest}")
-        })
-        .collect()
+/// A type as Rhai shows it: `map` and `array` for Map and Array (the
+/// API's signatures name each type by one word).
+fn shown(ty: &str) -> &str {
+    match ty {
+        "Map" => "map",
+        "Array" => "array",
+        ty => ty,
+    }
 }
 
 thread_local! {
