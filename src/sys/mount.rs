@@ -100,46 +100,41 @@ fn too_old(e: SysError) -> SysError {
 
 /// A detached copy of the mount tree at `from` (and everything below it).
 pub fn clone_tree(from: &OwnedFd, shown: &str) -> Result<OwnedFd> {
-    let empty = cstr("");
-    // SAFETY: valid fd and empty path with AT_EMPTY_PATH.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            from.as_raw_fd(),
-            empty.as_ptr(),
-            OPEN_TREE_CLONE
-                | libc::AT_RECURSIVE as libc::c_uint
-                | libc::AT_EMPTY_PATH as libc::c_uint
-                | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(too_old(SysError::new(
-            format!("open_tree({shown:?}, CLONE|RECURSIVE)"),
-            Errno::last(),
-        )));
-    }
-    // SAFETY: fd was just returned by open_tree and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    open_tree_clone(
+        from.as_raw_fd(),
+        "",
+        libc::AT_EMPTY_PATH as libc::c_uint,
+        shown,
+    )
 }
 
 /// A detached copy of the mount tree at the host path `path`, followed as
 /// the host does (as `open_path` follows it): one call, where opening the
 /// path first and cloning the tree at the descriptor took three.
 pub fn clone_path(path: &str) -> Result<OwnedFd> {
+    open_tree_clone(libc::AT_FDCWD, path, 0, path)
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE and AT_RECURSIVE (and `flags`) of
+/// `path` at `dir`.
+fn open_tree_clone(dir: RawFd, path: &str, flags: libc::c_uint, shown: &str) -> Result<OwnedFd> {
     let c = cstr(path);
-    // SAFETY: AT_FDCWD and a valid NUL-terminated path.
+    // SAFETY: a valid fd (or AT_FDCWD) and a NUL-terminated path (empty
+    // only with AT_EMPTY_PATH).
     let fd = unsafe {
         libc::syscall(
             libc::SYS_open_tree,
-            libc::AT_FDCWD,
+            dir,
             c.as_ptr(),
-            OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint | libc::O_CLOEXEC as libc::c_uint,
+            OPEN_TREE_CLONE
+                | libc::AT_RECURSIVE as libc::c_uint
+                | flags
+                | libc::O_CLOEXEC as libc::c_uint,
         )
     };
     if fd < 0 {
         return Err(too_old(SysError::new(
-            format!("open_tree({path:?}, CLONE|RECURSIVE)"),
+            format!("open_tree({shown:?}, CLONE|RECURSIVE)"),
             Errno::last(),
         )));
     }
