@@ -49,6 +49,13 @@ fn components(p: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The directories on the way to the relative `path`, outermost first
+/// (`a`, `a/b` for `a/b/c`), without `path` itself.
+pub(super) fn on_the_way(path: &str) -> Vec<String> {
+    let parts = components(path);
+    (1..parts.len()).map(|i| parts[..i].join("/")).collect()
+}
+
 /// What the globs of one step found, as paths relative to `under`.
 #[derive(Debug, Default, PartialEq)]
 pub struct Found {
@@ -260,13 +267,7 @@ pub fn apply(dir: &OwnedFd, under: &str, patterns: &[String]) -> SysResult<Vec<S
         leaves.sort();
         leaves.dedup();
         // The directories on the way, outermost first, pinned as they are.
-        let mut pins: Vec<String> = Vec::new();
-        for leaf in &leaves {
-            let parts = components(leaf);
-            for i in 1..parts.len() {
-                pins.push(parts[..i].join("/"));
-            }
-        }
+        let mut pins: Vec<String> = leaves.iter().flat_map(|l| on_the_way(l)).collect();
         pins.sort_by_key(|p| p.matches('/').count());
         pins.dedup();
         pins.retain(|p| !leaves.contains(&p));
@@ -447,9 +448,9 @@ impl Placeholders {
             {
                 // Another sandbox's placeholders on the way, to remove once
                 // nobody uses them (a detached sandbox leaves its own).
-                let parts = components(p);
-                for i in 1..parts.len() + 1 {
-                    let rel = parts[..i].join("/");
+                let mut ways = on_the_way(p);
+                ways.extend(Some(components(p).join("/")).filter(|w| !w.is_empty()));
+                for rel in ways {
                     if in_store.is_none() && is_placeholder(&fd, &rel) {
                         candidates.push((base.clone(), rel));
                     }

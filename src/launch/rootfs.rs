@@ -572,9 +572,8 @@ impl Builder {
         let Some((holder, rest)) = found else {
             return;
         };
-        let parts: Vec<&str> = rest.split('/').collect();
-        for i in 1..parts.len() {
-            self.pins.push(format!("{holder}/{}", parts[..i].join("/")));
+        for way in super::protect::on_the_way(&rest) {
+            self.pins.push(format!("{holder}/{way}"));
         }
     }
 
