@@ -134,7 +134,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     // settings, to restore those a program left behind (raw mode, no echo).
     let foreground = sys::in_foreground(0);
     let terminal = sys::terminal_settings(0);
-    let pipes = Pipes::new()?;
+    let net_later = network::made_later(plan, &p.net);
+    let pipes = Pipes::new(net_later)?;
+    let (net_ours, net_theirs) = pipes.netns.unzip();
     // 4. clone into the new namespaces (from inside a joined network
     //    namespace, if any). The child runs `inside` and never returns.
     let inherited = Inherited {
@@ -145,6 +147,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
         lifeline: helpers.as_ref().and_then(helper::Helpers::lifeline),
         status: pipes.status.1,
         filter: p.filter.as_deref(),
+        netns: net_theirs,
     };
     let child = spawn(plan, &p.net, inherited, t0)?;
     let t_clone = t0.elapsed();
@@ -159,7 +162,12 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     }
     // The namespaces, for the instance record: read now, while the child is
     //    still dumpable (its /proc links close to us once it is not).
-    let namespaces = recorded_namespaces(child.pid);
+    let mut namespaces = recorded_namespaces(child.pid, net_later);
+    //    The network namespace made after the go: the user namespace that
+    //    will own it, opened now for the same reason (network.rs).
+    let maker = net_ours
+        .map(|to| network::Maker::new(plan, child.pid, to))
+        .transpose()?;
     // 6. The user-mode network helper, attached to the sandbox's namespaces
     //    and ready before the sandbox goes on.
     if network::start_helper(plan, &p.net, child.pid, helpers.as_mut())? && timings {
@@ -178,7 +186,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     if timings {
         eprintln!("moksha timings: go sent at {:?}", t0.elapsed());
     }
-    let failure = go_and_listen(pipes.go.1, pipes.report.0, timings);
+    let failure = go_and_listen(pipes.go.1, maker, pipes.report.0, timings, &mut namespaces);
     if timings {
         eprintln!(
             "moksha timings: clone returned at {t_clone:?}, program executed at {:?}",
@@ -335,19 +343,23 @@ fn block_signals(relay: Relay) -> Result<Relay, SetupError> {
 
 /// The pipes between the launcher and the sandbox side, (read, write):
 /// `go` (the launcher lets the sandbox go on), `report` (setup errors and
-/// timings back), `status` (the program's exit code back).
+/// timings back), `status` (the program's exit code back); and with
+/// `net_later`, the socket the network namespace made after the go comes
+/// over (network.rs).
 struct Pipes {
     go: (OwnedFd, OwnedFd),
     report: (OwnedFd, OwnedFd),
     status: (OwnedFd, OwnedFd),
+    netns: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl Pipes {
-    fn new() -> Result<Pipes, SetupError> {
+    fn new(net_later: bool) -> Result<Pipes, SetupError> {
         Ok(Pipes {
             go: sys::pipe()?,
             report: sys::pipe()?,
             status: sys::pipe()?,
+            netns: net_later.then(sys::net::socketpair).transpose()?,
         })
     }
 }
@@ -368,6 +380,8 @@ struct Inherited<'a> {
     status: OwnedFd,
     /// The program's seccomp filter, compiled when the plan was validated.
     filter: Option<&'a [crate::policy::bpf::Insn]>,
+    /// Where the network namespace made after the go comes from.
+    netns: Option<OwnedFd>,
 }
 
 /// Stage 4: clone. The launcher gets the child's guard; the child runs
@@ -385,6 +399,7 @@ fn spawn(
         .new_ones()
         .into_iter()
         .filter(|n| *n != Namespace::Time)
+        .filter(|n| !(inherited.netns.is_some() && *n == Namespace::Net))
         .collect();
     let own_net = network::enter_joined(net)?;
     let cloned = match sys::clone_into(&namespaces) {
@@ -468,9 +483,11 @@ fn apparmor_hint(setting: Option<&str>, root: bool) -> String {
         .into()
 }
 
-/// The sandbox's namespaces by their /proc names and inodes.
-fn recorded_namespaces(child: libc::pid_t) -> Vec<(String, u64)> {
+/// The sandbox's namespaces by their /proc names and inodes (but for the
+/// network namespace made later, which the sandbox side reports).
+fn recorded_namespaces(child: libc::pid_t, net_later: bool) -> Vec<(String, u64)> {
     state::recorded()
+        .filter(|ns| !(net_later && *ns == Namespace::Net))
         .filter_map(|ns| {
             let ino = state::ns_inode(child, ns.proc_name())?;
             Some((ns.proc_name().to_string(), ino))
@@ -478,11 +495,22 @@ fn recorded_namespaces(child: libc::pid_t) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Stage 7: lets the sandbox go on and reads its reports until the program
-/// runs. Returns the exit code of a failed setup.
-fn go_and_listen(go: OwnedFd, report: OwnedFd, timings: bool) -> Option<i32> {
+/// Stage 7: lets the sandbox go on, makes its network namespace if that
+/// is ours to do now, and reads its reports until the program runs,
+/// adding the namespaces it reports to `namespaces`. Returns the exit code
+/// of a failed setup.
+fn go_and_listen(
+    go: OwnedFd,
+    maker: Option<network::Maker>,
+    report: OwnedFd,
+    timings: bool,
+    namespaces: &mut Vec<(String, u64)>,
+) -> Option<i32> {
     let _ = sys::write_all(&go, b"1", "<go pipe>");
     drop(go);
+    if let Some(maker) = maker {
+        maker.make();
+    }
     let mut failure = None;
     for msg in report::receive_all(report) {
         match msg {
@@ -494,6 +522,7 @@ fn go_and_listen(go: OwnedFd, report: OwnedFd, timings: bool) -> Option<i32> {
                 eprintln!("moksha timings: {name} at {us} us after start")
             }
             Message::Phase(..) => {}
+            Message::Namespace(name, inode) => namespaces.push((name, inode)),
         }
     }
     failure
@@ -571,11 +600,20 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
         lifeline,
         status,
         filter,
+        netns,
     } = inherited;
     let mut keep = vec![report.as_raw_fd(), status.as_raw_fd()];
+    keep.extend(netns.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(lock.map(AsRawFd::as_raw_fd));
     keep.extend(lifeline);
-    match setup_inside(plan, go, stdio, &report, &keep, filter, t0) {
+    let setup = Setup {
+        go,
+        stdio,
+        keep: &keep,
+        filter,
+        netns,
+    };
+    match setup_inside(plan, setup, &report, t0) {
         Ok(started) => {
             // The report pipe closes for the launcher once the program has
             // been executed (its copy is close-on-exec) and this one is gone.
@@ -597,17 +635,31 @@ fn inside(plan: &Plan, inherited: Inherited, t0: Instant) -> ! {
     }
 }
 
-/// The stages inside, in order, up to the program's start; returns what
-/// the supervisor goes on with. `keep`: the descriptors it keeps.
-fn setup_inside(
-    plan: &Plan,
+/// What the sandbox side sets up with, of what it inherited.
+struct Setup<'a> {
     go: OwnedFd,
     stdio: Option<[OwnedFd; 3]>,
+    /// The descriptors the supervisor keeps.
+    keep: &'a [std::os::fd::RawFd],
+    filter: Option<&'a [crate::policy::bpf::Insn]>,
+    netns: Option<OwnedFd>,
+}
+
+/// The stages inside, in order, up to the program's start; returns what
+/// the supervisor goes on with.
+fn setup_inside(
+    plan: &Plan,
+    setup: Setup,
     report: &OwnedFd,
-    keep: &[std::os::fd::RawFd],
-    filter: Option<&[crate::policy::bpf::Insn]>,
     t0: Instant,
 ) -> Result<Started, SetupError> {
+    let Setup {
+        go,
+        stdio,
+        keep,
+        filter,
+        netns,
+    } = setup;
     let phase = |name: &str| {
         report::send(
             report,
@@ -646,8 +698,6 @@ fn setup_inside(
     // could not have written our id maps.
     let _ = sys::set_dumpable(false);
     phase("id maps written");
-    // 2b. The network: lo up in a new network namespace (network.rs).
-    network::configure_inside(plan)?;
     // Without a PID namespace of its own, the list of our children, read
     // at the end through the host's /proc (gone from view after pivot_root).
     let leftovers = if plan.namespaces.pid {
@@ -666,6 +716,15 @@ fn setup_inside(
         rootfs::build(&mounts::compile(plan), base, plan.ids.nobody_inside())?;
         phase("root built");
     }
+    // 3b. The network: the new namespace entered if it was made while we
+    //     built the root (nothing so far used the network), lo up in it
+    //     (network.rs).
+    if let Some(from) = &netns {
+        let inode = network::enter_made(from)?;
+        report::send(report, &Message::Namespace("net".into(), inode));
+    }
+    network::configure_inside(plan, netns.is_some())?;
+    drop(netns);
 
     // 4. Hostname, and the time namespace (entered by unshare; it applies to
     //    the program we fork next).

@@ -98,11 +98,12 @@ pub fn send_fd(sock: &OwnedFd, fd: &impl AsRawFd) -> Result<()> {
     .map_err(|e| SysError::new("sendmsg(SCM_RIGHTS)", e))
 }
 
-/// Receives one descriptor sent with `send_fd` (close-on-exec).
-pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
+/// Receives one descriptor sent with `send_fd`, or (`Err`) the text the
+/// sender wrote instead, up to end-of-file: why it has none to send.
+pub fn recv_fd_or_text(sock: &OwnedFd) -> Result<std::result::Result<OwnedFd, String>> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut first = [0u8; 512];
+    let mut iov = [std::io::IoSliceMut::new(&mut first)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
@@ -111,6 +112,7 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?;
+    let got = msg.bytes;
     for c in msg
         .cmsgs()
         .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?
@@ -118,12 +120,14 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
                 // SAFETY: the kernel just installed this descriptor for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+                return Ok(Ok(unsafe { OwnedFd::from_raw_fd(fd) }));
             }
         }
     }
-    Err(SysError::new(
-        "recvmsg(SCM_RIGHTS): no descriptor",
-        Errno::EPROTO,
-    ))
+    let mut text = first[..got].to_vec();
+    let mut rest = [0u8; 512];
+    while let Ok(n @ 1..) = nix::unistd::read(sock.as_raw_fd(), &mut rest) {
+        text.extend_from_slice(&rest[..n]);
+    }
+    Ok(Err(String::from_utf8_lossy(&text).trim().to_string()))
 }

@@ -193,6 +193,55 @@ both!(detach_ps_logs_enter_stop, |who| {
     assert!(row(who, &name).is_none(), "rm forgets it");
 });
 
+// The sandbox side makes its own network namespace after the clone (on a
+// thread, while it builds the root: launch/network.rs): the record still
+// names the namespace the program is in, not the one the clone started
+// in (the host's), and `moksha enter` lands there, with lo up.
+both!(the_record_names_the_network_the_program_is_in, |who| {
+    let name = unique("netns");
+    let _dir = start(who, &name, SERVICE);
+    let text = std::fs::read_to_string(state_dir(who).join(format!("{name}.json"))).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let recorded: Vec<(String, u64)> =
+        serde_json::from_value(record["namespaces"].clone()).unwrap();
+    let net = recorded
+        .iter()
+        .find(|(ns, _)| ns == "net")
+        .unwrap_or_else(|| panic!("the record names a network namespace: {recorded:?}"))
+        .1;
+    let program = record["program_pid"].as_u64().unwrap();
+    let link = |path: String| std::fs::read_link(path).unwrap().display().to_string();
+    let programs = link(format!("/proc/{program}/ns/net"));
+    assert_eq!(programs, format!("net:[{net}]"), "{record}");
+    assert_ne!(programs, link("/proc/self/ns/net".into()), "not the host's");
+    // Every namespace recorded is the program's.
+    for (ns, ino) in &recorded {
+        assert_eq!(
+            link(format!("/proc/{program}/ns/{ns}")),
+            format!("{ns}:[{ino}]")
+        );
+    }
+    let e = run(
+        who,
+        &[
+            "enter",
+            &name,
+            "--",
+            "/bin/sh",
+            "-c",
+            "readlink /proc/self/ns/net; ip -o link",
+        ],
+    )
+    .expect_code(0);
+    let lines: Vec<&str> = e.stdout.lines().collect();
+    assert_eq!(lines[0], programs, "{e:?}");
+    assert_eq!(lines.len(), 2, "only lo: {e:?}");
+    assert!(
+        lines[1].starts_with("1: lo:") && lines[1].contains(",UP"),
+        "{e:?}"
+    );
+});
+
 both!(detached_helpers_end_with_the_sandbox, |who: Who| {
     // Helpers that cannot watch the sandbox themselves ("started", "file")
     // go with a detached sandbox too: their guard stops them when it ends,

@@ -326,6 +326,45 @@ both!(none_has_only_lo_and_it_is_up, |who| {
     assert_eq!(r2.stdout.lines().count(), 1, "{}", r2.stdout);
 });
 
+// The new network namespace is made after the clone, by a child of the
+// launcher, while the sandbox side builds the root (launch/network.rs).
+// Where it cannot be made, the launch fails before the program runs and
+// says why: the sandbox never goes on in the network the clone started in
+// (the host's). The probe makes unshare(CLONE_NEWNET) fail as at the limit.
+both!(
+    a_network_namespace_that_cannot_be_made_fails_the_launch,
+    |who| {
+        let dir = world_dir();
+        let path = write_profile(
+            dir.path(),
+            "n.rhai",
+            &sh_profile("", "echo the-program-ran; readlink /proc/self/ns/net"),
+        );
+        let out = as_user(who, compiled_probe("no_netns").join("no_netns"))
+            .arg(moksha_bin())
+            .args(["exec", &path])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/nonexistent")
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let r = Run::from(out).expect_code(125);
+        assert!(!r.stdout.contains("the-program-ran"), "{r:?}");
+        assert!(
+            r.stderr.contains(
+                "cannot create the sandbox's network namespace: unshare(NEWNET) failed: ENOSPC"
+            ),
+            "{r:?}"
+        );
+        assert!(
+            r.stderr.contains("user.max_net_namespaces"),
+            "a hint: {r:?}"
+        );
+    }
+);
+
 both!(none_loopback_works_inside_but_not_the_hosts, |who| {
     let host = host_services();
     let script = format!(

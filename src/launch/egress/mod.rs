@@ -18,7 +18,7 @@ use crate::plan::egress::{Egress, PORT};
 use crate::plan::helper::Ready;
 use crate::plan::Plan;
 use crate::sys;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 /// The hidden command line word that runs the proxy.
@@ -260,20 +260,19 @@ fn listen_inside(pid: &str, userns: bool) -> Result<std::net::TcpListener, Strin
         }
         Some(child) => {
             drop(theirs);
-            let got = sys::net::recv_fd(&ours);
+            let got = sys::net::recv_fd_or_text(&ours);
             let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
             match got {
-                Ok(fd) => Ok(std::net::TcpListener::from(fd)),
-                Err(e) => {
-                    let mut said = vec![0u8; 1024];
-                    let n = nix::unistd::read(ours.as_raw_fd(), &mut said).unwrap_or(0);
-                    let said = String::from_utf8_lossy(&said[..n]);
-                    Err(if said.is_empty() {
-                        format!("no listening socket from inside the sandbox ({e}; {status:?})")
-                    } else {
-                        format!("inside the sandbox's network namespace: {}", said.trim())
-                    })
+                Ok(Ok(fd)) => Ok(std::net::TcpListener::from(fd)),
+                Ok(Err(said)) if !said.is_empty() => {
+                    Err(format!("inside the sandbox's network namespace: {said}"))
                 }
+                Ok(Err(_)) => Err(format!(
+                    "no listening socket from inside the sandbox ({status:?})"
+                )),
+                Err(e) => Err(format!(
+                    "no listening socket from inside the sandbox ({e}; {status:?})"
+                )),
             }
         }
     }
