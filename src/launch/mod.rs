@@ -496,9 +496,8 @@ fn recorded_namespaces(child: libc::pid_t, net_later: bool) -> Vec<(String, u64)
 }
 
 /// Stage 7: lets the sandbox go on, makes its network namespace if that
-/// is ours to do now, and reads its reports until the program runs,
-/// adding the namespaces it reports to `namespaces`. Returns the exit code
-/// of a failed setup.
+/// is ours to do now (adding it to `namespaces`), and reads its reports
+/// until the program runs. Returns the exit code of a failed setup.
 fn go_and_listen(
     go: OwnedFd,
     maker: Option<network::Maker>,
@@ -508,8 +507,8 @@ fn go_and_listen(
 ) -> Option<i32> {
     let _ = sys::write_all(&go, b"1", "<go pipe>");
     drop(go);
-    if let Some(maker) = maker {
-        maker.make();
+    if let Some(inode) = maker.and_then(network::Maker::make) {
+        namespaces.push(("net".into(), inode));
     }
     let mut failure = None;
     for msg in report::receive_all(report) {
@@ -522,7 +521,6 @@ fn go_and_listen(
                 eprintln!("moksha timings: {name} at {us} us after start")
             }
             Message::Phase(..) => {}
-            Message::Namespace(name, inode) => namespaces.push((name, inode)),
         }
     }
     failure
@@ -719,12 +717,11 @@ fn setup_inside(
     // 3b. The network: the new namespace entered if it was made while we
     //     built the root (nothing so far used the network), lo up in it
     //     (network.rs).
-    if let Some(from) = &netns {
-        let inode = network::enter_made(from)?;
-        report::send(report, &Message::Namespace("net".into(), inode));
+    let made_later = netns.is_some();
+    if let Some(from) = netns {
+        network::enter_made(from)?;
     }
-    network::configure_inside(plan, netns.is_some())?;
-    drop(netns);
+    network::configure_inside(plan, made_later)?;
 
     // 4. Hostname, and the time namespace (entered by unshare; it applies to
     //    the program we fork next).

@@ -18,8 +18,8 @@
 //! (`made_later`: no helper attaches to it, no proxy listens in it) the
 //! clone leaves it out, and a short-lived child of the launcher (`Maker`)
 //! makes it, lo up, in the sandbox's user namespace while the sandbox side
-//! builds the root; the sandbox side enters it once the root is built
-//! (`enter_made`). Making a network namespace is most of what a clone with
+//! builds the root; the sandbox side enters it once the root is built and
+//! the maker is gone (`enter_made`). Making a network namespace is most of what a clone with
 //! every namespace costs (~0.7 ms of ~1 ms here); this way it runs on
 //! another core, and outside the sandbox's PID namespace (the program
 //! stays PID 2). (The /etc/resolv.conf naming the helper's DNS forwarder is a
@@ -31,7 +31,7 @@ use crate::plan::helper::Ready;
 use crate::plan::network::{self as net, HelperKind, NetMode};
 use crate::plan::{Plan, Pos};
 use crate::sys;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// How long the helper gets to configure the network, in milliseconds.
 const READY_TIMEOUT_MS: u64 = 10_000;
@@ -52,7 +52,7 @@ impl Found {
 
 /// Whether the sandbox's new network namespace is made after the clone
 /// (see the module's doc): the launcher then does not read it before the
-/// go; the sandbox side reports its inode.
+/// go, and records the one it made.
 pub fn made_later(plan: &Plan, prep: &Found) -> bool {
     plan.namespaces.net
         && !prep.has_helper()
@@ -215,9 +215,15 @@ impl Maker {
     /// After the go: a child sharing our memory (we wait meanwhile, while
     /// the sandbox side builds its root) joins the sandbox's user namespace,
     /// makes the network namespace with lo up and sends it; or sends why
-    /// not, which the sandbox side reports.
-    pub fn make(self) {
+    /// not, which the sandbox side reports. Returns the namespace's inode,
+    /// for the record. Our end closes once the child is reaped: the
+    /// sandbox side waits for that end-of-file before it goes on, so the
+    /// child (our memory, in the sandbox's user namespace) is gone before
+    /// anything runs there.
+    pub fn make(self) -> Option<u64> {
         let Maker { userns, to } = self;
+        let inode = std::cell::Cell::new(None);
+        let sent = std::cell::Cell::new(false);
         let made = || -> Result<OwnedFd, String> {
             if let Some(user) = &userns {
                 sys::net::setns_user(user, "the sandbox's user namespace")
@@ -236,39 +242,60 @@ impl Maker {
             sys::net::open_ns("/proc/self/ns/net").map_err(|e| e.to_string())
         };
         let send = |made: Result<OwnedFd, String>| {
-            let _ = match made {
-                Ok(ns) => sys::net::send_fd(&to, &ns),
+            let done = match made {
+                Ok(ns) => {
+                    inode.set(
+                        nix::sys::stat::fstat(ns.as_raw_fd())
+                            .ok()
+                            .map(|st| st.st_ino),
+                    );
+                    sys::net::send_fd(&to, &ns)
+                }
                 Err(e) => sys::write_all(&to, e.as_bytes(), "<socketpair>"),
             };
+            sent.set(done.is_ok());
         };
         // (Single-threaded: the evaluation's thread has ended. The child
-        // only makes system calls and exits.)
-        match sys::spawn_sharing_memory(|| {
-            send(made());
-            sys::exit_now(0)
-        }) {
-            Ok(pid) => {
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        // only makes system calls and exits; the cells it sets are ours,
+        // as it shares our memory.)
+        let ended = sys::signal::with_stops_blocked(|| {
+            sys::spawn_sharing_memory(|| {
+                send(made());
+                sys::exit_now(0)
+            })
+            .map(|pid| nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None))
+        });
+        match ended {
+            _ if sent.get() => inode.get(),
+            Ok(status) => {
+                let why = format!("the process making it ended without a word ({status:?})");
+                let _ = sys::write_all(&to, why.as_bytes(), "<socketpair>");
+                None
             }
-            Err(e) => send(Err(e.to_string())),
+            Err(e) => {
+                let _ = sys::write_all(&to, e.to_string().as_bytes(), "<socketpair>");
+                None
+            }
         }
     }
 }
 
 /// Sandbox side, once the root is built: enters the network namespace the
-/// `Maker` sent (failing closed: without one the setup fails). Returns its
-/// inode, for the instance's record.
-pub fn enter_made(from: &OwnedFd) -> Result<u64, String> {
+/// `Maker` sent, once the maker is gone (failing closed: without one the
+/// setup fails).
+pub fn enter_made(from: OwnedFd) -> Result<(), String> {
     let fail = |why: String| format!("cannot create the sandbox's network namespace: {why}");
-    let ns = match sys::net::recv_fd_or_text(from).map_err(|e| fail(e.to_string()))? {
+    let ns = match sys::net::recv_fd_or_text(&from).map_err(|e| fail(e.to_string()))? {
         Ok(ns) => ns,
         Err(why) if why.is_empty() => return Err(fail("the launcher sent none".into())),
         Err(why) => return Err(fail(why)),
     };
-    sys::net::setns_net(&ns, "the sandbox's network namespace").map_err(|e| fail(e.to_string()))?;
-    let ns = std::fs::File::from(ns);
-    let meta = ns.metadata().map_err(|e| fail(e.to_string()))?;
-    Ok(std::os::unix::fs::MetadataExt::ino(&meta))
+    // End-of-file: the launcher closes its end once the maker is reaped.
+    let mut more = [0u8; 1];
+    if !matches!(nix::unistd::read(from.as_raw_fd(), &mut more), Ok(0)) {
+        return Err(fail("more than the namespace arrived".into()));
+    }
+    sys::net::setns_net(&ns, "the sandbox's network namespace").map_err(|e| fail(e.to_string()))
 }
 
 /// The helper's command line `moksha plan` shows: the one that would run

@@ -12,9 +12,6 @@ pub enum Message {
     Error(i32, String),
     /// A named phase finished after this many microseconds since clone.
     Phase(String, u64),
-    /// The inode of a namespace the sandbox side made after the clone (its
-    /// /proc name), for the instance's record.
-    Namespace(String, u64),
 }
 
 /// Writes one message; errors are ignored (the reader may be gone).
@@ -33,7 +30,6 @@ pub fn send_checked(fd: &OwnedFd, msg: &Message) -> bool {
             )
         }
         Message::Phase(name, us) => format!("P {us} {name}\n"),
-        Message::Namespace(name, inode) => format!("N {inode} {name}\n"),
     };
     crate::sys::write_all(fd, line.as_bytes(), "<report pipe>").is_ok()
 }
@@ -54,7 +50,6 @@ fn parse(line: &str) -> Option<Message> {
             serde_json::from_str(rest).ok()?,
         )),
         "P" => Some(Message::Phase(rest.to_string(), num.parse().ok()?)),
-        "N" => Some(Message::Namespace(rest.to_string(), num.parse().ok()?)),
         _ => None,
     }
 }
@@ -68,14 +63,12 @@ mod tests {
         let (r, w) = crate::sys::pipe().unwrap();
         send(&w, &Message::Error(127, "line one\nline \"two\"".into()));
         send(&w, &Message::Phase("mounts".into(), 1234));
-        send(&w, &Message::Namespace("net".into(), 4026532999));
         drop(w);
         assert_eq!(
             receive_all(r),
             vec![
                 Message::Error(127, "line one\nline \"two\"".into()),
-                Message::Phase("mounts".into(), 1234),
-                Message::Namespace("net".into(), 4026532999)
+                Message::Phase("mounts".into(), 1234)
             ]
         );
     }

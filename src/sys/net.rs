@@ -113,16 +113,27 @@ pub fn recv_fd_or_text(sock: &OwnedFd) -> Result<std::result::Result<OwnedFd, St
     )
     .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?;
     let got = msg.bytes;
+    let mut fds = Vec::new();
     for c in msg
         .cmsgs()
         .map_err(|e| SysError::new("recvmsg(SCM_RIGHTS)", e))?
     {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this descriptor for us.
-                return Ok(Ok(unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
+        if let ControlMessageOwned::ScmRights(received) = c {
+            // SAFETY: the kernel just installed these descriptors for us.
+            fds.extend(
+                received
+                    .into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
         }
+    }
+    // (The kernel dropped a descriptor it could not install, at the limit
+    // of open files; more than one, the others are closed here.)
+    if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+        return Err(SysError::new("recvmsg(SCM_RIGHTS): cut off", Errno::EMFILE));
+    }
+    if !fds.is_empty() {
+        return Ok(Ok(fds.swap_remove(0)));
     }
     let mut text = first[..got].to_vec();
     let mut rest = [0u8; 512];

@@ -19,6 +19,23 @@ pub fn restore_signals() {
         unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
 }
 
+/// Runs `f` with the terminal's stop signals (SIGTSTP, SIGTTIN, SIGTTOU)
+/// blocked, and a child it starts too: one that stopped while we wait for
+/// it could not be continued from the terminal. A stop that arrived
+/// meanwhile takes effect after.
+pub fn with_stops_blocked<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{sigprocmask, SigmaskHow};
+    let mut stops = SigSet::empty();
+    for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
+        stops.add(sig);
+    }
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&stops), Some(&mut old));
+    let out = f();
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    out
+}
+
 /// SIGPIPE back to its default action for a command that only prints:
 /// `moksha api | head` ends quietly, as other tools do, instead of
 /// panicking on the write that fails.

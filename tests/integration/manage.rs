@@ -193,10 +193,10 @@ both!(detach_ps_logs_enter_stop, |who| {
     assert!(row(who, &name).is_none(), "rm forgets it");
 });
 
-// The sandbox side makes its own network namespace after the clone (on a
-// thread, while it builds the root: launch/network.rs): the record still
-// names the namespace the program is in, not the one the clone started
-// in (the host's), and `moksha enter` lands there, with lo up.
+// The sandbox's network namespace is made after the clone, by a child of
+// the launcher while the sandbox side builds the root (launch/network.rs):
+// the record still names the namespace the program is in, not the one the
+// clone started in (the host's), and `moksha enter` lands there, lo up.
 both!(the_record_names_the_network_the_program_is_in, |who| {
     let name = unique("netns");
     let _dir = start(who, &name, SERVICE);
