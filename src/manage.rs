@@ -145,6 +145,8 @@ fn ps_in(dir: &Path, opts: PsOptions) -> i32 {
                 crate::text::line(&name),
                 crate::text::shown(reason)
             ),
+            // Not listed until it has a record.
+            Status::Starting => {}
         }
     }
     if opts.json {
@@ -249,6 +251,9 @@ fn running(dir: &Path, name: &str) -> Result<Record, String> {
             ended_text(ending)
         )),
         Status::Invalid(reason) => Err(format!("instance {name:?} cannot be used: {reason}")),
+        Status::Starting => Err(format!(
+            "instance {name:?} is still starting: try again in a moment"
+        )),
     }
 }
 
@@ -271,6 +276,9 @@ pub fn rm(names: &[String]) -> i32 {
             )),
             Status::Invalid(reason) => Err(format!(
                 "instance {name:?} is not removed: its lock is held but {reason}"
+            )),
+            Status::Starting => Err(format!(
+                "instance {name:?} is starting; stop it first with `moksha stop {name}`"
             )),
         });
         code = code.max(finish(removed.map(|()| 0)));

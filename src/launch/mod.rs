@@ -193,10 +193,14 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
             t0.elapsed()
         );
     }
-    // 8. The record `moksha ps/enter/stop` read: the resolved plan.
-    if failure.is_none() {
+    // 8. The record `moksha ps/enter/stop` read: the resolved plan. A
+    //    foreground sandbox nobody named gets it once it has run for a
+    //    moment (supervisor::RECORD_AFTER; `moksha ps` does not list it
+    //    before): a short command does not pay for it (~0.3 ms here).
+    let supervisor = child.pid;
+    let write_record = || {
         if let Some(c) = &claim {
-            let record = record_of(p, child.pid, namespaces, logs);
+            let record = record_of(p, supervisor, namespaces, logs);
             if let Err(e) = c.write_record(&record) {
                 eprintln!(
                     "moksha: warning: the instance will not show in `moksha ps`: {}",
@@ -204,9 +208,18 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
                 );
             }
         }
+    };
+    let mut record_later: Option<Box<dyn FnOnce() + '_>> = None;
+    if failure.is_none() {
+        if p.claim_optional {
+            record_later = Some(Box::new(write_record));
+        } else {
+            write_record();
+        }
         if plan.supervision.detach {
             // The supervisor holds the lock and the helpers' lifeline from
-            // here on; the launcher goes.
+            // here on; the launcher goes. (Its record is written.)
+            drop(record_later);
             println!("{}", p.name);
             child.release();
             placeholders.release();
@@ -221,7 +234,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    when an overlay's changes store must be free on return, or the
     //    placeholders it holds are to be removed).
     let reap = !stores.0.is_empty() || placeholders.any();
-    let (status, trace) = child.wait(relay, pipes.status.0, reap);
+    let (status, trace) = child.wait(relay, pipes.status.0, reap, record_later);
     // Trace mode: the denial log, with the paths missing inside checked
     // on the host (a path the host lacks too is not the profile's doing),
     // and what the D-Bus proxies refused (read before they stop).

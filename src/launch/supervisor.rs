@@ -156,6 +156,11 @@ fn whole_sandbox(program: Pid, own_pid_ns: bool, sig: Signal) {
 /// short command's whole run, so it costs those nothing.
 const SHED_AFTER: Duration = Duration::from_millis(200);
 
+/// How long a foreground sandbox nobody named runs before the launcher
+/// writes its instance record (`moksha ps` lists it from then on): a
+/// command that ends sooner does not pay for it.
+const RECORD_AFTER: Duration = Duration::from_millis(20);
+
 /// What the supervisor tells the launcher on the status pipe: 5 bytes,
 /// written at once (a pipe keeps them together).
 const EXITED: u8 = b'x';
@@ -263,16 +268,22 @@ fn wait_launcher(
     relay: Relay,
     status: OwnedFd,
     trace: &mut Option<Vec<u8>>,
+    mut later: Option<Box<dyn FnOnce() + '_>>,
 ) -> i32 {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let Ok(signals) = SignalFd::with_flags(&relay.waited(), SfdFlags::SFD_CLOEXEC) else {
+        if let Some(later) = later {
+            later();
+        }
         return wait_for(supervisor, relay);
     };
     let pid = Pid::from_raw(supervisor);
     let resume = || {
         let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
     };
-    let mut shed_at = Some(Instant::now() + SHED_AFTER);
+    let started = Instant::now();
+    let mut shed_at = Some(started + SHED_AFTER);
+    let mut later_at = later.is_some().then_some(started + RECORD_AFTER);
     loop {
         if let Some(Reaped::Exited(code, _)) = reap(pid) {
             // What it sent before it went (trace mode's tally) is still
@@ -289,10 +300,19 @@ fn wait_launcher(
             }
             return code;
         }
-        let until_shed = shed_at.map(|t| t.saturating_duration_since(Instant::now()));
-        let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], until_shed);
+        let next = later_at.into_iter().chain(shed_at).min();
+        let until = next.map(|t| t.saturating_duration_since(Instant::now()));
+        let ready = sys::poll_readable(&[signals.as_fd(), status.as_fd()], until);
         if !ready.contains(&true) {
-            if shed_at.take().is_some() {
+            let now = Instant::now();
+            if later_at.is_some_and(|t| t <= now) {
+                later_at = None;
+                if let Some(later) = later.take() {
+                    later();
+                }
+            }
+            if shed_at.is_some_and(|t| t <= now) {
+                shed_at = None;
                 sys::shed_idle_memory();
             }
             continue;
@@ -389,10 +409,18 @@ impl Child {
     /// lock) is gone then, so `moksha exec ... && moksha commit` works.
     /// Without, returns with the code, as bubblewrap does, and the PID
     /// namespace's teardown (~0.8 ms) is not waited for.
-    pub fn wait(mut self, relay: Relay, status: OwnedFd, reap: bool) -> (i32, Option<Vec<u8>>) {
+    /// `later` runs once the program has run for RECORD_AFTER (not at
+    /// all if it ends before).
+    pub fn wait(
+        mut self,
+        relay: Relay,
+        status: OwnedFd,
+        reap: bool,
+        later: Option<Box<dyn FnOnce() + '_>>,
+    ) -> (i32, Option<Vec<u8>>) {
         self.armed = false;
         let mut trace = None;
-        let code = wait_launcher(self.pid, relay, status, &mut trace);
+        let code = wait_launcher(self.pid, relay, status, &mut trace, later);
         if reap {
             let _ = waitpid(Pid::from_raw(self.pid), Some(WaitPidFlag::__WALL));
         }

@@ -280,6 +280,10 @@ pub enum Status {
     /// The files are unusable: corrupt, truncated, crafted or not matching
     /// the process they name. The reason says which.
     Invalid(String),
+    /// Its lock is held and it has no record yet: a launch still setting
+    /// up, or a foreground sandbox nobody named in its first moments (its
+    /// record is written once it has run for a while: launch/mod.rs).
+    Starting,
 }
 
 /// How an instance ended.
@@ -320,6 +324,7 @@ pub fn inspect(dir: &Path, name: &str) -> Status {
     let record = match record {
         Ok(r) => r,
         // A launch still starting has a held lock and no record yet.
+        Err(_) if !path(dir, name, "json").exists() => return Status::Starting,
         Err(e) => return Status::Invalid(e),
     };
     match verify(&record) {

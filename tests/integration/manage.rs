@@ -242,6 +242,54 @@ both!(the_record_names_the_network_the_program_is_in, |who| {
     );
 });
 
+// A foreground sandbox nobody named gets its record once it has run for a
+// moment (a short command does not pay for writing it): `moksha ps` says
+// nothing of it before, not even a warning, and lists it after; `enter`
+// works from then on.
+both!(
+    a_foreground_sandbox_nobody_named_shows_in_ps_once_it_runs,
+    |who| {
+        let dir = world_dir();
+        let path = write_profile(
+            dir.path(),
+            "fg.rhai",
+            "import \"base\" as base;\nlet s = sandbox(\"fg\");\nbase::minimal(s);\n\
+         s.exec([\"/bin/sh\", \"-c\", \"echo up > /tmp/up; sleep 30\"]);\n",
+        );
+        let mut launcher = moksha(who, &["exec", &path])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mine = |r: &serde_json::Value| r["profile"].as_str().is_some_and(|p| p == path);
+        let mut row = None;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while row.is_none() && Instant::now() < deadline {
+            let r = run(who, &["ps", "--json"]).expect_code(0);
+            assert_eq!(r.stderr, "", "ps says nothing of a sandbox still starting");
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+            row = rows.into_iter().find(mine);
+        }
+        let row = row.expect("ps lists the running foreground sandbox");
+        assert_eq!(row["status"], "running", "{row}");
+        let name = row["name"].as_str().unwrap().to_string();
+        assert!(name.starts_with("fg-"), "a generated name: {row}");
+        let e = run(who, &["enter", &name, "--", "cat", "/tmp/up"]).expect_code(0);
+        assert_eq!(e.stdout, "up\n", "{e:?}");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(launcher.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let status = launcher.wait().unwrap();
+        assert_eq!(status.code(), Some(143), "SIGTERM reached the program");
+        assert!(row_gone(who, &name), "its files are removed when it ends");
+    }
+);
+
+fn row_gone(who: Who, name: &str) -> bool {
+    !state_dir(who).join(format!("{name}.json")).exists()
+        && !state_dir(who).join(format!("{name}.lock")).exists()
+}
+
 both!(detached_helpers_end_with_the_sandbox, |who: Who| {
     // Helpers that cannot watch the sandbox themselves ("started", "file")
     // go with a detached sandbox too: their guard stops them when it ends,
