@@ -278,7 +278,7 @@ pub fn rm(names: &[String]) -> i32 {
                 "instance {name:?} is not removed: its lock is held but {reason}"
             )),
             Status::Starting => Err(format!(
-                "instance {name:?} is starting; stop it first with `moksha stop {name}`"
+                "instance {name:?} is starting; wait a moment, or end the moksha that runs it"
             )),
         });
         code = code.max(finish(removed.map(|()| 0)));

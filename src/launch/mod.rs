@@ -196,7 +196,10 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     // 8. The record `moksha ps/enter/stop` read: the resolved plan. A
     //    foreground sandbox nobody named gets it once it has run for a
     //    moment (supervisor::RECORD_AFTER; `moksha ps` does not list it
-    //    before): a short command does not pay for it (~0.3 ms here).
+    //    before): a short command does not pay for it (~0.3 ms here). Not
+    //    one that may outlive us (die_with_parent off): killed within that
+    //    moment, we would leave it running without a record, out of reach
+    //    of `moksha stop`.
     let supervisor = child.pid;
     let write_record = || {
         if let Some(c) = &claim {
@@ -211,7 +214,7 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     };
     let mut record_later: Option<Box<dyn FnOnce() + '_>> = None;
     if failure.is_none() {
-        if p.claim_optional {
+        if p.claim_optional && plan.supervision.die_with_parent {
             record_later = Some(Box::new(write_record));
         } else {
             write_record();

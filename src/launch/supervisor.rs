@@ -325,6 +325,11 @@ fn wait_launcher(
                 (5, EXITED) => return value,
                 (5, TRACE) => *trace = read_body(&status, &msg),
                 (5, STOPPED) => {
+                    // A stopped program is no short command: recorded
+                    // now, as it may stay stopped for long.
+                    if let Some(later) = later.take() {
+                        later();
+                    }
                     // The program's group is the supervisor's first child's.
                     let program = state::first_child(supervisor);
                     let sig = Signal::try_from(value).unwrap_or(Signal::SIGTSTP);
@@ -343,6 +348,9 @@ fn wait_launcher(
             // Ctrl-Z for a program without the terminal: the sandbox
             // stops, then we do, so the shell gets its prompt back.
             Ok(Signal::SIGTSTP) => {
+                if let Some(later) = later.take() {
+                    later();
+                }
                 let _ = nix::sys::signal::kill(pid, Signal::SIGTSTP);
                 stop_with(Signal::SIGTSTP, None, resume);
             }

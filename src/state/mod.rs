@@ -305,7 +305,7 @@ pub fn inspect(dir: &Path, name: &str) -> Status {
     };
     // No lock file: nothing can be running under this name.
     let Ok(lock) = open_private(&path(dir, name, "lock"), false, false) else {
-        return Status::Ended(record.ok(), killed);
+        return Status::Ended(record.ok().flatten(), killed);
     };
     // If we can take the lock, nobody holds it: the supervisor is gone.
     if sys::try_flock(&lock, false) {
@@ -319,12 +319,12 @@ pub fn inspect(dir: &Path, name: &str) -> Status {
         let at = code
             .and(lock.metadata().ok())
             .and_then(|m| u64::try_from(m.mtime()).ok());
-        return Status::Ended(record.ok(), Ending { code, at });
+        return Status::Ended(record.ok().flatten(), Ending { code, at });
     }
     let record = match record {
-        Ok(r) => r,
+        Ok(Some(r)) => r,
         // A launch still starting has a held lock and no record yet.
-        Err(_) if !path(dir, name, "json").exists() => return Status::Starting,
+        Ok(None) => return Status::Starting,
         Err(e) => return Status::Invalid(e),
     };
     match verify(&record) {
@@ -333,12 +333,15 @@ pub fn inspect(dir: &Path, name: &str) -> Status {
     }
 }
 
-fn read_record(dir: &Path, name: &str) -> Result<Record> {
+/// The record of `name`; `None` when there is none (no file of that name).
+fn read_record(dir: &Path, name: &str) -> Result<Option<Record>> {
     let p = path(dir, name, "json");
     let mut text = String::new();
-    open_private(&p, false, false)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|e| format!("{}: {e}", p.display()))?;
+    match open_private(&p, false, false).and_then(|mut f| f.read_to_string(&mut text)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", p.display())),
+        Ok(_) => {}
+    }
     let record: Record =
         serde_json::from_str(&text).map_err(|e| format!("{}: corrupt record: {e}", p.display()))?;
     if record.name != name {
@@ -348,7 +351,7 @@ fn read_record(dir: &Path, name: &str) -> Result<Record> {
             record.name
         ));
     }
-    Ok(record)
+    Ok(Some(record))
 }
 
 /// Checks that the record's processes are really this instance: same

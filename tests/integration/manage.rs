@@ -253,26 +253,16 @@ both!(
         let path = write_profile(
             dir.path(),
             "fg.rhai",
-            "import \"base\" as base;\nlet s = sandbox(\"fg\");\nbase::minimal(s);\n\
+            "import \"base\" as base;\nlet s = sandbox(\"fgstart\");\nbase::minimal(s);\n\
          s.exec([\"/bin/sh\", \"-c\", \"echo up > /tmp/up; sleep 30\"]);\n",
         );
         let mut launcher = moksha(who, &["exec", &path])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mine = |r: &serde_json::Value| r["profile"].as_str().is_some_and(|p| p == path);
-        let mut row = None;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while row.is_none() && Instant::now() < deadline {
-            let r = run(who, &["ps", "--json"]).expect_code(0);
-            assert_eq!(r.stderr, "", "ps says nothing of a sandbox still starting");
-            let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
-            row = rows.into_iter().find(mine);
-        }
-        let row = row.expect("ps lists the running foreground sandbox");
+        let row = listed_soon(who, &path, "fgstart-");
         assert_eq!(row["status"], "running", "{row}");
         let name = row["name"].as_str().unwrap().to_string();
-        assert!(name.starts_with("fg-"), "a generated name: {row}");
         let e = run(who, &["enter", &name, "--", "cat", "/tmp/up"]).expect_code(0);
         assert_eq!(e.stdout, "up\n", "{e:?}");
         let _ = nix::sys::signal::kill(
@@ -281,11 +271,78 @@ both!(
         );
         let status = launcher.wait().unwrap();
         assert_eq!(status.code(), Some(143), "SIGTERM reached the program");
-        assert!(row_gone(who, &name), "its files are removed when it ends");
+        assert!(files_gone(who, &name), "its files are removed when it ends");
     }
 );
 
-fn row_gone(who: Who, name: &str) -> bool {
+// Found in review: one that stops before that moment (a job stopped at
+// once) is recorded when it stops, not only once it runs again; and one
+// that may outlive its launcher (die_with_parent off) is recorded at once.
+both!(
+    a_stopped_or_lasting_sandbox_nobody_named_is_recorded_at_once,
+    |who| {
+        let dir = world_dir();
+        let stopped = write_profile(
+            dir.path(),
+            "st.rhai",
+            "import \"base\" as base;\nlet s = sandbox(\"fgstop\");\nbase::minimal(s);\n\
+         s.new_session(false);\n\
+         s.exec([\"/bin/sh\", \"-c\", \"kill -STOP $$; echo continued\"]);\n",
+        );
+        let launcher = moksha(who, &["exec", &stopped])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let row = listed_soon(who, &stopped, "fgstop-");
+        let pid = nix::unistd::Pid::from_raw(launcher.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        let out = launcher.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "continued\n", "{row}");
+        assert!(files_gone(who, row["name"].as_str().unwrap()));
+
+        let lasting = write_profile(
+            dir.path(),
+            "la.rhai",
+            "import \"base\" as base;\nlet s = sandbox(\"fglast\");\nbase::minimal(s);\n\
+         s.die_with_parent(false);\ns.exec([\"/bin/sleep\", \"30\"]);\n",
+        );
+        let mut launcher = moksha(who, &["exec", &lasting]).spawn().unwrap();
+        let started = Instant::now();
+        let row = listed_soon(who, &lasting, "fglast-");
+        let name = row["name"].as_str().unwrap().to_string();
+        // Killed right away, it leaves a sandbox moksha can still stop.
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        run(who, &["stop", &name, "--timeout", "1"]).expect_code(0);
+        run(who, &["rm", &name]).expect_code(0);
+    }
+);
+
+/// The `ps --json` row of the sandbox of `profile` once it is listed;
+/// `ps` says nothing meanwhile of an instance named `prefix`...
+fn listed_soon(who: Who, profile: &str, prefix: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = run(who, &["ps", "--json"]).expect_code(0);
+        // (Other tests' crafted records make ps speak of theirs.)
+        assert!(
+            !r.stderr.contains(prefix),
+            "ps says nothing of a sandbox still starting: {r:?}"
+        );
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+        if let Some(row) = rows.into_iter().find(|r| r["profile"] == profile) {
+            return row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ps lists the sandbox of {profile}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn files_gone(who: Who, name: &str) -> bool {
     !state_dir(who).join(format!("{name}.json")).exists()
         && !state_dir(who).join(format!("{name}.lock")).exists()
 }

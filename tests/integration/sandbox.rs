@@ -424,7 +424,13 @@ both!(sigterm_to_moksha_reaches_the_program, |who| {
 
 both!(sigkill_to_moksha_leaves_no_sandbox_process, |who| {
     let (mut child, _dir) = start_ready(who, "touch /out/ready; sleep 1000 & sleep 1000");
-    let inside = descendants(child.id());
+    // (The shell starts its sleeps just after the ready file: seen in CI.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut inside = descendants(child.id());
+    while inside.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        inside = descendants(child.id());
+    }
     assert!(
         inside.len() >= 3,
         "supervisor, shell and sleeps: {inside:?}"
