@@ -157,8 +157,8 @@ fn whole_sandbox(program: Pid, own_pid_ns: bool, sig: Signal) {
 const SHED_AFTER: Duration = Duration::from_millis(200);
 
 /// How long a foreground sandbox nobody named runs before the launcher
-/// writes its instance record (`moksha ps` lists it from then on): a
-/// command that ends sooner does not pay for it.
+/// writes its instance record (`moksha ps` lists it from then on; or as
+/// soon as it stops): a command that ends sooner does not pay for it.
 const RECORD_AFTER: Duration = Duration::from_millis(20);
 
 /// What the supervisor tells the launcher on the status pipe: 5 bytes,
