@@ -289,8 +289,13 @@ both!(
          s.new_session(false);\n\
          s.exec([\"/bin/sh\", \"-c\", \"kill -STOP $$; echo continued\"]);\n",
         );
+        // In a process group of its own in our session, so that its group
+        // is not orphaned: the kernel discards a stop signal to an orphaned
+        // one, and the launcher would not stop with its program (as in CI).
+        use std::os::unix::process::CommandExt;
         let launcher = moksha(who, &["exec", &stopped])
             .stdout(std::process::Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
         let row = listed_soon(who, &stopped, "fgstop-");
