@@ -500,7 +500,7 @@ fn apparmor_hint(setting: Option<&str>, root: bool) -> String {
 }
 
 /// The sandbox's namespaces by their /proc names and inodes (but for the
-/// network namespace made later, which the sandbox side reports).
+/// network namespace made later, which `network::Maker::make` gives).
 fn recorded_namespaces(child: libc::pid_t, net_later: bool) -> Vec<(String, u64)> {
     state::recorded()
         .filter(|ns| !(net_later && *ns == Namespace::Net))

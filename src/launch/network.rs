@@ -19,11 +19,13 @@
 //! clone leaves it out, and a short-lived child of the launcher (`Maker`)
 //! makes it, lo up, in the sandbox's user namespace while the sandbox side
 //! builds the root; the sandbox side enters it once the root is built and
-//! the maker is gone (`enter_made`). Making a network namespace is most of what a clone with
-//! every namespace costs (~0.7 ms of ~1 ms here); this way it runs on
-//! another core, and outside the sandbox's PID namespace (the program
-//! stays PID 2). (The /etc/resolv.conf naming the helper's DNS forwarder is a
-//! step of the resolved plan: prepare.rs.)
+//! the maker is gone (`enter_made`). Making a network namespace is most of
+//! what a clone with every namespace costs (~0.7 ms of ~1 ms here); this
+//! way it runs on another core, and outside the sandbox's PID namespace
+//! (the program stays PID 2).
+//!
+//! (The /etc/resolv.conf naming the helper's DNS forwarder is a step of the
+//! resolved plan: prepare.rs.)
 
 use super::helper::{Helpers, Spec, EXIT_FD, READY_FD};
 use super::net_helper;
@@ -180,9 +182,8 @@ pub fn start_helper(
     Ok(true)
 }
 
-/// Sandbox side, once the launcher has let it go on: a new network
-/// namespace gets its loopback interface up (pasta does it too; none does
-/// not otherwise).
+/// Sandbox side, once the root is built: a new network namespace gets its
+/// loopback interface up (pasta does it too; none does not otherwise).
 pub fn configure_inside(plan: &Plan, made_later: bool) -> Result<(), String> {
     // (Made later, it came with lo up.)
     if !plan.namespaces.net || made_later {

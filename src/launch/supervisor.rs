@@ -417,8 +417,8 @@ impl Child {
     /// lock) is gone then, so `moksha exec ... && moksha commit` works.
     /// Without, returns with the code, as bubblewrap does, and the PID
     /// namespace's teardown (~0.8 ms) is not waited for.
-    /// `later` runs once the program has run for RECORD_AFTER (not at
-    /// all if it ends before).
+    /// `later` runs once the program has run for RECORD_AFTER, or when it
+    /// stops first (not at all if it ends before).
     pub fn wait(
         mut self,
         relay: Relay,
