@@ -224,12 +224,7 @@ impl Maker {
     pub fn make(self) -> Option<u64> {
         let Maker { userns, to } = self;
         let inode = std::cell::Cell::new(None);
-        let sent = std::cell::Cell::new(false);
         let made = || -> Result<OwnedFd, String> {
-            if let Some(user) = &userns {
-                sys::net::setns_user(user, "the sandbox's user namespace")
-                    .map_err(|e| e.to_string())?;
-            }
             sys::unshare(&[crate::plan::Namespace::Net]).map_err(|e| match e.errno {
                 nix::errno::Errno::ENOSPC => e
                     .hint(
@@ -240,45 +235,65 @@ impl Maker {
                 _ => e.to_string(),
             })?;
             sys::net::link_up("lo").map_err(|e| format!("cannot bring lo up: {e}"))?;
-            sys::net::open_ns("/proc/self/ns/net").map_err(|e| e.to_string())
+            let ns = sys::net::open_ns("/proc/self/ns/net").map_err(|e| e.to_string())?;
+            inode.set(
+                nix::sys::stat::fstat(ns.as_raw_fd())
+                    .ok()
+                    .map(|st| st.st_ino),
+            );
+            Ok(ns)
         };
-        let send = |made: Result<OwnedFd, String>| {
-            let done = match made {
-                Ok(ns) => {
-                    inode.set(
-                        nix::sys::stat::fstat(ns.as_raw_fd())
-                            .ok()
-                            .map(|st| st.st_ino),
-                    );
-                    sys::net::send_fd(&to, &ns)
-                }
-                Err(e) => sys::write_all(&to, e.as_bytes(), "<socketpair>"),
-            };
-            sent.set(done.is_ok());
-        };
-        // (Single-threaded: the evaluation's thread has ended. The child
-        // only makes system calls and exits; the cells it sets are ours,
-        // as it shares our memory.)
-        let ended = sys::signal::with_stops_blocked(|| {
-            sys::spawn_sharing_memory(|| {
-                send(made());
-                sys::exit_now(0)
-            })
-            .map(|pid| nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None))
-        });
-        match ended {
-            _ if sent.get() => inode.get(),
-            Ok(status) => {
-                let why = format!("the process making it ended without a word ({status:?})");
-                let _ = sys::write_all(&to, why.as_bytes(), "<socketpair>");
-                None
-            }
-            Err(e) => {
-                let _ = sys::write_all(&to, e.to_string().as_bytes(), "<socketpair>");
-                None
-            }
-        }
+        // (Single-threaded: the evaluation's thread has ended.)
+        send_made_in(userns.as_ref(), &to, made)
+            .then(|| inode.get())
+            .flatten()
     }
+}
+
+/// Runs `make` in a child that shares our memory (we wait meanwhile) and
+/// first joins the sandbox's user namespace `userns`, where given; sends
+/// the descriptor it made over `to` (SCM_RIGHTS), or why there is none
+/// (text, read with `sys::net::recv_fd_or_text`), and reaps the child.
+/// Says whether the descriptor was sent. The caller must be
+/// single-threaded; `make` only makes system calls (what it sets in our
+/// memory, we see).
+pub fn send_made_in(
+    userns: Option<&OwnedFd>,
+    to: &OwnedFd,
+    make: impl FnOnce() -> Result<OwnedFd, String>,
+) -> bool {
+    // What the child sent: Some(true) the descriptor, Some(false) why not.
+    let sent = std::cell::Cell::new(None);
+    let send = |made: Result<OwnedFd, String>| {
+        let done = match &made {
+            Ok(fd) => sys::net::send_fd(to, fd),
+            Err(e) => sys::write_all(to, e.as_bytes(), "<socketpair>"),
+        };
+        sent.set(done.is_ok().then_some(made.is_ok()));
+    };
+    let made = || -> Result<OwnedFd, String> {
+        if let Some(user) = userns {
+            sys::net::setns_user(user, "the sandbox's user namespace")
+                .map_err(|e| e.to_string())?;
+        }
+        make()
+    };
+    // A stop while we wait in the vfork would stop the child, with nobody
+    // to continue it.
+    let ended = sys::signal::with_stops_blocked(|| {
+        sys::spawn_sharing_memory(|| {
+            send(made());
+            sys::exit_now(0)
+        })
+        .map(|pid| nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None))
+    });
+    let why = match ended {
+        _ if sent.get().is_some() => return sent.get() == Some(true),
+        Ok(status) => format!("the process making it ended without a word ({status:?})"),
+        Err(e) => e.to_string(),
+    };
+    let _ = sys::write_all(to, why.as_bytes(), "<socketpair>");
+    false
 }
 
 /// Sandbox side, once the root is built: enters the network namespace the

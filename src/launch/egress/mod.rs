@@ -244,50 +244,22 @@ fn listen_inside(pid: &str, userns: bool) -> Result<std::net::TcpListener, Strin
     let user = if userns { Some(open("user")?) } else { None };
     let net = open("net")?;
     let (ours, theirs) = sys::net::socketpair().map_err(|e| e.to_string())?;
-    // (Single-threaded: no thread has started yet. The child only makes
-    // system calls and exits.)
-    match sys::fork().map_err(|e| e.to_string())? {
-        None => {
-            drop(ours);
-            let code = match inside(user.as_ref(), &net, &theirs) {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = sys::write_all(&theirs, e.as_bytes(), "<socketpair>");
-                    1
-                }
-            };
-            sys::exit_now(code)
-        }
-        Some(child) => {
-            drop(theirs);
-            let got = sys::net::recv_fd_or_text(&ours);
-            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
-            match got {
-                Ok(Ok(fd)) => Ok(std::net::TcpListener::from(fd)),
-                Ok(Err(said)) if !said.is_empty() => {
-                    Err(format!("inside the sandbox's network namespace: {said}"))
-                }
-                Ok(Err(_)) => Err(format!(
-                    "no listening socket from inside the sandbox ({status:?})"
-                )),
-                Err(e) => Err(format!(
-                    "no listening socket from inside the sandbox ({e}; {status:?})"
-                )),
-            }
-        }
+    // In the child: join, lo up, listen. (Single-threaded: no thread has
+    // started yet.)
+    let listen = || -> Result<OwnedFd, String> {
+        sys::net::setns_net(&net, "the sandbox's network namespace").map_err(|e| e.to_string())?;
+        sys::net::link_up("lo").map_err(|e| e.to_string())?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", PORT))
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{PORT}: {e}"))?;
+        Ok(listener.into())
+    };
+    super::network::send_made_in(user.as_ref(), &theirs, listen);
+    drop(theirs);
+    match sys::net::recv_fd_or_text(&ours) {
+        Ok(Ok(fd)) => Ok(std::net::TcpListener::from(fd)),
+        Ok(Err(said)) => Err(format!("inside the sandbox's network namespace: {said}")),
+        Err(e) => Err(format!("no listening socket from inside the sandbox ({e})")),
     }
-}
-
-/// In the child: join, lo up, listen, send.
-fn inside(user: Option<&OwnedFd>, net: &OwnedFd, to: &OwnedFd) -> Result<(), String> {
-    if let Some(user) = user {
-        sys::net::setns_user(user, "the sandbox's user namespace").map_err(|e| e.to_string())?;
-    }
-    sys::net::setns_net(net, "the sandbox's network namespace").map_err(|e| e.to_string())?;
-    sys::net::link_up("lo").map_err(|e| e.to_string())?;
-    let listener = std::net::TcpListener::bind(("127.0.0.1", PORT))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{PORT}: {e}"))?;
-    sys::net::send_fd(to, &listener).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
