@@ -860,15 +860,17 @@ struct Started {
     privileged: bool,
 }
 
-/// The supervisor's privilege given up before the program starts:
-/// every capability, no_new_privs, and the parent-death signal again.
+/// The supervisor's privilege given up (before the program starts, or
+/// right after a forked one did): every capability, no_new_privs, and the
+/// parent-death signal again. Each is tried; the first failure is said.
 fn drop_privilege(plan: &Plan) -> Result<(), SetupError> {
-    sys::caps::restrict_to(&[])?;
-    sys::set_no_new_privs()?;
-    if plan.supervision.die_with_parent {
-        sys::set_pdeathsig(libc::SIGKILL)?;
-    }
-    Ok(())
+    let caps = sys::caps::restrict_to(&[]);
+    let nnp = sys::set_no_new_privs();
+    let pdeath = match plan.supervision.die_with_parent {
+        true => sys::set_pdeathsig(libc::SIGKILL),
+        false => Ok(()),
+    };
+    caps.and(nnp).and(pdeath).map_err(SetupError::from)
 }
 
 #[cfg(test)]

@@ -467,11 +467,7 @@ pub fn become_supervisor(
     let taken = handoff.and_then(|h| super::tracer::take(plan, program, &h).map_err(report).ok());
     // (Given up already when the program shared our memory.)
     if privileged {
-        let _ = sys::caps::restrict_to(&[]);
-        let _ = sys::set_no_new_privs();
-        if plan.supervision.die_with_parent {
-            let _ = sys::set_pdeathsig(libc::SIGKILL);
-        }
+        let _ = super::drop_privilege(plan);
     }
     if let Err(e) = confine::supervisor(taken.is_some()) {
         eprintln!("moksha: the supervisor runs unfiltered: {e}");
