@@ -9,10 +9,10 @@ fn main() {
             .collect();
         std::process::exit(moksha::launch::egress::main(&args));
     }
-    // One malloc arena for every thread: moksha's threads are short-lived
-    // (the profile's evaluation above all), and glibc grows a thread
-    // arena's heap one mprotect per page (78 calls in `moksha plan demo`),
-    // where the main arena's brk grows 128 KiB at a time.
+    // One malloc arena for every thread: moksha's threads are few and
+    // short-lived (the egress proxy's relays, trace mode's listener), and
+    // glibc grows a thread arena's heap one mprotect per page, where the
+    // main arena's brk grows 128 KiB at a time.
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only sets an allocator parameter, before any thread.
     unsafe {

@@ -243,7 +243,7 @@ impl Maker {
             );
             Ok(ns)
         };
-        // (Single-threaded: the evaluation's thread has ended.)
+        // (Single-threaded: the evaluation ran on this thread.)
         send_made_in(userns.as_ref(), &to, made)
             .then(|| inode.get())
             .flatten()

@@ -46,7 +46,7 @@ fn test_files(root: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(found)
 }
 
-/// Runs one test file on a thread of its own (the evaluation stack size).
+/// Runs one test file on a stack of the evaluation's size (`script::on_own_stack`).
 fn run_file(
     file: &Path,
     libraries: &Libraries,
@@ -73,15 +73,7 @@ fn run_file(
         libraries: Some(libraries.clone()),
         ..Default::default()
     };
-    let libraries = libraries.clone();
-    let worker = std::thread::Builder::new()
-        .name("moksha-test".into())
-        .stack_size(script::limits::STACK_BYTES)
-        .spawn(move || run_here(&source, dir, libraries));
-    match worker {
-        Ok(w) => w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-        Err(e) => Err(format!("cannot start the thread that runs the test: {e}")),
-    }
+    script::on_own_stack(|| run_here(&source, dir, libraries.clone()))
 }
 
 fn run_here(

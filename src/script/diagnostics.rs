@@ -7,7 +7,7 @@ use crate::plan::{Pos, ValidationError};
 use rhai::EvalAltResult;
 use std::fmt::Write;
 
-/// Plain data (no Rhai values), so it can leave the evaluation thread.
+/// Plain data (no Rhai values), so it can outlive the evaluation's engine.
 #[derive(Debug, Clone)]
 pub enum ProfileError {
     /// The script failed to compile or run.

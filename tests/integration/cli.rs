@@ -202,6 +202,53 @@ fn deep_recursion() {
     );
 }
 
+/// A profile evaluates on a stack of its own: one nested as deep as the
+/// limits allow evaluates under a small `ulimit -s` as anywhere (the debug
+/// build needs more than 2 MiB for it on the caller's stack), and one
+/// nested deeper stops at the call limit there too, with the message.
+#[test]
+fn how_deep_a_profile_nests_does_not_depend_on_the_callers_stack() {
+    use std::os::unix::process::CommandExt;
+    let dir = world_dir();
+    let deep = |n: usize| {
+        format!(
+            "fn f(n) {{ if n == 0 {{ 0 }} else {{ 1 + f(n - 1) }} }}\n{START}f({n});\n\
+             s.exec([\"/bin/true\"]);\n"
+        )
+    };
+    let small_stack = |path: &str| {
+        let mut cmd = moksha(Who::Root, &["check", path]);
+        // SAFETY: getrlimit and setrlimit are async-signal-safe; run in the
+        // child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // 512 KiB: what the debug build's command line parsing needs.
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_STACK, &mut limit);
+                limit.rlim_cur = limit.rlim_max.min(512 << 10);
+                match libc::setrlimit(libc::RLIMIT_STACK, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        Run::from(cmd.output().unwrap())
+    };
+    let deepest = write_profile(dir.path(), "deepest.rhai", &deep(47));
+    let r = small_stack(&deepest).expect_code(0);
+    assert!(r.stdout.contains("deepest.rhai: ok"), "{}", r.stdout);
+    let deeper = write_profile(dir.path(), "deeper.rhai", &deep(48));
+    let r = small_stack(&deeper).expect_code(1);
+    assert!(
+        headline(&r.stderr).contains("function calls nested deeper than"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn huge_string() {
     // Doubling towards 100 MB: stopped at the string size limit.
