@@ -591,7 +591,7 @@ fn names(list: &[&str]) -> String {
 
 fn on_this_arch(name: &str) -> bool {
     crate::policy::bpf::Arch::native()
-        .map(|a| a.abi().table().iter().any(|(n, _)| *n == name))
+        .map(|a| a.abi().number(name).is_some())
         .unwrap_or(true)
 }
 

@@ -642,14 +642,14 @@ mod tests {
             .unwrap();
         let p = compile(&pol, Arch::X86_64).unwrap();
         assert!(p.len() > 300, "big enough to need trampolines: {}", p.len());
-        for (name, n) in syscalls::X86_64 {
+        for (name, n) in syscalls::X86_64.iter() {
             let t = pol.treatment(name);
             let want = if t.tests.is_empty() {
                 ret_value(t.action)
             } else {
                 continue;
             };
-            assert_eq!(run(&p, X86, *n, [0; 6]), want, "{name}");
+            assert_eq!(run(&p, X86, n, [0; 6]), want, "{name}");
         }
         assert_eq!(run(&p, X86, 5000, [0; 6]), EPERM);
     }

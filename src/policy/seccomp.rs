@@ -308,15 +308,32 @@ pub enum Abi {
     Aarch64,
 }
 
+/// A syscall table of policy/syscalls.rs: the names, separated by spaces,
+/// and their numbers in the same order. Plain data: as a slice of
+/// `(&str, u32)` it was 37 KB of pointers that every moksha process
+/// relocated, so copied, at its start, and held while the sandbox ran.
+pub struct Table {
+    pub names: &'static str,
+    pub numbers: &'static [u16],
+}
+
+impl Table {
+    /// Names and numbers.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u32)> {
+        let (names, numbers) = (self.names, self.numbers);
+        names.split(' ').zip(numbers.iter().map(|&n| u32::from(n)))
+    }
+}
+
 impl Abi {
     /// Names and numbers (x32's without the x32 bit).
-    pub fn table(self) -> &'static [(&'static str, u32)] {
+    pub fn table(self) -> &'static Table {
         use super::syscalls::*;
         match self {
-            Abi::X86_64 => X86_64,
-            Abi::I386 => I386,
-            Abi::X32 => X32,
-            Abi::Aarch64 => AARCH64,
+            Abi::X86_64 => &X86_64,
+            Abi::I386 => &I386,
+            Abi::X32 => &X32,
+            Abi::Aarch64 => &AARCH64,
         }
     }
 
@@ -330,7 +347,7 @@ impl Abi {
         type Index = HashMap<&'static str, u32, BuildHasherDefault<Fnv>>;
         static INDEX: [OnceLock<Index>; 4] = [const { OnceLock::new() }; 4];
         INDEX[self as usize]
-            .get_or_init(|| self.table().iter().copied().collect())
+            .get_or_init(|| self.table().iter().collect())
             .get(name)
             .copied()
     }
@@ -362,17 +379,14 @@ impl std::hash::Hasher for Fnv {
 
 /// Whether `name` is a syscall on any architecture moksha knows.
 pub fn is_syscall(name: &str) -> bool {
-    use super::syscalls::*;
-    [X86_64, I386, X32, AARCH64]
-        .iter()
-        .any(|t| t.iter().any(|(n, _)| *n == name))
+    all_names().any(|n| n == name)
 }
 
 fn all_names() -> impl Iterator<Item = &'static str> {
     use super::syscalls::*;
-    [X86_64, I386, X32, AARCH64]
+    [&X86_64, &I386, &X32, &AARCH64]
         .into_iter()
-        .flat_map(|t| t.iter().map(|(n, _)| *n))
+        .flat_map(|t| t.iter().map(|(n, _)| n))
 }
 
 /// The syscalls a name stands for: a group's members, or the syscall itself.
@@ -784,6 +798,25 @@ mod tests {
             assert_eq!(t.tests.len(), 1, "{name}");
         }
         p.check().unwrap();
+    }
+
+    #[test]
+    fn each_table_pairs_every_name_with_a_number() {
+        for abi in [Abi::X86_64, Abi::I386, Abi::X32, Abi::Aarch64] {
+            let t = abi.table();
+            let names: Vec<&str> = t.names.split(' ').collect();
+            assert_eq!(names.len(), t.numbers.len(), "{abi:?}");
+            let mut seen = std::collections::HashSet::new();
+            for n in &names {
+                assert!(!n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+                assert!(seen.insert(n), "{abi:?}: {n} twice");
+            }
+        }
+        assert_eq!(Abi::X86_64.number("read"), Some(0));
+        assert_eq!(Abi::X86_64.number("file_setattr"), Some(469));
+        assert_eq!(Abi::I386.number("socketcall"), Some(102));
+        assert_eq!(Abi::X32.number("ioctl"), Some(514));
+        assert_eq!(Abi::Aarch64.number("openat"), Some(56));
     }
 
     #[test]

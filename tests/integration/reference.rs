@@ -161,7 +161,7 @@ fn rules(p: &Seccomp) -> String {
             },
             _ => Cube { mask: 0, value: 0 },
         };
-        for (name, _) in abi.table() {
+        for (name, _) in abi.table().iter() {
             let t = p.treatment_on(abi, name);
             let args: BTreeSet<u8> = t.tests.iter().map(|(c, _)| c.arg).collect();
             assert!(args.len() <= 1, "{name}: tests on several arguments");
@@ -282,9 +282,9 @@ fn compare(p: &Seccomp) -> Vec<String> {
             _ => (bpf::AUDIT_ARCH_X86_64, 0),
         };
         let table = abi.table();
-        let max = table.iter().map(|(_, n)| *n).max().unwrap();
+        let max = table.iter().map(|(_, n)| n).max().unwrap();
         for nr in (0..max + 20).chain([1000, 0x3fff_ffff]) {
-            let name = table.iter().find(|(_, n)| *n == nr).map(|(n, _)| *n);
+            let name = table.iter().find(|(_, n)| *n == nr).map(|(n, _)| n);
             let skip = |n: &str| skipped.contains(&(scmp_abi(abi).to_string(), n.to_string()));
             // libseccomp 2.5 compares only the low 32 bits of x32
             // arguments, but the kernel gives an x32 filter the whole
