@@ -10,7 +10,7 @@ fn main() {
         std::process::exit(moksha::launch::egress::main(&args));
     }
     // One malloc arena for every thread: moksha's threads are few and
-    // short-lived (the egress proxy's relays, trace mode's listener), and
+    // short-lived (trace mode's listener, a writer to git's input), and
     // glibc grows a thread arena's heap one mprotect per page, where the
     // main arena's brk grows 128 KiB at a time.
     #[cfg(target_env = "gnu")]

@@ -73,7 +73,7 @@ fn run_file(
         libraries: Some(libraries.clone()),
         ..Default::default()
     };
-    script::on_own_stack(|| run_here(&source, dir, libraries.clone()))
+    script::on_own_stack(|| run_here(&source, dir, libraries.clone()))?
 }
 
 fn run_here(

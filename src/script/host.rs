@@ -132,10 +132,40 @@ pub mod glob_limits {
 }
 
 thread_local! {
-    /// Entries read and time spent by the globs of the evaluation on this
-    /// thread (each evaluation runs on a thread of its own).
+    /// Entries read and time spent by the globs of the evaluation running
+    /// on this thread (`with_own_glob_budget`).
     static GLOB_SPENT: std::cell::Cell<(u64, std::time::Duration)> =
         const { std::cell::Cell::new((0, std::time::Duration::ZERO)) };
+}
+
+/// Runs an evaluation with a glob budget of its own: none of it spent at
+/// the start, and the caller's as it was after (an evaluation inside
+/// another, `plan_of` in a policy test, neither uses nor leaves the outer
+/// one's). Several evaluations run one after another in one process
+/// (`moksha check a b c`, `moksha test`, a library's review of its
+/// effects): without this, a profile's globs would leave less to the next.
+pub fn with_own_glob_budget<R>(f: impl FnOnce() -> R) -> R {
+    let outer = GLOB_SPENT.replace((0, std::time::Duration::ZERO));
+    struct Restore((u64, std::time::Duration));
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GLOB_SPENT.set(self.0);
+        }
+    }
+    let _restore = Restore(outer);
+    f()
+}
+
+/// What the globs of this thread's evaluation have spent (for tests).
+#[cfg(test)]
+pub fn glob_spent() -> (u64, std::time::Duration) {
+    GLOB_SPENT.get()
+}
+
+/// Sets what the globs of this thread's evaluation have spent (for tests).
+#[cfg(test)]
+pub fn set_glob_spent(spent: (u64, std::time::Duration)) {
+    GLOB_SPENT.set(spent)
 }
 
 /// Paths matching a shell glob, sorted. More than `limit` matches, or a

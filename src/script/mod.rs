@@ -41,7 +41,7 @@ pub mod limits {
     pub const MODULES: usize = 64;
     pub const VARIABLES: usize = 1_024;
     pub const FUNCTIONS: usize = 1_024;
-    /// The stack of the thread profiles are evaluated on. Rhai recurses on
+    /// The stack profiles are evaluated on (`on_own_stack`). Rhai recurses on
     /// the native stack; at the limits above a debug build needs several
     /// MiB, more than a test thread (2 MiB) or a small `ulimit -s` gives, so
     /// evaluation gets its own stack of a known size (reserved, not used).
@@ -178,17 +178,30 @@ pub fn evaluate_with(
     flags: &overrides::Overrides,
 ) -> Result<(Plan, Timings), ProfileError> {
     on_own_stack(|| evaluate_here(profile, args, flags).map_err(|e| e.naming_flag(flags)))
+        .map_err(ProfileError::Plain)?
 }
 
-/// Runs `f` on a fresh stack of `limits::STACK_BYTES` (mapped, and
-/// unmapped after; a panic passes through), on the calling thread. Rhai
+/// Runs the evaluation `f` on a fresh stack of `limits::STACK_BYTES`
+/// (mapped, and unmapped after; a panic passes through), on the calling
+/// thread, with a glob budget of its own (`host::with_own_glob_budget`,
+/// which a thread of its own gave before). Rhai
 /// recurses on the native stack, and at the limits a debug build needs
 /// more than a test thread or a small `ulimit -s` gives. A thread with
 /// that stack did the same, but starting it on the other core and joining
 /// it made `moksha plan` 0.5 ms slower (4.1–4.4 against 3.65 ms, perf
 /// stat) and `moksha exec` ~0.17 ms (bench/compare.py, 1000 rounds).
-pub fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
-    stacker::grow(limits::STACK_BYTES, f)
+/// Fails, with what to do, when no such stack can be mapped.
+pub fn on_own_stack<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    crate::sys::can_map_stack(limits::STACK_BYTES).map_err(|e| {
+        format!(
+            "cannot map the {} MiB stack profiles are evaluated on: {e} (is `ulimit -v` \
+             set lower than that?)",
+            limits::STACK_BYTES >> 20
+        )
+    })?;
+    Ok(host::with_own_glob_budget(|| {
+        stacker::grow(limits::STACK_BYTES, f)
+    }))
 }
 
 /// `evaluate` on the calling thread.

@@ -407,6 +407,35 @@ pub fn dup_onto(fd: &OwnedFd, target: RawFd) -> Result<()> {
     .map(drop)
 }
 
+/// Whether a stack of `bytes` can be mapped, read-write, now: mapped and
+/// unmapped again, as the `stacker` crate maps one (which asserts, so a
+/// refusal there would be a panic). Fails under a small `ulimit -v` or
+/// strict overcommit.
+pub fn can_map_stack(bytes: usize) -> Result<()> {
+    // SAFETY: a new private anonymous mapping; nothing else refers to it,
+    // and it is unmapped before returning.
+    unsafe {
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if at == libc::MAP_FAILED {
+            return Err(SysError::new("mmap(stack)", Errno::last()));
+        }
+        let rw = libc::mprotect(at, bytes, libc::PROT_READ | libc::PROT_WRITE);
+        let errno = Errno::last();
+        libc::munmap(at, bytes);
+        match rw {
+            0 => Ok(()),
+            _ => Err(SysError::new("mprotect(stack, read-write)", errno)),
+        }
+    }
+}
+
 /// Lets go of memory a waiting process keeps but no longer uses: the
 /// mapped pages of its code and constants (every PT_LOAD segment that is
 /// not writable, of moksha and of each library: never written, so the page

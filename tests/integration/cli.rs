@@ -202,13 +202,36 @@ fn deep_recursion() {
     );
 }
 
+/// `moksha check PATH` with the soft limit on `resource` set to `bytes`
+/// (or the hard limit, if lower).
+fn check_with_limit(path: &str, resource: libc::__rlimit_resource_t, bytes: u64) -> Run {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = moksha(Who::Root, &["check", path]);
+    // SAFETY: getrlimit and setrlimit are async-signal-safe; run in the
+    // child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(resource, &mut limit);
+            limit.rlim_cur = limit.rlim_max.min(bytes);
+            match libc::setrlimit(resource, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    Run::from(cmd.output().unwrap())
+}
+
 /// A profile evaluates on a stack of its own: one nested as deep as the
 /// limits allow evaluates under a small `ulimit -s` as anywhere (the debug
 /// build needs more than 2 MiB for it on the caller's stack), and one
 /// nested deeper stops at the call limit there too, with the message.
 #[test]
 fn how_deep_a_profile_nests_does_not_depend_on_the_callers_stack() {
-    use std::os::unix::process::CommandExt;
     let dir = world_dir();
     let deep = |n: usize| {
         format!(
@@ -216,27 +239,8 @@ fn how_deep_a_profile_nests_does_not_depend_on_the_callers_stack() {
              s.exec([\"/bin/true\"]);\n"
         )
     };
-    let small_stack = |path: &str| {
-        let mut cmd = moksha(Who::Root, &["check", path]);
-        // SAFETY: getrlimit and setrlimit are async-signal-safe; run in the
-        // child before exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                // 512 KiB: what the debug build's command line parsing needs.
-                let mut limit = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::getrlimit(libc::RLIMIT_STACK, &mut limit);
-                limit.rlim_cur = limit.rlim_max.min(512 << 10);
-                match libc::setrlimit(libc::RLIMIT_STACK, &limit) {
-                    0 => Ok(()),
-                    _ => Err(std::io::Error::last_os_error()),
-                }
-            });
-        }
-        Run::from(cmd.output().unwrap())
-    };
+    // 512 KiB: what the debug build's command line parsing needs.
+    let small_stack = |path: &str| check_with_limit(path, libc::RLIMIT_STACK, 512 << 10);
     let deepest = write_profile(dir.path(), "deepest.rhai", &deep(47));
     let r = small_stack(&deepest).expect_code(0);
     assert!(r.stdout.contains("deepest.rhai: ok"), "{}", r.stdout);
@@ -247,6 +251,35 @@ fn how_deep_a_profile_nests_does_not_depend_on_the_callers_stack() {
         "{}",
         r.stderr
     );
+}
+
+/// Without room for the evaluation's stack (a small `ulimit -v`), the
+/// profile fails with what to do, never a panic; with room, it evaluates.
+#[test]
+fn no_room_for_the_evaluations_stack_is_said() {
+    let dir = world_dir();
+    let path = write_profile(
+        dir.path(),
+        "p.rhai",
+        &format!("{START}s.exec([\"/bin/true\"]);\n"),
+    );
+    let mut said = 0;
+    for mib in (32..=256).step_by(16) {
+        let r = check_with_limit(&path, libc::RLIMIT_AS, mib << 20);
+        assert!(!r.stderr.contains("panicked"), "{mib} MiB: {}", r.stderr);
+        if r.stderr
+            .contains("cannot map the 64 MiB stack profiles are evaluated on")
+        {
+            assert_eq!(r.code, 1, "{mib} MiB: {}", r.stderr);
+            assert!(r.stderr.contains("ulimit -v"), "{}", r.stderr);
+            said += 1;
+        }
+    }
+    assert!(
+        said > 0,
+        "no limit between 32 and 256 MiB left too little room"
+    );
+    check_with_limit(&path, libc::RLIMIT_AS, 256 << 20).expect_code(0);
 }
 
 #[test]

@@ -268,3 +268,20 @@ fn recursive_globs_are_refused_at_their_line() {
 fn an_unused_import_of_a_missing_module_is_still_an_error() {
     fails_at("{ import \"no_such_module\" as m; }", 10, "not found");
 }
+
+/// Each evaluation has its glob budget to itself: what earlier ones in the
+/// same process spent (`moksha check a b c`, `moksha test`) is not taken
+/// from it, and what it spends is not left to the caller's.
+#[test]
+fn each_evaluation_has_a_glob_budget_of_its_own() {
+    use crate::script::host::{glob_limits, glob_spent, set_glob_spent};
+    let spent = (glob_limits::ENTRIES, std::time::Duration::ZERO);
+    set_glob_spent(spent);
+    let plan = eval_args(&wrap("let n = glob(\"/*\").len();"), &[]);
+    assert!(plan.is_ok(), "{plan:?}");
+    assert_eq!(glob_spent(), spent);
+    // Without an evaluation of its own, the spent budget refuses the glob.
+    let refused = crate::script::host::glob("/*", 100);
+    assert!(refused.is_err_and(|e| e.contains("directory entries")));
+    set_glob_spent((0, std::time::Duration::ZERO));
+}
