@@ -7,8 +7,11 @@ change: build the binary before and after it, then
     bench/compare.py /tmp/moksha-before target/release/moksha
     BENCH_ROOTLESS=1 bench/compare.py /tmp/moksha-before target/release/moksha
 
-prints the median wall time of each and its ratio to bwrap's in the same
-run. BENCH_RUNS (default 300) rounds after 20 warm-up rounds; rootless runs
+prints the median wall time of each, its ratio to bwrap's median, and the
+median of the per-round ratios (each binary against bwrap in the same
+round: what drift between rounds moves least). The order of the commands
+rotates from round to round, so that none always runs first or right after
+bwrap. BENCH_RUNS (default 300) rounds after 20 warm-up rounds; rootless runs
 as uid 65534 through setpriv (the workload file must be readable by it).
 BENCH_PROFILE=bench/secure.rhai measures the workload with moksha's default
 seccomp filter and landlock instead (against the same bwrap line).
@@ -42,9 +45,12 @@ def main():
     runs = int(os.environ.get("BENCH_RUNS", "300"))
     times = [[] for _ in commands]
     for round_ in range(runs + 20):
-        for i, cmd in enumerate(commands):
+        order = list(range(len(commands)))
+        shift = round_ % len(order)
+        for i in order[shift:] + order[:shift]:
             start = time.perf_counter()
-            code = subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            code = subprocess.call(commands[i], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
             took = (time.perf_counter() - start) * 1000
             if code != 0:
                 sys.exit(f"{names[i]} failed with status {code}")
@@ -52,10 +58,11 @@ def main():
                 times[i].append(took)
     bwrap = statistics.median(times[-1])
     who = "rootless (uid 65534)" if rootless else "root"
-    print(f"{who}, {runs} rounds, medians:")
+    print(f"{who}, {runs} rounds, medians (and the median of the per-round ratios):")
     for name, t in zip(names, times):
         m = statistics.median(t)
-        print(f"  {m:6.2f} ms  {m / bwrap:4.2f}x bwrap  {name}")
+        per_round = statistics.median(a / b for a, b in zip(t, times[-1]))
+        print(f"  {m:6.2f} ms  {m / bwrap:4.2f}x bwrap  ({per_round:4.2f}x)  {name}")
 
 
 if __name__ == "__main__":
