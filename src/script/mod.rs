@@ -184,13 +184,13 @@ pub fn evaluate_with(
 /// Runs the evaluation `f` on a fresh stack of `limits::STACK_BYTES`
 /// (mapped, and unmapped after; a panic passes through), on the calling
 /// thread, with a glob budget of its own (`host::with_own_glob_budget`,
-/// which a thread of its own gave before). Rhai
-/// recurses on the native stack, and at the limits a debug build needs
-/// more than a test thread or a small `ulimit -s` gives. A thread with
-/// that stack did the same, but starting it on the other core and joining
-/// it made `moksha plan` 0.5 ms slower (4.1–4.4 against 3.65 ms, perf
-/// stat) and `moksha exec` ~0.17 ms (bench/compare.py, 1000 rounds).
-/// Fails, with what to do, when no such stack can be mapped.
+/// which a thread of its own gave before). Rhai recurses on the native
+/// stack, and at the limits a debug build needs more than a test thread or
+/// a small `ulimit -s` gives. A thread with that stack did the same, but
+/// starting it on the other core and joining it made `moksha plan` 0.5 ms
+/// slower (4.1–4.4 against 3.65 ms, perf stat) and `moksha exec` 0.17–0.35
+/// ms (bench/compare.py). Fails, with what to do, when no such stack can
+/// be mapped.
 pub fn on_own_stack<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     crate::sys::can_map_stack(limits::STACK_BYTES).map_err(|e| {
         format!(
