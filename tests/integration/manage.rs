@@ -607,6 +607,51 @@ fn another_user_cannot_see_enter_stop_or_read_logs() {
     run(owner, &["stop", &name, "--timeout", "2"]).expect_code(0);
 }
 
+// An instance still starting (its lock held, no record yet: a foreground
+// sandbox nobody named in its first 20 ms) is followed by `logs -f` until
+// its lock goes, not left at once. The lock is held by flock here, so the
+// instance stays "starting" as long as the test needs.
+both!(logs_follow_an_instance_that_is_still_starting, |who| {
+    let dir = state_dir(who);
+    run(who, &["ps"]).expect_code(0);
+    let name = unique("starting");
+    let lock = dir.join(format!("{name}.lock"));
+    let net = dir.join(format!("{name}.net"));
+    std::fs::write(&net, "allow example.org:443\n").unwrap();
+    std::os::unix::fs::chown(&net, Some(who.uid()), Some(who.uid())).unwrap();
+    let mut holder = as_user(who, "flock");
+    holder.arg(&lock).args(["sleep", "30"]);
+    let mut holder = holder.spawn().unwrap();
+    eventually("the lock file exists", || lock.exists());
+    let mut follow = moksha(who, &["logs", &name, "--net", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "logs -f left an instance that is starting"
+    );
+    // flock and its child, sleep, which holds the lock too.
+    let started = Instant::now();
+    for pid in tree(holder.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    holder.wait().unwrap();
+    let out = follow.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "logs -f went on after the lock went"
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("allow example.org:443"));
+    let _ = std::fs::remove_file(&net);
+    let _ = std::fs::remove_file(&lock);
+});
+
 both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
     let dir = state_dir(who);
     // Make sure the directory exists with the right owner.
