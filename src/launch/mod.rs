@@ -200,15 +200,16 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    one that may outlive us (die_with_parent off): killed within that
     //    moment, we would leave it running without a record, out of reach
     //    of `moksha stop`.
+    //    Why a record could not be written: said at once, or, for one
+    //    written later, once the sandbox has ended (not in the middle of
+    //    the program's output).
     let supervisor = child.pid;
+    let unrecorded = std::cell::RefCell::new(None::<String>);
     let write_record = || {
         if let Some(c) = &claim {
             let record = record_of(p, supervisor, namespaces, logs);
             if let Err(e) = c.write_record(&record) {
-                eprintln!(
-                    "moksha: warning: the instance will not show in `moksha ps`: {}",
-                    crate::text::shown(&e)
-                );
+                *unrecorded.borrow_mut() = Some(crate::text::shown(&e).to_string());
             }
         }
     };
@@ -218,6 +219,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
             record_later = Some(Box::new(write_record));
         } else {
             write_record();
+            if let Some(e) = unrecorded.take() {
+                eprintln!("moksha: warning: the instance will not show in `moksha ps`: {e}");
+            }
         }
         if plan.supervision.detach {
             // The supervisor holds the lock and the helpers' lifeline from
@@ -238,6 +242,9 @@ fn launch(p: &Prepared, timings: bool, t0: Instant) -> Result<(i32, Traced), Set
     //    placeholders it holds are to be removed).
     let reap = !stores.0.is_empty() || placeholders.any();
     let (status, trace) = child.wait(relay, pipes.status.0, reap, record_later);
+    if let Some(e) = unrecorded.take() {
+        eprintln!("moksha: warning: the sandbox did not show in `moksha ps` while it ran: {e}");
+    }
     // Trace mode: the denial log, with the paths missing inside checked
     // on the host (a path the host lacks too is not the profile's doing),
     // and what the D-Bus proxies refused (read before they stop).

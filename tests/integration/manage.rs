@@ -275,6 +275,74 @@ both!(
     }
 );
 
+// When the record of a foreground sandbox nobody named cannot be written
+// (its moment comes while the state directory refuses it), the warning
+// comes once the sandbox has ended, after the program's output, not in the
+// middle of it. Rootless: root writes in a read-only directory.
+#[test]
+fn a_record_written_later_that_fails_is_said_after_the_output() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    let who = Who::Nobody;
+    let dir = world_dir();
+    let path = write_profile(
+        dir.path(),
+        "late.rhai",
+        "import \"base\" as base;\nlet s = sandbox(\"late\");\nbase::minimal(s);\n\
+         s.exec([\"/bin/sh\", \"-c\", \"echo first; sleep 0.3; echo second\"]);\n",
+    );
+    let runtime = tempfile::Builder::new()
+        .prefix("moksha-rt-")
+        .tempdir()
+        .unwrap();
+    std::os::unix::fs::chown(runtime.path(), Some(who.uid()), Some(who.uid())).unwrap();
+    std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = runtime.path().join("moksha");
+    // The record is written 20 ms after the program starts: the state
+    // directory is made read-only once the lock exists, which can come
+    // too late on a busy machine (then the record is there, and we try
+    // again).
+    for _ in 0..5 {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let write2: OwnedFd = write.try_clone().unwrap();
+        let mut launcher = moksha(who, &["exec", &path])
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::from(write2))
+            .spawn()
+            .unwrap();
+        let locked = || {
+            std::fs::read_dir(&state).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !locked() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let status = launcher.wait().unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+        drop(launcher);
+        let mut out = String::new();
+        std::fs::File::from(read).read_to_string(&mut out).unwrap();
+        assert_eq!(status.code(), Some(0), "{out}");
+        let Some(warned) = out.find("did not show in `moksha ps` while it ran") else {
+            assert!(!out.contains("warning"), "{out}");
+            continue;
+        };
+        let second = out.find("second").expect(&out);
+        assert!(out.find("first").unwrap() < second, "{out}");
+        assert!(
+            second < warned,
+            "the warning came before the program's output ended:\n{out}"
+        );
+        return;
+    }
+    panic!("in 5 tries, the record was always written before the state directory became read-only");
+}
+
 // Found in review: one that stops before that moment (a job stopped at
 // once) is recorded when it stops, not only once it runs again; and one
 // that may outlive its launcher (die_with_parent off) is recorded at once.
