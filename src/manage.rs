@@ -333,7 +333,7 @@ fn logs_of(name: &str, follow: bool, net: bool) -> Result<i32, String> {
     loop {
         copy_new(&mut out, &mut std::io::stdout());
         copy_new(&mut err, &mut std::io::stderr());
-        if !follow || !still_running(&dir, name) {
+        if !follow || !followed(&dir, name) {
             // One last read: output written just before the end.
             copy_new(&mut out, &mut std::io::stdout());
             copy_new(&mut err, &mut std::io::stderr());
@@ -365,7 +365,7 @@ fn net_log(dir: &Path, name: &str, follow: bool) -> Result<i32, String> {
     }
     loop {
         copy_new(&mut log, &mut std::io::stdout());
-        if !follow || !still_running(dir, name) {
+        if !follow || !followed(dir, name) {
             copy_new(&mut log, &mut std::io::stdout());
             return Ok(0);
         }
@@ -373,11 +373,11 @@ fn net_log(dir: &Path, name: &str, follow: bool) -> Result<i32, String> {
     }
 }
 
-/// Whether `logs -f` goes on following: the instance runs, or is starting
-/// (its lock held, its record not yet written: a foreground sandbox
-/// nobody named is recorded after its first 20 ms, and its egress proxy
-/// logs from the first connection on).
-fn still_running(dir: &Path, name: &str) -> bool {
+/// Whether `logs -f` goes on following: the instance runs, or its lock is
+/// held without a record (a foreground sandbox nobody named is recorded
+/// after its first 20 ms, and its egress proxy logs from the first
+/// connection on; or its record could not be written at all).
+fn followed(dir: &Path, name: &str) -> bool {
     matches!(
         state::inspect(dir, name),
         Status::Running(_) | Status::Starting

@@ -291,19 +291,22 @@ fn a_record_written_later_that_fails_is_said_after_the_output() {
         "import \"base\" as base;\nlet s = sandbox(\"late\");\nbase::minimal(s);\n\
          s.exec([\"/bin/sh\", \"-c\", \"echo first; sleep 0.3; echo second\"]);\n",
     );
-    let runtime = tempfile::Builder::new()
-        .prefix("moksha-rt-")
-        .tempdir()
-        .unwrap();
-    std::os::unix::fs::chown(runtime.path(), Some(who.uid()), Some(who.uid())).unwrap();
-    std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let state = runtime.path().join("moksha");
     // The record is written 20 ms after the program starts: the state
     // directory is made read-only once the lock exists, which can come
     // too late on a busy machine (then the record is there, and we try
-    // again).
+    // again, in a state directory of its own: the missed try's lock and
+    // record stay behind in the read-only one).
     for _ in 0..5 {
-        let (read, write) = nix::unistd::pipe().unwrap();
+        let runtime = tempfile::Builder::new()
+            .prefix("moksha-rt-")
+            .tempdir()
+            .unwrap();
+        std::os::unix::fs::chown(runtime.path(), Some(who.uid()), Some(who.uid())).unwrap();
+        std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let state = runtime.path().join("moksha");
+        // Close-on-exec: other tests' children, started meanwhile, must
+        // not hold its write end open.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let write2: OwnedFd = write.try_clone().unwrap();
         let mut launcher = moksha(who, &["exec", &path])
             .env("XDG_RUNTIME_DIR", runtime.path())
@@ -685,40 +688,68 @@ both!(logs_follow_an_instance_that_is_still_starting, |who| {
     let name = unique("starting");
     let lock = dir.join(format!("{name}.lock"));
     let net = dir.join(format!("{name}.net"));
+    // Whatever happens, the processes are killed and the files removed.
+    let mut left = Leftovers {
+        children: Vec::new(),
+        files: vec![net.clone(), lock.clone()],
+    };
     std::fs::write(&net, "allow example.org:443\n").unwrap();
     std::os::unix::fs::chown(&net, Some(who.uid()), Some(who.uid())).unwrap();
     let mut holder = as_user(who, "flock");
     holder.arg(&lock).args(["sleep", "30"]);
-    let mut holder = holder.spawn().unwrap();
+    left.children.push(holder.spawn().unwrap());
     eventually("the lock file exists", || lock.exists());
-    let mut follow = moksha(who, &["logs", &name, "--net", "-f"])
+    let follow = moksha(who, &["logs", &name, "--net", "-f"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    left.children.push(follow);
     std::thread::sleep(Duration::from_millis(700));
     assert!(
-        follow.try_wait().unwrap().is_none(),
+        left.children[1].try_wait().unwrap().is_none(),
         "logs -f left an instance that is starting"
     );
     // flock and its child, sleep, which holds the lock too.
     let started = Instant::now();
-    for pid in tree(holder.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    holder.wait().unwrap();
-    let out = follow.wait_with_output().unwrap();
+    let mut holder = left.children.remove(0);
+    kill_tree(&mut holder);
+    let out = left.children.remove(0).wait_with_output().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "logs -f went on after the lock went"
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("allow example.org:443"));
-    let _ = std::fs::remove_file(&net);
-    let _ = std::fs::remove_file(&lock);
 });
+
+/// What a test started and made, killed and removed when it is dropped
+/// (also when an assertion fails).
+struct Leftovers {
+    children: Vec<std::process::Child>,
+    files: Vec<PathBuf>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            kill_tree(child);
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// SIGKILL to `child` and everything below it, then `child` reaped.
+fn kill_tree(child: &mut std::process::Child) {
+    for pid in tree(child.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.wait();
+}
 
 both!(corrupt_truncated_and_crafted_records_are_ignored, |who| {
     let dir = state_dir(who);
