@@ -284,6 +284,12 @@ fn wait_launcher(
     let started = Instant::now();
     let mut shed_at = Some(started + SHED_AFTER);
     let mut later_at = later.is_some().then_some(started + RECORD_AFTER);
+    // `later`, once: at its time, or sooner when the program stops.
+    let mut run_later = || {
+        if let Some(later) = later.take() {
+            later();
+        }
+    };
     loop {
         if let Some(Reaped::Exited(code, _)) = reap(pid) {
             // What it sent before it went (trace mode's tally) is still
@@ -307,9 +313,7 @@ fn wait_launcher(
             let now = Instant::now();
             if later_at.is_some_and(|t| t <= now) {
                 later_at = None;
-                if let Some(later) = later.take() {
-                    later();
-                }
+                run_later();
             }
             if shed_at.is_some_and(|t| t <= now) {
                 shed_at = None;
@@ -327,9 +331,7 @@ fn wait_launcher(
                 (5, STOPPED) => {
                     // A stopped program is no short command: recorded
                     // now, as it may stay stopped for long.
-                    if let Some(later) = later.take() {
-                        later();
-                    }
+                    run_later();
                     // The program's group is the supervisor's first child's.
                     let program = state::first_child(supervisor);
                     let sig = Signal::try_from(value).unwrap_or(Signal::SIGTSTP);
@@ -348,9 +350,7 @@ fn wait_launcher(
             // Ctrl-Z for a program without the terminal: the sandbox
             // stops, then we do, so the shell gets its prompt back.
             Ok(Signal::SIGTSTP) => {
-                if let Some(later) = later.take() {
-                    later();
-                }
+                run_later();
                 let _ = nix::sys::signal::kill(pid, Signal::SIGTSTP);
                 stop_with(Signal::SIGTSTP, None, resume);
             }
