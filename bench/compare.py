@@ -4,8 +4,10 @@ alternation (round-robin, so load changes hit every one alike), on the
 strict workload (bench/workload.rhai running /bin/true). For measuring a
 change: build the binary before and after it, then
 
-    bench/compare.py /tmp/moksha-before target/release/moksha
-    BENCH_ROOTLESS=1 bench/compare.py /tmp/moksha-before target/release/moksha
+    bench/compare.py /tmp/moksha-before target/x86_64-unknown-linux-gnu/release/moksha
+    BENCH_ROOTLESS=1 bench/compare.py /tmp/moksha-before target/x86_64-unknown-linux-gnu/release/moksha
+
+(cargo builds for the host tuple, .cargo/config.toml: `rustc -vV` names it.)
 
 prints the median wall time of each, its ratio to bwrap's median, and the
 median of the per-round ratios (each binary against bwrap in the same

@@ -25,7 +25,7 @@ Environment (all optional):
   BENCH_JSON=FILE        also write every figure as JSON to FILE
   BENCH_MEMORY=1,20      sandboxes at once for the held-memory rows (empty: none)
   BENCH_RETRIES=3        times a failed run is tried again (counted, reported)
-  MOKSHA=target/release/moksha
+  MOKSHA=target/<host tuple>/release/moksha (bench/startup.sh finds it)
 """
 
 import json
@@ -57,7 +57,7 @@ BENCH_UID = int(os.environ.get("BENCH_UID", "65534"))
 USERS = os.environ.get("BENCH_USERS", "root,rootless").split(",")
 TOOLS = os.environ.get("BENCH_TOOLS", "moksha,bwrap,firejail,unshare,plain").split(",")
 WORKLOADS = os.environ.get("BENCH_WORKLOADS", "startup,loop").split(",")
-MOKSHA = os.environ.get("MOKSHA", os.path.join(REPO, "target/release/moksha"))
+MOKSHA = os.environ.get("MOKSHA") or sys.exit("bench/startup.py: set MOKSHA to the binary (bench/startup.sh does)")
 RUN_TIMEOUT = 120
 # A run that fails (exit status not 0) is retried this many times; retries
 # are counted and reported, failed attempts are not part of the figures.

@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-moksha=${MOKSHA:-target/release/moksha}
+# cargo builds for the host tuple (.cargo/config.toml): target/<tuple>/release.
+moksha=${MOKSHA:-target/$(rustc -vV | sed -n 's/^host: //p')/release/moksha}
 if [[ ! -x $moksha ]]; then
     echo "bench: $moksha not found; building it (cargo build --release)" >&2
     cargo build --release

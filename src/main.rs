@@ -1,4 +1,6 @@
 fn main() {
+    // Before any name is looked up, the egress proxy's host names included.
+    moksha::sys::nss::builtin_modules_only();
     // moksha's own helper (the egress proxy), started by moksha beside a
     // sandbox: not a command of the command line.
     // (args_os: the command line may hold any bytes; the helper's are moksha's.)

@@ -10,6 +10,7 @@ pub mod limits;
 mod mount;
 pub mod net;
 pub mod notify;
+pub mod nss;
 mod pidfd;
 mod process;
 mod resolve;

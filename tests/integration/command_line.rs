@@ -405,3 +405,39 @@ both!(host_queries_keep_paths_that_are_not_utf8, |who: Who| {
     want.extend_from_slice(b"|latin-1 file\n");
     assert_eq!(out.stdout, want);
 });
+
+#[test]
+fn a_user_missing_from_etc_passwd_is_named_by_the_environment() {
+    // A uid that /etc/passwd lacks, as a directory service's user (LDAP,
+    // sssd, systemd-homed) is: the lookup falls through files to the next
+    // module nsswitch.conf names (this machine's lists systemd), which a
+    // statically linked glibc used to load and crash in (SIGSEGV). moksha
+    // asks only the built-in modules (src/sys/nss.rs), so the name is
+    // $USER, the home $HOME, and without $HOME the root.
+    let who = Who::Other(54329);
+    let dir = world_dir();
+    let profile = write_profile(
+        dir.path(),
+        "who.rhai",
+        "let s = sandbox(\"t\");\n\
+         if user_name() != env(\"WANT_USER\") || home_dir() != env(\"WANT_HOME\") {\n\
+             throw `user_name() ${user_name()}, home_dir() ${home_dir()}`;\n\
+         }\n\
+         s.exec([\"/bin/true\"]);\n",
+    );
+    let named = moksha(who, &["plan", &profile])
+        .env("USER", "dora")
+        .env("HOME", "/srv/dora")
+        .env("WANT_USER", "dora")
+        .env("WANT_HOME", "/srv/dora")
+        .output()
+        .unwrap();
+    Run::from(named).expect_code(0);
+    let bare = moksha(who, &["plan", &profile])
+        .env_remove("HOME")
+        .env("WANT_USER", "54329")
+        .env("WANT_HOME", "/")
+        .output()
+        .unwrap();
+    Run::from(bare).expect_code(0);
+}
