@@ -10,7 +10,7 @@ then the same request in the tunnel). The difference of the means is what
 the proxy adds per connection (its decision, the connection out, the
 relay, and the CONNECT round trip itself); medians are printed beside the
 means, as a busy machine's scheduling shows in the means. The same client code runs both ways, so Python's own cost cancels.
-Set MOKSHA to the binary to measure (cargo's, target/<host tuple>/release/moksha).
+Set MOKSHA to the binary to measure (default cargo's, target/<host tuple>/release/moksha).
 """
 import os
 import socket
@@ -20,7 +20,10 @@ import tempfile
 import threading
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-MOKSHA = os.environ.get("MOKSHA") or sys.exit("bench/egress.py: set MOKSHA to the binary to measure")
+# cargo builds for the host tuple (.cargo/config.toml): target/<tuple>/release.
+MOKSHA = os.environ.get("MOKSHA") or os.path.join(
+    "target", subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True)
+    .stdout.split("host: ")[1].split()[0], "release", "moksha")
 
 CLIENT = r'''
 import socket, sys, time

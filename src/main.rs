@@ -1,5 +1,5 @@
 fn main() {
-    // Before any name is looked up, the egress proxy's host names included.
+    // Done already by a constructor; called here so that it is linked in.
     moksha::sys::nss::builtin_modules_only();
     // moksha's own helper (the egress proxy), started by moksha beside a
     // sandbox: not a command of the command line.

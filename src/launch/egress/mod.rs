@@ -189,7 +189,7 @@ fn setup(args: &Args) -> Result<(std::net::TcpListener, Option<std::fs::File>), 
 /// root it becomes the host's nobody, every capability goes, and it is
 /// not dumpable; landlock leaves it the filesystem read-only (the
 /// resolver's files) and TCP connections only to the ports the rules
-/// allow, binding none; moksha's default seccomp filter comes last. (Its
+/// allow and DNS's, binding none; moksha's default seccomp filter comes last. (Its
 /// threads start after this, under all of it.)
 fn confine_self(rules: &Egress) -> Result<(), String> {
     use crate::policy::landlock::{self as ll, FsRule};
@@ -202,16 +202,8 @@ fn confine_self(rules: &Egress) -> Result<(), String> {
         .map_err(|f| format!("cannot drop capabilities: {}", f.errno))?;
     sys::set_dumpable(false).map_err(|e| e.to_string())?;
     sys::no_new_privs_raw().map_err(|e| format!("no_new_privs: {e}"))?;
-    let mut ports: Vec<u16> = rules
-        .rules
-        .iter()
-        .filter(|r| r.op.action == crate::plan::egress::Action::Allow)
-        .flat_map(|r| r.op.ports.clone().unwrap_or_default())
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
     let settings = ll::Landlock {
-        connect_tcp: Some(ports),
+        connect_tcp: Some(connect_ports(rules)),
         bind_tcp: Some(Vec::new()),
         scope_abstract_unix: true,
         scope_signals: true,
@@ -233,6 +225,24 @@ fn confine_self(rules: &Egress) -> Result<(), String> {
         .install()
         .map_err(|e| format!("seccomp: {e}"))
 }
+
+/// The TCP ports the proxy may connect to: those the allow rules name, and
+/// DNS's. glibc's resolver (moksha asks it only through /etc/resolv.conf,
+/// `sys::nss`) asks again over TCP when an answer was too long for UDP.
+fn connect_ports(rules: &Egress) -> Vec<u16> {
+    let mut ports: Vec<u16> = rules
+        .rules
+        .iter()
+        .filter(|r| r.op.action == crate::plan::egress::Action::Allow)
+        .flat_map(|r| r.op.ports.clone().unwrap_or_default())
+        .chain([DNS_PORT])
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+const DNS_PORT: u16 = 53;
 
 /// The listening socket, made in the sandbox's network namespace by a
 /// child that joins it (the proxy itself stays in the host's).
@@ -275,6 +285,13 @@ mod tests {
         assert!(a(&["--pid", "x", "--rules", "{}"]).is_err());
         assert!(a(&["--pid", "1", "--rules", "[]"]).is_err());
         assert!(a(&["--pid", "1", "--rules", "{}", "--what"]).is_err());
+        let rules: Egress = serde_json::from_str(
+            r#"{"rules": [{"action": "allow", "host": {"kind": "name", "value": "a.test"},
+                "ports": [443, 80, 443], "reason": null,
+                "at": {"file": "p.rhai", "line": 1, "col": 1}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(connect_ports(&rules), vec![53, 80, 443]);
         let env = proxy_env();
         assert!(env.contains(&("HTTPS_PROXY", "http://127.0.0.1:3128".into())));
         assert!(env.contains(&("all_proxy", "socks5h://127.0.0.1:3128".into())));
