@@ -446,11 +446,8 @@ pub fn can_map_stack(bytes: usize) -> Result<()> {
 ///
 /// The segments are gathered and the heap trimmed first, and the pages
 /// dropped last, in one loop: code that runs after the drop faults its
-/// pages back, 64 KiB or a large folio around each fault, and walking the
-/// program headers and trimming after it faulted theirs. Each idle process
-/// now takes 10 code faults after it instead of 13-14 (page cache fresh
-/// from disk), and a sandbox holds 2408 KiB of RSS instead of 2920, 1730 of
-/// Pss instead of 1922 (bench/startup.py's memory rows, rootless, 1).
+/// pages back (fault-around maps a whole window, or folio, each time), so
+/// as little as may runs after it (README "Performance" has the figures).
 pub fn shed_idle_memory() {
     /// Up to `SEGMENTS` whole-page ranges gathered; any beyond are dropped
     /// at once (a binary with many libraries).
@@ -478,6 +475,9 @@ pub fn shed_idle_memory() {
         };
         // The vDSO is the kernel's own mapping: left alone.
         if name.starts_with(b"linux-vdso") || name.starts_with(b"linux-gate") {
+            return 0;
+        }
+        if info.dlpi_phdr.is_null() {
             return 0;
         }
         // SAFETY: as above.
@@ -523,7 +523,10 @@ pub fn shed_idle_memory() {
 /// never-written file mapping of this process (shed_idle_memory).
 fn drop_file_pages(start: usize, len: usize) {
     // SAFETY: MADV_DONTNEED on such a mapping only drops its page table
-    // entries; the contents come back from the file unchanged.
+    // entries; the contents come back from the file unchanged. A range
+    // gathered before is still that mapping: moksha never unloads an
+    // object (no dlclose; glibc keeps NSS modules loaded), so nothing else
+    // can have been mapped there since.
     unsafe {
         libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
     }
