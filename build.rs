@@ -40,11 +40,84 @@ fn table(out: &mut String, konst: &str, files: &[(String, String)]) {
     out.push_str("];\n");
 }
 
+/// Lays the binary's functions out in link/order.txt's order (written by
+/// link/order, which says why): those a launch runs sit together, and the
+/// launcher's and the supervisor's waits in a few pages of their own; the
+/// launcher maps a third as much of the binary's code. GNU ld has no such
+/// option, so only where rustc links with its own LLD: release builds for
+/// x86_64-unknown-linux-gnu by a rustc that ships it (rustup's, from 1.90,
+/// where it is the default; a distribution's may be built without), with
+/// no other linker chosen. `MOKSHA_NO_FUNCTION_ORDER=1` turns it off. A
+/// name the file lists and the binary lacks is skipped.
+fn order_functions() {
+    for var in [
+        "MOKSHA_NO_FUNCTION_ORDER",
+        "RUSTC_LINKER",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let linker_chosen = std::env::var_os("RUSTC_LINKER").is_some()
+        || var("CARGO_ENCODED_RUSTFLAGS").split('\x1f').any(|flag| {
+            ["linker", "link-self-contained", "fuse-ld"]
+                .iter()
+                .any(|f| flag.contains(f))
+        });
+    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/order.txt");
+    if var("TARGET") != "x86_64-unknown-linux-gnu"
+        || var("PROFILE") != "release"
+        || linker_chosen
+        || !var("MOKSHA_NO_FUNCTION_ORDER").is_empty()
+        || !rustc_links_with_its_lld()
+        || !order.is_file()
+    {
+        return;
+    }
+    println!("cargo:rerun-if-changed={}", order.display());
+    for arg in [
+        format!("--symbol-ordering-file={}", order.display()),
+        "--no-warn-symbol-ordering".into(),
+    ] {
+        // -Xlinker: a path with a comma would split under -Wl.
+        println!("cargo:rustc-link-arg-bins=-Xlinker");
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+}
+
+/// Whether rustc is 1.90 or newer and ships the LLD it then links
+/// x86_64-unknown-linux-gnu with (`gcc-ld/ld.lld` in its sysroot).
+fn rustc_links_with_its_lld() -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let ask = |arg: &str| {
+        std::process::Command::new(&rustc)
+            .arg(arg)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let minor = ask("--version").and_then(|v| {
+        let version = v.split_whitespace().nth(1)?.to_string();
+        let mut parts = version.split('.');
+        (parts.next()? == "1").then_some(())?;
+        parts.next()?.parse::<u32>().ok()
+    });
+    let host = std::env::var("HOST").unwrap_or_default();
+    let lld = ask("--print=sysroot").map(|root| {
+        Path::new(&root)
+            .join(format!("lib/rustlib/{host}/bin/gcc-ld/ld.lld"))
+            .is_file()
+    });
+    minor.is_some_and(|m| m >= 90) && lld == Some(true)
+}
+
 fn main() {
     // Relative relocations packed (DT_RELR, glibc >= 2.36 and binutils >=
     // 2.38; older ones ignore the flag): the loader applies ~14,000 of them
     // at every start. Binaries only: proc macros and tests link as before.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    order_functions();
     let out_dir = std::env::var("OUT_DIR").unwrap();
     let mut out = String::new();
     let stdlib = rhai_files("stdlib");

@@ -23,4 +23,6 @@ done
 if [[ -n $(find src stdlib Cargo.toml -newer "$moksha" -print -quit 2>/dev/null) ]]; then
     echo "bench: note: sources are newer than $moksha; run cargo build --release to measure them" >&2
 fi
+# A function order that no longer matches the code shows here (see link/order).
+python3 link/order --check "$moksha" >&2 || echo "bench: more than a tenth of link/order.txt is missing (or the check failed): the layout is stale; link/order rewrites it" >&2
 MOKSHA=$moksha exec python3 bench/startup.py "$@"
