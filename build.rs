@@ -44,34 +44,35 @@ fn table(out: &mut String, konst: &str, files: &[(String, String)]) {
 /// link/order, which says why): those a launch runs sit together, and the
 /// launcher's and the supervisor's waits in a few pages of their own; the
 /// launcher maps a third as much of the binary's code. GNU ld has no such
-/// option, so only where rustc links with its own LLD: release builds for
-/// x86_64-unknown-linux-gnu by a rustc that ships it (rustup's, from 1.90,
-/// where it is the default; a distribution's may be built without), with
-/// no other linker chosen. `MOKSHA_NO_FUNCTION_ORDER=1` turns it off. A
-/// name the file lists and the binary lacks is skipped.
+/// option, so only where the linker takes it: release builds for
+/// x86_64-unknown-linux-gnu where a test link with it succeeds (rustup's
+/// rustc links that target with its own LLD from 1.90; a distribution's
+/// may not). `MOKSHA_NO_FUNCTION_ORDER=1` turns it off. A name the file
+/// lists and the binary lacks is skipped.
 fn order_functions() {
     for var in [
         "MOKSHA_NO_FUNCTION_ORDER",
-        "RUSTC_LINKER",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
         "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let linker_chosen = std::env::var_os("RUSTC_LINKER").is_some()
-        || var("CARGO_ENCODED_RUSTFLAGS").split('\x1f').any(|flag| {
-            ["linker", "link-self-contained", "fuse-ld"]
-                .iter()
-                .any(|f| flag.contains(f))
-        });
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/order.txt");
     if var("TARGET") != "x86_64-unknown-linux-gnu"
         || var("PROFILE") != "release"
-        || linker_chosen
         || !var("MOKSHA_NO_FUNCTION_ORDER").is_empty()
-        || !rustc_links_with_its_lld()
         || !order.is_file()
     {
+        return;
+    }
+    if !links_with_an_order() {
+        println!(
+            "cargo:warning=the linker does not take --symbol-ordering-file: functions \
+             are laid out unordered (see README, How it is built)"
+        );
         return;
     }
     println!("cargo:rerun-if-changed={}", order.display());
@@ -85,31 +86,31 @@ fn order_functions() {
     }
 }
 
-/// Whether rustc is 1.90 or newer and ships the LLD it then links
-/// x86_64-unknown-linux-gnu with (`gcc-ld/ld.lld` in its sysroot).
-fn rustc_links_with_its_lld() -> bool {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let ask = |arg: &str| {
-        std::process::Command::new(&rustc)
-            .arg(arg)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let minor = ask("--version").and_then(|v| {
-        let version = v.split_whitespace().nth(1)?.to_string();
-        let mut parts = version.split('.');
-        (parts.next()? == "1").then_some(())?;
-        parts.next()?.parse::<u32>().ok()
-    });
-    let host = std::env::var("HOST").unwrap_or_default();
-    let lld = ask("--print=sysroot").map(|root| {
-        Path::new(&root)
-            .join(format!("lib/rustlib/{host}/bin/gcc-ld/ld.lld"))
-            .is_file()
-    });
-    minor.is_some_and(|m| m >= 90) && lld == Some(true)
+/// Whether an empty program links with an ordering file, by the rustc,
+/// target, flags and linker this build uses.
+fn links_with_an_order() -> bool {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let out = Path::new(&var("OUT_DIR")).join("order-probe");
+    if fs::create_dir_all(&out).is_err()
+        || fs::write(out.join("probe.rs"), "fn main() {}\n").is_err()
+    {
+        return false;
+    }
+    let mut rustc = std::process::Command::new(var("RUSTC"));
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    rustc.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    if let Ok(linker) = std::env::var("RUSTC_LINKER") {
+        rustc.arg(format!("-Clinker={linker}"));
+    }
+    rustc
+        .args(["--target", &var("TARGET"), "--crate-type", "bin", "-o"])
+        .arg(out.join("probe"))
+        .arg(out.join("probe.rs"))
+        .args(["-Clink-arg=-Wl,--symbol-ordering-file=/dev/null"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn main() {

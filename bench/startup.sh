@@ -24,5 +24,5 @@ if [[ -n $(find src stdlib Cargo.toml -newer "$moksha" -print -quit 2>/dev/null)
     echo "bench: note: sources are newer than $moksha; run cargo build --release to measure them" >&2
 fi
 # A function order that no longer matches the code shows here (see link/order).
-python3 link/order --check "$moksha" >&2 || echo "bench: more than a tenth of link/order.txt is missing (or the check failed): the layout is stale; link/order rewrites it" >&2
+python3 link/order --check "$moksha" >&2 || echo "bench: the function layout is off (above): these figures are not those of an ordered build" >&2
 MOKSHA=$moksha exec python3 bench/startup.py "$@"
