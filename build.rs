@@ -40,6 +40,11 @@ fn table(out: &mut String, konst: &str, files: &[(String, String)]) {
     out.push_str("];\n");
 }
 
+/// A variable of the build's environment, or "" when it is not set.
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
 /// Lays the binary's functions out in link/order.txt's order (written by
 /// link/order, which says why): those a launch runs sit together, and the
 /// launcher's and the supervisor's waits in a few pages of their own; the
@@ -59,7 +64,6 @@ fn order_functions() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/order.txt");
     if var("TARGET") != "x86_64-unknown-linux-gnu"
         || var("PROFILE") != "release"
@@ -89,7 +93,6 @@ fn order_functions() {
 /// Whether an empty program links with an ordering file, by the rustc,
 /// target, flags and linker this build uses.
 fn links_with_an_order() -> bool {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     let out = Path::new(&var("OUT_DIR")).join("order-probe");
     if fs::create_dir_all(&out).is_err()
         || fs::write(out.join("probe.rs"), "fn main() {}\n").is_err()

@@ -65,13 +65,9 @@ static void image(struct proc *p) {
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         unsigned long lo, hi, off, ino;
-        unsigned major, minor;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &major, &minor, &ino) != 7)
-            continue;
-        // The inode alone: the device maps shows can differ from stat's
-        // (btrfs subvolumes, overlayfs before 6.8).
-        (void)major, (void)minor;
+        // The inode alone (the device skipped): the device maps shows can
+        // differ from stat's (btrfs subvolumes, overlayfs before 6.8).
+        if (sscanf(line, "%lx-%lx %*s %lx %*s %lu", &lo, &hi, &off, &ino) != 4) continue;
         if (ino != inode) continue;
         if (off == 0 && (p->base == 0 || lo < p->base)) p->base = lo;
         if (hi > p->end) p->end = hi;
