@@ -7,1646 +7,1755 @@ use super::seccomp::Table;
 /// x86_64 (AUDIT_ARCH_X86_64).
 pub static X86_64: Table = Table {
     names: "\
-        read \
-        write \
-        open \
-        close \
-        stat \
-        fstat \
-        lstat \
-        poll \
-        lseek \
-        mmap \
-        mprotect \
-        munmap \
-        brk \
-        rt_sigaction \
-        rt_sigprocmask \
-        rt_sigreturn \
-        ioctl \
-        pread64 \
-        pwrite64 \
-        readv \
-        writev \
-        access \
-        pipe \
-        select \
-        sched_yield \
-        mremap \
-        msync \
-        mincore \
-        madvise \
-        shmget \
-        shmat \
-        shmctl \
-        dup \
-        dup2 \
-        pause \
-        nanosleep \
-        getitimer \
-        alarm \
-        setitimer \
-        getpid \
-        sendfile \
-        socket \
-        connect \
+        _sysctl \
         accept \
-        sendto \
-        recvfrom \
-        sendmsg \
-        recvmsg \
-        shutdown \
+        accept4 \
+        access \
+        acct \
+        add_key \
+        adjtimex \
+        afs_syscall \
+        alarm \
+        arch_prctl \
         bind \
-        listen \
-        getsockname \
-        getpeername \
-        socketpair \
-        setsockopt \
-        getsockopt \
-        clone \
-        fork \
-        vfork \
-        execve \
-        exit \
-        wait4 \
-        kill \
-        uname \
-        semget \
-        semop \
-        semctl \
-        shmdt \
-        msgget \
-        msgsnd \
-        msgrcv \
-        msgctl \
-        fcntl \
-        flock \
-        fsync \
-        fdatasync \
-        truncate \
-        ftruncate \
-        getdents \
-        getcwd \
-        chdir \
-        fchdir \
-        rename \
-        mkdir \
-        rmdir \
-        creat \
-        link \
-        unlink \
-        symlink \
-        readlink \
-        chmod \
-        fchmod \
-        chown \
-        fchown \
-        lchown \
-        umask \
-        gettimeofday \
-        getrlimit \
-        getrusage \
-        sysinfo \
-        times \
-        ptrace \
-        getuid \
-        syslog \
-        getgid \
-        setuid \
-        setgid \
-        geteuid \
-        getegid \
-        setpgid \
-        getppid \
-        getpgrp \
-        setsid \
-        setreuid \
-        setregid \
-        getgroups \
-        setgroups \
-        setresuid \
-        getresuid \
-        setresgid \
-        getresgid \
-        getpgid \
-        setfsuid \
-        setfsgid \
-        getsid \
+        bpf \
+        brk \
+        cachestat \
         capget \
         capset \
-        rt_sigpending \
-        rt_sigtimedwait \
-        rt_sigqueueinfo \
-        rt_sigsuspend \
-        sigaltstack \
-        utime \
-        mknod \
-        uselib \
-        personality \
-        ustat \
-        statfs \
-        fstatfs \
-        sysfs \
-        getpriority \
-        setpriority \
-        sched_setparam \
-        sched_getparam \
-        sched_setscheduler \
-        sched_getscheduler \
-        sched_get_priority_max \
-        sched_get_priority_min \
-        sched_rr_get_interval \
-        mlock \
-        munlock \
-        mlockall \
-        munlockall \
-        vhangup \
-        modify_ldt \
-        pivot_root \
-        _sysctl \
-        prctl \
-        arch_prctl \
-        adjtimex \
-        setrlimit \
+        chdir \
+        chmod \
+        chown \
         chroot \
-        sync \
-        acct \
-        settimeofday \
-        mount \
-        umount2 \
-        swapon \
-        swapoff \
-        reboot \
-        sethostname \
-        setdomainname \
-        iopl \
-        ioperm \
-        create_module \
-        init_module \
-        delete_module \
-        get_kernel_syms \
-        query_module \
-        quotactl \
-        nfsservctl \
-        getpmsg \
-        putpmsg \
-        afs_syscall \
-        tuxcall \
-        security \
-        gettid \
-        readahead \
-        setxattr \
-        lsetxattr \
-        fsetxattr \
-        getxattr \
-        lgetxattr \
-        fgetxattr \
-        listxattr \
-        llistxattr \
-        flistxattr \
-        removexattr \
-        lremovexattr \
-        fremovexattr \
-        tkill \
-        time \
-        futex \
-        sched_setaffinity \
-        sched_getaffinity \
-        set_thread_area \
-        io_setup \
-        io_destroy \
-        io_getevents \
-        io_submit \
-        io_cancel \
-        get_thread_area \
-        lookup_dcookie \
-        epoll_create \
-        epoll_ctl_old \
-        epoll_wait_old \
-        remap_file_pages \
-        getdents64 \
-        set_tid_address \
-        restart_syscall \
-        semtimedop \
-        fadvise64 \
-        timer_create \
-        timer_settime \
-        timer_gettime \
-        timer_getoverrun \
-        timer_delete \
-        clock_settime \
-        clock_gettime \
+        clock_adjtime \
         clock_getres \
+        clock_gettime \
         clock_nanosleep \
-        exit_group \
-        epoll_wait \
-        epoll_ctl \
-        tgkill \
-        utimes \
-        vserver \
-        mbind \
-        set_mempolicy \
-        get_mempolicy \
-        mq_open \
-        mq_unlink \
-        mq_timedsend \
-        mq_timedreceive \
-        mq_notify \
-        mq_getsetattr \
-        kexec_load \
-        waitid \
-        add_key \
-        request_key \
-        keyctl \
-        ioprio_set \
-        ioprio_get \
-        inotify_init \
-        inotify_add_watch \
-        inotify_rm_watch \
-        migrate_pages \
-        openat \
-        mkdirat \
-        mknodat \
-        fchownat \
-        futimesat \
-        newfstatat \
-        unlinkat \
-        renameat \
-        linkat \
-        symlinkat \
-        readlinkat \
-        fchmodat \
-        faccessat \
-        pselect6 \
-        ppoll \
-        unshare \
-        set_robust_list \
-        get_robust_list \
-        splice \
-        tee \
-        sync_file_range \
-        vmsplice \
-        move_pages \
-        utimensat \
-        epoll_pwait \
-        signalfd \
-        timerfd_create \
-        eventfd \
-        fallocate \
-        timerfd_settime \
-        timerfd_gettime \
-        accept4 \
-        signalfd4 \
-        eventfd2 \
-        epoll_create1 \
+        clock_settime \
+        clone \
+        clone3 \
+        close \
+        close_range \
+        connect \
+        copy_file_range \
+        creat \
+        create_module \
+        delete_module \
+        dup \
+        dup2 \
         dup3 \
-        pipe2 \
-        inotify_init1 \
-        preadv \
-        pwritev \
-        rt_tgsigqueueinfo \
-        perf_event_open \
-        recvmmsg \
+        epoll_create \
+        epoll_create1 \
+        epoll_ctl \
+        epoll_ctl_old \
+        epoll_pwait \
+        epoll_pwait2 \
+        epoll_wait \
+        epoll_wait_old \
+        eventfd \
+        eventfd2 \
+        execve \
+        execveat \
+        exit \
+        exit_group \
+        faccessat \
+        faccessat2 \
+        fadvise64 \
+        fallocate \
         fanotify_init \
         fanotify_mark \
-        prlimit64 \
-        name_to_handle_at \
-        open_by_handle_at \
-        clock_adjtime \
-        syncfs \
-        sendmmsg \
-        setns \
-        getcpu \
-        process_vm_readv \
-        process_vm_writev \
-        kcmp \
+        fchdir \
+        fchmod \
+        fchmodat \
+        fchmodat2 \
+        fchown \
+        fchownat \
+        fcntl \
+        fdatasync \
+        fgetxattr \
+        file_getattr \
+        file_setattr \
         finit_module \
-        sched_setattr \
-        sched_getattr \
-        renameat2 \
-        seccomp \
+        flistxattr \
+        flock \
+        fork \
+        fremovexattr \
+        fsconfig \
+        fsetxattr \
+        fsmount \
+        fsopen \
+        fspick \
+        fstat \
+        fstatfs \
+        fsync \
+        ftruncate \
+        futex \
+        futex_requeue \
+        futex_wait \
+        futex_waitv \
+        futex_wake \
+        futimesat \
+        get_kernel_syms \
+        get_mempolicy \
+        get_robust_list \
+        get_thread_area \
+        getcpu \
+        getcwd \
+        getdents \
+        getdents64 \
+        getegid \
+        geteuid \
+        getgid \
+        getgroups \
+        getitimer \
+        getpeername \
+        getpgid \
+        getpgrp \
+        getpid \
+        getpmsg \
+        getppid \
+        getpriority \
         getrandom \
-        memfd_create \
-        kexec_file_load \
-        bpf \
-        execveat \
-        userfaultfd \
-        membarrier \
-        mlock2 \
-        copy_file_range \
-        preadv2 \
-        pwritev2 \
-        pkey_mprotect \
-        pkey_alloc \
-        pkey_free \
-        statx \
+        getresgid \
+        getresuid \
+        getrlimit \
+        getrusage \
+        getsid \
+        getsockname \
+        getsockopt \
+        gettid \
+        gettimeofday \
+        getuid \
+        getxattr \
+        getxattrat \
+        init_module \
+        inotify_add_watch \
+        inotify_init \
+        inotify_init1 \
+        inotify_rm_watch \
+        io_cancel \
+        io_destroy \
+        io_getevents \
         io_pgetevents \
-        rseq \
-        uretprobe \
-        pidfd_send_signal \
-        io_uring_setup \
+        io_setup \
+        io_submit \
         io_uring_enter \
         io_uring_register \
-        open_tree \
-        move_mount \
-        fsopen \
-        fsconfig \
-        fsmount \
-        fspick \
-        pidfd_open \
-        clone3 \
-        close_range \
-        openat2 \
-        pidfd_getfd \
-        faccessat2 \
-        process_madvise \
-        epoll_pwait2 \
-        mount_setattr \
-        quotactl_fd \
-        landlock_create_ruleset \
+        io_uring_setup \
+        ioctl \
+        ioperm \
+        iopl \
+        ioprio_get \
+        ioprio_set \
+        kcmp \
+        kexec_file_load \
+        kexec_load \
+        keyctl \
+        kill \
         landlock_add_rule \
+        landlock_create_ruleset \
         landlock_restrict_self \
-        memfd_secret \
-        process_mrelease \
-        futex_waitv \
-        set_mempolicy_home_node \
-        cachestat \
-        fchmodat2 \
-        map_shadow_stack \
-        futex_wake \
-        futex_wait \
-        futex_requeue \
-        statmount \
+        lchown \
+        lgetxattr \
+        link \
+        linkat \
+        listen \
         listmount \
-        lsm_get_self_attr \
-        lsm_set_self_attr \
-        lsm_list_modules \
-        mseal \
-        setxattrat \
-        getxattrat \
+        listxattr \
         listxattrat \
-        removexattrat \
+        llistxattr \
+        lookup_dcookie \
+        lremovexattr \
+        lseek \
+        lsetxattr \
+        lsm_get_self_attr \
+        lsm_list_modules \
+        lsm_set_self_attr \
+        lstat \
+        madvise \
+        map_shadow_stack \
+        mbind \
+        membarrier \
+        memfd_create \
+        memfd_secret \
+        migrate_pages \
+        mincore \
+        mkdir \
+        mkdirat \
+        mknod \
+        mknodat \
+        mlock \
+        mlock2 \
+        mlockall \
+        mmap \
+        modify_ldt \
+        mount \
+        mount_setattr \
+        move_mount \
+        move_pages \
+        mprotect \
+        mq_getsetattr \
+        mq_notify \
+        mq_open \
+        mq_timedreceive \
+        mq_timedsend \
+        mq_unlink \
+        mremap \
+        mseal \
+        msgctl \
+        msgget \
+        msgrcv \
+        msgsnd \
+        msync \
+        munlock \
+        munlockall \
+        munmap \
+        name_to_handle_at \
+        nanosleep \
+        newfstatat \
+        nfsservctl \
+        open \
+        open_by_handle_at \
+        open_tree \
         open_tree_attr \
-        file_getattr \
-        file_setattr",
+        openat \
+        openat2 \
+        pause \
+        perf_event_open \
+        personality \
+        pidfd_getfd \
+        pidfd_open \
+        pidfd_send_signal \
+        pipe \
+        pipe2 \
+        pivot_root \
+        pkey_alloc \
+        pkey_free \
+        pkey_mprotect \
+        poll \
+        ppoll \
+        prctl \
+        pread64 \
+        preadv \
+        preadv2 \
+        prlimit64 \
+        process_madvise \
+        process_mrelease \
+        process_vm_readv \
+        process_vm_writev \
+        pselect6 \
+        ptrace \
+        putpmsg \
+        pwrite64 \
+        pwritev \
+        pwritev2 \
+        query_module \
+        quotactl \
+        quotactl_fd \
+        read \
+        readahead \
+        readlink \
+        readlinkat \
+        readv \
+        reboot \
+        recvfrom \
+        recvmmsg \
+        recvmsg \
+        remap_file_pages \
+        removexattr \
+        removexattrat \
+        rename \
+        renameat \
+        renameat2 \
+        request_key \
+        restart_syscall \
+        rmdir \
+        rseq \
+        rt_sigaction \
+        rt_sigpending \
+        rt_sigprocmask \
+        rt_sigqueueinfo \
+        rt_sigreturn \
+        rt_sigsuspend \
+        rt_sigtimedwait \
+        rt_tgsigqueueinfo \
+        sched_get_priority_max \
+        sched_get_priority_min \
+        sched_getaffinity \
+        sched_getattr \
+        sched_getparam \
+        sched_getscheduler \
+        sched_rr_get_interval \
+        sched_setaffinity \
+        sched_setattr \
+        sched_setparam \
+        sched_setscheduler \
+        sched_yield \
+        seccomp \
+        security \
+        select \
+        semctl \
+        semget \
+        semop \
+        semtimedop \
+        sendfile \
+        sendmmsg \
+        sendmsg \
+        sendto \
+        set_mempolicy \
+        set_mempolicy_home_node \
+        set_robust_list \
+        set_thread_area \
+        set_tid_address \
+        setdomainname \
+        setfsgid \
+        setfsuid \
+        setgid \
+        setgroups \
+        sethostname \
+        setitimer \
+        setns \
+        setpgid \
+        setpriority \
+        setregid \
+        setresgid \
+        setresuid \
+        setreuid \
+        setrlimit \
+        setsid \
+        setsockopt \
+        settimeofday \
+        setuid \
+        setxattr \
+        setxattrat \
+        shmat \
+        shmctl \
+        shmdt \
+        shmget \
+        shutdown \
+        sigaltstack \
+        signalfd \
+        signalfd4 \
+        socket \
+        socketpair \
+        splice \
+        stat \
+        statfs \
+        statmount \
+        statx \
+        swapoff \
+        swapon \
+        symlink \
+        symlinkat \
+        sync \
+        sync_file_range \
+        syncfs \
+        sysfs \
+        sysinfo \
+        syslog \
+        tee \
+        tgkill \
+        time \
+        timer_create \
+        timer_delete \
+        timer_getoverrun \
+        timer_gettime \
+        timer_settime \
+        timerfd_create \
+        timerfd_gettime \
+        timerfd_settime \
+        times \
+        tkill \
+        truncate \
+        tuxcall \
+        umask \
+        umount2 \
+        uname \
+        unlink \
+        unlinkat \
+        unshare \
+        uretprobe \
+        uselib \
+        userfaultfd \
+        ustat \
+        utime \
+        utimensat \
+        utimes \
+        vfork \
+        vhangup \
+        vmsplice \
+        vserver \
+        wait4 \
+        waitid \
+        write \
+        writev",
+    starts: &[
+        0, 8, 15, 23, 30, 35, 43, 52, 64, 70, 81, 86, 90, 94, 104, 111, 118, 124, 130, 136, 143,
+        157, 170, 184, 200, 214, 220, 227, 233, 245, 253, 269, 275, 289, 303, 307, 312, 317, 330,
+        344, 354, 368, 380, 393, 404, 419, 427, 436, 443, 452, 457, 468, 478, 489, 499, 509, 523,
+        537, 544, 551, 560, 570, 577, 586, 592, 602, 612, 625, 638, 651, 662, 668, 673, 686, 695,
+        705, 713, 720, 727, 733, 741, 747, 757, 763, 777, 788, 800, 811, 821, 837, 851, 867, 883,
+        890, 897, 906, 917, 925, 933, 940, 950, 960, 972, 980, 988, 995, 1003, 1011, 1023, 1033,
+        1043, 1053, 1063, 1073, 1080, 1092, 1103, 1110, 1123, 1130, 1139, 1150, 1162, 1180, 1193,
+        1207, 1224, 1234, 1245, 1258, 1272, 1281, 1291, 1306, 1324, 1339, 1345, 1352, 1357, 1368,
+        1379, 1384, 1400, 1411, 1418, 1423, 1441, 1465, 1488, 1495, 1505, 1510, 1517, 1524, 1534,
+        1544, 1556, 1567, 1582, 1595, 1601, 1611, 1629, 1646, 1664, 1670, 1678, 1695, 1701, 1712,
+        1725, 1738, 1752, 1760, 1766, 1774, 1780, 1788, 1794, 1801, 1810, 1815, 1826, 1832, 1846,
+        1857, 1868, 1877, 1891, 1901, 1909, 1925, 1938, 1948, 1955, 1961, 1968, 1975, 1982, 1989,
+        1995, 2003, 2014, 2021, 2039, 2049, 2060, 2071, 2076, 2094, 2104, 2119, 2126, 2134, 2140,
+        2156, 2168, 2180, 2191, 2209, 2214, 2220, 2231, 2242, 2252, 2266, 2271, 2277, 2283, 2291,
+        2298, 2306, 2316, 2332, 2349, 2366, 2384, 2393, 2400, 2408, 2417, 2425, 2434, 2447, 2456,
+        2468, 2473, 2483, 2492, 2503, 2509, 2516, 2525, 2534, 2542, 2559, 2571, 2585, 2592, 2601,
+        2611, 2623, 2639, 2645, 2650, 2663, 2677, 2692, 2708, 2721, 2735, 2751, 2769, 2792, 2815,
+        2833, 2847, 2862, 2881, 2903, 2921, 2935, 2950, 2969, 2981, 2989, 2998, 3005, 3012, 3019,
+        3025, 3036, 3045, 3054, 3062, 3069, 3083, 3107, 3123, 3139, 3155, 3169, 3178, 3187, 3194,
+        3204, 3216, 3226, 3232, 3240, 3252, 3261, 3271, 3281, 3290, 3300, 3307, 3318, 3331, 3338,
+        3347, 3358, 3364, 3371, 3377, 3384, 3393, 3405, 3414, 3424, 3431, 3442, 3449, 3454, 3461,
+        3471, 3477, 3485, 3492, 3500, 3510, 3515, 3531, 3538, 3544, 3552, 3559, 3563, 3570, 3575,
+        3588, 3601, 3618, 3632, 3646, 3661, 3677, 3693, 3699, 3705, 3714, 3722, 3728, 3736, 3742,
+        3749, 3758, 3766, 3776, 3783, 3795, 3801, 3807, 3817, 3824, 3830, 3838, 3847, 3855, 3861,
+        3868, 3874,
+    ],
     numbers: &[
-        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
-        25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
-        48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70,
-        71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-        94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112,
-        113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130,
-        131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148,
-        149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166,
-        167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184,
-        185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202,
-        203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220,
-        221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238,
-        239, 240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255, 256,
-        257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272, 273, 274,
-        275, 276, 277, 278, 279, 280, 281, 282, 283, 284, 285, 286, 287, 288, 289, 290, 291, 292,
-        293, 294, 295, 296, 297, 298, 299, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310,
-        311, 312, 313, 314, 315, 316, 317, 318, 319, 320, 321, 322, 323, 324, 325, 326, 327, 328,
-        329, 330, 331, 332, 333, 334, 335, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434,
-        435, 436, 437, 438, 439, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 450, 451, 452,
-        453, 454, 455, 456, 457, 458, 459, 460, 461, 462, 463, 464, 465, 466, 467, 468, 469,
+        156, 43, 288, 21, 163, 248, 159, 183, 37, 158, 49, 321, 12, 451, 125, 126, 80, 90, 92, 161,
+        305, 229, 228, 230, 227, 56, 435, 3, 436, 42, 326, 85, 174, 176, 32, 33, 292, 213, 291,
+        233, 214, 281, 441, 232, 215, 284, 290, 59, 322, 60, 231, 269, 439, 221, 285, 300, 301, 81,
+        91, 268, 452, 93, 260, 72, 75, 193, 468, 469, 313, 196, 73, 57, 199, 431, 190, 432, 430,
+        433, 5, 138, 74, 77, 202, 456, 455, 449, 454, 261, 177, 239, 274, 211, 309, 79, 78, 217,
+        108, 107, 104, 115, 36, 52, 121, 111, 39, 181, 110, 140, 318, 120, 118, 97, 98, 124, 51,
+        55, 186, 96, 102, 191, 464, 175, 254, 253, 294, 255, 210, 207, 208, 333, 206, 209, 426,
+        427, 425, 16, 173, 172, 252, 251, 312, 320, 246, 250, 62, 445, 444, 446, 94, 192, 86, 265,
+        50, 458, 194, 465, 195, 212, 198, 8, 189, 459, 461, 460, 6, 28, 453, 237, 324, 319, 447,
+        256, 27, 83, 258, 133, 259, 149, 325, 151, 9, 154, 165, 442, 429, 279, 10, 245, 244, 240,
+        243, 242, 241, 25, 462, 71, 68, 70, 69, 26, 150, 152, 11, 303, 35, 262, 180, 2, 304, 428,
+        467, 257, 437, 34, 298, 135, 438, 434, 424, 22, 293, 155, 330, 331, 329, 7, 271, 157, 17,
+        295, 327, 302, 440, 448, 310, 311, 270, 101, 182, 18, 296, 328, 178, 179, 443, 0, 187, 89,
+        267, 19, 169, 45, 299, 47, 216, 197, 466, 82, 264, 316, 249, 219, 84, 334, 13, 127, 14,
+        129, 15, 130, 128, 297, 146, 147, 204, 315, 143, 145, 148, 203, 314, 142, 144, 24, 317,
+        185, 23, 66, 64, 65, 220, 40, 307, 46, 44, 238, 450, 273, 205, 218, 171, 123, 122, 106,
+        116, 170, 38, 308, 109, 141, 114, 119, 117, 113, 160, 112, 54, 164, 105, 188, 463, 30, 31,
+        67, 29, 48, 131, 282, 289, 41, 53, 275, 4, 137, 457, 332, 168, 167, 88, 266, 162, 277, 306,
+        139, 99, 103, 276, 234, 201, 222, 226, 225, 224, 223, 283, 287, 286, 100, 200, 76, 184, 95,
+        166, 63, 87, 263, 272, 335, 134, 323, 136, 132, 280, 235, 58, 153, 278, 236, 61, 247, 1,
+        20,
     ],
 };
 
 /// i386 (AUDIT_ARCH_I386), the `int 0x80` entry on x86_64.
 pub static I386: Table = Table {
     names: "\
-        restart_syscall \
-        exit \
-        fork \
-        read \
-        write \
-        open \
-        close \
-        waitpid \
-        creat \
-        link \
-        unlink \
-        execve \
-        chdir \
-        time \
-        mknod \
-        chmod \
-        lchown \
-        break \
-        oldstat \
-        lseek \
-        getpid \
-        mount \
-        umount \
-        setuid \
-        getuid \
-        stime \
-        ptrace \
-        alarm \
-        oldfstat \
-        pause \
-        utime \
-        stty \
-        gtty \
-        access \
-        nice \
-        ftime \
-        sync \
-        kill \
-        rename \
-        mkdir \
-        rmdir \
-        dup \
-        pipe \
-        times \
-        prof \
-        brk \
-        setgid \
-        getgid \
-        signal \
-        geteuid \
-        getegid \
-        acct \
-        umount2 \
-        lock \
-        ioctl \
-        fcntl \
-        mpx \
-        setpgid \
-        ulimit \
-        oldolduname \
-        umask \
-        chroot \
-        ustat \
-        dup2 \
-        getppid \
-        getpgrp \
-        setsid \
-        sigaction \
-        sgetmask \
-        ssetmask \
-        setreuid \
-        setregid \
-        sigsuspend \
-        sigpending \
-        sethostname \
-        setrlimit \
-        getrlimit \
-        getrusage \
-        gettimeofday \
-        settimeofday \
-        getgroups \
-        setgroups \
-        select \
-        symlink \
-        oldlstat \
-        readlink \
-        uselib \
-        swapon \
-        reboot \
-        readdir \
-        mmap \
-        munmap \
-        truncate \
-        ftruncate \
-        fchmod \
-        fchown \
-        getpriority \
-        setpriority \
-        profil \
-        statfs \
-        fstatfs \
-        ioperm \
-        socketcall \
-        syslog \
-        setitimer \
-        getitimer \
-        stat \
-        lstat \
-        fstat \
-        olduname \
-        iopl \
-        vhangup \
-        idle \
-        vm86old \
-        wait4 \
-        swapoff \
-        sysinfo \
-        ipc \
-        fsync \
-        sigreturn \
-        clone \
-        setdomainname \
-        uname \
-        modify_ldt \
-        adjtimex \
-        mprotect \
-        sigprocmask \
-        create_module \
-        init_module \
-        delete_module \
-        get_kernel_syms \
-        quotactl \
-        getpgid \
-        fchdir \
-        bdflush \
-        sysfs \
-        personality \
-        afs_syscall \
-        setfsuid \
-        setfsgid \
         _llseek \
-        getdents \
         _newselect \
-        flock \
-        msync \
-        readv \
-        writev \
-        getsid \
-        fdatasync \
         _sysctl \
-        mlock \
-        munlock \
-        mlockall \
-        munlockall \
-        sched_setparam \
-        sched_getparam \
-        sched_setscheduler \
-        sched_getscheduler \
-        sched_yield \
-        sched_get_priority_max \
-        sched_get_priority_min \
-        sched_rr_get_interval \
-        nanosleep \
-        mremap \
-        setresuid \
-        getresuid \
-        vm86 \
-        query_module \
-        poll \
-        nfsservctl \
-        setresgid \
-        getresgid \
-        prctl \
-        rt_sigreturn \
-        rt_sigaction \
-        rt_sigprocmask \
-        rt_sigpending \
-        rt_sigtimedwait \
-        rt_sigqueueinfo \
-        rt_sigsuspend \
-        pread64 \
-        pwrite64 \
-        chown \
-        getcwd \
+        accept4 \
+        access \
+        acct \
+        add_key \
+        adjtimex \
+        afs_syscall \
+        alarm \
+        arch_prctl \
+        bdflush \
+        bind \
+        bpf \
+        break \
+        brk \
+        cachestat \
         capget \
         capset \
-        sigaltstack \
-        sendfile \
-        getpmsg \
-        putpmsg \
-        vfork \
-        ugetrlimit \
-        mmap2 \
-        truncate64 \
-        ftruncate64 \
-        stat64 \
-        lstat64 \
-        fstat64 \
-        lchown32 \
-        getuid32 \
-        getgid32 \
-        geteuid32 \
-        getegid32 \
-        setreuid32 \
-        setregid32 \
-        getgroups32 \
-        setgroups32 \
-        fchown32 \
-        setresuid32 \
-        getresuid32 \
-        setresgid32 \
-        getresgid32 \
+        chdir \
+        chmod \
+        chown \
         chown32 \
-        setuid32 \
-        setgid32 \
-        setfsuid32 \
-        setfsgid32 \
-        pivot_root \
-        mincore \
-        madvise \
-        getdents64 \
-        fcntl64 \
-        gettid \
-        readahead \
-        setxattr \
-        lsetxattr \
-        fsetxattr \
-        getxattr \
-        lgetxattr \
-        fgetxattr \
-        listxattr \
-        llistxattr \
-        flistxattr \
-        removexattr \
-        lremovexattr \
-        fremovexattr \
-        tkill \
-        sendfile64 \
-        futex \
-        sched_setaffinity \
-        sched_getaffinity \
-        set_thread_area \
-        get_thread_area \
-        io_setup \
-        io_destroy \
-        io_getevents \
-        io_submit \
-        io_cancel \
-        fadvise64 \
-        exit_group \
-        lookup_dcookie \
-        epoll_create \
-        epoll_ctl \
-        epoll_wait \
-        remap_file_pages \
-        set_tid_address \
-        timer_create \
-        timer_settime \
-        timer_gettime \
-        timer_getoverrun \
-        timer_delete \
-        clock_settime \
-        clock_gettime \
+        chroot \
+        clock_adjtime \
+        clock_adjtime64 \
         clock_getres \
+        clock_getres_time64 \
+        clock_gettime \
+        clock_gettime64 \
         clock_nanosleep \
-        statfs64 \
-        fstatfs64 \
-        tgkill \
-        utimes \
-        fadvise64_64 \
-        vserver \
-        mbind \
-        get_mempolicy \
-        set_mempolicy \
-        mq_open \
-        mq_unlink \
-        mq_timedsend \
-        mq_timedreceive \
-        mq_notify \
-        mq_getsetattr \
-        kexec_load \
-        waitid \
-        add_key \
-        request_key \
-        keyctl \
-        ioprio_set \
-        ioprio_get \
-        inotify_init \
-        inotify_add_watch \
-        inotify_rm_watch \
-        migrate_pages \
-        openat \
-        mkdirat \
-        mknodat \
-        fchownat \
-        futimesat \
-        fstatat64 \
-        unlinkat \
-        renameat \
-        linkat \
-        symlinkat \
-        readlinkat \
-        fchmodat \
-        faccessat \
-        pselect6 \
-        ppoll \
-        unshare \
-        set_robust_list \
-        get_robust_list \
-        splice \
-        sync_file_range \
-        tee \
-        vmsplice \
-        move_pages \
-        getcpu \
-        epoll_pwait \
-        utimensat \
-        signalfd \
-        timerfd_create \
-        eventfd \
-        fallocate \
-        timerfd_settime \
-        timerfd_gettime \
-        signalfd4 \
-        eventfd2 \
-        epoll_create1 \
+        clock_nanosleep_time64 \
+        clock_settime \
+        clock_settime64 \
+        clone \
+        clone3 \
+        close \
+        close_range \
+        connect \
+        copy_file_range \
+        creat \
+        create_module \
+        delete_module \
+        dup \
+        dup2 \
         dup3 \
-        pipe2 \
-        inotify_init1 \
-        preadv \
-        pwritev \
-        rt_tgsigqueueinfo \
-        perf_event_open \
-        recvmmsg \
+        epoll_create \
+        epoll_create1 \
+        epoll_ctl \
+        epoll_pwait \
+        epoll_pwait2 \
+        epoll_wait \
+        eventfd \
+        eventfd2 \
+        execve \
+        execveat \
+        exit \
+        exit_group \
+        faccessat \
+        faccessat2 \
+        fadvise64 \
+        fadvise64_64 \
+        fallocate \
         fanotify_init \
         fanotify_mark \
-        prlimit64 \
-        name_to_handle_at \
-        open_by_handle_at \
-        clock_adjtime \
-        syncfs \
-        sendmmsg \
-        setns \
-        process_vm_readv \
-        process_vm_writev \
-        kcmp \
+        fchdir \
+        fchmod \
+        fchmodat \
+        fchmodat2 \
+        fchown \
+        fchown32 \
+        fchownat \
+        fcntl \
+        fcntl64 \
+        fdatasync \
+        fgetxattr \
+        file_getattr \
+        file_setattr \
         finit_module \
-        sched_setattr \
-        sched_getattr \
-        renameat2 \
-        seccomp \
-        getrandom \
-        memfd_create \
-        bpf \
-        execveat \
-        socket \
-        socketpair \
-        bind \
-        connect \
-        listen \
-        accept4 \
-        getsockopt \
-        setsockopt \
-        getsockname \
-        getpeername \
-        sendto \
-        sendmsg \
-        recvfrom \
-        recvmsg \
-        shutdown \
-        userfaultfd \
-        membarrier \
-        mlock2 \
-        copy_file_range \
-        preadv2 \
-        pwritev2 \
-        pkey_mprotect \
-        pkey_alloc \
-        pkey_free \
-        statx \
-        arch_prctl \
-        io_pgetevents \
-        rseq \
-        semget \
-        semctl \
-        shmget \
-        shmctl \
-        shmat \
-        shmdt \
-        msgget \
-        msgsnd \
-        msgrcv \
-        msgctl \
-        clock_gettime64 \
-        clock_settime64 \
-        clock_adjtime64 \
-        clock_getres_time64 \
-        clock_nanosleep_time64 \
-        timer_gettime64 \
-        timer_settime64 \
-        timerfd_gettime64 \
-        timerfd_settime64 \
-        utimensat_time64 \
-        pselect6_time64 \
-        ppoll_time64 \
-        io_pgetevents_time64 \
-        recvmmsg_time64 \
-        mq_timedsend_time64 \
-        mq_timedreceive_time64 \
-        semtimedop_time64 \
-        rt_sigtimedwait_time64 \
+        flistxattr \
+        flock \
+        fork \
+        fremovexattr \
+        fsconfig \
+        fsetxattr \
+        fsmount \
+        fsopen \
+        fspick \
+        fstat \
+        fstat64 \
+        fstatat64 \
+        fstatfs \
+        fstatfs64 \
+        fsync \
+        ftime \
+        ftruncate \
+        ftruncate64 \
+        futex \
+        futex_requeue \
         futex_time64 \
-        sched_rr_get_interval_time64 \
-        pidfd_send_signal \
-        io_uring_setup \
+        futex_wait \
+        futex_waitv \
+        futex_wake \
+        futimesat \
+        get_kernel_syms \
+        get_mempolicy \
+        get_robust_list \
+        get_thread_area \
+        getcpu \
+        getcwd \
+        getdents \
+        getdents64 \
+        getegid \
+        getegid32 \
+        geteuid \
+        geteuid32 \
+        getgid \
+        getgid32 \
+        getgroups \
+        getgroups32 \
+        getitimer \
+        getpeername \
+        getpgid \
+        getpgrp \
+        getpid \
+        getpmsg \
+        getppid \
+        getpriority \
+        getrandom \
+        getresgid \
+        getresgid32 \
+        getresuid \
+        getresuid32 \
+        getrlimit \
+        getrusage \
+        getsid \
+        getsockname \
+        getsockopt \
+        gettid \
+        gettimeofday \
+        getuid \
+        getuid32 \
+        getxattr \
+        getxattrat \
+        gtty \
+        idle \
+        init_module \
+        inotify_add_watch \
+        inotify_init \
+        inotify_init1 \
+        inotify_rm_watch \
+        io_cancel \
+        io_destroy \
+        io_getevents \
+        io_pgetevents \
+        io_pgetevents_time64 \
+        io_setup \
+        io_submit \
         io_uring_enter \
         io_uring_register \
-        open_tree \
-        move_mount \
-        fsopen \
-        fsconfig \
-        fsmount \
-        fspick \
-        pidfd_open \
-        clone3 \
-        close_range \
-        openat2 \
-        pidfd_getfd \
-        faccessat2 \
-        process_madvise \
-        epoll_pwait2 \
-        mount_setattr \
-        quotactl_fd \
-        landlock_create_ruleset \
+        io_uring_setup \
+        ioctl \
+        ioperm \
+        iopl \
+        ioprio_get \
+        ioprio_set \
+        ipc \
+        kcmp \
+        kexec_load \
+        keyctl \
+        kill \
         landlock_add_rule \
+        landlock_create_ruleset \
         landlock_restrict_self \
-        memfd_secret \
-        process_mrelease \
-        futex_waitv \
-        set_mempolicy_home_node \
-        cachestat \
-        fchmodat2 \
-        map_shadow_stack \
-        futex_wake \
-        futex_wait \
-        futex_requeue \
-        statmount \
+        lchown \
+        lchown32 \
+        lgetxattr \
+        link \
+        linkat \
+        listen \
         listmount \
-        lsm_get_self_attr \
-        lsm_set_self_attr \
-        lsm_list_modules \
-        mseal \
-        setxattrat \
-        getxattrat \
+        listxattr \
         listxattrat \
-        removexattrat \
+        llistxattr \
+        lock \
+        lookup_dcookie \
+        lremovexattr \
+        lseek \
+        lsetxattr \
+        lsm_get_self_attr \
+        lsm_list_modules \
+        lsm_set_self_attr \
+        lstat \
+        lstat64 \
+        madvise \
+        map_shadow_stack \
+        mbind \
+        membarrier \
+        memfd_create \
+        memfd_secret \
+        migrate_pages \
+        mincore \
+        mkdir \
+        mkdirat \
+        mknod \
+        mknodat \
+        mlock \
+        mlock2 \
+        mlockall \
+        mmap \
+        mmap2 \
+        modify_ldt \
+        mount \
+        mount_setattr \
+        move_mount \
+        move_pages \
+        mprotect \
+        mpx \
+        mq_getsetattr \
+        mq_notify \
+        mq_open \
+        mq_timedreceive \
+        mq_timedreceive_time64 \
+        mq_timedsend \
+        mq_timedsend_time64 \
+        mq_unlink \
+        mremap \
+        mseal \
+        msgctl \
+        msgget \
+        msgrcv \
+        msgsnd \
+        msync \
+        munlock \
+        munlockall \
+        munmap \
+        name_to_handle_at \
+        nanosleep \
+        nfsservctl \
+        nice \
+        oldfstat \
+        oldlstat \
+        oldolduname \
+        oldstat \
+        olduname \
+        open \
+        open_by_handle_at \
+        open_tree \
         open_tree_attr \
-        file_getattr \
-        file_setattr",
+        openat \
+        openat2 \
+        pause \
+        perf_event_open \
+        personality \
+        pidfd_getfd \
+        pidfd_open \
+        pidfd_send_signal \
+        pipe \
+        pipe2 \
+        pivot_root \
+        pkey_alloc \
+        pkey_free \
+        pkey_mprotect \
+        poll \
+        ppoll \
+        ppoll_time64 \
+        prctl \
+        pread64 \
+        preadv \
+        preadv2 \
+        prlimit64 \
+        process_madvise \
+        process_mrelease \
+        process_vm_readv \
+        process_vm_writev \
+        prof \
+        profil \
+        pselect6 \
+        pselect6_time64 \
+        ptrace \
+        putpmsg \
+        pwrite64 \
+        pwritev \
+        pwritev2 \
+        query_module \
+        quotactl \
+        quotactl_fd \
+        read \
+        readahead \
+        readdir \
+        readlink \
+        readlinkat \
+        readv \
+        reboot \
+        recvfrom \
+        recvmmsg \
+        recvmmsg_time64 \
+        recvmsg \
+        remap_file_pages \
+        removexattr \
+        removexattrat \
+        rename \
+        renameat \
+        renameat2 \
+        request_key \
+        restart_syscall \
+        rmdir \
+        rseq \
+        rt_sigaction \
+        rt_sigpending \
+        rt_sigprocmask \
+        rt_sigqueueinfo \
+        rt_sigreturn \
+        rt_sigsuspend \
+        rt_sigtimedwait \
+        rt_sigtimedwait_time64 \
+        rt_tgsigqueueinfo \
+        sched_get_priority_max \
+        sched_get_priority_min \
+        sched_getaffinity \
+        sched_getattr \
+        sched_getparam \
+        sched_getscheduler \
+        sched_rr_get_interval \
+        sched_rr_get_interval_time64 \
+        sched_setaffinity \
+        sched_setattr \
+        sched_setparam \
+        sched_setscheduler \
+        sched_yield \
+        seccomp \
+        select \
+        semctl \
+        semget \
+        semtimedop_time64 \
+        sendfile \
+        sendfile64 \
+        sendmmsg \
+        sendmsg \
+        sendto \
+        set_mempolicy \
+        set_mempolicy_home_node \
+        set_robust_list \
+        set_thread_area \
+        set_tid_address \
+        setdomainname \
+        setfsgid \
+        setfsgid32 \
+        setfsuid \
+        setfsuid32 \
+        setgid \
+        setgid32 \
+        setgroups \
+        setgroups32 \
+        sethostname \
+        setitimer \
+        setns \
+        setpgid \
+        setpriority \
+        setregid \
+        setregid32 \
+        setresgid \
+        setresgid32 \
+        setresuid \
+        setresuid32 \
+        setreuid \
+        setreuid32 \
+        setrlimit \
+        setsid \
+        setsockopt \
+        settimeofday \
+        setuid \
+        setuid32 \
+        setxattr \
+        setxattrat \
+        sgetmask \
+        shmat \
+        shmctl \
+        shmdt \
+        shmget \
+        shutdown \
+        sigaction \
+        sigaltstack \
+        signal \
+        signalfd \
+        signalfd4 \
+        sigpending \
+        sigprocmask \
+        sigreturn \
+        sigsuspend \
+        socket \
+        socketcall \
+        socketpair \
+        splice \
+        ssetmask \
+        stat \
+        stat64 \
+        statfs \
+        statfs64 \
+        statmount \
+        statx \
+        stime \
+        stty \
+        swapoff \
+        swapon \
+        symlink \
+        symlinkat \
+        sync \
+        sync_file_range \
+        syncfs \
+        sysfs \
+        sysinfo \
+        syslog \
+        tee \
+        tgkill \
+        time \
+        timer_create \
+        timer_delete \
+        timer_getoverrun \
+        timer_gettime \
+        timer_gettime64 \
+        timer_settime \
+        timer_settime64 \
+        timerfd_create \
+        timerfd_gettime \
+        timerfd_gettime64 \
+        timerfd_settime \
+        timerfd_settime64 \
+        times \
+        tkill \
+        truncate \
+        truncate64 \
+        ugetrlimit \
+        ulimit \
+        umask \
+        umount \
+        umount2 \
+        uname \
+        unlink \
+        unlinkat \
+        unshare \
+        uselib \
+        userfaultfd \
+        ustat \
+        utime \
+        utimensat \
+        utimensat_time64 \
+        utimes \
+        vfork \
+        vhangup \
+        vm86 \
+        vm86old \
+        vmsplice \
+        vserver \
+        wait4 \
+        waitid \
+        waitpid \
+        write \
+        writev",
+    starts: &[
+        0, 8, 19, 27, 35, 42, 47, 55, 64, 76, 82, 93, 101, 106, 110, 116, 120, 130, 137, 144, 150,
+        156, 162, 170, 177, 191, 207, 220, 240, 254, 270, 286, 309, 323, 339, 345, 352, 358, 370,
+        378, 394, 400, 414, 428, 432, 437, 442, 455, 469, 479, 491, 504, 515, 523, 532, 539, 548,
+        553, 564, 574, 585, 595, 608, 618, 632, 646, 653, 660, 669, 679, 686, 695, 704, 710, 718,
+        728, 738, 751, 764, 777, 788, 794, 799, 812, 821, 831, 839, 846, 853, 859, 867, 877, 885,
+        895, 901, 907, 917, 929, 935, 949, 962, 973, 985, 996, 1006, 1022, 1036, 1052, 1068, 1075,
+        1082, 1091, 1102, 1110, 1120, 1128, 1138, 1145, 1154, 1164, 1176, 1186, 1198, 1206, 1214,
+        1221, 1229, 1237, 1249, 1259, 1269, 1281, 1291, 1303, 1313, 1323, 1330, 1342, 1353, 1360,
+        1373, 1380, 1389, 1398, 1409, 1414, 1419, 1431, 1449, 1462, 1476, 1493, 1503, 1514, 1527,
+        1541, 1562, 1571, 1581, 1596, 1614, 1629, 1635, 1642, 1647, 1658, 1669, 1673, 1678, 1689,
+        1696, 1701, 1719, 1743, 1766, 1773, 1782, 1792, 1797, 1804, 1811, 1821, 1831, 1843, 1854,
+        1859, 1874, 1887, 1893, 1903, 1921, 1938, 1956, 1962, 1970, 1978, 1995, 2001, 2012, 2025,
+        2038, 2052, 2060, 2066, 2074, 2080, 2088, 2094, 2101, 2110, 2115, 2121, 2132, 2138, 2152,
+        2163, 2174, 2183, 2187, 2201, 2211, 2219, 2235, 2258, 2271, 2291, 2301, 2308, 2314, 2321,
+        2328, 2335, 2342, 2348, 2356, 2367, 2374, 2392, 2402, 2413, 2418, 2427, 2436, 2448, 2456,
+        2465, 2470, 2488, 2498, 2513, 2520, 2528, 2534, 2550, 2562, 2574, 2585, 2603, 2608, 2614,
+        2625, 2636, 2646, 2660, 2665, 2671, 2684, 2690, 2698, 2705, 2713, 2723, 2739, 2756, 2773,
+        2791, 2796, 2803, 2812, 2828, 2835, 2843, 2852, 2860, 2869, 2882, 2891, 2903, 2908, 2918,
+        2926, 2935, 2946, 2952, 2959, 2968, 2977, 2993, 3001, 3018, 3030, 3044, 3051, 3060, 3070,
+        3082, 3098, 3104, 3109, 3122, 3136, 3151, 3167, 3180, 3194, 3210, 3233, 3251, 3274, 3297,
+        3315, 3329, 3344, 3363, 3385, 3414, 3432, 3446, 3461, 3480, 3492, 3500, 3507, 3514, 3521,
+        3539, 3548, 3559, 3568, 3576, 3583, 3597, 3621, 3637, 3653, 3669, 3683, 3692, 3703, 3712,
+        3723, 3730, 3739, 3749, 3761, 3773, 3783, 3789, 3797, 3809, 3818, 3829, 3839, 3851, 3861,
+        3873, 3882, 3893, 3903, 3910, 3921, 3934, 3941, 3950, 3959, 3970, 3979, 3985, 3992, 3998,
+        4005, 4014, 4024, 4036, 4043, 4052, 4062, 4073, 4085, 4095, 4106, 4113, 4124, 4135, 4142,
+        4151, 4156, 4163, 4170, 4179, 4189, 4195, 4201, 4206, 4214, 4221, 4229, 4239, 4244, 4260,
+        4267, 4273, 4281, 4288, 4292, 4299, 4304, 4317, 4330, 4347, 4361, 4377, 4391, 4407, 4422,
+        4438, 4456, 4472, 4490, 4496, 4502, 4511, 4522, 4533, 4540, 4546, 4553, 4561, 4567, 4574,
+        4583, 4591, 4598, 4610, 4616, 4622, 4632, 4649, 4656, 4662, 4670, 4675, 4683, 4692, 4700,
+        4706, 4713, 4721, 4727,
+    ],
     numbers: &[
-        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
-        25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
-        48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70,
-        71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-        94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112,
-        113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130,
-        131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148,
-        149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166,
-        167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184,
-        185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202,
-        203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220,
-        221, 224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239, 240,
-        241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 252, 253, 254, 255, 256, 257, 258, 259,
-        260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272, 273, 274, 275, 276, 277,
-        278, 279, 280, 281, 282, 283, 284, 286, 287, 288, 289, 290, 291, 292, 293, 294, 295, 296,
-        297, 298, 299, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 313, 314,
-        315, 316, 317, 318, 319, 320, 321, 322, 323, 324, 325, 326, 327, 328, 329, 330, 331, 332,
-        333, 334, 335, 336, 337, 338, 339, 340, 341, 342, 343, 344, 345, 346, 347, 348, 349, 350,
-        351, 352, 353, 354, 355, 356, 357, 358, 359, 360, 361, 362, 363, 364, 365, 366, 367, 368,
-        369, 370, 371, 372, 373, 374, 375, 376, 377, 378, 379, 380, 381, 382, 383, 384, 385, 386,
-        393, 394, 395, 396, 397, 398, 399, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410,
-        411, 412, 413, 414, 416, 417, 418, 419, 420, 421, 422, 423, 424, 425, 426, 427, 428, 429,
-        430, 431, 432, 433, 434, 435, 436, 437, 438, 439, 440, 441, 442, 443, 444, 445, 446, 447,
-        448, 449, 450, 451, 452, 453, 454, 455, 456, 457, 458, 459, 460, 461, 462, 463, 464, 465,
-        466, 467, 468, 469,
+        140, 142, 149, 364, 33, 51, 286, 124, 137, 27, 384, 134, 361, 357, 17, 45, 451, 184, 185,
+        12, 15, 182, 212, 61, 343, 405, 266, 406, 265, 403, 267, 407, 264, 404, 120, 435, 6, 436,
+        362, 377, 8, 127, 129, 41, 63, 330, 254, 329, 255, 319, 441, 256, 323, 328, 11, 358, 1,
+        252, 307, 439, 250, 272, 324, 338, 339, 133, 94, 306, 452, 95, 207, 298, 55, 221, 148, 231,
+        468, 469, 350, 234, 143, 2, 237, 431, 228, 432, 430, 433, 108, 197, 300, 100, 269, 118, 35,
+        93, 194, 240, 456, 422, 455, 449, 454, 299, 130, 275, 312, 244, 318, 183, 141, 220, 50,
+        202, 49, 201, 47, 200, 80, 205, 105, 368, 132, 65, 20, 188, 64, 96, 355, 171, 211, 165,
+        209, 76, 77, 147, 367, 365, 224, 78, 24, 199, 229, 464, 32, 112, 128, 292, 291, 332, 293,
+        249, 246, 247, 385, 416, 245, 248, 426, 427, 425, 54, 101, 110, 290, 289, 117, 349, 283,
+        288, 37, 445, 444, 446, 16, 198, 230, 9, 303, 363, 458, 232, 465, 233, 53, 253, 236, 19,
+        227, 459, 461, 460, 107, 196, 219, 453, 274, 375, 356, 447, 294, 218, 39, 296, 14, 297,
+        150, 376, 152, 90, 192, 123, 21, 442, 429, 317, 125, 56, 282, 281, 277, 280, 419, 279, 418,
+        278, 163, 462, 402, 399, 401, 400, 144, 151, 153, 91, 341, 162, 169, 34, 28, 84, 59, 18,
+        109, 5, 342, 428, 467, 295, 437, 29, 336, 136, 438, 434, 424, 42, 331, 217, 381, 382, 380,
+        168, 309, 414, 172, 180, 333, 378, 340, 440, 448, 347, 348, 44, 98, 308, 413, 26, 189, 181,
+        334, 379, 167, 131, 443, 3, 225, 89, 85, 305, 145, 88, 371, 337, 417, 372, 257, 235, 466,
+        38, 302, 353, 287, 0, 40, 386, 174, 176, 175, 178, 173, 179, 177, 421, 335, 159, 160, 242,
+        352, 155, 157, 161, 423, 241, 351, 154, 156, 158, 354, 82, 394, 393, 420, 187, 239, 345,
+        370, 369, 276, 450, 311, 243, 258, 121, 139, 216, 138, 215, 46, 214, 81, 206, 74, 104, 346,
+        57, 97, 71, 204, 170, 210, 164, 208, 70, 203, 75, 66, 366, 79, 23, 213, 226, 463, 68, 397,
+        396, 398, 395, 373, 67, 186, 48, 321, 327, 73, 126, 119, 72, 359, 102, 360, 313, 69, 106,
+        195, 99, 268, 457, 383, 25, 31, 115, 87, 83, 304, 36, 314, 344, 135, 116, 103, 315, 270,
+        13, 259, 263, 262, 261, 408, 260, 409, 322, 326, 410, 325, 411, 43, 238, 92, 193, 191, 58,
+        60, 22, 52, 122, 10, 301, 310, 86, 374, 62, 30, 320, 412, 271, 190, 111, 166, 113, 316,
+        273, 114, 284, 7, 4, 146,
     ],
 };
 
 /// x32: AUDIT_ARCH_X86_64 with bit 0x40000000 set in the number (not included here).
 pub static X32: Table = Table {
     names: "\
-        read \
-        write \
-        open \
-        close \
-        stat \
-        fstat \
-        lstat \
-        poll \
-        lseek \
-        mmap \
-        mprotect \
-        munmap \
-        brk \
-        rt_sigprocmask \
-        pread64 \
-        pwrite64 \
-        access \
-        pipe \
-        select \
-        sched_yield \
-        mremap \
-        msync \
-        mincore \
-        madvise \
-        shmget \
-        shmat \
-        shmctl \
-        dup \
-        dup2 \
-        pause \
-        nanosleep \
-        getitimer \
-        alarm \
-        setitimer \
-        getpid \
-        sendfile \
-        socket \
-        connect \
         accept \
-        sendto \
-        shutdown \
+        accept4 \
+        access \
+        acct \
+        add_key \
+        adjtimex \
+        afs_syscall \
+        alarm \
+        arch_prctl \
         bind \
-        listen \
-        getsockname \
-        getpeername \
-        socketpair \
-        clone \
-        fork \
-        vfork \
-        exit \
-        wait4 \
-        kill \
-        uname \
-        semget \
-        semop \
-        semctl \
-        shmdt \
-        msgget \
-        msgsnd \
-        msgrcv \
-        msgctl \
-        fcntl \
-        flock \
-        fsync \
-        fdatasync \
-        truncate \
-        ftruncate \
-        getdents \
-        getcwd \
-        chdir \
-        fchdir \
-        rename \
-        mkdir \
-        rmdir \
-        creat \
-        link \
-        unlink \
-        symlink \
-        readlink \
-        chmod \
-        fchmod \
-        chown \
-        fchown \
-        lchown \
-        umask \
-        gettimeofday \
-        getrlimit \
-        getrusage \
-        sysinfo \
-        times \
-        getuid \
-        syslog \
-        getgid \
-        setuid \
-        setgid \
-        geteuid \
-        getegid \
-        setpgid \
-        getppid \
-        getpgrp \
-        setsid \
-        setreuid \
-        setregid \
-        getgroups \
-        setgroups \
-        setresuid \
-        getresuid \
-        setresgid \
-        getresgid \
-        getpgid \
-        setfsuid \
-        setfsgid \
-        getsid \
+        bpf \
+        brk \
+        cachestat \
         capget \
         capset \
-        rt_sigsuspend \
-        utime \
-        mknod \
-        personality \
-        ustat \
-        statfs \
-        fstatfs \
-        sysfs \
-        getpriority \
-        setpriority \
-        sched_setparam \
-        sched_getparam \
-        sched_setscheduler \
-        sched_getscheduler \
-        sched_get_priority_max \
-        sched_get_priority_min \
-        sched_rr_get_interval \
-        mlock \
-        munlock \
-        mlockall \
-        munlockall \
-        vhangup \
-        modify_ldt \
-        pivot_root \
-        prctl \
-        arch_prctl \
-        adjtimex \
-        setrlimit \
+        chdir \
+        chmod \
+        chown \
         chroot \
-        sync \
-        acct \
-        settimeofday \
-        mount \
-        umount2 \
-        swapon \
-        swapoff \
-        reboot \
-        sethostname \
-        setdomainname \
-        iopl \
-        ioperm \
-        init_module \
-        delete_module \
-        quotactl \
-        getpmsg \
-        putpmsg \
-        afs_syscall \
-        tuxcall \
-        security \
-        gettid \
-        readahead \
-        setxattr \
-        lsetxattr \
-        fsetxattr \
-        getxattr \
-        lgetxattr \
-        fgetxattr \
-        listxattr \
-        llistxattr \
-        flistxattr \
-        removexattr \
-        lremovexattr \
-        fremovexattr \
-        tkill \
-        time \
-        futex \
-        sched_setaffinity \
-        sched_getaffinity \
-        io_destroy \
-        io_getevents \
-        io_cancel \
-        lookup_dcookie \
-        epoll_create \
-        remap_file_pages \
-        getdents64 \
-        set_tid_address \
-        restart_syscall \
-        semtimedop \
-        fadvise64 \
-        timer_settime \
-        timer_gettime \
-        timer_getoverrun \
-        timer_delete \
-        clock_settime \
-        clock_gettime \
+        clock_adjtime \
         clock_getres \
+        clock_gettime \
         clock_nanosleep \
-        exit_group \
-        epoll_wait \
-        epoll_ctl \
-        tgkill \
-        utimes \
-        mbind \
-        set_mempolicy \
-        get_mempolicy \
-        mq_open \
-        mq_unlink \
-        mq_timedsend \
-        mq_timedreceive \
-        mq_getsetattr \
-        add_key \
-        request_key \
-        keyctl \
-        ioprio_set \
-        ioprio_get \
-        inotify_init \
-        inotify_add_watch \
-        inotify_rm_watch \
-        migrate_pages \
-        openat \
-        mkdirat \
-        mknodat \
-        fchownat \
-        futimesat \
-        newfstatat \
-        unlinkat \
-        renameat \
-        linkat \
-        symlinkat \
-        readlinkat \
-        fchmodat \
-        faccessat \
-        pselect6 \
-        ppoll \
-        unshare \
-        splice \
-        tee \
-        sync_file_range \
-        utimensat \
-        epoll_pwait \
-        signalfd \
-        timerfd_create \
-        eventfd \
-        fallocate \
-        timerfd_settime \
-        timerfd_gettime \
-        accept4 \
-        signalfd4 \
-        eventfd2 \
-        epoll_create1 \
+        clock_settime \
+        clone \
+        clone3 \
+        close \
+        close_range \
+        connect \
+        copy_file_range \
+        creat \
+        delete_module \
+        dup \
+        dup2 \
         dup3 \
-        pipe2 \
-        inotify_init1 \
-        perf_event_open \
+        epoll_create \
+        epoll_create1 \
+        epoll_ctl \
+        epoll_pwait \
+        epoll_pwait2 \
+        epoll_wait \
+        eventfd \
+        eventfd2 \
+        execve \
+        execveat \
+        exit \
+        exit_group \
+        faccessat \
+        faccessat2 \
+        fadvise64 \
+        fallocate \
         fanotify_init \
         fanotify_mark \
-        prlimit64 \
-        name_to_handle_at \
-        open_by_handle_at \
-        clock_adjtime \
-        syncfs \
-        setns \
-        getcpu \
-        kcmp \
-        finit_module \
-        sched_setattr \
-        sched_getattr \
-        renameat2 \
-        seccomp \
-        getrandom \
-        memfd_create \
-        kexec_file_load \
-        bpf \
-        userfaultfd \
-        membarrier \
-        mlock2 \
-        copy_file_range \
-        pkey_mprotect \
-        pkey_alloc \
-        pkey_free \
-        statx \
-        io_pgetevents \
-        rseq \
-        pidfd_send_signal \
-        io_uring_setup \
-        io_uring_enter \
-        io_uring_register \
-        open_tree \
-        move_mount \
-        fsopen \
-        fsconfig \
-        fsmount \
-        fspick \
-        pidfd_open \
-        clone3 \
-        close_range \
-        openat2 \
-        pidfd_getfd \
-        faccessat2 \
-        process_madvise \
-        epoll_pwait2 \
-        mount_setattr \
-        quotactl_fd \
-        landlock_create_ruleset \
-        landlock_add_rule \
-        landlock_restrict_self \
-        memfd_secret \
-        process_mrelease \
-        futex_waitv \
-        set_mempolicy_home_node \
-        cachestat \
+        fchdir \
+        fchmod \
+        fchmodat \
         fchmodat2 \
-        map_shadow_stack \
-        futex_wake \
-        futex_wait \
-        futex_requeue \
-        statmount \
-        listmount \
-        lsm_get_self_attr \
-        lsm_set_self_attr \
-        lsm_list_modules \
-        mseal \
-        setxattrat \
-        getxattrat \
-        listxattrat \
-        removexattrat \
-        open_tree_attr \
+        fchown \
+        fchownat \
+        fcntl \
+        fdatasync \
+        fgetxattr \
         file_getattr \
         file_setattr \
-        rt_sigaction \
-        rt_sigreturn \
-        ioctl \
-        readv \
-        writev \
-        recvfrom \
-        sendmsg \
-        recvmsg \
-        execve \
-        ptrace \
-        rt_sigpending \
-        rt_sigtimedwait \
-        rt_sigqueueinfo \
-        sigaltstack \
-        timer_create \
-        mq_notify \
-        kexec_load \
-        waitid \
-        set_robust_list \
+        finit_module \
+        flistxattr \
+        flock \
+        fork \
+        fremovexattr \
+        fsconfig \
+        fsetxattr \
+        fsmount \
+        fsopen \
+        fspick \
+        fstat \
+        fstatfs \
+        fsync \
+        ftruncate \
+        futex \
+        futex_requeue \
+        futex_wait \
+        futex_waitv \
+        futex_wake \
+        futimesat \
+        get_mempolicy \
         get_robust_list \
-        vmsplice \
-        move_pages \
-        preadv \
-        pwritev \
-        rt_tgsigqueueinfo \
-        recvmmsg \
-        sendmmsg \
-        process_vm_readv \
-        process_vm_writev \
-        setsockopt \
+        getcpu \
+        getcwd \
+        getdents \
+        getdents64 \
+        getegid \
+        geteuid \
+        getgid \
+        getgroups \
+        getitimer \
+        getpeername \
+        getpgid \
+        getpgrp \
+        getpid \
+        getpmsg \
+        getppid \
+        getpriority \
+        getrandom \
+        getresgid \
+        getresuid \
+        getrlimit \
+        getrusage \
+        getsid \
+        getsockname \
         getsockopt \
+        gettid \
+        gettimeofday \
+        getuid \
+        getxattr \
+        getxattrat \
+        init_module \
+        inotify_add_watch \
+        inotify_init \
+        inotify_init1 \
+        inotify_rm_watch \
+        io_cancel \
+        io_destroy \
+        io_getevents \
+        io_pgetevents \
         io_setup \
         io_submit \
-        execveat \
+        io_uring_enter \
+        io_uring_register \
+        io_uring_setup \
+        ioctl \
+        ioperm \
+        iopl \
+        ioprio_get \
+        ioprio_set \
+        kcmp \
+        kexec_file_load \
+        kexec_load \
+        keyctl \
+        kill \
+        landlock_add_rule \
+        landlock_create_ruleset \
+        landlock_restrict_self \
+        lchown \
+        lgetxattr \
+        link \
+        linkat \
+        listen \
+        listmount \
+        listxattr \
+        listxattrat \
+        llistxattr \
+        lookup_dcookie \
+        lremovexattr \
+        lseek \
+        lsetxattr \
+        lsm_get_self_attr \
+        lsm_list_modules \
+        lsm_set_self_attr \
+        lstat \
+        madvise \
+        map_shadow_stack \
+        mbind \
+        membarrier \
+        memfd_create \
+        memfd_secret \
+        migrate_pages \
+        mincore \
+        mkdir \
+        mkdirat \
+        mknod \
+        mknodat \
+        mlock \
+        mlock2 \
+        mlockall \
+        mmap \
+        modify_ldt \
+        mount \
+        mount_setattr \
+        move_mount \
+        move_pages \
+        mprotect \
+        mq_getsetattr \
+        mq_notify \
+        mq_open \
+        mq_timedreceive \
+        mq_timedsend \
+        mq_unlink \
+        mremap \
+        mseal \
+        msgctl \
+        msgget \
+        msgrcv \
+        msgsnd \
+        msync \
+        munlock \
+        munlockall \
+        munmap \
+        name_to_handle_at \
+        nanosleep \
+        newfstatat \
+        open \
+        open_by_handle_at \
+        open_tree \
+        open_tree_attr \
+        openat \
+        openat2 \
+        pause \
+        perf_event_open \
+        personality \
+        pidfd_getfd \
+        pidfd_open \
+        pidfd_send_signal \
+        pipe \
+        pipe2 \
+        pivot_root \
+        pkey_alloc \
+        pkey_free \
+        pkey_mprotect \
+        poll \
+        ppoll \
+        prctl \
+        pread64 \
+        preadv \
         preadv2 \
-        pwritev2",
+        prlimit64 \
+        process_madvise \
+        process_mrelease \
+        process_vm_readv \
+        process_vm_writev \
+        pselect6 \
+        ptrace \
+        putpmsg \
+        pwrite64 \
+        pwritev \
+        pwritev2 \
+        quotactl \
+        quotactl_fd \
+        read \
+        readahead \
+        readlink \
+        readlinkat \
+        readv \
+        reboot \
+        recvfrom \
+        recvmmsg \
+        recvmsg \
+        remap_file_pages \
+        removexattr \
+        removexattrat \
+        rename \
+        renameat \
+        renameat2 \
+        request_key \
+        restart_syscall \
+        rmdir \
+        rseq \
+        rt_sigaction \
+        rt_sigpending \
+        rt_sigprocmask \
+        rt_sigqueueinfo \
+        rt_sigreturn \
+        rt_sigsuspend \
+        rt_sigtimedwait \
+        rt_tgsigqueueinfo \
+        sched_get_priority_max \
+        sched_get_priority_min \
+        sched_getaffinity \
+        sched_getattr \
+        sched_getparam \
+        sched_getscheduler \
+        sched_rr_get_interval \
+        sched_setaffinity \
+        sched_setattr \
+        sched_setparam \
+        sched_setscheduler \
+        sched_yield \
+        seccomp \
+        security \
+        select \
+        semctl \
+        semget \
+        semop \
+        semtimedop \
+        sendfile \
+        sendmmsg \
+        sendmsg \
+        sendto \
+        set_mempolicy \
+        set_mempolicy_home_node \
+        set_robust_list \
+        set_tid_address \
+        setdomainname \
+        setfsgid \
+        setfsuid \
+        setgid \
+        setgroups \
+        sethostname \
+        setitimer \
+        setns \
+        setpgid \
+        setpriority \
+        setregid \
+        setresgid \
+        setresuid \
+        setreuid \
+        setrlimit \
+        setsid \
+        setsockopt \
+        settimeofday \
+        setuid \
+        setxattr \
+        setxattrat \
+        shmat \
+        shmctl \
+        shmdt \
+        shmget \
+        shutdown \
+        sigaltstack \
+        signalfd \
+        signalfd4 \
+        socket \
+        socketpair \
+        splice \
+        stat \
+        statfs \
+        statmount \
+        statx \
+        swapoff \
+        swapon \
+        symlink \
+        symlinkat \
+        sync \
+        sync_file_range \
+        syncfs \
+        sysfs \
+        sysinfo \
+        syslog \
+        tee \
+        tgkill \
+        time \
+        timer_create \
+        timer_delete \
+        timer_getoverrun \
+        timer_gettime \
+        timer_settime \
+        timerfd_create \
+        timerfd_gettime \
+        timerfd_settime \
+        times \
+        tkill \
+        truncate \
+        tuxcall \
+        umask \
+        umount2 \
+        uname \
+        unlink \
+        unlinkat \
+        unshare \
+        userfaultfd \
+        ustat \
+        utime \
+        utimensat \
+        utimes \
+        vfork \
+        vhangup \
+        vmsplice \
+        wait4 \
+        waitid \
+        write \
+        writev",
+    starts: &[
+        0, 7, 15, 22, 27, 35, 44, 56, 62, 73, 78, 82, 86, 96, 103, 110, 116, 122, 128, 135, 149,
+        162, 176, 192, 206, 212, 219, 225, 237, 245, 261, 267, 281, 285, 290, 295, 308, 322, 332,
+        344, 357, 368, 376, 385, 392, 401, 406, 417, 427, 438, 448, 458, 472, 486, 493, 500, 509,
+        519, 526, 535, 541, 551, 561, 574, 587, 600, 611, 617, 622, 635, 644, 654, 662, 669, 676,
+        682, 690, 696, 706, 712, 726, 737, 749, 760, 770, 784, 800, 807, 814, 823, 834, 842, 850,
+        857, 867, 877, 889, 897, 905, 912, 920, 928, 940, 950, 960, 970, 980, 990, 997, 1009, 1020,
+        1027, 1040, 1047, 1056, 1067, 1079, 1097, 1110, 1124, 1141, 1151, 1162, 1175, 1189, 1198,
+        1208, 1223, 1241, 1256, 1262, 1269, 1274, 1285, 1296, 1301, 1317, 1328, 1335, 1340, 1358,
+        1382, 1405, 1412, 1422, 1427, 1434, 1441, 1451, 1461, 1473, 1484, 1499, 1512, 1518, 1528,
+        1546, 1563, 1581, 1587, 1595, 1612, 1618, 1629, 1642, 1655, 1669, 1677, 1683, 1691, 1697,
+        1705, 1711, 1718, 1727, 1732, 1743, 1749, 1763, 1774, 1785, 1794, 1808, 1818, 1826, 1842,
+        1855, 1865, 1872, 1878, 1885, 1892, 1899, 1906, 1912, 1920, 1931, 1938, 1956, 1966, 1977,
+        1982, 2000, 2010, 2025, 2032, 2040, 2046, 2062, 2074, 2086, 2097, 2115, 2120, 2126, 2137,
+        2148, 2158, 2172, 2177, 2183, 2189, 2197, 2204, 2212, 2222, 2238, 2255, 2272, 2290, 2299,
+        2306, 2314, 2323, 2331, 2340, 2349, 2361, 2366, 2376, 2385, 2396, 2402, 2409, 2418, 2427,
+        2435, 2452, 2464, 2478, 2485, 2494, 2504, 2516, 2532, 2538, 2543, 2556, 2570, 2585, 2601,
+        2614, 2628, 2644, 2662, 2685, 2708, 2726, 2740, 2755, 2774, 2796, 2814, 2828, 2843, 2862,
+        2874, 2882, 2891, 2898, 2905, 2912, 2918, 2929, 2938, 2947, 2955, 2962, 2976, 3000, 3016,
+        3032, 3046, 3055, 3064, 3071, 3081, 3093, 3103, 3109, 3117, 3129, 3138, 3148, 3158, 3167,
+        3177, 3184, 3195, 3208, 3215, 3224, 3235, 3241, 3248, 3254, 3261, 3270, 3282, 3291, 3301,
+        3308, 3319, 3326, 3331, 3338, 3348, 3354, 3362, 3369, 3377, 3387, 3392, 3408, 3415, 3421,
+        3429, 3436, 3440, 3447, 3452, 3465, 3478, 3495, 3509, 3523, 3538, 3554, 3570, 3576, 3582,
+        3591, 3599, 3605, 3613, 3619, 3626, 3635, 3643, 3655, 3661, 3667, 3677, 3684, 3690, 3698,
+        3707, 3713, 3720, 3726,
+    ],
     numbers: &[
-        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 17, 18, 21, 22, 23, 24, 25, 26, 27, 28, 29,
-        30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 48, 49, 50, 51, 52, 53, 56, 57,
-        58, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81,
-        82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 102, 103, 104,
-        105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122,
-        123, 124, 125, 126, 130, 132, 133, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145,
-        146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 157, 158, 159, 160, 161, 162, 163, 164,
-        165, 166, 167, 168, 169, 170, 171, 172, 173, 175, 176, 179, 181, 182, 183, 184, 185, 186,
-        187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204,
-        207, 208, 210, 212, 213, 216, 217, 218, 219, 220, 221, 223, 224, 225, 226, 227, 228, 229,
-        230, 231, 232, 233, 234, 235, 237, 238, 239, 240, 241, 242, 243, 245, 248, 249, 250, 251,
-        252, 253, 254, 255, 256, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269,
-        270, 271, 272, 275, 276, 277, 280, 281, 282, 283, 284, 285, 286, 287, 288, 289, 290, 291,
-        292, 293, 294, 298, 300, 301, 302, 303, 304, 305, 306, 308, 309, 312, 313, 314, 315, 316,
-        317, 318, 319, 320, 321, 323, 324, 325, 326, 329, 330, 331, 332, 333, 334, 424, 425, 426,
-        427, 428, 429, 430, 431, 432, 433, 434, 435, 436, 437, 438, 439, 440, 441, 442, 443, 444,
-        445, 446, 447, 448, 449, 450, 451, 452, 453, 454, 455, 456, 457, 458, 459, 460, 461, 462,
-        463, 464, 465, 466, 467, 468, 469, 512, 513, 514, 515, 516, 517, 518, 519, 520, 521, 522,
-        523, 524, 525, 526, 527, 528, 529, 530, 531, 532, 533, 534, 535, 536, 537, 538, 539, 540,
-        541, 542, 543, 544, 545, 546, 547,
+        43, 288, 21, 163, 248, 159, 183, 37, 158, 49, 321, 12, 451, 125, 126, 80, 90, 92, 161, 305,
+        229, 228, 230, 227, 56, 435, 3, 436, 42, 326, 85, 176, 32, 33, 292, 213, 291, 233, 281,
+        441, 232, 284, 290, 520, 545, 60, 231, 269, 439, 221, 285, 300, 301, 81, 91, 268, 452, 93,
+        260, 72, 75, 193, 468, 469, 313, 196, 73, 57, 199, 431, 190, 432, 430, 433, 5, 138, 74, 77,
+        202, 456, 455, 449, 454, 261, 239, 531, 309, 79, 78, 217, 108, 107, 104, 115, 36, 52, 121,
+        111, 39, 181, 110, 140, 318, 120, 118, 97, 98, 124, 51, 542, 186, 96, 102, 191, 464, 175,
+        254, 253, 294, 255, 210, 207, 208, 333, 543, 544, 426, 427, 425, 514, 173, 172, 252, 251,
+        312, 320, 528, 250, 62, 445, 444, 446, 94, 192, 86, 265, 50, 458, 194, 465, 195, 212, 198,
+        8, 189, 459, 461, 460, 6, 28, 453, 237, 324, 319, 447, 256, 27, 83, 258, 133, 259, 149,
+        325, 151, 9, 154, 165, 442, 429, 533, 10, 245, 527, 240, 243, 242, 241, 25, 462, 71, 68,
+        70, 69, 26, 150, 152, 11, 303, 35, 262, 2, 304, 428, 467, 257, 437, 34, 298, 135, 438, 434,
+        424, 22, 293, 155, 330, 331, 329, 7, 271, 157, 17, 534, 546, 302, 440, 448, 539, 540, 270,
+        521, 182, 18, 535, 547, 179, 443, 0, 187, 89, 267, 515, 169, 517, 537, 519, 216, 197, 466,
+        82, 264, 316, 249, 219, 84, 334, 512, 522, 14, 524, 513, 130, 523, 536, 146, 147, 204, 315,
+        143, 145, 148, 203, 314, 142, 144, 24, 317, 185, 23, 66, 64, 65, 220, 40, 538, 518, 44,
+        238, 450, 530, 218, 171, 123, 122, 106, 116, 170, 38, 308, 109, 141, 114, 119, 117, 113,
+        160, 112, 541, 164, 105, 188, 463, 30, 31, 67, 29, 48, 525, 282, 289, 41, 53, 275, 4, 137,
+        457, 332, 168, 167, 88, 266, 162, 277, 306, 139, 99, 103, 276, 234, 201, 526, 226, 225,
+        224, 223, 283, 287, 286, 100, 200, 76, 184, 95, 166, 63, 87, 263, 272, 323, 136, 132, 280,
+        235, 58, 153, 532, 61, 529, 1, 516,
     ],
 };
 
 /// aarch64 (AUDIT_ARCH_AARCH64), the generic table.
 pub static AARCH64: Table = Table {
     names: "\
-        io_setup \
-        io_destroy \
-        io_submit \
-        io_cancel \
-        io_getevents \
-        setxattr \
-        lsetxattr \
-        fsetxattr \
-        getxattr \
-        lgetxattr \
-        fgetxattr \
-        listxattr \
-        llistxattr \
-        flistxattr \
-        removexattr \
-        lremovexattr \
-        fremovexattr \
-        getcwd \
-        lookup_dcookie \
-        eventfd2 \
+        accept \
+        accept4 \
+        acct \
+        add_key \
+        adjtimex \
+        arch_specific_syscall \
+        bind \
+        bpf \
+        brk \
+        cachestat \
+        capget \
+        capset \
+        chdir \
+        chroot \
+        clock_adjtime \
+        clock_getres \
+        clock_gettime \
+        clock_nanosleep \
+        clock_settime \
+        clone \
+        clone3 \
+        close \
+        close_range \
+        connect \
+        copy_file_range \
+        delete_module \
+        dup \
+        dup3 \
         epoll_create1 \
         epoll_ctl \
         epoll_pwait \
-        dup \
-        dup3 \
-        fcntl \
-        inotify_init1 \
-        inotify_add_watch \
-        inotify_rm_watch \
-        ioctl \
-        ioprio_set \
-        ioprio_get \
-        flock \
-        mknodat \
-        mkdirat \
-        unlinkat \
-        symlinkat \
-        linkat \
-        renameat \
-        umount2 \
-        mount \
-        pivot_root \
-        nfsservctl \
-        statfs \
-        fstatfs \
-        truncate \
-        ftruncate \
-        fallocate \
-        faccessat \
-        chdir \
-        fchdir \
-        chroot \
-        fchmod \
-        fchmodat \
-        fchownat \
-        fchown \
-        openat \
-        close \
-        vhangup \
-        pipe2 \
-        quotactl \
-        getdents64 \
-        lseek \
-        read \
-        write \
-        readv \
-        writev \
-        pread64 \
-        pwrite64 \
-        preadv \
-        pwritev \
-        sendfile \
-        pselect6 \
-        ppoll \
-        signalfd4 \
-        vmsplice \
-        splice \
-        tee \
-        readlinkat \
-        newfstatat \
-        fstat \
-        sync \
-        fsync \
-        fdatasync \
-        sync_file_range \
-        timerfd_create \
-        timerfd_settime \
-        timerfd_gettime \
-        utimensat \
-        acct \
-        capget \
-        capset \
-        personality \
+        epoll_pwait2 \
+        eventfd2 \
+        execve \
+        execveat \
         exit \
         exit_group \
-        waitid \
-        set_tid_address \
-        unshare \
-        futex \
-        set_robust_list \
-        get_robust_list \
-        nanosleep \
-        getitimer \
-        setitimer \
-        kexec_load \
-        init_module \
-        delete_module \
-        timer_create \
-        timer_gettime \
-        timer_getoverrun \
-        timer_settime \
-        timer_delete \
-        clock_settime \
-        clock_gettime \
-        clock_getres \
-        clock_nanosleep \
-        syslog \
-        ptrace \
-        sched_setparam \
-        sched_setscheduler \
-        sched_getscheduler \
-        sched_getparam \
-        sched_setaffinity \
-        sched_getaffinity \
-        sched_yield \
-        sched_get_priority_max \
-        sched_get_priority_min \
-        sched_rr_get_interval \
-        restart_syscall \
-        kill \
-        tkill \
-        tgkill \
-        sigaltstack \
-        rt_sigsuspend \
-        rt_sigaction \
-        rt_sigprocmask \
-        rt_sigpending \
-        rt_sigtimedwait \
-        rt_sigqueueinfo \
-        rt_sigreturn \
-        setpriority \
-        getpriority \
-        reboot \
-        setregid \
-        setgid \
-        setreuid \
-        setuid \
-        setresuid \
-        getresuid \
-        setresgid \
-        getresgid \
-        setfsuid \
-        setfsgid \
-        times \
-        setpgid \
-        getpgid \
-        getsid \
-        setsid \
-        getgroups \
-        setgroups \
-        uname \
-        sethostname \
-        setdomainname \
-        getrlimit \
-        setrlimit \
-        getrusage \
-        umask \
-        prctl \
-        getcpu \
-        gettimeofday \
-        settimeofday \
-        adjtimex \
-        getpid \
-        getppid \
-        getuid \
-        geteuid \
-        getgid \
-        getegid \
-        gettid \
-        sysinfo \
-        mq_open \
-        mq_unlink \
-        mq_timedsend \
-        mq_timedreceive \
-        mq_notify \
-        mq_getsetattr \
-        msgget \
-        msgctl \
-        msgrcv \
-        msgsnd \
-        semget \
-        semctl \
-        semtimedop \
-        semop \
-        shmget \
-        shmctl \
-        shmat \
-        shmdt \
-        socket \
-        socketpair \
-        bind \
-        listen \
-        accept \
-        connect \
-        getsockname \
-        getpeername \
-        sendto \
-        recvfrom \
-        setsockopt \
-        getsockopt \
-        shutdown \
-        sendmsg \
-        recvmsg \
-        readahead \
-        brk \
-        munmap \
-        mremap \
-        add_key \
-        request_key \
-        keyctl \
-        clone \
-        execve \
-        mmap \
+        faccessat \
+        faccessat2 \
         fadvise64 \
-        swapon \
-        swapoff \
-        mprotect \
-        msync \
-        mlock \
-        munlock \
-        mlockall \
-        munlockall \
-        mincore \
-        madvise \
-        remap_file_pages \
-        mbind \
-        get_mempolicy \
-        set_mempolicy \
-        migrate_pages \
-        move_pages \
-        rt_tgsigqueueinfo \
-        perf_event_open \
-        accept4 \
-        recvmmsg \
-        arch_specific_syscall \
-        wait4 \
-        prlimit64 \
+        fallocate \
         fanotify_init \
         fanotify_mark \
-        name_to_handle_at \
-        open_by_handle_at \
-        clock_adjtime \
-        syncfs \
-        setns \
-        sendmmsg \
-        process_vm_readv \
-        process_vm_writev \
-        kcmp \
+        fchdir \
+        fchmod \
+        fchmodat \
+        fchmodat2 \
+        fchown \
+        fchownat \
+        fcntl \
+        fdatasync \
+        fgetxattr \
+        file_getattr \
+        file_setattr \
         finit_module \
-        sched_setattr \
-        sched_getattr \
-        renameat2 \
-        seccomp \
+        flistxattr \
+        flock \
+        fremovexattr \
+        fsconfig \
+        fsetxattr \
+        fsmount \
+        fsopen \
+        fspick \
+        fstat \
+        fstatfs \
+        fsync \
+        ftruncate \
+        futex \
+        futex_requeue \
+        futex_wait \
+        futex_waitv \
+        futex_wake \
+        get_mempolicy \
+        get_robust_list \
+        getcpu \
+        getcwd \
+        getdents64 \
+        getegid \
+        geteuid \
+        getgid \
+        getgroups \
+        getitimer \
+        getpeername \
+        getpgid \
+        getpid \
+        getppid \
+        getpriority \
         getrandom \
-        memfd_create \
-        bpf \
-        execveat \
-        userfaultfd \
-        membarrier \
-        mlock2 \
-        copy_file_range \
-        preadv2 \
-        pwritev2 \
-        pkey_mprotect \
-        pkey_alloc \
-        pkey_free \
-        statx \
+        getresgid \
+        getresuid \
+        getrlimit \
+        getrusage \
+        getsid \
+        getsockname \
+        getsockopt \
+        gettid \
+        gettimeofday \
+        getuid \
+        getxattr \
+        getxattrat \
+        init_module \
+        inotify_add_watch \
+        inotify_init1 \
+        inotify_rm_watch \
+        io_cancel \
+        io_destroy \
+        io_getevents \
         io_pgetevents \
-        rseq \
-        kexec_file_load \
-        pidfd_send_signal \
-        io_uring_setup \
+        io_setup \
+        io_submit \
         io_uring_enter \
         io_uring_register \
-        open_tree \
-        move_mount \
-        fsopen \
-        fsconfig \
-        fsmount \
-        fspick \
-        pidfd_open \
-        clone3 \
-        close_range \
-        openat2 \
-        pidfd_getfd \
-        faccessat2 \
-        process_madvise \
-        epoll_pwait2 \
-        mount_setattr \
-        quotactl_fd \
-        landlock_create_ruleset \
+        io_uring_setup \
+        ioctl \
+        ioprio_get \
+        ioprio_set \
+        kcmp \
+        kexec_file_load \
+        kexec_load \
+        keyctl \
+        kill \
         landlock_add_rule \
+        landlock_create_ruleset \
         landlock_restrict_self \
-        memfd_secret \
-        process_mrelease \
-        futex_waitv \
-        set_mempolicy_home_node \
-        cachestat \
-        fchmodat2 \
-        map_shadow_stack \
-        futex_wake \
-        futex_wait \
-        futex_requeue \
-        statmount \
+        lgetxattr \
+        linkat \
+        listen \
         listmount \
-        lsm_get_self_attr \
-        lsm_set_self_attr \
-        lsm_list_modules \
-        mseal \
-        setxattrat \
-        getxattrat \
+        listxattr \
         listxattrat \
-        removexattrat \
+        llistxattr \
+        lookup_dcookie \
+        lremovexattr \
+        lseek \
+        lsetxattr \
+        lsm_get_self_attr \
+        lsm_list_modules \
+        lsm_set_self_attr \
+        madvise \
+        map_shadow_stack \
+        mbind \
+        membarrier \
+        memfd_create \
+        memfd_secret \
+        migrate_pages \
+        mincore \
+        mkdirat \
+        mknodat \
+        mlock \
+        mlock2 \
+        mlockall \
+        mmap \
+        mount \
+        mount_setattr \
+        move_mount \
+        move_pages \
+        mprotect \
+        mq_getsetattr \
+        mq_notify \
+        mq_open \
+        mq_timedreceive \
+        mq_timedsend \
+        mq_unlink \
+        mremap \
+        mseal \
+        msgctl \
+        msgget \
+        msgrcv \
+        msgsnd \
+        msync \
+        munlock \
+        munlockall \
+        munmap \
+        name_to_handle_at \
+        nanosleep \
+        newfstatat \
+        nfsservctl \
+        open_by_handle_at \
+        open_tree \
         open_tree_attr \
-        file_getattr \
-        file_setattr",
+        openat \
+        openat2 \
+        perf_event_open \
+        personality \
+        pidfd_getfd \
+        pidfd_open \
+        pidfd_send_signal \
+        pipe2 \
+        pivot_root \
+        pkey_alloc \
+        pkey_free \
+        pkey_mprotect \
+        ppoll \
+        prctl \
+        pread64 \
+        preadv \
+        preadv2 \
+        prlimit64 \
+        process_madvise \
+        process_mrelease \
+        process_vm_readv \
+        process_vm_writev \
+        pselect6 \
+        ptrace \
+        pwrite64 \
+        pwritev \
+        pwritev2 \
+        quotactl \
+        quotactl_fd \
+        read \
+        readahead \
+        readlinkat \
+        readv \
+        reboot \
+        recvfrom \
+        recvmmsg \
+        recvmsg \
+        remap_file_pages \
+        removexattr \
+        removexattrat \
+        renameat \
+        renameat2 \
+        request_key \
+        restart_syscall \
+        rseq \
+        rt_sigaction \
+        rt_sigpending \
+        rt_sigprocmask \
+        rt_sigqueueinfo \
+        rt_sigreturn \
+        rt_sigsuspend \
+        rt_sigtimedwait \
+        rt_tgsigqueueinfo \
+        sched_get_priority_max \
+        sched_get_priority_min \
+        sched_getaffinity \
+        sched_getattr \
+        sched_getparam \
+        sched_getscheduler \
+        sched_rr_get_interval \
+        sched_setaffinity \
+        sched_setattr \
+        sched_setparam \
+        sched_setscheduler \
+        sched_yield \
+        seccomp \
+        semctl \
+        semget \
+        semop \
+        semtimedop \
+        sendfile \
+        sendmmsg \
+        sendmsg \
+        sendto \
+        set_mempolicy \
+        set_mempolicy_home_node \
+        set_robust_list \
+        set_tid_address \
+        setdomainname \
+        setfsgid \
+        setfsuid \
+        setgid \
+        setgroups \
+        sethostname \
+        setitimer \
+        setns \
+        setpgid \
+        setpriority \
+        setregid \
+        setresgid \
+        setresuid \
+        setreuid \
+        setrlimit \
+        setsid \
+        setsockopt \
+        settimeofday \
+        setuid \
+        setxattr \
+        setxattrat \
+        shmat \
+        shmctl \
+        shmdt \
+        shmget \
+        shutdown \
+        sigaltstack \
+        signalfd4 \
+        socket \
+        socketpair \
+        splice \
+        statfs \
+        statmount \
+        statx \
+        swapoff \
+        swapon \
+        symlinkat \
+        sync \
+        sync_file_range \
+        syncfs \
+        sysinfo \
+        syslog \
+        tee \
+        tgkill \
+        timer_create \
+        timer_delete \
+        timer_getoverrun \
+        timer_gettime \
+        timer_settime \
+        timerfd_create \
+        timerfd_gettime \
+        timerfd_settime \
+        times \
+        tkill \
+        truncate \
+        umask \
+        umount2 \
+        uname \
+        unlinkat \
+        unshare \
+        userfaultfd \
+        utimensat \
+        vhangup \
+        vmsplice \
+        wait4 \
+        waitid \
+        write \
+        writev",
+    starts: &[
+        0, 7, 15, 20, 28, 37, 59, 64, 68, 72, 82, 89, 96, 102, 109, 123, 136, 150, 166, 180, 186,
+        193, 199, 211, 219, 235, 249, 253, 258, 272, 282, 294, 307, 316, 323, 332, 337, 348, 358,
+        369, 379, 389, 403, 417, 424, 431, 440, 450, 457, 466, 472, 482, 492, 505, 518, 531, 542,
+        548, 561, 570, 580, 588, 595, 602, 608, 616, 622, 632, 638, 652, 663, 675, 686, 700, 716,
+        723, 730, 741, 749, 757, 764, 774, 784, 796, 804, 811, 819, 831, 841, 851, 861, 871, 881,
+        888, 900, 911, 918, 931, 938, 947, 958, 970, 988, 1002, 1019, 1029, 1040, 1053, 1067, 1076,
+        1086, 1101, 1119, 1134, 1140, 1151, 1162, 1167, 1183, 1194, 1201, 1206, 1224, 1248, 1271,
+        1281, 1288, 1295, 1305, 1315, 1327, 1338, 1353, 1366, 1372, 1382, 1400, 1417, 1435, 1443,
+        1460, 1466, 1477, 1490, 1503, 1517, 1525, 1533, 1541, 1547, 1554, 1563, 1568, 1574, 1588,
+        1599, 1610, 1619, 1633, 1643, 1651, 1667, 1680, 1690, 1697, 1703, 1710, 1717, 1724, 1731,
+        1737, 1745, 1756, 1763, 1781, 1791, 1802, 1813, 1831, 1841, 1856, 1863, 1871, 1887, 1899,
+        1911, 1922, 1940, 1946, 1957, 1968, 1978, 1992, 1998, 2004, 2012, 2019, 2027, 2037, 2053,
+        2070, 2087, 2105, 2114, 2121, 2130, 2138, 2147, 2156, 2168, 2173, 2183, 2194, 2200, 2207,
+        2216, 2225, 2233, 2250, 2262, 2276, 2285, 2295, 2307, 2323, 2328, 2341, 2355, 2370, 2386,
+        2399, 2413, 2429, 2447, 2470, 2493, 2511, 2525, 2540, 2559, 2581, 2599, 2613, 2628, 2647,
+        2659, 2667, 2674, 2681, 2687, 2698, 2707, 2716, 2724, 2731, 2745, 2769, 2785, 2801, 2815,
+        2824, 2833, 2840, 2850, 2862, 2872, 2878, 2886, 2898, 2907, 2917, 2927, 2936, 2946, 2953,
+        2964, 2977, 2984, 2993, 3004, 3010, 3017, 3023, 3030, 3039, 3051, 3061, 3068, 3079, 3086,
+        3093, 3103, 3109, 3117, 3124, 3134, 3139, 3155, 3162, 3170, 3177, 3181, 3188, 3201, 3214,
+        3231, 3245, 3259, 3274, 3290, 3306, 3312, 3318, 3327, 3333, 3341, 3347, 3356, 3364, 3376,
+        3386, 3394, 3403, 3409, 3416, 3422,
+    ],
     numbers: &[
-        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
-        25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
-        48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70,
-        71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-        94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112,
-        113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130,
-        131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148,
-        149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166,
-        167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184,
-        185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202,
-        203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220,
-        221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238,
-        239, 240, 241, 242, 243, 244, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271,
-        272, 273, 274, 275, 276, 277, 278, 279, 280, 281, 282, 283, 284, 285, 286, 287, 288, 289,
-        290, 291, 292, 293, 294, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434, 435, 436,
-        437, 438, 439, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 450, 451, 452, 453, 454,
-        455, 456, 457, 458, 459, 460, 461, 462, 463, 464, 465, 466, 467, 468, 469,
+        202, 242, 89, 217, 171, 244, 200, 280, 214, 451, 90, 91, 49, 51, 266, 114, 113, 115, 112,
+        220, 435, 57, 436, 203, 285, 106, 23, 24, 20, 21, 22, 441, 19, 221, 281, 93, 94, 48, 439,
+        223, 47, 262, 263, 50, 52, 53, 452, 55, 54, 25, 83, 10, 468, 469, 273, 13, 32, 16, 431, 7,
+        432, 430, 433, 80, 44, 82, 46, 98, 456, 455, 449, 454, 236, 100, 168, 17, 61, 177, 175,
+        176, 158, 102, 205, 155, 172, 173, 141, 278, 150, 148, 163, 165, 156, 204, 209, 178, 169,
+        174, 8, 464, 105, 27, 26, 28, 3, 1, 4, 292, 0, 2, 426, 427, 425, 29, 31, 30, 272, 294, 104,
+        219, 129, 445, 444, 446, 9, 37, 201, 458, 11, 465, 12, 18, 15, 62, 6, 459, 461, 460, 233,
+        453, 235, 283, 279, 447, 238, 232, 34, 33, 228, 284, 230, 222, 40, 442, 429, 239, 226, 185,
+        184, 180, 183, 182, 181, 216, 462, 187, 186, 188, 189, 227, 229, 231, 215, 264, 101, 79,
+        42, 265, 428, 467, 56, 437, 241, 92, 438, 434, 424, 59, 41, 289, 290, 288, 73, 167, 67, 69,
+        286, 261, 440, 448, 270, 271, 72, 117, 68, 70, 287, 60, 443, 63, 213, 78, 65, 142, 207,
+        243, 212, 234, 14, 466, 38, 276, 218, 128, 293, 134, 136, 135, 138, 139, 133, 137, 240,
+        125, 126, 123, 275, 121, 120, 127, 122, 274, 118, 119, 124, 277, 191, 190, 193, 192, 71,
+        269, 211, 206, 237, 450, 99, 96, 162, 152, 151, 144, 159, 161, 103, 268, 154, 140, 143,
+        149, 147, 145, 164, 157, 208, 170, 146, 5, 463, 196, 195, 197, 194, 210, 132, 74, 198, 199,
+        76, 43, 457, 291, 225, 224, 36, 81, 84, 267, 179, 116, 77, 131, 107, 111, 109, 108, 110,
+        85, 87, 86, 153, 130, 45, 166, 39, 160, 35, 97, 282, 88, 58, 75, 260, 95, 64, 66,
     ],
 };
