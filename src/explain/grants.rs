@@ -659,13 +659,13 @@ fn syscalls(p: &Seccomp, out: &mut Out) {
     // The profile's own rules outside any group's defaults.
     for (name, rule) in &p.rules {
         let Some(pos) = &rule.at else { continue };
-        if GROUPS.iter().any(|(_, _, m)| m.contains(&name.as_str())) {
+        if GROUPS.iter().any(|(_, _, m)| m.contains(&&**name)) {
             continue;
         }
         let action = rule
             .action
             .map_or("as the mode says".into(), Action::describe);
-        out.add(Kind::Syscalls, name, action, at(pos), 0);
+        out.add(Kind::Syscalls, &**name, action, at(pos), 0);
     }
     let d = |b: bool, what: &str| {
         if b {

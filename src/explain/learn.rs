@@ -176,7 +176,7 @@ pub fn snippet(
                 if name == "clone3" && !p.nested_namespaces {
                     continue;
                 }
-                let rule = p.rules.get(name);
+                let rule = p.rules.get(name.as_str());
                 let line = match (rule.and_then(|r| r.at.as_ref()), rule) {
                     (Some(at), _) => format!("// {name}: refused by the profile's own rule at {at}"),
                     (None, Some(r)) if r.group.is_some() => {

@@ -100,7 +100,7 @@ pub fn supervisor_policy(trace: bool) -> Seccomp {
     }
     for name in ["execve", "execveat", "socket", "socketpair", "ptrace"] {
         p.rules.insert(
-            name.to_string(),
+            name.into(),
             seccomp::Rule {
                 action: Some(Action::EPERM),
                 group: Some("supervisor".into()),

@@ -30,6 +30,7 @@
 
 use crate::located::Pos;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use super::groups::*;
@@ -204,8 +205,14 @@ pub struct Rule {
     /// Where the profile set it; `None` for the default policy.
     pub at: Option<Pos>,
     /// The group it came from, for `moksha plan`.
-    pub group: Option<String>,
+    pub group: Option<Name>,
 }
+
+/// A syscall or group name of a policy: mostly one of the tables' own, so
+/// borrowed (the default policy's rules were 128 strings allocated at every
+/// start, and copied with each clone of the plan); owned when read back
+/// from JSON.
+pub type Name = Cow<'static, str>;
 
 /// The whole policy.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -218,7 +225,7 @@ pub struct Seccomp {
     /// What a call without a rule gets in allow-list mode.
     pub unlisted: Action,
     /// Rules by syscall name.
-    pub rules: BTreeMap<String, Rule>,
+    pub rules: BTreeMap<Name, Rule>,
     /// Address families `socket` accepts; `None` for any.
     pub socket_families: Option<Vec<u32>>,
     /// Whether the program may create namespaces (clone/unshare flags, setns, clone3).
@@ -242,7 +249,7 @@ impl Seccomp {
     /// cannot read) answers ENOSYS, so libc and programs fall back to openat.
     pub fn refuse_setid_files(&mut self) {
         for (name, arg) in MODE_ARGS {
-            let rule = self.rules.entry(name.to_string()).or_default();
+            let rule = self.rules.entry(Cow::Borrowed(name)).or_default();
             rule.when.insert(
                 0,
                 CondRule {
@@ -256,7 +263,7 @@ impl Seccomp {
                 },
             );
         }
-        let openat2 = self.rules.entry("openat2".to_string()).or_default();
+        let openat2 = self.rules.entry(Cow::Borrowed("openat2")).or_default();
         if openat2.action.is_none_or(Action::runs) {
             openat2.action = Some(Action::ENOSYS);
             openat2.when.clear();
@@ -272,12 +279,12 @@ impl Default for Seccomp {
             .iter()
             .map(|(name, errno, group)| {
                 (
-                    name.to_string(),
+                    Cow::Borrowed(*name),
                     Rule {
                         action: Some(Action::Errno(*errno as u16)),
                         when: Vec::new(),
                         at: None,
-                        group: Some(group.to_string()),
+                        group: Some(Cow::Borrowed(*group)),
                     },
                 )
             })
@@ -390,6 +397,16 @@ fn all_names() -> impl Iterator<Item = &'static str> {
     [&X86_64, &I386, &X32, &AARCH64]
         .into_iter()
         .flat_map(|t| t.iter().map(|(n, _)| n))
+}
+
+/// A group's name as the group table holds it (any other, copied).
+fn group_name(name: &str) -> Name {
+    GROUPS
+        .iter()
+        .map(|(g, _, _)| *g)
+        .chain(["@default"])
+        .find(|g| *g == name)
+        .map_or_else(|| Cow::Owned(name.to_string()), Cow::Borrowed)
 }
 
 /// The syscalls a name stands for: a group's members, or the syscall itself.
@@ -523,9 +540,9 @@ impl Seccomp {
             .iter()
             .find(|n| n.starts_with('@'))
             .filter(|_| names.len() == 1)
-            .cloned();
+            .map(|g| group_name(g));
         for call in calls {
-            let rule = self.rules.entry(call.to_string()).or_default();
+            let rule = self.rules.entry(Cow::Borrowed(call)).or_default();
             match &when {
                 None => {
                     *rule = Rule {
@@ -685,7 +702,7 @@ impl Seccomp {
     /// sorted, each once.
     pub fn special_names(&self) -> Vec<&str> {
         // The rules' names come sorted; each built-in one is put in place.
-        let mut names: Vec<&str> = self.rules.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = self.rules.keys().map(|k| &**k).collect();
         for n in [
             "ioctl",
             "socket",
@@ -831,6 +848,19 @@ mod tests {
         assert_eq!(Abi::I386.number("socketcall"), Some(102));
         assert_eq!(Abi::X32.number("ioctl"), Some(514));
         assert_eq!(Abi::Aarch64.number("openat"), Some(56));
+    }
+
+    #[test]
+    fn borrowed_names_read_back_the_same() {
+        // The rules' names and groups are the tables' own strings; read
+        // back from JSON (an instance record) they are owned, and equal.
+        let mut p = Seccomp::default();
+        p.set(&["@keyring".into()], Action::Allow, None, &at())
+            .unwrap();
+        assert!(matches!(p.rules["keyctl"].group, Some(Cow::Borrowed(_))));
+        let back: Seccomp = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(group_name("@nonesuch"), "@nonesuch");
     }
 
     #[test]

@@ -72,9 +72,12 @@ pub fn seccomp(o: &mut String, p: &Seccomp) {
         }
         let action = rule.action.map_or("-".into(), Action::describe);
         grouped
-            .entry((action, rule.group.clone().unwrap_or_default()))
+            .entry((
+                action,
+                rule.group.as_deref().unwrap_or_default().to_string(),
+            ))
             .or_default()
-            .push(name.clone());
+            .push(name.to_string());
     }
     if !grouped.is_empty() {
         let _ = writeln!(o, "    from the default policy:");

@@ -104,7 +104,7 @@ pub fn traced_policy(p: &Seccomp) -> Seccomp {
         if !p.treatment(w.name).action.runs() {
             continue;
         }
-        let rule = out.rules.entry(w.name.to_string()).or_default();
+        let rule = out.rules.entry(w.name.into()).or_default();
         rule.action = Some(Action::Errno(MARK));
     }
     out
