@@ -338,26 +338,20 @@ impl Table {
     /// instructions for the 67 lookups of the default policy: callgrind,
     /// `moksha plan profiles/demo.rhai`.)
     fn find(&self, name: &str) -> Option<usize> {
-        let (mut lo, mut hi) = (0, self.starts.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.name(mid).cmp(name) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
+        self.starts
+            .binary_search_by(|&start| self.name_at(start).cmp(name))
+            .ok()
     }
 
     /// The `i`th name.
     fn name(&self, i: usize) -> &'static str {
-        let start = usize::from(self.starts[i]);
-        let end = self
-            .starts
-            .get(i + 1)
-            .map_or(self.names.len(), |&next| usize::from(next) - 1);
-        &self.names[start..end]
+        self.name_at(self.starts[i])
+    }
+
+    /// The name that starts at byte `start` of `names`.
+    fn name_at(&self, start: u16) -> &'static str {
+        let rest = &self.names[usize::from(start)..];
+        rest.split_once(' ').map_or(rest, |(name, _)| name)
     }
 }
 
@@ -389,7 +383,10 @@ pub fn is_syscall(name: &str) -> bool {
 fn known(name: &str) -> Option<&'static str> {
     [Abi::X86_64, Abi::I386, Abi::X32, Abi::Aarch64]
         .into_iter()
-        .find_map(|abi| abi.table().find(name).map(|i| abi.table().name(i)))
+        .find_map(|abi| {
+            let t = abi.table();
+            t.find(name).map(|i| t.name(i))
+        })
 }
 
 fn all_names() -> impl Iterator<Item = &'static str> {
@@ -837,6 +834,7 @@ mod tests {
             }
             assert_eq!(abi.number("no_such_call"), None);
             assert_eq!(abi.number(""), None);
+            assert_eq!(abi.number("read write"), None);
             let mut seen = std::collections::HashSet::new();
             for n in &names {
                 assert!(!n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
