@@ -93,10 +93,39 @@ fn order_functions() {
 /// Whether an empty program links with an ordering file, by the rustc,
 /// target, flags and linker this build uses.
 fn links_with_an_order() -> bool {
-    let out = Path::new(&var("OUT_DIR")).join("order-probe");
-    if fs::create_dir_all(&out).is_err()
-        || fs::write(out.join("probe.rs"), "fn main() {}\n").is_err()
+    links(
+        "order-probe",
+        "fn main() {}\n",
+        "-Clink-arg=-Wl,--symbol-ordering-file=/dev/null",
+    )
+}
+
+/// Lets a waiting process give its thread cache's free chunks back to the
+/// heap (`sys::shed_idle_memory`, cfg `moksha_tcache_flush`), where it links
+/// glibc statically and the archive has the function that does it at a
+/// thread's exit: glibc's own, not its API (the shared libc does not
+/// export it), so a test link says whether this glibc has it.
+fn flush_tcache() {
+    println!("cargo:rustc-check-cfg=cfg(moksha_tcache_flush)");
+    if var("CARGO_CFG_TARGET_ENV") != "gnu"
+        || !var("CARGO_CFG_TARGET_FEATURE")
+            .split(',')
+            .any(|f| f == "crt-static")
     {
+        return;
+    }
+    let probe = "extern \"C\" { fn __malloc_arena_thread_freeres(); }\n\
+                 fn main() { if std::env::args().count() > 9 { unsafe { __malloc_arena_thread_freeres() } } }\n";
+    if links("tcache-probe", probe, "-Copt-level=0") {
+        println!("cargo:rustc-cfg=moksha_tcache_flush");
+    }
+}
+
+/// Whether `source` links into a program, with `extra` and the rustc,
+/// target, flags and linker this build uses.
+fn links(name: &str, source: &str, extra: &str) -> bool {
+    let out = Path::new(&var("OUT_DIR")).join(name);
+    if fs::create_dir_all(&out).is_err() || fs::write(out.join("probe.rs"), source).is_err() {
         return false;
     }
     let mut rustc = std::process::Command::new(var("RUSTC"));
@@ -109,7 +138,7 @@ fn links_with_an_order() -> bool {
         .args(["--target", &var("TARGET"), "--crate-type", "bin", "-o"])
         .arg(out.join("probe"))
         .arg(out.join("probe.rs"))
-        .args(["-Clink-arg=-Wl,--symbol-ordering-file=/dev/null"])
+        .arg(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -122,6 +151,7 @@ fn main() {
     // at every start. Binaries only: proc macros and tests link as before.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     order_functions();
+    flush_tcache();
     let out_dir = std::env::var("OUT_DIR").unwrap();
     let mut out = String::new();
     let stdlib = rhai_files("stdlib");

@@ -440,12 +440,14 @@ pub fn can_map_stack(bytes: usize) -> Result<()> {
 /// mapped pages of its code and constants (every PT_LOAD segment that is
 /// not writable, of moksha and of each library: never written, so the page
 /// cache holds the same bytes, shared, and what runs later faults its few
-/// pages back in), and the heap's free pages (malloc_trim). The launcher
-/// and the supervisor call it once their sandbox has run a while: the
-/// setup code they ran is most of their resident size.
+/// pages back in), the heap's free pages (malloc_trim, after the thread
+/// cache's chunks are given back: `flush_thread_cache`) and the stack below
+/// the caller's frames (`drop_dead_stack`). The launcher and the supervisor
+/// call it once their sandbox has run a while: the setup code they ran is
+/// most of their resident size.
 ///
-/// The segments are gathered and the heap trimmed first, and the pages
-/// dropped last, in one loop: code that runs after the drop faults its
+/// The segments are gathered, the heap trimmed and the stack cut first,
+/// and the code pages dropped last, in one loop: code that runs after the drop faults its
 /// pages back (fault-around maps a whole window, or folio, each time), so
 /// as little as may runs after it (README "Performance" has the figures).
 pub fn shed_idle_memory() {
@@ -512,10 +514,78 @@ pub fn shed_idle_memory() {
     // pointer past its call, and `gathered` outlives the walk.
     unsafe {
         libc::dl_iterate_phdr(Some(each), std::ptr::from_mut(&mut gathered).cast());
+        #[cfg(moksha_tcache_flush)]
+        flush_thread_cache();
         libc::malloc_trim(0);
     }
+    drop_dead_stack();
     for &(start, len) in &gathered.ranges[..gathered.len] {
         drop_file_pages(start, len);
+    }
+}
+
+/// Gives the thread cache's free chunks back to the heap, and turns it off
+/// for this thread: glibc keeps up to 7 free chunks of each small size
+/// aside for the next malloc, ~35 KiB after a launch, and malloc_trim does
+/// not look there, so they kept most pages of the heap resident. What glibc
+/// runs at a thread's exit (its static archive has it; build.rs checks);
+/// from then on the thread's malloc and free use the heap's bins, as they
+/// do for a chunk the cache has no room for. Its arena goes back on the
+/// free list, and the thread's next malloc takes it again.
+#[cfg(moksha_tcache_flush)]
+fn flush_thread_cache() {
+    extern "C" {
+        fn __malloc_arena_thread_freeres();
+    }
+    // SAFETY: no allocation of this thread is in progress (we are between
+    // calls), the cache's chunks are free ones, and a second call finds
+    // the cache gone and does nothing to it.
+    unsafe { __malloc_arena_thread_freeres() }
+}
+
+/// Drops the pages of the stack below this call's frame: the setup's deep
+/// calls (the mount steps, the BPF compile, the record's JSON) wrote them,
+/// and what the waiting process calls from here needs a few. A page read
+/// again comes back zeroed, as a stack that grows finds it anyway: what is
+/// below the stack pointer is garbage.
+///
+/// The stack mapping's low end is found by asking mincore (which fails with
+/// ENOMEM on an unmapped page) about each page below, not by reading
+/// /proc/self/maps, which the supervisor may not have, or may have from a
+/// procfs the sandbox mounted: the kernel keeps a gap of unmapped pages
+/// below a stack that grows down (stack_guard_gap, 1 MiB unless set
+/// otherwise at boot) and places other mappings far below it.
+#[inline(never)]
+fn drop_dead_stack() {
+    /// Kept below this frame: madvise's own call, a signal's frame.
+    const MARGIN: usize = 1024;
+    /// How far down it looks: a stack the setup grew deeper is cut to
+    /// this much (the limit only bounds the walk's cost).
+    const DEPTH: usize = 8 << 20;
+    let page = page_size();
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let Some(top) = here.checked_sub(MARGIN).map(|a| a / page * page) else {
+        return;
+    };
+    let floor = top.saturating_sub(DEPTH);
+    let mut low = top;
+    let mut resident = 0u8;
+    while low - page >= floor.max(page)
+        // SAFETY: mincore only reports on the page (whether it is mapped
+        // and resident) into the one byte given.
+        && unsafe { libc::mincore((low - page) as *mut libc::c_void, page, &mut resident) } == 0
+    {
+        low -= page;
+    }
+    if low < top {
+        // SAFETY: [low, top) is the part of this thread's stack mapping
+        // below the live frames (mapped, as mincore said, and contiguous
+        // with the page below `here`); MADV_DONTNEED on private anonymous
+        // memory replaces its pages with zero-filled ones on next touch.
+        unsafe {
+            libc::madvise(low as *mut libc::c_void, top - low, libc::MADV_DONTNEED);
+        }
     }
 }
 

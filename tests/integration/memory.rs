@@ -28,6 +28,44 @@ fn text_resident(pid: u32, binary: &std::path::Path) -> (u64, u64) {
     (rss, size)
 }
 
+/// Pages of process `pid`'s stack mapping wholly below its stack pointer
+/// that are resident, and the stack pointer: read while the process waits
+/// in a system call (/proc/PID/syscall ends with its sp and pc).
+fn stack_resident_below_sp(pid: u32) -> (usize, u64) {
+    use std::os::unix::fs::FileExt;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    let sp = (0..50)
+        .find_map(|_| {
+            let line = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap();
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let sp = (f.len() == 9).then(|| u64::from_str_radix(&f[7][2..], 16).unwrap());
+            if sp.is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            sp
+        })
+        .unwrap_or_else(|| panic!("process {pid} is never in a system call"));
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let range = maps
+        .lines()
+        .find(|l| l.ends_with("[stack]"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no [stack] in {maps}"));
+    let (lo, _) = range.split_once('-').unwrap();
+    let lo = u64::from_str_radix(lo, 16).unwrap();
+    let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).unwrap();
+    let resident = (lo..sp / page * page)
+        .step_by(page as usize)
+        .filter(|a| {
+            let mut entry = [0u8; 8];
+            pagemap.read_exact_at(&mut entry, a / page * 8).unwrap();
+            u64::from_le_bytes(entry) >> 63 == 1
+        })
+        .count();
+    (resident, sp)
+}
+
 both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
     let dir = world_dir();
     let path = write_profile(dir.path(), "p.rhai", &sh_profile("", "sleep 30"));
@@ -43,15 +81,28 @@ both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
         .next()
         .map(|p| p.parse::<u32>().unwrap());
     let binary = moksha_bin().canonicalize().unwrap();
-    let seen: Vec<(u32, (u64, u64))> = [Some(launcher), supervisor]
+    let seen: Vec<_> = [Some(launcher), supervisor]
         .into_iter()
         .flatten()
-        .map(|pid| (pid, text_resident(pid, &binary)))
+        .map(|pid| {
+            (
+                pid,
+                text_resident(pid, &binary),
+                stack_resident_below_sp(pid),
+            )
+        })
         .collect();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(seen.len(), 2, "no supervisor below the launcher: {seen:?}");
-    for (pid, (rss, size)) in seen {
+    for (pid, (rss, size), (stack, sp)) in seen {
+        // The setup's deep calls left pages written below the waiting
+        // frames (68 in a debug build, 5-6 in a release one); once cut, a
+        // page or two the waiting loop's deepest call touched since.
+        assert!(
+            stack <= 2,
+            "process {pid} keeps {stack} stack pages below its stack pointer {sp:#x}"
+        );
         // Before it lets go, the launcher has ~90% of moksha's code
         // resident and the supervisor ~60% (debug build); after, 20% and 8%.
         assert!(

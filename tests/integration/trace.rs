@@ -434,3 +434,20 @@ both!(
         );
     }
 );
+
+both!(
+    a_trace_counts_what_came_after_the_memory_was_let_go,
+    |who: Who| {
+        // Past SHED_AFTER (0.2 s) the launcher and the supervisor give their
+        // setup's memory back (sys::shed_idle_memory: the thread cache turned
+        // off, the stack below the wait cut): the tracer thread's counts, the
+        // supervisor's JSON of them and the launcher's summary all come later.
+        let text = profile("", &["keyctl", "sleep", "600", "keyctl"]);
+        let traced = run(who, &text, &["--trace"]).expect_code(0);
+        assert_eq!(
+            traced.stdout,
+            format!("keyctl errno={e}\nkeyctl errno={e}\n", e = libc::EPERM)
+        );
+        line_with(&traced, &["2x", "syscall keyctl refused (EPERM)"]);
+    }
+);

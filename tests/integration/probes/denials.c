@@ -1,7 +1,7 @@
 /* denials: makes the calls trace mode explains and prints what each got,
  * "NAME ok" or "NAME errno=N". Run with and without --trace, its output
  * must be the same. Arguments: [keyctl] [fsopen] [getcpu] [open PATH]
- * [write PATH] [connect IP PORT], each repeatable. */
+ * [write PATH] [connect IP PORT] [sleep MS], each repeatable. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +50,8 @@ int main(int argc, char **argv) {
             int s = socket(AF_INET, SOCK_STREAM, 0);
             report(n, connect(s, (struct sockaddr *)&sa, sizeof sa));
             close(s);
+        } else if (!strcmp(n, "sleep") && i + 1 < argc) {
+            usleep(atoi(argv[++i]) * 1000);
         } else {
             fprintf(stderr, "denials: unknown %s\n", n);
             return 2;
