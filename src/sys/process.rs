@@ -553,20 +553,38 @@ fn flush_thread_cache() {
 /// ENOMEM on an unmapped page) about each page below, not by reading
 /// /proc/self/maps, which the supervisor may not have, or may have from a
 /// procfs the sandbox mounted: the kernel keeps a gap of unmapped pages
-/// below a stack that grows down (stack_guard_gap, 1 MiB unless set
-/// otherwise at boot) and places other mappings far below it.
+/// below the main thread's stack (stack_guard_gap, 1 MiB unless set
+/// otherwise at boot) and places other mappings far below it. Only there:
+/// a thread's stack, or one `stacker` made, is a mapping of its own with a
+/// PROT_NONE guard page under it, which mincore counts as mapped, and the
+/// walk would go on into whatever lies below. Returns how many bytes it
+/// cut.
 #[inline(never)]
-fn drop_dead_stack() {
+fn drop_dead_stack() -> usize {
     /// Kept below this frame: madvise's own call, a signal's frame.
     const MARGIN: usize = 1024;
     /// How far down it looks: a stack the setup grew deeper is cut to
     /// this much (the limit only bounds the walk's cost).
     const DEPTH: usize = 8 << 20;
+    /// How far below the stack's top a frame of the main thread may be:
+    /// other mappings (threads' stacks among them) start at least 128 MiB
+    /// under it (the kernel's mmap_base).
+    const MAIN: usize = 64 << 20;
+    extern "C" {
+        /// glibc's: the stack pointer at the process's entry, at the top
+        /// of the main thread's stack.
+        static __libc_stack_end: *const libc::c_void;
+    }
     let page = page_size();
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
+    // SAFETY: glibc sets it before main and never writes it again.
+    let stack_end = unsafe { __libc_stack_end } as usize;
+    if here >= stack_end || stack_end - here > MAIN {
+        return 0;
+    }
     let Some(top) = here.checked_sub(MARGIN).map(|a| a / page * page) else {
-        return;
+        return 0;
     };
     let floor = top.saturating_sub(DEPTH);
     let mut low = top;
@@ -587,6 +605,7 @@ fn drop_dead_stack() {
             libc::madvise(low as *mut libc::c_void, top - low, libc::MADV_DONTNEED);
         }
     }
+    top - low
 }
 
 /// Drops the page table entries of `len` bytes at `start`, a read-only,
@@ -607,5 +626,28 @@ fn page_size() -> usize {
     match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
         n if n > 0 => n as usize,
         _ => 4096,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A thread's stack is a mapping of its own, with a guard page under it
+    /// that mincore counts as mapped: the cut leaves it alone, and whatever
+    /// lies below. (The main thread's cut is tests/integration/memory.rs'.)
+    #[test]
+    fn a_thread_stack_is_not_cut() {
+        /// A deep frame, returned from: pages written below the caller's.
+        #[inline(never)]
+        fn deep() -> usize {
+            let frame = std::hint::black_box([1u8; 64 * 1024]);
+            frame.iter().map(|&b| b as usize).sum()
+        }
+        let cut = std::thread::spawn(|| {
+            assert_eq!(deep(), 64 * 1024);
+            super::drop_dead_stack()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(cut, 0);
     }
 }
