@@ -446,6 +446,41 @@ impl Drop for Child {
     }
 }
 
+/// The supervisor could not install its own filter (the program's is on:
+/// the same kernel took it). Fail closed: the sandbox's PID 1 does not
+/// wait on unfiltered beside the program; the program, executed a moment
+/// ago, is killed with everything it started, and the code is EXIT_SETUP. The
+/// kernel refuses a filter mostly when the filters along a process would
+/// pass its limit (MAX_INSNS_PER_PATH: ENOMEM), as in deeply nested
+/// sandboxes.
+fn refuse_unfiltered(
+    error: &str,
+    program: libc::pid_t,
+    own_pid_ns: bool,
+    lock: Option<&std::fs::File>,
+    status: &OwnedFd,
+    leftovers: Option<std::fs::File>,
+) -> ! {
+    let pid = Pid::from_raw(program);
+    whole_sandbox(pid, own_pid_ns, Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, Some(WaitPidFlag::__WALL));
+    if let Some(children) = &leftovers {
+        end_children(children);
+    }
+    eprintln!(
+        "moksha: the supervisor could not filter its own system calls, so the sandbox \
+         was stopped rather than leave its PID 1 unfiltered: {}",
+        crate::text::lines(error)
+    );
+    let code = super::EXIT_SETUP;
+    if let Some(lock) = lock {
+        state::record_exit(lock, code);
+    }
+    tell(status, EXITED, code);
+    sys::exit_now(code)
+}
+
 /// The sandbox's PID 1 after it forked the program: it keeps nothing (the
 /// report pipe is closed, no capabilities, no_new_privs, a seccomp filter
 /// stricter than the default), then waits, forwards signals, reaps orphans
@@ -470,7 +505,7 @@ pub fn become_supervisor(
         let _ = super::drop_privilege(plan);
     }
     if let Err(e) = confine::supervisor(taken.is_some()) {
-        eprintln!("moksha: the supervisor runs unfiltered: {e}");
+        refuse_unfiltered(&e, program, plan.namespaces.pid, lock, &status, leftovers);
     }
     let tracer = taken.and_then(|t| t.serve().map_err(report).ok());
     let timeout = plan.security.timeout.as_ref().map(|t| &t.op);

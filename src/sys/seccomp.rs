@@ -64,12 +64,22 @@ impl Filter {
 pub fn seccomp_filter(prog: &[Insn]) -> Result<()> {
     let filter = Filter::new(prog);
     filter.install().map_err(|errno| {
-        SysError::new(
+        let e = SysError::new(
             format!(
                 "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) ({} instructions)",
                 filter.len()
             ),
             errno,
-        )
+        );
+        // The kernel's limit on the instructions along a process's filters
+        // (MAX_INSNS_PER_PATH), met in deeply nested sandboxes.
+        match errno {
+            Errno::ENOMEM => e.hint(
+                "the seccomp filters already on this process (from the sandbox or container \
+                 moksha runs in) leave no room for another: the kernel allows 32768 \
+                 instructions along a process's filters; run moksha from outside it",
+            ),
+            _ => e,
+        }
     })
 }

@@ -123,18 +123,26 @@ pub fn as_user(who: Who, program: impl AsRef<std::ffi::OsStr>) -> Command {
 /// processes are reached through /proc (scripts/test does a 4.18 pass over
 /// the launch tests).
 pub fn moksha(who: Who, args: &[&str]) -> Command {
-    let mut cmd = match std::env::var("MOKSHA_TEST_OLD_KERNEL").as_deref() {
+    match std::env::var("MOKSHA_TEST_OLD_KERNEL").as_deref() {
         Ok(v @ ("5.8" | "4.18")) => {
-            let mut c = as_user(who, compiled_probe("old_kernel").join("old_kernel"));
-            if v == "4.18" {
-                c.arg("--4.18");
-            }
-            c.arg(moksha_bin());
-            c
+            let probe = compiled_probe("old_kernel").join("old_kernel");
+            let first: &[&str] = if v == "4.18" { &["--4.18"] } else { &[] };
+            moksha_under(who, &probe, first, args)
         }
         Ok(other) => panic!("MOKSHA_TEST_OLD_KERNEL={other}: say 5.8 or 4.18"),
-        Err(_) => as_user(who, moksha_bin()),
-    };
+        Err(_) => with_clean_env(as_user(who, moksha_bin()), who, args),
+    }
+}
+
+/// `moksha ARGS` as `moksha()` runs it, but started by `wrapper FIRST...`
+/// (a probe that changes what moksha runs under, then executes it).
+pub fn moksha_under(who: Who, wrapper: &Path, first: &[&str], args: &[&str]) -> Command {
+    let mut c = as_user(who, wrapper);
+    c.args(first).arg(moksha_bin());
+    with_clean_env(c, who, args)
+}
+
+fn with_clean_env(mut cmd: Command, who: Who, args: &[&str]) -> Command {
     cmd.args(args)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")

@@ -250,6 +250,63 @@ both!(
     }
 );
 
+// Fail closed: a supervisor that cannot install its own filter stops the
+// sandbox instead of waiting on unfiltered. probes/filters_left.c leaves
+// moksha only N instructions of the kernel's budget for the filters along
+// a process (as deep nesting in other sandboxes would): the smallest N at
+// which the program's filter (an empty policy's) goes in leaves no room
+// for the supervisor's, which holds the default policy.
+both!(
+    a_supervisor_that_cannot_filter_itself_stops_the_sandbox,
+    |who| {
+        let dir = world_dir();
+        let out = world_dir();
+        std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let marker = out.path().join("still-running");
+        let extra = format!(
+            "s.seccomp(#{{ base: \"empty\" }});\ns.bind({}, \"/out\", #{{ rw: true }});",
+            rhai_string(&out.path().to_string_lossy())
+        );
+        let profile = sh_profile(&extra, "echo started; sleep 0.5; touch /out/still-running");
+        let path = write_profile(dir.path(), "t.rhai", &profile);
+        let probe = compiled_probe("filters_left").join("filters_left");
+        let run = |left: usize| {
+            let mut cmd = moksha_under(who, &probe, &[&left.to_string()], &["exec", &path]);
+            Run::from(cmd.output().unwrap())
+        };
+        // Enough room for both: it runs as always.
+        run(4000).expect_code(0);
+        assert!(marker.exists());
+        std::fs::remove_file(&marker).unwrap();
+        let program_refused = |r: &Run| {
+            r.stderr.lines().any(|l| {
+                l.contains("SECCOMP_MODE_FILTER")
+                    && l.contains("ENOMEM")
+                    && !l.contains("supervisor")
+            })
+        };
+        let (left, r) = (32..2048)
+            .step_by(8)
+            .map(|left| (left, run(left)))
+            .find(|(_, r)| !program_refused(r))
+            .expect("the program's filter never fits");
+        assert_eq!(r.code, 125, "{left} left: {r:?}");
+        assert!(
+            r.stderr
+                .contains("the supervisor could not filter its own system calls")
+                && r.stderr.contains("ENOMEM")
+                && r.stderr
+                    .contains("the kernel allows 32768 instructions along a process's filters"),
+            "{left} left: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            !marker.exists(),
+            "the program went on after the supervisor failed"
+        );
+    }
+);
+
 // The working directory is entered while setup still has its privilege,
 // as before the program started sharing the supervisor's memory: a
 // directory of the caller's that the program's own ids could not enter
