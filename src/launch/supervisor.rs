@@ -386,10 +386,15 @@ fn end_children(list: &std::fs::File) {
             return;
         }
         for pid in children {
-            // Our own child: its pid is not reused before we reap it.
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // Our own child: its pid is not reused before we reap it. Each
+            // reaped by its pid: the children of one that dies become ours,
+            // alive (they are killed next round), and a wait for any child
+            // would wait for them. One we may not signal is left.
+            let pid = Pid::from_raw(pid);
+            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
+                let _ = waitpid(pid, Some(WaitPidFlag::__WALL));
+            }
         }
-        while waitpid(None, Some(WaitPidFlag::__WALL)).is_ok() {}
     }
 }
 
@@ -463,8 +468,11 @@ fn refuse_unfiltered(
 ) -> ! {
     let pid = Pid::from_raw(program);
     whole_sandbox(pid, own_pid_ns, Signal::SIGKILL);
-    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, Some(WaitPidFlag::__WALL));
+    // Waited for only once killed (a program that changed its ids may
+    // refuse our signal); our own exit ends a PID namespace of ours anyway.
+    if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
+        let _ = waitpid(pid, Some(WaitPidFlag::__WALL));
+    }
     if let Some(children) = &leftovers {
         end_children(children);
     }

@@ -478,7 +478,10 @@ both!(
     what_the_program_leaves_behind_ends_with_the_sandbox_without_a_pid_namespace,
     |who: Who| {
         // No PID namespace whose end would kill them: a daemon the program
-        // started (its own session, reparented) must still end with the sandbox.
+        // started (its own session, reparented) must still end with the sandbox,
+        // and so must one that has a child of its own when it is killed (that
+        // child becomes the supervisor's only then: a wait for any child used
+        // to wait for it, and the sandbox never ended).
         // (Root's and nobody's runs both leave nobody's processes: each its
         // own sleep.)
         let secs = if who == Who::Root { 1013 } else { 1014 };
@@ -486,7 +489,8 @@ both!(
             "let s = sandbox(\"t\");\ns.share([\"pid\"]);\ns.bind(\"/usr\");\n\
                 s.symlink(\"usr/bin\", \"/bin\");\ns.symlink(\"usr/lib\", \"/lib\");\n\
                 s.symlink(\"usr/lib64\", \"/lib64\");\ns.tmpfs(\"/tmp\");\ns.dev(\"/dev\");\n\
-                s.exec([\"/bin/sh\", \"-c\", \"setsid sleep {secs} >/dev/null 2>&1 & echo $!; (sleep {secs} >/dev/null 2>&1 &) ; sleep 0.3\"]);\n"
+                s.exec([\"/bin/sh\", \"-c\", \"setsid sleep {secs} >/dev/null 2>&1 & echo $!; (sleep {secs} >/dev/null 2>&1 &) ; \
+                setsid sh -c 'sleep {secs} & wait' >/dev/null 2>&1 & sleep 0.3\"]);\n"
         );
         let r = exec_profile(who, &text, &[]).expect_code(0);
         let daemon: u32 = r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"));
