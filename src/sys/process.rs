@@ -561,7 +561,7 @@ fn flush_thread_cache() {
 /// cut.
 #[inline(never)]
 fn drop_dead_stack() -> usize {
-    /// Kept below this frame: madvise's own call, a signal's frame.
+    /// Kept below the stack pointer: madvise's own call.
     const MARGIN: usize = 1024;
     /// How far down it looks: a stack the setup grew deeper is cut to
     /// this much (the limit only bounds the walk's cost).
@@ -576,8 +576,7 @@ fn drop_dead_stack() -> usize {
         static __libc_stack_end: *const libc::c_void;
     }
     let page = page_size();
-    let marker = 0u8;
-    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let here = stack_pointer();
     // SAFETY: glibc sets it before main and never writes it again.
     let stack_end = unsafe { __libc_stack_end } as usize;
     if here >= stack_end || stack_end - here > MAIN {
@@ -589,7 +588,7 @@ fn drop_dead_stack() -> usize {
     let floor = top.saturating_sub(DEPTH);
     let mut low = top;
     let mut resident = 0u8;
-    while low - page >= floor.max(page)
+    while low >= floor.max(page) + page
         // SAFETY: mincore only reports on the page (whether it is mapped
         // and resident) into the one byte given.
         && unsafe { libc::mincore((low - page) as *mut libc::c_void, page, &mut resident) } == 0
@@ -606,6 +605,29 @@ fn drop_dead_stack() -> usize {
         }
     }
     top - low
+}
+
+/// The stack pointer, where it is known; else the address of a local,
+/// above it by at most this frame.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register; touches no memory, stack or flags.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let marker = 0u8;
+        sp = std::hint::black_box(&marker) as *const u8 as usize;
+    }
+    sp
 }
 
 /// Drops the page table entries of `len` bytes at `start`, a read-only,

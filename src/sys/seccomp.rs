@@ -72,9 +72,12 @@ pub fn seccomp_filter(prog: &[Insn]) -> Result<()> {
             errno,
         );
         // The kernel's limit on the instructions along a process's filters
-        // (MAX_INSNS_PER_PATH), met in deeply nested sandboxes.
+        // (MAX_INSNS_PER_PATH), met in deeply nested sandboxes: when this
+        // process was under filters already (mode 2) before this one.
+        // SAFETY: prctl with integer arguments only.
+        let filtered = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } == 2;
         match errno {
-            Errno::ENOMEM => e.hint(
+            Errno::ENOMEM if filtered => e.hint(
                 "the seccomp filters already on this process (from the sandbox or container \
                  moksha runs in) leave no room for another: the kernel allows 32768 \
                  instructions along a process's filters; run moksha from outside it",

@@ -288,7 +288,13 @@ both!(
         let (left, r) = (32..2048)
             .step_by(8)
             .map(|left| (left, run(left)))
-            .find(|(_, r)| !program_refused(r))
+            .find(|(_, r)| {
+                assert!(
+                    !r.stderr.contains("filters_left:"),
+                    "the probe failed: {r:?}"
+                );
+                !program_refused(r)
+            })
             .expect("the program's filter never fits");
         assert_eq!(r.code, 125, "{left} left: {r:?}");
         assert!(
