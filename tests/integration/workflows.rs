@@ -492,7 +492,24 @@ both!(
                 s.exec([\"/bin/sh\", \"-c\", \"setsid sleep {secs} >/dev/null 2>&1 & echo $!; (sleep {secs} >/dev/null 2>&1 &) ; \
                 setsid sh -c 'sleep {secs} & wait' >/dev/null 2>&1 & sleep 0.3\"]);\n"
         );
-        let r = exec_profile(who, &text, &[]).expect_code(0);
+        // Within a bound: the bug this guards against was a sandbox that
+        // never ended.
+        let dir = world_dir();
+        let path = write_profile(dir.path(), "test.rhai", &text);
+        let mut child = moksha(who, &["exec", &path])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > until {
+                let _ = child.kill();
+                panic!("moksha exec did not end within 30 s of its program's end");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let r = Run::from(child.wait_with_output().unwrap()).expect_code(0);
         let daemon: u32 = r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let alive = |pid: u32| {
