@@ -159,6 +159,23 @@ fn with_clean_env(mut cmd: Command, who: Who, args: &[&str]) -> Command {
     cmd
 }
 
+/// Waits for `child` up to `limit`, and kills it past that (a test must
+/// not hang on a moksha that does not end): its output, and whether it
+/// ended by itself.
+pub fn wait_within(mut child: std::process::Child, limit: std::time::Duration) -> (Output, bool) {
+    let until = std::time::Instant::now() + limit;
+    let mut ended = true;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            ended = false;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), ended)
+}
+
 /// The result of a run, with text output.
 #[derive(Debug)]
 pub struct Run {

@@ -160,19 +160,13 @@ fn a_profile_that_is_a_device_or_a_fifo_is_refused_not_read() {
     // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     for path in ["/dev/zero", fifo.to_str().unwrap()] {
-        let mut child = moksha(Who::Root, &["plan", path])
+        let child = moksha(Who::Root, &["plan", path])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("moksha plan {path} did not end");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let r = Run::from(child.wait_with_output().unwrap()).expect_code(1);
+        let (out, ended) = wait_within(child, std::time::Duration::from_secs(10));
+        assert!(ended, "moksha plan {path} did not end");
+        let r = Run::from(out).expect_code(1);
         assert!(r.stderr.contains("is not a regular file"), "{path}: {r:?}");
     }
 }

@@ -162,19 +162,13 @@ both!(ps_shows_the_profile_path_escaped, |who| {
 /// blocks the evaluation must not hang the test.
 fn bounded(who: Who, args: &[&str], secs: u64) -> (Output, Duration) {
     let start = Instant::now();
-    let mut child = moksha(who, args)
+    let child = moksha(who, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child.wait_with_output().unwrap(), start.elapsed())
+    let (out, _) = wait_within(child, Duration::from_secs(secs));
+    (out, start.elapsed())
 }
 
 /// `moksha plan` of a profile that imports `lib`, placed beside it by

@@ -496,20 +496,17 @@ both!(
         // never ended.
         let dir = world_dir();
         let path = write_profile(dir.path(), "test.rhai", &text);
-        let mut child = moksha(who, &["exec", &path])
+        let child = moksha(who, &["exec", &path])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > until {
-                let _ = child.kill();
-                panic!("moksha exec did not end within 30 s of its program's end");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let r = Run::from(child.wait_with_output().unwrap()).expect_code(0);
+        let (out, ended) = wait_within(child, std::time::Duration::from_secs(30));
+        assert!(
+            ended,
+            "moksha exec did not end within 30 s of its program's end"
+        );
+        let r = Run::from(out).expect_code(0);
         let daemon: u32 = r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let alive = |pid: u32| {
