@@ -454,9 +454,9 @@ impl Drop for Child {
 /// The supervisor could not install its own filter (the program's is on:
 /// the same kernel took it). Fail closed: the sandbox's PID 1 does not
 /// wait on unfiltered beside the program; the program, executed a moment
-/// ago, is killed with everything it started, and the code is EXIT_SETUP. The
-/// kernel refuses a filter mostly when the filters along a process would
-/// pass its limit (MAX_INSNS_PER_PATH: ENOMEM), as in deeply nested
+/// ago, is killed with everything it started, and the code is EXIT_SETUP.
+/// The kernel refuses a filter mostly when the filters along a process
+/// would pass its limit (MAX_INSNS_PER_PATH: ENOMEM), as in deeply nested
 /// sandboxes.
 fn refuse_unfiltered(
     error: &str,
@@ -481,7 +481,13 @@ fn refuse_unfiltered(
          was stopped rather than leave its PID 1 unfiltered: {}",
         crate::text::lines(error)
     );
-    let code = super::EXIT_SETUP;
+    exit_with(super::EXIT_SETUP, lock, status)
+}
+
+/// The supervisor's end: `code` recorded in the instance lock, then sent
+/// to the launcher, which may return it at once; our exit still tears the
+/// PID namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
+fn exit_with(code: i32, lock: Option<&std::fs::File>, status: &OwnedFd) -> ! {
     if let Some(lock) = lock {
         state::record_exit(lock, code);
     }
@@ -548,11 +554,5 @@ pub fn become_supervisor(
             let _ = sys::write_all(&status, &body, "<status pipe>");
         }
     }
-    if let Some(lock) = lock {
-        state::record_exit(lock, code);
-    }
-    // The launcher may return the code now; our exit still tears the PID
-    // namespace down (the launcher gone, EPIPE is ignored: SIGPIPE is).
-    tell(&status, EXITED, code);
-    sys::exit_now(code)
+    exit_with(code, lock, &status)
 }

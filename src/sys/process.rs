@@ -447,9 +447,10 @@ pub fn can_map_stack(bytes: usize) -> Result<()> {
 /// most of their resident size.
 ///
 /// The segments are gathered, the heap trimmed and the stack cut first,
-/// and the code pages dropped last, in one loop: code that runs after the drop faults its
-/// pages back (fault-around maps a whole window, or folio, each time), so
-/// as little as may runs after it (README "Performance" has the figures).
+/// and the code pages dropped last, in one loop: code that runs after the
+/// drop faults its pages back (fault-around maps a whole window, or folio,
+/// each time), so as little as may runs after it (README "Performance" has
+/// the figures).
 pub fn shed_idle_memory() {
     /// Up to `SEGMENTS` whole-page ranges gathered; any beyond are dropped
     /// at once (a binary with many libraries).
