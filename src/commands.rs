@@ -303,7 +303,7 @@ fn learn(
         trace: true,
         ..Default::default()
     };
-    let (code, traced) = launch::run_traced(&plan, &opts);
+    let (code, traced) = launch::run_traced(plan, &opts);
     let Some((resolved, tally)) = traced else {
         eprintln!("moksha: learn: the traced run left no denial log (see above)");
         return if code == 0 { launch::EXIT_SETUP } else { code };
@@ -404,7 +404,7 @@ fn exec(
         );
     }
     warn(&plan);
-    launch::run(&plan, opts)
+    launch::run(plan, opts)
 }
 
 /// `moksha import firejail`: each profile converted and written, a

@@ -13,6 +13,7 @@ pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod explain;
+pub mod heap;
 pub mod import;
 pub mod install;
 pub mod launch;

@@ -15,13 +15,16 @@ pub const TRACE_NEEDS: &str = "trace mode needs seccomp user notification and pi
 
 /// Compiles a policy for the running architecture.
 pub fn compile(policy: &Seccomp) -> Result<Vec<bpf::Insn>, String> {
-    let arch = Arch::native().ok_or_else(|| {
+    bpf::compile(policy, native_arch()?)
+}
+
+fn native_arch() -> Result<Arch, String> {
+    Arch::native().ok_or_else(|| {
         format!(
             "moksha's seccomp compiler knows x86_64 and aarch64, not {}; the filter cannot be built",
             std::env::consts::ARCH
         )
-    })?;
-    bpf::compile(policy, arch)
+    })
 }
 
 /// Landlock, then seccomp, for the program. no_new_privs must be set.
@@ -114,6 +117,6 @@ pub fn supervisor_policy(trace: bool) -> Seccomp {
 /// Confines the supervisor after it has started the program (the program
 /// runs meanwhile: the compilation is not on its way to exec).
 pub fn supervisor(trace: bool) -> Result<(), String> {
-    let prog = compile(&supervisor_policy(trace))?;
+    let prog = bpf::compile_uncached(&supervisor_policy(trace), native_arch()?)?;
     sys::seccomp::seccomp_filter(&prog).map_err(|e| e.to_string())
 }

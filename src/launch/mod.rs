@@ -82,18 +82,22 @@ pub struct Options {
 /// Launches the sandbox a profile's plan describes and waits for it (or,
 /// detached, until the program runs). Returns the exit code for moksha:
 /// the program's status, 128+N if it died of signal N, or EXIT_* codes.
-pub fn run(plan: &Plan, opts: &Options) -> i32 {
+pub fn run(plan: Plan, opts: &Options) -> i32 {
     run_traced(plan, opts).0
 }
 
 /// `run`, and in trace mode (foreground) the resolved plan with the
 /// denial log's tally (for `moksha learn`).
 pub fn run_traced(
-    plan: &Plan,
+    plan: Plan,
     opts: &Options,
 ) -> (i32, Option<(Plan, crate::state::denials::Tally)>) {
     let t0 = Instant::now();
-    match prepare(plan, opts).and_then(|p| {
+    // The profile's plan is not needed past the preparation, and what the
+    // launcher holds while the program runs is packed (`Prepared::kept`).
+    let prepared = prepare(&plan, opts).map(Prepared::kept);
+    drop(plan);
+    match prepared.and_then(|p| {
         launch(&p, opts.timings, t0).map(|(code, tally)| (code, tally.map(|t| (p.plan, t))))
     }) {
         Ok(done) => done,

@@ -58,6 +58,24 @@ pub struct Launch<'a> {
     pub trace: bool,
 }
 
+impl Prepared {
+    /// The same, with its plan and filter copied into the kept region
+    /// (`heap::kept`) and the BPF compiler's cached copy of the policy
+    /// dropped. The launcher holds these while the program runs and the
+    /// supervisor has a copy: packed, they fill a few pages the two share,
+    /// where, scattered among the evaluation's freed memory, they kept a
+    /// heap page apiece resident in each process.
+    pub fn kept(self) -> Self {
+        crate::policy::bpf::forget_compiled();
+        let (plan, filter) = crate::heap::kept(|| (self.plan.clone(), self.filter.clone()));
+        Self {
+            plan,
+            filter,
+            ..self
+        }
+    }
+}
+
 /// Checks the host for the plan and resolves it; nothing is created.
 pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let net = host_checks(plan)?;

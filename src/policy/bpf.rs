@@ -406,13 +406,22 @@ fn emit_section(a: &mut Asm, policy: &Seccomp, abi: Abi, offset: u32, default: A
     emit_tree(a, &segs);
 }
 
+type Last = Option<(Seccomp, Arch, Vec<Insn>)>;
+static LAST: std::sync::Mutex<Last> = std::sync::Mutex::new(None);
+
+/// Empties `compile`'s cache: for a process that compiles no more and
+/// holds its memory for long (the launcher, once its sandbox is set up).
+pub fn forget_compiled() {
+    if let Ok(mut last) = LAST.lock() {
+        *last = None;
+    }
+}
+
 /// Compiles the policy for `arch`. The last program compiled is kept: a
 /// launch validates the profile's plan and then the launcher's resolved
 /// one, `moksha plan` validates and then shows, most often the same
 /// policy (a compile is ~0.12 M instructions; comparing, a few thousand).
 pub fn compile(policy: &Seccomp, arch: Arch) -> Result<Vec<Insn>, String> {
-    type Last = Option<(Seccomp, Arch, Vec<Insn>)>;
-    static LAST: std::sync::Mutex<Last> = std::sync::Mutex::new(None);
     let cached = |last: &Last| {
         last.as_ref()
             .filter(|(p, a, _)| *a == arch && p == policy)
@@ -421,15 +430,17 @@ pub fn compile(policy: &Seccomp, arch: Arch) -> Result<Vec<Insn>, String> {
     if let Some(prog) = LAST.lock().ok().and_then(|last| cached(&last)) {
         return Ok(prog);
     }
-    let prog = compile_afresh(policy, arch)?;
+    let prog = compile_uncached(policy, arch)?;
     if let Ok(mut last) = LAST.lock() {
         *last = Some((policy.clone(), arch, prog.clone()));
     }
     Ok(prog)
 }
 
-/// `compile`, without the cache.
-fn compile_afresh(policy: &Seccomp, arch: Arch) -> Result<Vec<Insn>, String> {
+/// `compile`, without the cache: for a policy compiled once by a process
+/// that then holds its memory for long (the supervisor's own filter),
+/// which the cache's copy of the policy would add to.
+pub fn compile_uncached(policy: &Seccomp, arch: Arch) -> Result<Vec<Insn>, String> {
     let mut a = Asm::default();
     let default = match policy.mode {
         super::seccomp::Mode::Denylist => Action::Allow,
@@ -557,8 +568,8 @@ mod tests {
         let default = Seccomp::default();
         let mut other = Seccomp::default();
         other.rules.remove("ptrace");
-        let first = compile_afresh(&default, Arch::X86_64).unwrap();
-        let differs = compile_afresh(&other, Arch::X86_64).unwrap();
+        let first = compile_uncached(&default, Arch::X86_64).unwrap();
+        let differs = compile_uncached(&other, Arch::X86_64).unwrap();
         assert_ne!(first, differs);
         for _ in 0..2 {
             assert_eq!(compile(&default, Arch::X86_64).unwrap(), first);
@@ -566,7 +577,7 @@ mod tests {
         }
         assert_eq!(
             compile(&default, Arch::Aarch64).unwrap(),
-            compile_afresh(&default, Arch::Aarch64).unwrap()
+            compile_uncached(&default, Arch::Aarch64).unwrap()
         );
     }
 

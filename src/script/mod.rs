@@ -4,7 +4,6 @@
 pub mod api;
 pub mod diagnostics;
 pub mod host;
-pub mod memory;
 pub mod overrides;
 pub mod resolver;
 // The comment stripping build.rs applies to the embedded stdlib.
@@ -125,9 +124,9 @@ pub fn new_engine(cx: &api::Context, resolver: resolver::Resolver) -> Engine {
         .set_optimization_level(rhai::OptimizationLevel::None);
     // Checked at every operation: data Rhai's own size checks miss (a map
     // grown by `m[k] = v`) cannot exhaust memory.
-    let base = memory::in_use();
+    let base = crate::heap::in_use();
     engine.on_progress(move |_| {
-        let used = memory::in_use().saturating_sub(base);
+        let used = crate::heap::in_use().saturating_sub(base);
         (used > limits::MEMORY_BYTES as isize).then(|| Dynamic::from(OUT_OF_MEMORY))
     });
     engine.disable_symbol("eval");

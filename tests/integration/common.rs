@@ -243,13 +243,15 @@ pub fn sh(who: Who, extra: &str, script: &str) -> Run {
 /// Fails, naming the Debian package, when `program` is not installed: a
 /// test of a real program never skips (.ci/run installs them).
 pub fn installed(program: &str, package: &str) {
+    installed_by(program, &format!("apt-get install {package}"));
+}
+
+/// `installed`, for a program that `install` (a command) installs.
+pub fn installed_by(program: &str, install: &str) {
     let found = ["/usr/bin", "/bin", "/usr/local/bin"]
         .iter()
         .any(|d| Path::new(d).join(program).exists());
-    assert!(
-        found,
-        "{program} is not installed: apt-get install {package} (see .ci/run)"
-    );
+    assert!(found, "{program} is not installed: {install} (see .ci/run)");
 }
 
 /// A Rhai string literal for arbitrary text.

@@ -537,10 +537,7 @@ fn proxies_below(pid: i32) -> Vec<i32> {
 both!(
     an_agent_cli_runs_under_its_profile_with_only_the_project,
     |who: Who| {
-        installed(
-            "claude",
-            "npm install -g @anthropic-ai/claude-code (see .ci/run)",
-        );
+        installed_by("claude", "npm install -g @anthropic-ai/claude-code");
         let dir = world_dir();
         let home = owned_dir(dir.path(), "home", who);
         std::fs::create_dir_all(home.join(".ssh")).unwrap();

@@ -1,7 +1,8 @@
 //! What a running sandbox costs in memory: the launcher and the supervisor
 //! wait for the program, and once it has run a while they let go of the
 //! setup code they ran (`sys::shed_idle_memory`), most of their resident
-//! size. The figures are in the README's Performance section
+//! size; what they hold while they wait lies packed in pages the two share
+//! (`heap::kept`). The figures are in the README's Performance section
 //! (bench/startup.sh); this checks the mechanism, not a size.
 
 use crate::both;
@@ -66,6 +67,35 @@ fn stack_resident_below_sp(pid: u32) -> (usize, u64) {
     (resident, sp)
 }
 
+/// Resident and private kB of the kept region (`heap::kept`: an anonymous
+/// mapping of 4 MiB) of process `pid`, if it has one.
+fn kept_region(pid: u32) -> Option<(u64, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let (mut anon, mut found) = (false, None);
+    let (mut size, mut rss, mut private) = (0, 0, 0);
+    for line in smaps.lines().chain(["end-of-maps"]) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first()
+            .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
+        {
+            if anon && size == 4096 {
+                found = Some((rss, private));
+            }
+            anon = f.len() == 5 && f[1] == "rw-p";
+            (size, rss, private) = (0, 0, 0);
+        } else if let [key, kb, ..] = f[..] {
+            let kb = kb.parse::<u64>().unwrap_or(0);
+            match key {
+                "Size:" => size = kb,
+                "Rss:" => rss = kb,
+                "Private_Dirty:" | "Private_Clean:" => private += kb,
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
 both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
     let dir = world_dir();
     let path = write_profile(dir.path(), "p.rhai", &sh_profile("", "sleep 30"));
@@ -89,13 +119,24 @@ both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
                 pid,
                 text_resident(pid, &binary),
                 stack_resident_below_sp(pid),
+                kept_region(pid),
             )
         })
         .collect();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(seen.len(), 2, "no supervisor below the launcher: {seen:?}");
-    for (pid, (rss, size), (stack, sp)) in seen {
+    for (pid, (rss, size), (stack, sp), kept) in seen {
+        // The resolved plan the launcher holds (and the supervisor a copy
+        // of) lies packed in the kept region, which neither writes after
+        // the fork: its pages are shared between the two.
+        let Some((kept_rss, kept_private)) = kept else {
+            panic!("process {pid} has no kept region (heap::kept)")
+        };
+        assert!(
+            kept_rss > 0 && kept_private == 0,
+            "process {pid}: {kept_private} of the kept region's {kept_rss} kB resident are its own"
+        );
         // The setup's deep calls left pages written below the waiting
         // frames (68 in a debug build, 5-6 in a release one); once cut, a
         // page or two the waiting loop's deepest call touched since.
