@@ -61,29 +61,18 @@ fn in_region(ptr: *mut u8) -> bool {
 fn region_alloc(layout: Layout) -> *mut u8 {
     let mut start = REGION_START.load(Ordering::Acquire);
     if start == 0 {
-        // SAFETY: a new private anonymous mapping, touching no existing one.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                REGION,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
+        let Some(p) = crate::sys::map_reserved(REGION) else {
             return std::ptr::null_mut();
-        }
-        match REGION_START.compare_exchange(0, p as usize, Ordering::AcqRel, Ordering::Acquire) {
+        };
+        match REGION_START.compare_exchange(0, p, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
-                REGION_NEXT.store(p as usize, Ordering::Release);
-                start = p as usize;
+                REGION_NEXT.store(p, Ordering::Release);
+                start = p;
             }
             Err(other) => {
                 // Another thread mapped it first: ours goes.
-                // SAFETY: our own mapping, which nothing refers to.
-                unsafe { libc::munmap(p, REGION) };
+                // SAFETY: our own new mapping, which nothing refers to.
+                unsafe { crate::sys::unmap_unused(p, REGION) };
                 start = other;
             }
         }
@@ -137,26 +126,14 @@ pub struct Counting;
 unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if keeping() {
-            return keep(layout, false);
-        }
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            add(layout.size() as isize);
-        }
-        p
+        // SAFETY: GlobalAlloc's caller gives a non-zero-sized layout.
+        unsafe { allocate(layout, false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if keeping() {
-            return keep(layout, true);
-        }
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            add(layout.size() as isize);
-        }
-        p
+        // SAFETY: as for `alloc`.
+        unsafe { allocate(layout, true) }
     }
 
     #[inline]
@@ -170,7 +147,8 @@ unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if in_region(ptr) || keeping() {
-            return move_block(ptr, layout, new_size);
+            // SAFETY: realloc's own contract, passed on.
+            return unsafe { move_block(ptr, layout, new_size) };
         }
         let p = System.realloc(ptr, layout, new_size);
         if !p.is_null() {
@@ -180,44 +158,81 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// `alloc` inside `kept`: in the region, or the system heap if it is full.
-/// Out of line, so that the allocator's common path stays as short as it
-/// was (the launcher allocates tens of thousands of times).
-#[cold]
-#[inline(never)]
-fn keep(layout: Layout, zeroed: bool) -> *mut u8 {
-    // Never-reused anonymous memory is zero already.
-    let mut p = region_alloc(layout);
-    if p.is_null() {
-        // SAFETY: a valid non-zero layout, as GlobalAlloc's were given.
-        p = unsafe {
-            if zeroed {
-                System.alloc_zeroed(layout)
-            } else {
-                System.alloc(layout)
-            }
-        };
+/// `alloc` and `alloc_zeroed`. `system` and `counted` are inlined into
+/// it: a call of their own, out of the functions `link/order.txt` lays out
+/// together, made each allocation fault in another 128 KiB of code once
+/// the waits had dropped it.
+///
+/// # Safety
+/// `layout` is not zero-sized (for this and `system`, `keep`).
+#[inline(always)]
+unsafe fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+    // SAFETY: the contract above, passed on.
+    unsafe {
+        if keeping() {
+            return keep(layout, zeroed);
+        }
+        counted(system(layout, zeroed), layout)
     }
+}
+
+#[inline(always)]
+unsafe fn system(layout: Layout, zeroed: bool) -> *mut u8 {
+    // SAFETY: a non-zero-sized layout (the contract of `allocate`).
+    unsafe {
+        if zeroed {
+            System.alloc_zeroed(layout)
+        } else {
+            System.alloc(layout)
+        }
+    }
+}
+
+#[inline(always)]
+fn counted(p: *mut u8, layout: Layout) -> *mut u8 {
     if !p.is_null() {
         add(layout.size() as isize);
     }
     p
 }
 
-/// `realloc` of a kept block, or of any block inside `kept`: a new block
-/// (where `alloc` places it), the bytes copied, the old one freed.
+/// `allocate` inside `kept`: in the region, or the system heap if it is
+/// full. Out of line, so that the allocator's common path stays short (a
+/// launch allocates some ten thousand times).
 #[cold]
 #[inline(never)]
-fn move_block(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-    // SAFETY: GlobalAlloc::realloc's contract makes `new_size` with the
-    // old alignment a valid layout.
+unsafe fn keep(layout: Layout, zeroed: bool) -> *mut u8 {
+    // Never-reused anonymous memory is zero already.
+    let p = region_alloc(layout);
+    // SAFETY: a non-zero-sized layout (the contract of `allocate`).
+    counted(
+        if p.is_null() {
+            unsafe { system(layout, zeroed) }
+        } else {
+            p
+        },
+        layout,
+    )
+}
+
+/// `realloc` of a kept block, or of any block inside `kept`: a new block
+/// (where `alloc` places it), the bytes copied, the old one freed.
+///
+/// # Safety
+/// GlobalAlloc::realloc's contract: `ptr` is a live block of `layout`, and
+/// `new_size` is not zero and valid with its alignment.
+#[cold]
+#[inline(never)]
+unsafe fn move_block(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    // SAFETY: the contract above makes `new_size` with the old alignment
+    // a valid layout.
     let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
     // SAFETY: a valid non-zero layout, as above.
     let p = unsafe { Counting.alloc(new) };
     if !p.is_null() {
-        // SAFETY: `ptr` is a live block of `layout` (realloc's contract),
-        // `p` a fresh one of `new_size`: both valid for the smaller size,
-        // and distinct.
+        // SAFETY: `ptr` is a live block of `layout` (the contract), `p` a
+        // fresh one of `new_size`: both valid for the smaller size, and
+        // distinct.
         unsafe {
             std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
             Counting.dealloc(ptr, layout);

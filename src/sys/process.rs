@@ -436,6 +436,33 @@ pub fn can_map_stack(bytes: usize) -> Result<()> {
     }
 }
 
+/// A new private anonymous read-write mapping of `bytes` whose pages take
+/// memory only once written (`MAP_NORESERVE`): its address, or None.
+/// Neither allocates nor panics, as the allocator calls it (heap::kept).
+pub fn map_reserved(bytes: usize) -> Option<usize> {
+    // SAFETY: a new private anonymous mapping, touching no existing one.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    (at != libc::MAP_FAILED).then_some(at as usize)
+}
+
+/// Unmaps what `map_reserved` mapped at `at`.
+///
+/// # Safety
+/// `at` and `bytes` are a `map_reserved` mapping that nothing refers to.
+pub unsafe fn unmap_unused(at: usize, bytes: usize) {
+    // SAFETY: the caller's mapping, unreferenced (the contract above).
+    unsafe { libc::munmap(at as *mut libc::c_void, bytes) };
+}
+
 /// Lets go of memory a waiting process keeps but no longer uses: the
 /// mapped pages of its code and constants (every PT_LOAD segment that is
 /// not writable, of moksha and of each library: never written, so the page
