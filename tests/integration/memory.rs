@@ -9,24 +9,50 @@ use crate::both;
 use crate::common::*;
 use std::time::Duration;
 
-/// Resident and whole size (kB) of the executable mapping of `binary` in
-/// process `pid`.
-fn text_resident(pid: u32, binary: &std::path::Path) -> (u64, u64) {
+/// Each mapping of process `pid` (smaps): its header line's fields and its
+/// counters in kB.
+fn mappings(pid: u32) -> Vec<(Vec<String>, std::collections::HashMap<String, u64>)> {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
-    let (mut ours, mut size, mut rss) = (false, 0, 0);
+    let mut out: Vec<(Vec<String>, std::collections::HashMap<String, u64>)> = Vec::new();
     for line in smaps.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.first()
             .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
         {
-            ours = f.get(1) == Some(&"r-xp") && f.get(5).map(std::path::Path::new) == Some(binary);
-        } else if ours && f.first() == Some(&"Size:") {
-            size += f[1].parse::<u64>().unwrap();
-        } else if ours && f.first() == Some(&"Rss:") {
-            rss += f[1].parse::<u64>().unwrap();
+            out.push((
+                f.iter().map(|s| s.to_string()).collect(),
+                Default::default(),
+            ));
+        } else if let (Some((_, counters)), [key, kb, ..]) = (out.last_mut(), &f[..]) {
+            if let (Some(key), Ok(kb)) = (key.strip_suffix(':'), kb.parse::<u64>()) {
+                counters.insert(key.to_string(), kb);
+            }
         }
     }
-    (rss, size)
+    out
+}
+
+/// Resident and whole size (kB) of the executable mapping of `binary` in
+/// process `pid`.
+fn text_resident(pid: u32, binary: &std::path::Path) -> (u64, u64) {
+    mappings(pid)
+        .iter()
+        .filter(|(h, _)| {
+            h.get(1).map(String::as_str) == Some("r-xp")
+                && h.get(5).map(std::path::Path::new) == Some(binary)
+        })
+        .fold((0, 0), |(rss, size), (_, c)| {
+            (rss + c["Rss"], size + c["Size"])
+        })
+}
+
+/// Resident and private kB of the kept region (`heap::kept`: an anonymous
+/// mapping of 4 MiB) of process `pid`, if it has one.
+fn kept_region(pid: u32) -> Option<(u64, u64)> {
+    mappings(pid)
+        .iter()
+        .find(|(h, c)| h.len() == 5 && h[1] == "rw-p" && c["Size"] == 4096)
+        .map(|(_, c)| (c["Rss"], c["Private_Dirty"] + c["Private_Clean"]))
 }
 
 /// Pages of process `pid`'s stack mapping wholly below its stack pointer
@@ -65,35 +91,6 @@ fn stack_resident_below_sp(pid: u32) -> (usize, u64) {
         })
         .count();
     (resident, sp)
-}
-
-/// Resident and private kB of the kept region (`heap::kept`: an anonymous
-/// mapping of 4 MiB) of process `pid`, if it has one.
-fn kept_region(pid: u32) -> Option<(u64, u64)> {
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
-    let (mut anon, mut found) = (false, None);
-    let (mut size, mut rss, mut private) = (0, 0, 0);
-    for line in smaps.lines().chain(["end-of-maps"]) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.first()
-            .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
-        {
-            if anon && size == 4096 {
-                found = Some((rss, private));
-            }
-            anon = f.len() == 5 && f[1] == "rw-p";
-            (size, rss, private) = (0, 0, 0);
-        } else if let [key, kb, ..] = f[..] {
-            let kb = kb.parse::<u64>().unwrap_or(0);
-            match key {
-                "Size:" => size = kb,
-                "Rss:" => rss = kb,
-                "Private_Dirty:" | "Private_Clean:" => private += kb,
-                _ => {}
-            }
-        }
-    }
-    found
 }
 
 both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
