@@ -13,6 +13,7 @@ pub mod notify;
 pub mod nss;
 mod pidfd;
 mod process;
+mod relro;
 mod resolve;
 pub mod seccomp;
 pub mod signal;

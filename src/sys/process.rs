@@ -485,6 +485,9 @@ pub fn shed_idle_memory() {
     struct Gathered {
         ranges: [(usize, usize); SEGMENTS],
         len: usize,
+        /// The program's own RELRO segment (the first object reported).
+        program: Option<super::relro::Program>,
+        objects: usize,
     }
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,
@@ -514,6 +517,10 @@ pub fn shed_idle_memory() {
         let headers =
             unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
         let page = page_size();
+        gathered.objects += 1;
+        if gathered.objects == 1 {
+            gathered.program = super::relro::Program::of(info.dlpi_addr as usize, headers);
+        }
         for h in headers {
             if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
                 continue;
@@ -537,6 +544,8 @@ pub fn shed_idle_memory() {
     let mut gathered = Gathered {
         ranges: [(0, 0); SEGMENTS],
         len: 0,
+        program: None,
+        objects: 0,
     };
     // SAFETY: `each` follows dl_iterate_phdr's callback contract, keeps no
     // pointer past its call, and `gathered` outlives the walk.
@@ -547,6 +556,9 @@ pub fn shed_idle_memory() {
         libc::malloc_trim(0);
     }
     drop_dead_stack();
+    if let Some(program) = &gathered.program {
+        super::relro::let_go(program);
+    }
     for &(start, len) in &gathered.ranges[..gathered.len] {
         drop_file_pages(start, len);
     }
@@ -671,7 +683,7 @@ fn drop_file_pages(start: usize, len: usize) {
     }
 }
 
-fn page_size() -> usize {
+pub(super) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
         n if n > 0 => n as usize,

@@ -55,6 +55,21 @@ fn kept_region(pid: u32) -> Option<(u64, u64)> {
         .map(|(_, c)| (c["Rss"], c["Private_Dirty"] + c["Private_Clean"]))
 }
 
+/// Whole and resident kB of the pages of `binary`'s relocated constants
+/// (RELRO) that process `pid` let go (`sys::relro`): mapped PROT_NONE
+/// until touched.
+fn relro_dropped(pid: u32, binary: &std::path::Path) -> (u64, u64) {
+    mappings(pid)
+        .iter()
+        .filter(|(h, _)| {
+            h.get(1).map(String::as_str) == Some("---p")
+                && h.get(5).map(std::path::Path::new) == Some(binary)
+        })
+        .fold((0, 0), |(size, rss), (_, c)| {
+            (size + c["Size"], rss + c["Rss"])
+        })
+}
+
 /// Pages of process `pid`'s stack mapping wholly below its stack pointer
 /// that are resident, and the stack pointer: read while the process waits
 /// in a system call (/proc/PID/syscall ends with its sp and pc).
@@ -117,13 +132,28 @@ both!(a_waiting_sandbox_lets_go_of_its_setup_code, |who: Who| {
                 text_resident(pid, &binary),
                 stack_resident_below_sp(pid),
                 kept_region(pid),
+                relro_dropped(pid, &binary),
             )
         })
         .collect();
-    let _ = child.kill();
-    let _ = child.wait();
+    // Ended by a signal, forwarded to the program: what the two then run
+    // (the forwarding, the status message, the exit) finds every page it
+    // touches of what they let go as it was.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(launcher as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
     assert_eq!(seen.len(), 2, "no supervisor below the launcher: {seen:?}");
-    for (pid, (rss, size), (stack, sp), kept) in seen {
+    for (pid, (rss, size), (stack, sp), kept, (relro, relro_rss)) in seen {
+        // Of the ~150 kB (release) of relocated constants, all but the
+        // pages written at start (`_dl_random`'s) or holding the GOT's
+        // IRELATIVE slots, and none back before the end.
+        assert!(
+            relro >= 64 && relro_rss == 0,
+            "process {pid} let go of {relro} kB of its relocated constants ({relro_rss} resident)"
+        );
         // The resolved plan the launcher holds (and the supervisor a copy
         // of) lies packed in the kept region, which neither writes after
         // the fork: its pages are shared between the two.

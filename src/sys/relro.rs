@@ -1,0 +1,449 @@
+//! The relocated constants of a waiting process, let go and rebuilt page
+//! by page when touched again.
+//!
+//! moksha is a static PIE: at its start the loader adds the load address
+//! to every pointer in its RELRO segment (`.data.rel.ro`: vtables, the
+//! `&str`s inside constants, ...), ~146 KiB that are then private and
+//! dirty in each process. Shared only between a launcher and its
+//! supervisor, they were half of what 20 waiting sandboxes held each.
+//! `let_go` (from `shed_idle_memory`) tries each page of `.data.rel.ro`
+//! (not the dynamic section and the GOT after it) and keeps it unless the
+//! file's bytes with the relocations applied again are what it holds now
+//! (glibc writes `_dl_random` there at start), then drops it and makes it
+//! inaccessible.
+//! A touch faults: `on_fault`, a SIGSEGV handler, applies the page's
+//! relocations to the file's bytes again, makes the page readable and
+//! returns to the instruction, which runs again and finds what was there.
+//! Faults anywhere else go on to the handler there was before (Rust's
+//! stack overflow report, or the default action).
+//!
+//! The handler and what it calls touch only atomics, the relocation tables
+//! (read-only file pages) and the page it mends: nothing in RELRO itself.
+//! A system call given a pointer into a dropped page would fail with
+//! EFAULT instead of faulting, but the waiting loops pass none: RELRO
+//! holds constants with pointers, which nothing hands the kernel.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+
+/// Pages tracked (bits of `DROPPED`): 1 MiB of RELRO at 4 KiB pages; a
+/// segment's pages beyond these are kept.
+const TRACKED: usize = 256;
+
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+/// The first tracked page's address.
+static LOW: AtomicUsize = AtomicUsize::new(0);
+static RELR: AtomicUsize = AtomicUsize::new(0);
+static RELR_LEN: AtomicUsize = AtomicUsize::new(0);
+static RELA: AtomicUsize = AtomicUsize::new(0);
+static RELA_LEN: AtomicUsize = AtomicUsize::new(0);
+/// One bit per page of the segment, from `LOW`: dropped and not yet mended.
+static DROPPED: [AtomicU64; TRACKED / 64] = [const { AtomicU64::new(0) }; TRACKED / 64];
+/// Held while a page is mended (threads faulting on it at once).
+static MENDING: AtomicBool = AtomicBool::new(false);
+
+/// The SIGSEGV action there was before ours: a fault that is not ours
+/// goes on to it.
+struct Previous(UnsafeCell<std::mem::MaybeUninit<libc::sigaction>>);
+// SAFETY: written once, by `install`, before any page is dropped (before
+// the handler can run for one of ours), and only read after.
+unsafe impl Sync for Previous {}
+static PREVIOUS: Previous = Previous(UnsafeCell::new(std::mem::MaybeUninit::zeroed()));
+
+const DT_NULL: u64 = 0;
+const DT_PLTGOT: u64 = 3;
+const DT_RELA: u64 = 7;
+const DT_RELASZ: u64 = 8;
+const DT_RELRSZ: u64 = 35;
+const DT_RELR: u64 = 36;
+/// si_code of a fault on a page mapped without the access (Linux's
+/// asm-generic/siginfo.h; the libc crate has it for other systems only).
+const SEGV_ACCERR: libc::c_int = 2;
+#[cfg(target_arch = "x86_64")]
+const R_RELATIVE: u32 = 8;
+#[cfg(target_arch = "aarch64")]
+const R_RELATIVE: u32 = 1027;
+/// Elsewhere no relocation counts as one we apply: every page with one is
+/// kept.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const R_RELATIVE: u32 = u32::MAX;
+
+/// What `shed_idle_memory` found of the program itself (the first object
+/// `dl_iterate_phdr` reports).
+pub struct Program {
+    /// The load address.
+    pub base: usize,
+    /// PT_GNU_RELRO's range, as loaded.
+    pub relro: (usize, usize),
+    /// PT_DYNAMIC's address, as loaded.
+    pub dynamic: usize,
+}
+
+impl Program {
+    /// From an object's load address and program headers (as
+    /// dl_iterate_phdr gives them), if it has RELRO and dynamic segments.
+    pub fn of(base: usize, headers: &[libc::Elf64_Phdr]) -> Option<Program> {
+        let find = |t| headers.iter().find(|h| h.p_type == t);
+        let (relro, dynamic) = (find(libc::PT_GNU_RELRO)?, find(libc::PT_DYNAMIC)?);
+        let low = base.wrapping_add(relro.p_vaddr as usize);
+        Some(Program {
+            base,
+            relro: (low, low.wrapping_add(relro.p_memsz as usize)),
+            dynamic: base.wrapping_add(dynamic.p_vaddr as usize),
+        })
+    }
+}
+
+/// Drops each page of `program`'s RELRO segment that can be rebuilt from
+/// the file (the module's comment), once. Returns how many it dropped.
+/// Only for a process with one thread (the launcher and the supervisor):
+/// while a page is tried its contents are the file's for a moment.
+pub fn let_go(program: &Program) -> usize {
+    let page = super::process::page_size();
+    if PAGE.load(Relaxed) != 0 || !tables(program) {
+        return 0;
+    }
+    let low = program.relro.0.div_ceil(page) * page;
+    // Only `.data.rel.ro`: the linkers put the dynamic section, the GOT and
+    // the PLT's GOT after it, in that order. The GOT must stay: calls go
+    // through it (all of them in a debug build, those of this module
+    // too), and its IRELATIVE slots are not ours to redo.
+    let high = (program.relro.1.min(program.dynamic) / page * page).min(low + TRACKED * page);
+    if high <= low {
+        return 0;
+    }
+    BASE.store(program.base, Relaxed);
+    PAGE.store(page, Relaxed);
+    LOW.store(low, Relaxed);
+    // SAFETY: an anonymous private mapping of one page, ours alone.
+    let scratch = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if scratch == libc::MAP_FAILED || !install() {
+        if scratch != libc::MAP_FAILED {
+            // SAFETY: the mapping just made, unreferenced.
+            unsafe { libc::munmap(scratch, page) };
+        }
+        return 0;
+    }
+    let mut dropped = 0;
+    for at in (low..high).step_by(page) {
+        // SAFETY: `at` is a whole page of this process's RELRO segment,
+        // mapped readable; `scratch` a page of our own. One thread: nothing
+        // reads the page while `try_page` has its file bytes there.
+        if !only_relative(at, at + page) || !unsafe { try_page(at, page, scratch.cast()) } {
+            continue;
+        }
+        let i = (at - low) / page;
+        DROPPED[i / 64].fetch_or(1 << (i % 64), Release);
+        dropped += 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::munmap(scratch, page) };
+    dropped
+}
+
+/// Finds the relocation tables in the dynamic section. False without any.
+fn tables(program: &Program) -> bool {
+    let base = program.base;
+    // A d_ptr is the file's address, or already the loaded one when the
+    // loader adjusted it in place (glibc does on most machines).
+    let loaded = |v: u64| {
+        let v = v as usize;
+        if v < base {
+            v.wrapping_add(base)
+        } else {
+            v
+        }
+    };
+    let (mut relr, mut relr_len, mut rela, mut rela_len, mut got) = (0, 0, 0, 0, 0);
+    let mut at = program.dynamic as *const u64;
+    for _ in 0..1024 {
+        // SAFETY: PT_DYNAMIC's entries, (tag, value) pairs up to DT_NULL,
+        // mapped readable for as long as the program runs.
+        let (tag, value) = unsafe { (at.read(), at.add(1).read()) };
+        match tag {
+            DT_NULL => break,
+            DT_RELR => relr = loaded(value),
+            DT_RELRSZ => relr_len = value as usize / 8,
+            DT_RELA => rela = loaded(value),
+            DT_RELASZ => rela_len = value as usize / 24,
+            DT_PLTGOT => got = loaded(value),
+            _ => {}
+        }
+        // SAFETY: the next entry: the table ends with DT_NULL.
+        at = unsafe { at.add(2) };
+    }
+    RELR.store(relr, Relaxed);
+    RELR_LEN.store(if relr == 0 { 0 } else { relr_len }, Relaxed);
+    RELA.store(rela, Relaxed);
+    RELA_LEN.store(if rela == 0 { 0 } else { rela_len }, Relaxed);
+    // The GOT must lie above the dynamic section (`let_go` never tries
+    // a page from there on): else this is no layout we know.
+    (relr != 0 || rela != 0) && (got == 0 || got >= program.dynamic)
+}
+
+/// Whether every RELA relocation in [lo, hi) is a relative one (`relocate`
+/// applies only those, and RELR's).
+fn only_relative(lo: usize, hi: usize) -> bool {
+    let base = BASE.load(Relaxed);
+    let rela = RELA.load(Relaxed) as *const u64;
+    (0..RELA_LEN.load(Relaxed)).all(|i| {
+        // SAFETY: entry i of the RELA table (r_offset, r_info, r_addend).
+        let (offset, info) = unsafe { (rela.add(3 * i).read(), rela.add(3 * i + 1).read()) };
+        let at = base.wrapping_add(offset as usize);
+        !(lo..hi).contains(&at) || info as u32 == R_RELATIVE
+    })
+}
+
+/// Applies to [lo, hi) the relocations that fall in it, to the file's
+/// bytes there. Called from the signal handler: atomics and the read-only
+/// tables only.
+///
+/// # Safety
+/// [lo, hi) is a writable page of the segment holding the file's bytes.
+unsafe fn relocate(lo: usize, hi: usize) {
+    let base = BASE.load(Relaxed);
+    let put = |at: usize, value: Option<usize>| {
+        if (lo..hi).contains(&at) {
+            let word = at as *mut usize;
+            // SAFETY: an aligned word of the page the caller made writable.
+            unsafe { word.write(value.unwrap_or_else(|| word.read().wrapping_add(base))) };
+        }
+    };
+    let relr = RELR.load(Relaxed) as *const u64;
+    let mut next = 0usize;
+    for i in 0..RELR_LEN.load(Relaxed) {
+        // SAFETY: entry i of the RELR table.
+        let entry = unsafe { relr.add(i).read() } as usize;
+        if entry & 1 == 0 {
+            // An address: relocate the word there, then go on from it.
+            put(base.wrapping_add(entry), None);
+            next = base.wrapping_add(entry).wrapping_add(8);
+        } else {
+            // A bitmap of the 63 words from `next`.
+            let mut bits = entry >> 1;
+            let mut at = next;
+            while bits != 0 {
+                if bits & 1 == 1 {
+                    put(at, None);
+                }
+                bits >>= 1;
+                at = at.wrapping_add(8);
+            }
+            next = next.wrapping_add(63 * 8);
+        }
+    }
+    let rela = RELA.load(Relaxed) as *const u64;
+    for i in 0..RELA_LEN.load(Relaxed) {
+        // SAFETY: entry i of the RELA table.
+        let (offset, info, addend) = unsafe {
+            (
+                rela.add(3 * i).read(),
+                rela.add(3 * i + 1).read(),
+                rela.add(3 * i + 2).read(),
+            )
+        };
+        if info as u32 == R_RELATIVE {
+            put(
+                base.wrapping_add(offset as usize),
+                Some(base.wrapping_add(addend as usize)),
+            );
+        }
+    }
+}
+
+/// Drops the page at `at` if its file bytes, relocated again, are what it
+/// holds; else leaves it as it was. True if dropped.
+///
+/// # Safety
+/// As `let_go`'s loop says.
+unsafe fn try_page(at: usize, page: usize, scratch: *mut u8) -> bool {
+    let here = at as *mut u8;
+    // SAFETY: both are whole pages (the caller's contract); volatile so
+    // that no call to memcpy (reached through the GOT, which may be in
+    // this very page) stands for the loops.
+    unsafe {
+        for i in 0..page {
+            scratch.add(i).write_volatile(here.add(i).read_volatile());
+        }
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        if libc::madvise(here.cast(), page, libc::MADV_DONTNEED) != 0
+            || libc::mprotect(here.cast(), page, rw) != 0
+        {
+            // The page may hold the file's bytes now: put ours back.
+            restore(here, scratch, page);
+            return false;
+        }
+        relocate(at, at + page);
+        let same = (0..page).all(|i| here.add(i).read_volatile() == scratch.add(i).read());
+        if same
+            && libc::mprotect(here.cast(), page, libc::PROT_NONE) == 0
+            && libc::madvise(here.cast(), page, libc::MADV_DONTNEED) == 0
+        {
+            return true;
+        }
+        restore(here, scratch, page);
+    }
+    false
+}
+
+/// Writes `scratch` back over the page at `here` and makes it read-only.
+///
+/// # Safety
+/// Both are whole pages; `here` one of the segment.
+unsafe fn restore(here: *mut u8, scratch: *const u8, page: usize) {
+    // SAFETY: the caller's contract; a page of the segment, made
+    // writable for the copy.
+    unsafe {
+        libc::mprotect(here.cast(), page, libc::PROT_READ | libc::PROT_WRITE);
+        for i in 0..page {
+            here.add(i).write_volatile(scratch.add(i).read());
+        }
+        libc::mprotect(here.cast(), page, libc::PROT_READ);
+    }
+}
+
+/// Puts `on_fault` in front of the SIGSEGV action there is.
+fn install() -> bool {
+    // SAFETY: a zeroed sigaction is a valid one to fill; `PREVIOUS` is
+    // written before the handler can run for a page of ours (none is
+    // dropped yet), and sigaction writes the old action there.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_fault;
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        // Every signal held while a page is mended: a handler that
+        // interrupted us and touched RELRO would fault with SIGSEGV held.
+        libc::sigfillset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGSEGV, &action, (*PREVIOUS.0.get()).as_mut_ptr()) == 0
+    }
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let (low, page) = (LOW.load(Relaxed), PAGE.load(Relaxed));
+    let i = addr.wrapping_sub(low) / page.max(1);
+    // Only the kernel's own report of a protection fault (SEGV_ACCERR): a
+    // SIGSEGV sent by a process carries no address of ours to mend.
+    // SAFETY: as above.
+    let access = unsafe { (*info).si_code } == SEGV_ACCERR;
+    if access && page != 0 && addr >= low && i < TRACKED {
+        let bit = 1u64 << (i % 64);
+        while MENDING
+            .compare_exchange_weak(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        if DROPPED[i / 64].load(Acquire) & bit != 0 {
+            let at = low + i * page;
+            // SAFETY: a dropped page of the segment: made writable it holds
+            // the file's bytes, which `relocate` turns into what was there.
+            unsafe {
+                libc::mprotect(
+                    at as *mut libc::c_void,
+                    page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                );
+                relocate(at, at + page);
+                libc::mprotect(at as *mut libc::c_void, page, libc::PROT_READ);
+            }
+            DROPPED[i / 64].fetch_and(!bit, Release);
+            MENDING.store(false, Release);
+            return;
+        }
+        MENDING.store(false, Release);
+    }
+    // Not ours: the action there was before.
+    // SAFETY: written by `install` before any page was dropped.
+    let previous = unsafe { (*PREVIOUS.0.get()).assume_init_ref() };
+    if previous.sa_flags & libc::SA_SIGINFO != 0 && previous.sa_sigaction > libc::SIG_IGN {
+        // SAFETY: an SA_SIGINFO handler, called as the kernel would.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(previous.sa_sigaction) };
+        f(sig, info, context);
+    } else if previous.sa_sigaction > libc::SIG_IGN {
+        // SAFETY: a plain handler, as above.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(previous.sa_sigaction) };
+        f(sig);
+    } else {
+        // The default action: back in place, the instruction faults again
+        // and the kernel ends the process with SIGSEGV.
+        // SAFETY: a zeroed sigaction is SIG_DFL with no flags.
+        unsafe {
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGSEGV, &default, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// In a child of one thread (the test harness has many): its RELRO
+    /// dropped, what then runs through vtables and constants with
+    /// pointers (formatting, a boxed error, a panic caught) finds them
+    /// mended, and a fault elsewhere still ends the process with SIGSEGV.
+    #[test]
+    fn dropped_pages_come_back_relocated() {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, ForkResult};
+        let run = |crash: bool| {
+            // SAFETY: the child only runs what is below and exits.
+            match unsafe { fork() }.unwrap() {
+                ForkResult::Child => {
+                    let program = program();
+                    let dropped = super::let_go(&program);
+                    let error: Box<dyn std::error::Error> = "boxed".into();
+                    let text = format!("{error} {:?} {}", [1u8, 2], 3.5f32);
+                    let caught = std::panic::catch_unwind(|| panic!("caught")).is_err();
+                    if crash {
+                        // SAFETY: none: a fault on purpose, at a page of
+                        // no mapping.
+                        unsafe { std::ptr::null_mut::<u8>().add(4096).write_volatile(1) };
+                    }
+                    let ok = dropped > 0 && text == "boxed [1, 2] 3.5" && caught;
+                    std::process::exit(if ok { 0 } else { 1 });
+                }
+                ForkResult::Parent { child } => waitpid(child, None).unwrap(),
+            }
+        };
+        assert!(matches!(run(false), WaitStatus::Exited(_, 0)));
+        assert!(matches!(
+            run(true),
+            WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGSEGV, _)
+        ));
+    }
+
+    /// This test binary's own RELRO segment and dynamic section.
+    fn program() -> super::Program {
+        unsafe extern "C" fn first(
+            info: *mut libc::dl_phdr_info,
+            _size: libc::size_t,
+            data: *mut libc::c_void,
+        ) -> libc::c_int {
+            // SAFETY: as in shed_idle_memory's walk.
+            let (info, out) = unsafe { (&*info, &mut *data.cast::<Option<super::Program>>()) };
+            // SAFETY: as above.
+            let headers =
+                unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+            *out = super::Program::of(info.dlpi_addr as usize, headers);
+            1
+        }
+        let mut out: Option<super::Program> = None;
+        // SAFETY: `first` keeps no pointer past its call; stops at the first object.
+        unsafe { libc::dl_iterate_phdr(Some(first), std::ptr::from_mut(&mut out).cast()) };
+        out.expect("the test binary has a RELRO segment and a dynamic section")
+    }
+}
