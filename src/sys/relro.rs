@@ -3,8 +3,8 @@
 //!
 //! moksha is a static PIE: at its start the loader adds the load address
 //! to every pointer in its RELRO segment (`.data.rel.ro`: vtables, the
-//! `&str`s inside constants, ...), ~146 KiB that are then private and
-//! dirty in each process. Shared only between a launcher and its
+//! `&str`s inside constants, ...), 146 KiB (136 of it whole pages) that
+//! are then private and dirty in each process. Shared only between a launcher and its
 //! supervisor, they were half of what 20 waiting sandboxes held each.
 //! `let_go` (from `shed_idle_memory`) tries each page of `.data.rel.ro`
 //! (not the dynamic section and the GOT after it) and keeps it unless the
@@ -15,7 +15,14 @@
 //! relocations to the file's bytes again, makes the page readable and
 //! returns to the instruction, which runs again and finds what was there.
 //! Faults anywhere else go on to the handler there was before (Rust's
-//! stack overflow report, or the default action).
+//! stack overflow report, or the default action); a SIGSEGV another
+//! process sends is let pass (Rust's handler would put the default action
+//! back, and the next touch of a dropped page would end the process).
+//!
+//! Only a process of one thread lets go, and it must stay so: a page
+//! being tried or mended holds the file's bytes for a moment, which
+//! another thread could read. `let_go` checks; the supervisor in trace
+//! mode (its tracer thread) keeps its pages.
 //!
 //! The handler and what it calls touch only atomics, the relocation tables
 //! (read-only file pages) and the page it mends: nothing in RELRO itself.
@@ -24,7 +31,7 @@
 //! holds constants with pointers, which nothing hands the kernel.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
 /// Pages tracked (bits of `DROPPED`): 1 MiB of RELRO at 4 KiB pages; a
 /// segment's pages beyond these are kept.
@@ -40,8 +47,6 @@ static RELA: AtomicUsize = AtomicUsize::new(0);
 static RELA_LEN: AtomicUsize = AtomicUsize::new(0);
 /// One bit per page of the segment, from `LOW`: dropped and not yet mended.
 static DROPPED: [AtomicU64; TRACKED / 64] = [const { AtomicU64::new(0) }; TRACKED / 64];
-/// Held while a page is mended (threads faulting on it at once).
-static MENDING: AtomicBool = AtomicBool::new(false);
 
 /// The SIGSEGV action there was before ours: a fault that is not ours
 /// goes on to it.
@@ -97,11 +102,12 @@ impl Program {
 
 /// Drops each page of `program`'s RELRO segment that can be rebuilt from
 /// the file (the module's comment), once. Returns how many it dropped.
-/// Only for a process with one thread (the launcher and the supervisor):
-/// while a page is tried its contents are the file's for a moment.
+/// Does nothing in a process of more than one thread, or where its count
+/// cannot be read (no /proc): while a page is tried its contents are the
+/// file's for a moment. The caller must start no thread after.
 pub fn let_go(program: &Program) -> usize {
     let page = super::process::page_size();
-    if PAGE.load(Relaxed) != 0 || !tables(program) {
+    if PAGE.load(Relaxed) != 0 || !one_thread() || !tables(program) {
         return 0;
     }
     let low = program.relro.0.div_ceil(page) * page;
@@ -134,6 +140,10 @@ pub fn let_go(program: &Program) -> usize {
         }
         return 0;
     }
+    // While a page is tried it holds the file's bytes: no signal handler
+    // may run then and read it. Faults still arrive (blocked, they would
+    // end the process).
+    let held = hold_signals();
     let mut dropped = 0;
     for at in (low..high).step_by(page) {
         // SAFETY: `at` is a whole page of this process's RELRO segment,
@@ -146,9 +156,77 @@ pub fn let_go(program: &Program) -> usize {
         DROPPED[i / 64].fetch_or(1 << (i % 64), Release);
         dropped += 1;
     }
-    // SAFETY: as above.
-    unsafe { libc::munmap(scratch, page) };
+    // SAFETY: as above; `held` is the mask there was.
+    unsafe {
+        libc::munmap(scratch, page);
+        libc::sigprocmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
+    }
     dropped
+}
+
+/// Blocks every signal but those a fault raises; returns the mask there was.
+fn hold_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, filled by sigfillset/sigprocmask.
+    unsafe {
+        let (mut all, mut old) = (std::mem::zeroed(), std::mem::zeroed());
+        libc::sigfillset(&mut all);
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGILL,
+            libc::SIGFPE,
+            libc::SIGTRAP,
+        ] {
+            libc::sigdelset(&mut all, sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    }
+}
+
+/// Whether this process has one thread: field 20 of /proc/self/stat,
+/// read into the stack (the heap was just trimmed). False if unreadable.
+fn one_thread() -> bool {
+    let mut buf = [0u8; 1024];
+    // SAFETY: a NUL-terminated path; `buf` is ours, read into and closed.
+    let n = unsafe {
+        let fd = libc::open(
+            c"/proc/self/stat".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return false;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    let Some(stat) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
+        return false;
+    };
+    // The name (field 2) may hold spaces and parentheses: count from the
+    // last ')', after which field 3 comes.
+    let Some(end) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    stat[end + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(17)
+        == Some(b"1")
+}
+
+/// mprotect that must not fail: a page left writable, or unreadable with
+/// what was there lost, is worse than the end of the process.
+///
+/// # Safety
+/// [at, at + page) is a page of the segment.
+unsafe fn protect(at: usize, page: usize, prot: libc::c_int) {
+    // SAFETY: the caller's contract.
+    if unsafe { libc::mprotect(at as *mut libc::c_void, page, prot) } != 0 {
+        // SAFETY: no preconditions; async-signal-safe.
+        unsafe { libc::abort() };
+    }
 }
 
 /// Finds the relocation tables in the dynamic section. False without any.
@@ -191,8 +269,9 @@ fn tables(program: &Program) -> bool {
     (relr != 0 || rela != 0) && (got == 0 || got >= program.dynamic)
 }
 
-/// Whether every RELA relocation in [lo, hi) is a relative one (`relocate`
-/// applies only those, and RELR's).
+/// Whether every RELA relocation touching [lo, hi) is a relative one to
+/// an aligned word wholly inside it (`relocate` applies only those, and
+/// RELR's, whose words are aligned by definition).
 fn only_relative(lo: usize, hi: usize) -> bool {
     let base = BASE.load(Relaxed);
     let rela = RELA.load(Relaxed) as *const u64;
@@ -200,7 +279,8 @@ fn only_relative(lo: usize, hi: usize) -> bool {
         // SAFETY: entry i of the RELA table (r_offset, r_info, r_addend).
         let (offset, info) = unsafe { (rela.add(3 * i).read(), rela.add(3 * i + 1).read()) };
         let at = base.wrapping_add(offset as usize);
-        !(lo..hi).contains(&at) || info as u32 == R_RELATIVE
+        let touches = at < hi && at.wrapping_add(8) > lo;
+        !touches || (info as u32 == R_RELATIVE && at.is_multiple_of(8))
     })
 }
 
@@ -304,11 +384,11 @@ unsafe fn restore(here: *mut u8, scratch: *const u8, page: usize) {
     // SAFETY: the caller's contract; a page of the segment, made
     // writable for the copy.
     unsafe {
-        libc::mprotect(here.cast(), page, libc::PROT_READ | libc::PROT_WRITE);
+        protect(here as usize, page, libc::PROT_READ | libc::PROT_WRITE);
         for i in 0..page {
             here.add(i).write_volatile(scratch.add(i).read());
         }
-        libc::mprotect(here.cast(), page, libc::PROT_READ);
+        protect(here as usize, page, libc::PROT_READ);
     }
 }
 
@@ -331,39 +411,32 @@ fn install() -> bool {
 
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    // Sent by a process (kill, sigqueue, tgkill: si_code <= 0; a process
+    // cannot claim a kernel code), not a fault: nothing to mend, and
+    // passed on, Rust's handler would put the default action back.
+    if code <= 0 {
+        return;
+    }
     let (low, page) = (LOW.load(Relaxed), PAGE.load(Relaxed));
     let i = addr.wrapping_sub(low) / page.max(1);
-    // Only the kernel's own report of a protection fault (SEGV_ACCERR): a
-    // SIGSEGV sent by a process carries no address of ours to mend.
-    // SAFETY: as above.
-    let access = unsafe { (*info).si_code } == SEGV_ACCERR;
-    if access && page != 0 && addr >= low && i < TRACKED {
+    if code == SEGV_ACCERR && page != 0 && addr >= low && i < TRACKED {
         let bit = 1u64 << (i % 64);
-        while MENDING
-            .compare_exchange_weak(false, true, Acquire, Relaxed)
-            .is_err()
-        {
-            std::hint::spin_loop();
-        }
         if DROPPED[i / 64].load(Acquire) & bit != 0 {
             let at = low + i * page;
             // SAFETY: a dropped page of the segment: made writable it holds
             // the file's bytes, which `relocate` turns into what was there.
+            // errno is the interrupted code's: kept.
             unsafe {
-                libc::mprotect(
-                    at as *mut libc::c_void,
-                    page,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                );
+                let errno = *libc::__errno_location();
+                protect(at, page, libc::PROT_READ | libc::PROT_WRITE);
                 relocate(at, at + page);
-                libc::mprotect(at as *mut libc::c_void, page, libc::PROT_READ);
+                protect(at, page, libc::PROT_READ);
+                *libc::__errno_location() = errno;
             }
             DROPPED[i / 64].fetch_and(!bit, Release);
-            MENDING.store(false, Release);
             return;
         }
-        MENDING.store(false, Release);
     }
     // Not ours: the action there was before.
     // SAFETY: written by `install` before any page was dropped.
@@ -392,9 +465,10 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, context: *m
 #[cfg(test)]
 mod tests {
     /// In a child of one thread (the test harness has many): its RELRO
-    /// dropped, what then runs through vtables and constants with
-    /// pointers (formatting, a boxed error, a panic caught) finds them
-    /// mended, and a fault elsewhere still ends the process with SIGSEGV.
+    /// dropped, a SIGSEGV sent to it let pass, what then runs through
+    /// vtables and constants with pointers (formatting, a boxed error, a
+    /// panic caught) finds them mended, and a fault elsewhere still ends
+    /// the process with SIGSEGV.
     #[test]
     fn dropped_pages_come_back_relocated() {
         use nix::sys::wait::{waitpid, WaitStatus};
@@ -405,6 +479,8 @@ mod tests {
                 ForkResult::Child => {
                     let program = program();
                     let dropped = super::let_go(&program);
+                    // SAFETY: a signal to ourselves, handled by on_fault.
+                    unsafe { libc::raise(libc::SIGSEGV) };
                     let error: Box<dyn std::error::Error> = "boxed".into();
                     let text = format!("{error} {:?} {}", [1u8, 2], 3.5f32);
                     let caught = std::panic::catch_unwind(|| panic!("caught")).is_err();
@@ -413,7 +489,12 @@ mod tests {
                         // no mapping.
                         unsafe { std::ptr::null_mut::<u8>().add(4096).write_volatile(1) };
                     }
-                    let ok = dropped > 0 && text == "boxed [1, 2] 3.5" && caught;
+                    let left: u32 = super::DROPPED
+                        .iter()
+                        .map(|w| w.load(std::sync::atomic::Ordering::Relaxed).count_ones())
+                        .sum();
+                    let mended = (left as usize) < dropped;
+                    let ok = dropped > 0 && mended && text == "boxed [1, 2] 3.5" && caught;
                     std::process::exit(if ok { 0 } else { 1 });
                 }
                 ForkResult::Parent { child } => waitpid(child, None).unwrap(),
@@ -424,6 +505,16 @@ mod tests {
             run(true),
             WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGSEGV, _)
         ));
+    }
+
+    /// With a second thread running, nothing is let go.
+    #[test]
+    fn a_process_of_two_threads_keeps_its_pages() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        assert!(!super::one_thread());
+        drop(tx);
+        let _ = other.join();
     }
 
     /// This test binary's own RELRO segment and dynamic section.
