@@ -9,6 +9,13 @@ use std::path::Path;
 #[path = "src/script/strip.rs"]
 mod strip;
 
+/// The package's directory, as cargo gives it to this run: `env!` would be
+/// where the build script was compiled, which cargo may reuse for another
+/// checkout sharing the target directory.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap()
+}
+
 /// `(stem, path)` of the `.rhai` files in `dir`, sorted.
 fn rhai_files(dir: &str) -> Vec<(String, String)> {
     println!("cargo:rerun-if-changed={dir}");
@@ -24,7 +31,7 @@ fn rhai_files(dir: &str) -> Vec<(String, String)> {
     names
         .into_iter()
         .map(|name| {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(&name);
+            let path = Path::new(&manifest_dir()).join(dir).join(&name);
             println!("cargo:rerun-if-changed={}", path.display());
             let stem = name.trim_end_matches(".rhai").to_string();
             (stem, path.display().to_string())
@@ -64,7 +71,7 @@ fn order_functions() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/order.txt");
+    let order = Path::new(&manifest_dir()).join("link/order.txt");
     if var("TARGET") != "x86_64-unknown-linux-gnu"
         || var("PROFILE") != "release"
         || !var("MOKSHA_NO_FUNCTION_ORDER").is_empty()
