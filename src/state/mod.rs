@@ -249,10 +249,9 @@ pub fn record_exit(lock: &File, code: i32) {
 
 /// Start time of a process in clock ticks since boot, from /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may contain spaces and ')': fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let field = sys::stat_fields(&stat)?.nth(19)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// Inode of one of a process's namespaces.

@@ -205,11 +205,11 @@ fn ended(dir: &OwnedFd, path: &[u8]) -> bool {
     };
     let mut buf = [0u8; 512];
     let n = nix::unistd::read(stat.as_raw_fd(), &mut buf).unwrap_or(0);
-    let text = &buf[..n];
-    match text.iter().rposition(|b| *b == b')') {
-        Some(i) => matches!(text.get(i + 2), Some(b'Z' | b'X')),
+    let ended = match super::stat_fields(&buf[..n]) {
+        Some(mut fields) => matches!(fields.next(), Some([b'Z' | b'X', ..])),
         None => true,
-    }
+    };
+    ended
 }
 
 /// setns into each of `namespaces` of the process whose /proc directory is

@@ -485,9 +485,6 @@ pub fn shed_idle_memory() {
     struct Gathered {
         ranges: [(usize, usize); SEGMENTS],
         len: usize,
-        /// The program's own RELRO segment (the first object reported).
-        program: Option<super::relro::Program>,
-        objects: usize,
     }
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,
@@ -517,10 +514,6 @@ pub fn shed_idle_memory() {
         let headers =
             unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
         let page = page_size();
-        gathered.objects += 1;
-        if gathered.objects == 1 {
-            gathered.program = super::relro::Program::of(info.dlpi_addr as usize, headers);
-        }
         for h in headers {
             if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
                 continue;
@@ -544,8 +537,6 @@ pub fn shed_idle_memory() {
     let mut gathered = Gathered {
         ranges: [(0, 0); SEGMENTS],
         len: 0,
-        program: None,
-        objects: 0,
     };
     // SAFETY: `each` follows dl_iterate_phdr's callback contract, keeps no
     // pointer past its call, and `gathered` outlives the walk.
@@ -556,9 +547,7 @@ pub fn shed_idle_memory() {
         libc::malloc_trim(0);
     }
     drop_dead_stack();
-    if let Some(program) = &gathered.program {
-        super::relro::let_go(program);
-    }
+    super::relro::let_go();
     for &(start, len) in &gathered.ranges[..gathered.len] {
         drop_file_pages(start, len);
     }
@@ -683,6 +672,18 @@ fn drop_file_pages(start: usize, len: usize) {
     }
 }
 
+/// The fields of a /proc stat file after the name, the state (field 3)
+/// first: "pid (name) S ...", where the name may hold spaces and ')', so
+/// they start after the last ')'. None without one.
+pub fn stat_fields(stat: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    Some(
+        stat[end + 1..]
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty()),
+    )
+}
+
 pub(super) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
@@ -693,6 +694,15 @@ pub(super) fn page_size() -> usize {
 
 #[cfg(test)]
 mod tests {
+    /// The fields after a name holding spaces and parentheses.
+    #[test]
+    fn stat_fields_start_after_the_last_parenthesis() {
+        let stat = b"42 (a) b (c)) S 1 42 42 0 -1\n";
+        let fields: Vec<&[u8]> = super::stat_fields(stat).unwrap().collect();
+        assert_eq!(fields[..3], [&b"S"[..], b"1", b"42"]);
+        assert!(super::stat_fields(b"42 no name").is_none());
+    }
+
     /// A thread's stack is a mapping of its own, with a guard page under it
     /// that mincore counts as mapped: the cut leaves it alone, and whatever
     /// lies below. (The main thread's cut is tests/integration/memory.rs'.)

@@ -31,6 +31,7 @@
 //! holds constants with pointers, which nothing hands the kernel.
 
 use std::cell::UnsafeCell;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
 /// Pages tracked (bits of `DROPPED`): 1 MiB of RELRO at 4 KiB pages; a
@@ -74,21 +75,44 @@ const R_RELATIVE: u32 = 1027;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const R_RELATIVE: u32 = u32::MAX;
 
-/// What `shed_idle_memory` found of the program itself (the first object
-/// `dl_iterate_phdr` reports).
-pub struct Program {
+/// The program's own segments that `let_go` reads.
+struct Program {
     /// The load address.
-    pub base: usize,
+    base: usize,
     /// PT_GNU_RELRO's range, as loaded.
-    pub relro: (usize, usize),
+    relro: (usize, usize),
     /// PT_DYNAMIC's address, as loaded.
-    pub dynamic: usize,
+    dynamic: usize,
 }
 
 impl Program {
-    /// From an object's load address and program headers (as
-    /// dl_iterate_phdr gives them), if it has RELRO and dynamic segments.
-    pub fn of(base: usize, headers: &[libc::Elf64_Phdr]) -> Option<Program> {
+    /// This process's program: the first object dl_iterate_phdr reports,
+    /// if it has RELRO and dynamic segments.
+    fn this() -> Option<Program> {
+        unsafe extern "C" fn first(
+            info: *mut libc::dl_phdr_info,
+            _size: libc::size_t,
+            data: *mut libc::c_void,
+        ) -> libc::c_int {
+            // SAFETY: dl_iterate_phdr passes a valid info, and `data` is
+            // the Option below, which outlives the walk.
+            let (info, out) = unsafe { (&*info, &mut *data.cast::<Option<Program>>()) };
+            // SAFETY: the object's program headers, as the loader keeps them.
+            let headers =
+                unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+            *out = Program::of(info.dlpi_addr as usize, headers);
+            1
+        }
+        let mut out: Option<Program> = None;
+        // SAFETY: `first` keeps no pointer past its call; it stops the walk
+        // at the first object.
+        unsafe { libc::dl_iterate_phdr(Some(first), std::ptr::from_mut(&mut out).cast()) };
+        out
+    }
+
+    /// From an object's load address and program headers, if it has RELRO
+    /// and dynamic segments.
+    fn of(base: usize, headers: &[libc::Elf64_Phdr]) -> Option<Program> {
         let find = |t| headers.iter().find(|h| h.p_type == t);
         let (relro, dynamic) = (find(libc::PT_GNU_RELRO)?, find(libc::PT_DYNAMIC)?);
         let low = base.wrapping_add(relro.p_vaddr as usize);
@@ -100,16 +124,19 @@ impl Program {
     }
 }
 
-/// Drops each page of `program`'s RELRO segment that can be rebuilt from
+/// Drops each page of the program's RELRO segment that can be rebuilt from
 /// the file (the module's comment), once. Returns how many it dropped.
 /// Does nothing in a process of more than one thread, or where its count
 /// cannot be read (no /proc): while a page is tried its contents are the
 /// file's for a moment. The caller must start no thread after.
-pub fn let_go(program: &Program) -> usize {
+pub fn let_go() -> usize {
     let page = super::process::page_size();
-    if PAGE.load(Relaxed) != 0 || !one_thread() || !tables(program) {
+    if PAGE.load(Relaxed) != 0 || !one_thread() {
         return 0;
     }
+    let Some(program) = Program::this().filter(tables) else {
+        return 0;
+    };
     let low = program.relro.0.div_ceil(page) * page;
     // Only `.data.rel.ro`: the linkers put the dynamic section, the GOT and
     // the PLT's GOT after it, in that order. The GOT must stay: calls go
@@ -143,77 +170,42 @@ pub fn let_go(program: &Program) -> usize {
     // While a page is tried it holds the file's bytes: no signal handler
     // may run then and read it. Faults still arrive (blocked, they would
     // end the process).
-    let held = hold_signals();
-    let mut dropped = 0;
-    for at in (low..high).step_by(page) {
-        // SAFETY: `at` is a whole page of this process's RELRO segment,
-        // mapped readable; `scratch` a page of our own. One thread: nothing
-        // reads the page while `try_page` has its file bytes there.
-        if !only_relative(at, at + page) || !unsafe { try_page(at, page, scratch.cast()) } {
-            continue;
+    use nix::sys::signal::{SigSet, Signal::*};
+    let mut held = SigSet::all();
+    for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP] {
+        held.remove(sig);
+    }
+    let dropped = super::signal::with_blocked(&held, || {
+        let mut dropped = 0;
+        for at in (low..high).step_by(page) {
+            // SAFETY: `at` is a whole page of this process's RELRO segment,
+            // mapped readable; `scratch` a page of our own. One thread:
+            // nothing reads the page while `try_page` has its file bytes
+            // there.
+            if !only_relative(at, at + page) || !unsafe { try_page(at, page, scratch.cast()) } {
+                continue;
+            }
+            let i = (at - low) / page;
+            DROPPED[i / 64].fetch_or(1 << (i % 64), Release);
+            dropped += 1;
         }
-        let i = (at - low) / page;
-        DROPPED[i / 64].fetch_or(1 << (i % 64), Release);
-        dropped += 1;
-    }
-    // SAFETY: as above; `held` is the mask there was.
-    unsafe {
-        libc::munmap(scratch, page);
-        libc::sigprocmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
-    }
+        dropped
+    });
+    // SAFETY: as above.
+    unsafe { libc::munmap(scratch, page) };
     dropped
 }
 
-/// Blocks every signal but those a fault raises; returns the mask there was.
-fn hold_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data, filled by sigfillset/sigprocmask.
-    unsafe {
-        let (mut all, mut old) = (std::mem::zeroed(), std::mem::zeroed());
-        libc::sigfillset(&mut all);
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGILL,
-            libc::SIGFPE,
-            libc::SIGTRAP,
-        ] {
-            libc::sigdelset(&mut all, sig);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &all, &mut old);
-        old
-    }
-}
-
-/// Whether this process has one thread: field 20 of /proc/self/stat,
-/// read into the stack (the heap was just trimmed). False if unreadable.
+/// Whether this process has one thread: field 20 of /proc/self/stat.
+/// False if unreadable.
 fn one_thread() -> bool {
+    let Ok(fd) = super::fs::open_cloexec("/proc/self/stat", libc::O_RDONLY, "open") else {
+        return false;
+    };
     let mut buf = [0u8; 1024];
-    // SAFETY: a NUL-terminated path; `buf` is ours, read into and closed.
-    let n = unsafe {
-        let fd = libc::open(
-            c"/proc/self/stat".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return false;
-        }
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        n
-    };
-    let Some(stat) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
-        return false;
-    };
-    // The name (field 2) may hold spaces and parentheses: count from the
-    // last ')', after which field 3 comes.
-    let Some(end) = stat.iter().rposition(|&b| b == b')') else {
-        return false;
-    };
-    stat[end + 1..]
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(17)
-        == Some(b"1")
+    let n = nix::unistd::read(fd.as_raw_fd(), &mut buf).unwrap_or(0);
+    // Field 3 is the first after the name.
+    super::stat_fields(&buf[..n]).and_then(|mut f| f.nth(17)) == Some(b"1")
 }
 
 /// mprotect that must not fail: a page left writable, or unreadable with
@@ -273,15 +265,31 @@ fn tables(program: &Program) -> bool {
 /// an aligned word wholly inside it (`relocate` applies only those, and
 /// RELR's, whose words are aligned by definition).
 fn only_relative(lo: usize, hi: usize) -> bool {
-    let base = BASE.load(Relaxed);
-    let rela = RELA.load(Relaxed) as *const u64;
     (0..RELA_LEN.load(Relaxed)).all(|i| {
-        // SAFETY: entry i of the RELA table (r_offset, r_info, r_addend).
-        let (offset, info) = unsafe { (rela.add(3 * i).read(), rela.add(3 * i + 1).read()) };
-        let at = base.wrapping_add(offset as usize);
+        let (at, kind, _) = rela_entry(i);
         let touches = at < hi && at.wrapping_add(8) > lo;
-        !touches || (info as u32 == R_RELATIVE && at.is_multiple_of(8))
+        !touches || (kind == R_RELATIVE && at.is_multiple_of(8))
     })
+}
+
+/// Entry `i` (below RELA_LEN) of the RELA table: the address it relocates
+/// (as loaded), its type, and its addend.
+fn rela_entry(i: usize) -> (usize, u32, usize) {
+    let (base, rela) = (BASE.load(Relaxed), RELA.load(Relaxed) as *const u64);
+    // SAFETY: entry i of the table (r_offset, r_info, r_addend), in the
+    // program's read-only segment.
+    let (offset, info, addend) = unsafe {
+        (
+            rela.add(3 * i).read(),
+            rela.add(3 * i + 1).read(),
+            rela.add(3 * i + 2).read(),
+        )
+    };
+    (
+        base.wrapping_add(offset as usize),
+        info as u32,
+        addend as usize,
+    )
 }
 
 /// Applies to [lo, hi) the relocations that fall in it, to the file's
@@ -322,21 +330,10 @@ unsafe fn relocate(lo: usize, hi: usize) {
             next = next.wrapping_add(63 * 8);
         }
     }
-    let rela = RELA.load(Relaxed) as *const u64;
     for i in 0..RELA_LEN.load(Relaxed) {
-        // SAFETY: entry i of the RELA table.
-        let (offset, info, addend) = unsafe {
-            (
-                rela.add(3 * i).read(),
-                rela.add(3 * i + 1).read(),
-                rela.add(3 * i + 2).read(),
-            )
-        };
-        if info as u32 == R_RELATIVE {
-            put(
-                base.wrapping_add(offset as usize),
-                Some(base.wrapping_add(addend as usize)),
-            );
+        let (at, kind, addend) = rela_entry(i);
+        if kind == R_RELATIVE {
+            put(at, Some(base.wrapping_add(addend)));
         }
     }
 }
@@ -477,8 +474,7 @@ mod tests {
             // SAFETY: the child only runs what is below and exits.
             match unsafe { fork() }.unwrap() {
                 ForkResult::Child => {
-                    let program = program();
-                    let dropped = super::let_go(&program);
+                    let dropped = super::let_go();
                     // SAFETY: a signal to ourselves, handled by on_fault.
                     unsafe { libc::raise(libc::SIGSEGV) };
                     let error: Box<dyn std::error::Error> = "boxed".into();
@@ -515,26 +511,5 @@ mod tests {
         assert!(!super::one_thread());
         drop(tx);
         let _ = other.join();
-    }
-
-    /// This test binary's own RELRO segment and dynamic section.
-    fn program() -> super::Program {
-        unsafe extern "C" fn first(
-            info: *mut libc::dl_phdr_info,
-            _size: libc::size_t,
-            data: *mut libc::c_void,
-        ) -> libc::c_int {
-            // SAFETY: as in shed_idle_memory's walk.
-            let (info, out) = unsafe { (&*info, &mut *data.cast::<Option<super::Program>>()) };
-            // SAFETY: as above.
-            let headers =
-                unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
-            *out = super::Program::of(info.dlpi_addr as usize, headers);
-            1
-        }
-        let mut out: Option<super::Program> = None;
-        // SAFETY: `first` keeps no pointer past its call; stops at the first object.
-        unsafe { libc::dl_iterate_phdr(Some(first), std::ptr::from_mut(&mut out).cast()) };
-        out.expect("the test binary has a RELRO segment and a dynamic section")
     }
 }

@@ -24,13 +24,19 @@ pub fn restore_signals() {
 /// it could not be continued from the terminal. A stop that arrived
 /// meanwhile takes effect after.
 pub fn with_stops_blocked<T>(f: impl FnOnce() -> T) -> T {
-    use nix::sys::signal::{sigprocmask, SigmaskHow};
     let mut stops = SigSet::empty();
     for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
         stops.add(sig);
     }
+    with_blocked(&stops, f)
+}
+
+/// Runs `f` with `signals` blocked as well, then puts the mask back as it
+/// was; what arrived meanwhile is delivered then.
+pub fn with_blocked<T>(signals: &SigSet, f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{sigprocmask, SigmaskHow};
     let mut old = SigSet::empty();
-    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&stops), Some(&mut old));
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(signals), Some(&mut old));
     let out = f();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     out
