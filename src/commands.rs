@@ -8,6 +8,7 @@
 use crate::cli::{
     Builtin, Cli, Command, ImportFrom, LibAction, Nested, ProfilesAction, StdlibAction,
 };
+use crate::plan::validate::FilterFor;
 use crate::plan::Plan;
 use crate::script::overrides::Overrides;
 use crate::script::{self, Timings};
@@ -162,6 +163,7 @@ pub fn load(
     args: &[String],
     flags: &Overrides,
     program: bool,
+    filter: FilterFor,
 ) -> Option<(Plan, Timings)> {
     let found = if program {
         profiles::find_or_program(profile)
@@ -187,7 +189,7 @@ pub fn load(
     } else {
         args
     };
-    match script::evaluate_with(&found.source, args, flags) {
+    match script::evaluate_with(&found.source, args, flags, filter) {
         Ok(done) => Some(done),
         Err(e) => {
             eprint!("{}", text::lines(&e.render()));
@@ -206,7 +208,9 @@ fn plan(
     json: bool,
     resolve: Option<&launch::Options>,
 ) -> i32 {
-    let Some((mut plan, _)) = load(profile, args, flags, true) else {
+    // With `resolve`, validated with the filter the launch would install.
+    let filter = resolve.map_or(FilterFor::Plan, |_| launch::filter_for_launch());
+    let Some((mut plan, _)) = load(profile, args, flags, true, filter) else {
         return EXIT_PROFILE;
     };
     plan.process.escaped_bytes = escaped_bytes;
@@ -278,7 +282,7 @@ fn explain(
 
 /// The report of one profile (`launch::report_of`).
 fn explained(profile: &str, args: &[String], flags: &Overrides) -> Result<explain::Report, i32> {
-    let (plan, _) = load(profile, args, flags, true).ok_or(EXIT_PROFILE)?;
+    let (plan, _) = load(profile, args, flags, true, FilterFor::Plan).ok_or(EXIT_PROFILE)?;
     launch::report_of(&plan).map_err(|e| {
         eprintln!("moksha: {}", shown(e));
         EXIT_PROFILE
@@ -294,7 +298,7 @@ fn learn(
     flags: &Overrides,
     apply: Option<&std::path::Path>,
 ) -> i32 {
-    let Some((mut plan, _)) = load(profile, args, flags, true) else {
+    let Some((mut plan, _)) = load(profile, args, flags, true, FilterFor::Plan) else {
         return EXIT_PROFILE;
     };
     plan.process.escaped_bytes = escaped_bytes;
@@ -358,7 +362,8 @@ fn append_learned(profile: &str, file: &std::path::Path, snippet: &str) -> Resul
 fn check(list: &[String]) -> i32 {
     let mut bad = 0;
     for profile in list {
-        let Some((plan, _)) = load(profile, &[], &Overrides::default(), false) else {
+        let Some((plan, _)) = load(profile, &[], &Overrides::default(), false, FilterFor::Plan)
+        else {
             bad += 1;
             continue;
         };
@@ -389,7 +394,8 @@ fn exec(
     opts: &launch::Options,
 ) -> i32 {
     let start = std::time::Instant::now();
-    let Some((mut plan, timings)) = load(profile, args, flags, true) else {
+    let Some((mut plan, timings)) = load(profile, args, flags, true, launch::filter_for_launch())
+    else {
         return EXIT_PROFILE;
     };
     plan.process.escaped_bytes = escaped_bytes;

@@ -41,7 +41,7 @@ use crate::sys;
 pub use enter::enter;
 pub use error::SetupError;
 use nix::sys::signal::{SigmaskHow, Signal};
-pub use prepare::{host_checks, prepare, report_of, resolve, Launch, Prepared};
+pub use prepare::{filter_for_launch, host_checks, prepare, report_of, resolve, Launch, Prepared};
 use report::Message;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;

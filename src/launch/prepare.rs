@@ -76,6 +76,22 @@ impl Prepared {
     }
 }
 
+/// Whether this launch is by root, which changes the resolved plan
+/// (`resolve`): the set-id refusal, the program as nobody.
+fn by_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The filter the profile's plan is validated with before it is launched:
+/// the one the launch installs (`plan::validate::FilterFor`).
+pub fn filter_for_launch() -> plan::validate::FilterFor {
+    if by_root() {
+        plan::validate::FilterFor::RootLaunch
+    } else {
+        plan::validate::FilterFor::Plan
+    }
+}
+
 /// Checks the host for the plan and resolves it; nothing is created.
 pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
     let net = host_checks(plan)?;
@@ -95,7 +111,7 @@ pub fn prepare(plan: &Plan, opts: &Options) -> Result<Prepared, SetupError> {
         &Launch {
             name: &name,
             detach,
-            root: nix::unistd::geteuid().is_root(),
+            root: by_root(),
             helper_dir: helper_dir.as_deref(),
             terminal: terminal.as_deref(),
             state_dir: state_dir.as_deref(),
@@ -786,6 +802,25 @@ mod tests {
         let detached = resolve(&p, &launch(false, true, None)).unwrap();
         let sup = &detached.supervision;
         assert!(sup.detach && sup.new_session && !sup.die_with_parent);
+    }
+
+    #[test]
+    fn a_launch_installs_the_filter_its_profile_was_validated_with() {
+        use crate::plan::validate::{validate_for, FilterFor};
+        let mut p = base();
+        p.security.seccomp.i386 = true;
+        for (root, filter) in [(false, FilterFor::Plan), (true, FilterFor::RootLaunch)] {
+            let checked = validate_for(&p, filter).unwrap();
+            let (resolved, installed) = resolve_compiled(&p, &launch(root, false, None)).unwrap();
+            assert_eq!(installed, checked, "root {root}");
+            // The same policy, so `bpf::compile` finds it compiled.
+            let mut policy = p.security.seccomp.clone();
+            if root {
+                policy.refuse_setid_files();
+            }
+            assert_eq!(resolved.security.seccomp, policy, "root {root}");
+        }
+        assert_eq!(filter_for_launch() == FilterFor::RootLaunch, by_root());
     }
 
     #[test]

@@ -166,17 +166,24 @@ pub fn engine_for(
 /// calling thread: nothing is left running when this returns (the caller
 /// forks next).
 pub fn evaluate(profile: &ProfileSource, args: &[String]) -> Result<(Plan, Timings), ProfileError> {
-    evaluate_with(profile, args, &overrides::Overrides::default())
+    evaluate_with(
+        profile,
+        args,
+        &overrides::Overrides::default(),
+        plan::validate::FilterFor::Plan,
+    )
 }
 
 /// `evaluate`, then the command line's overrides against the sandbox the
-/// profile created, before validation.
+/// profile created, before validation; the validation compiles the
+/// seccomp filter `filter` names.
 pub fn evaluate_with(
     profile: &ProfileSource,
     args: &[String],
     flags: &overrides::Overrides,
+    filter: plan::validate::FilterFor,
 ) -> Result<(Plan, Timings), ProfileError> {
-    on_own_stack(|| evaluate_here(profile, args, flags).map_err(|e| e.naming_flag(flags)))
+    on_own_stack(|| evaluate_here(profile, args, flags, filter).map_err(|e| e.naming_flag(flags)))
         .map_err(ProfileError::Plain)?
 }
 
@@ -208,6 +215,7 @@ fn evaluate_here(
     profile: &ProfileSource,
     args: &[String],
     flags: &overrides::Overrides,
+    filter: plan::validate::FilterFor,
 ) -> Result<(Plan, Timings), ProfileError> {
     let mut timings = Timings::default();
     let sources = Rc::new(RefCell::new(Sources::new()));
@@ -274,7 +282,7 @@ fn evaluate_here(
             })
         }
     };
-    plan::validate(&plan).map_err(|mut error| {
+    plan::validate::validate_for(&plan, filter).map_err(|mut error| {
         // A problem of the whole plan (no command, ids without a user
         // namespace) points at the sandbox it concerns.
         error.at.get_or_insert(created_at);

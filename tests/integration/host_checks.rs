@@ -213,3 +213,47 @@ both!(a_kernel_as_old_as_rhel_8s_runs_the_sandbox, |who: Who| {
         "{r:?}"
     );
 });
+
+both!(
+    a_filter_too_big_to_install_is_refused_before_anything_is_made,
+    |who: Who| {
+        let dir = world_dir();
+        let home = owned_dir(dir.path(), "home", who);
+        let text = "import \"base\" as base;\nimport \"home\" as home;\nlet s = sandbox(\"t\");\n\
+                base::minimal(s);\nhome::persistent(s, \"big-filter-app\");\n\
+                for i in 0..1500 { s.seccomp_deny(\"ioctl\", #{ arg: 1, eq: 0x5401 + i }); }\n\
+                s.exec([\"/bin/true\"]);\n";
+        let path = write_profile(dir.path(), "p.rhai", text);
+        let count = |command: &str| -> u64 {
+            let r = Run::from(
+                moksha(who, &[command, &path])
+                    .env("HOME", &home)
+                    .output()
+                    .unwrap(),
+            )
+            .expect_code(1);
+            let (before, _) = r
+                .stderr
+                .split_once(" instructions; the kernel takes at most 4096")
+                .unwrap_or_else(|| panic!("{command}: {r:?}"));
+            assert!(r.stderr.contains("p.rhai:3:9"), "{command}: {r:?}");
+            before.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let planned = count("plan");
+        assert_eq!(count("check"), planned);
+        // A launch by root checks the filter it would install: the
+        // profile's with set-id file modes refused, which is longer.
+        let launched = count("exec");
+        if who == Who::Root {
+            assert!(launched > planned, "{launched} against {planned}");
+        } else {
+            assert_eq!(launched, planned);
+        }
+        assert!(
+            !home
+                .join(".local/share/moksha/homes/big-filter-app")
+                .exists(),
+            "the persistent home was created before the check"
+        );
+    }
+);
