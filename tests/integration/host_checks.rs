@@ -255,5 +255,38 @@ both!(
                 .exists(),
             "the persistent home was created before the check"
         );
+        // The most rules whose filter `plan` takes: root's launch adds
+        // the set-id refusal to it, which no longer fits, and says so at
+        // the profile's line like the profile's own errors, before the
+        // launch (it was a setup error without a position, exit 125).
+        let with = |n: u32| {
+            let text = format!(
+                "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+                 for i in 0..{n} {{ s.seccomp_deny(\"ioctl\", #{{ arg: 1, eq: 0x5401 + i }}); }}\n\
+                 s.exec([\"/bin/true\"]);\n"
+            );
+            write_profile(dir.path(), "edge.rhai", &text)
+        };
+        let fits = |n: u32| Run::from(moksha(who, &["plan", &with(n)]).output().unwrap()).code == 0;
+        let (mut lo, mut hi) = (1, 1500);
+        assert!(fits(lo) && !fits(hi));
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let r = Run::from(moksha(who, &["exec", &with(lo)]).output().unwrap());
+        if who == Who::Root {
+            let r = r.expect_code(1);
+            assert!(
+                r.stderr.contains("edge.rhai:2:9") && r.stderr.contains("at most 4096"),
+                "{r:?}"
+            );
+        } else {
+            r.expect_code(0);
+        }
     }
 );
