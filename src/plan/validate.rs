@@ -116,10 +116,9 @@ pub fn validate(plan: &Plan) -> Result<(), ValidationError> {
 
 /// The seccomp filter a validation compiles to check that it can be
 /// installed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FilterFor {
     /// The plan's own.
-    #[default]
     Plan,
     /// The one a launch by root installs: the plan's with the set-id file
     /// modes refused (`launch::prepare`). A launch validates its resolved

@@ -267,7 +267,7 @@ both!(
             );
             write_profile(dir.path(), "edge.rhai", &text)
         };
-        let fits = |n: u32| Run::from(moksha(who, &["plan", &with(n)]).output().unwrap()).code == 0;
+        let fits = |n: u32| run(who, &["plan", &with(n)]).code == 0;
         let (mut lo, mut hi) = (1, 1500);
         assert!(fits(lo) && !fits(hi));
         while hi - lo > 1 {
@@ -278,7 +278,7 @@ both!(
                 hi = mid;
             }
         }
-        let r = Run::from(moksha(who, &["exec", &with(lo)]).output().unwrap());
+        let r = run(who, &["exec", &with(lo)]);
         if who == Who::Root {
             let r = r.expect_code(1);
             assert!(
