@@ -317,9 +317,16 @@ unsafe fn relocate(lo: usize, hi: usize) {
             put(base.wrapping_add(entry), None);
             next = base.wrapping_add(entry).wrapping_add(8);
         } else {
-            // A bitmap of the 63 words from `next`.
+            // A bitmap of the 63 words from `next`, walked only when they
+            // reach into the page: one page's mend, or try, then costs a
+            // pass over the table instead of every bit of it (63 times
+            // fewer steps, and the handler's mend is on the path of a
+            // waiting process's wake-up).
             let mut bits = entry >> 1;
             let mut at = next;
+            if at >= hi || at.wrapping_add(63 * 8) <= lo {
+                bits = 0;
+            }
             while bits != 0 {
                 if bits & 1 == 1 {
                     put(at, None);
@@ -343,13 +350,15 @@ unsafe fn relocate(lo: usize, hi: usize) {
 ///
 /// # Safety
 /// As `let_go`'s loop says.
-unsafe fn try_page(at: usize, page: usize, scratch: *mut u8) -> bool {
-    let here = at as *mut u8;
-    // SAFETY: both are whole pages (the caller's contract); volatile so
-    // that no call to memcpy (reached through the GOT, which may be in
-    // this very page) stands for the loops.
+unsafe fn try_page(at: usize, page: usize, scratch: *mut u64) -> bool {
+    let here = at as *mut u64;
+    let words = page / 8;
+    // SAFETY: both are whole pages, aligned (the caller's contract), so
+    // `words` aligned words; volatile so that no call to memcpy (reached
+    // through the GOT, which may be in this very page) stands for the
+    // loops.
     unsafe {
-        for i in 0..page {
+        for i in 0..words {
             scratch.add(i).write_volatile(here.add(i).read_volatile());
         }
         let rw = libc::PROT_READ | libc::PROT_WRITE;
@@ -361,7 +370,7 @@ unsafe fn try_page(at: usize, page: usize, scratch: *mut u8) -> bool {
             return false;
         }
         relocate(at, at + page);
-        let same = (0..page).all(|i| here.add(i).read_volatile() == scratch.add(i).read());
+        let same = (0..words).all(|i| here.add(i).read_volatile() == scratch.add(i).read());
         if same
             && libc::mprotect(here.cast(), page, libc::PROT_NONE) == 0
             && libc::madvise(here.cast(), page, libc::MADV_DONTNEED) == 0
@@ -376,13 +385,13 @@ unsafe fn try_page(at: usize, page: usize, scratch: *mut u8) -> bool {
 /// Writes `scratch` back over the page at `here` and makes it read-only.
 ///
 /// # Safety
-/// Both are whole pages; `here` one of the segment.
-unsafe fn restore(here: *mut u8, scratch: *const u8, page: usize) {
+/// Both are whole aligned pages; `here` one of the segment.
+unsafe fn restore(here: *mut u64, scratch: *const u64, page: usize) {
     // SAFETY: the caller's contract; a page of the segment, made
     // writable for the copy.
     unsafe {
         protect(here as usize, page, libc::PROT_READ | libc::PROT_WRITE);
-        for i in 0..page {
+        for i in 0..page / 8 {
             here.add(i).write_volatile(scratch.add(i).read());
         }
         protect(here as usize, page, libc::PROT_READ);
