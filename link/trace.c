@@ -2,15 +2,22 @@
 // and every process it forks that runs that binary, and prints the address
 // of each instruction the first time it runs, in that order, tagged with
 // the phase its process was in: 0 before the process dropped the binary's
-// pages (sys::shed_idle_memory's madvise(MADV_DONTNEED) of a range of the
-// binary), 1 after. link/order turns the addresses into link/order.txt,
-// the linker's symbol order. A development tool: nothing ships it.
+// code (sys::shed_idle_memory's madvise(MADV_DONTNEED) of a range of a
+// read-only segment of the binary; not the relocated constants its
+// sys::relro pass drops before that, which are in a writable one), 1
+// after. For each process that dropped its code it also prints
+// "wait PID 0|1": 1 if, after the drop, it made a system call that blocked
+// for over a second (its wait for the program): 0 means the traced
+// program ended before the process got to its wait, so the trace lacks
+// the wait's code. link/order turns all this into link/order.txt, the
+// linker's symbol order. A development tool: nothing ships it.
 //
 //   cc -O2 -o trace link/trace.c
 //   ./trace BINARY OUT -- COMMAND...   (COMMAND runs BINARY somewhere)
 //
 // Processes that exec another program are let go at the exec.
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -22,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PROCS 256
@@ -32,8 +40,16 @@ struct proc {
     pid_t pid;
     uintptr_t base, end; // the binary's image in this process; end 0: none
     int phase;
-    int started; // its first stop (SIGSTOP) was seen
+    int started;    // its first stop (SIGSTOP) was seen
+    int waited;     // blocked for over a second in phase 1
+    double resumed; // when it was last let run (monotonic seconds)
 };
+
+// The binary's read-only PT_LOAD segments, as offsets from its load
+// address: an madvise(DONTNEED) in one of them is the code being dropped.
+#define MAX_SEGMENTS 16
+static struct { uintptr_t lo, hi; } readonly[MAX_SEGMENTS];
+static int nreadonly;
 
 static struct proc procs[MAX_PROCS];
 static ino_t inode;
@@ -85,6 +101,47 @@ static void record(struct proc *p, uintptr_t rip) {
     fprintf(out, "%d %lx\n", p->phase, (unsigned long)off);
 }
 
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+// Reads the read-only PT_LOAD segments of the ELF file at `path`.
+static int segments(const char *path) {
+    FILE *f = fopen(path, "rb");
+    Elf64_Ehdr eh;
+    if (!f || fread(&eh, sizeof eh, 1, f) != 1 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64) {
+        if (f) fclose(f);
+        return -1;
+    }
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (fseek(f, (long)(eh.e_phoff + (uint64_t)i * eh.e_phentsize), SEEK_SET) != 0 ||
+            fread(&ph, sizeof ph, 1, f) != 1)
+            break;
+        if (ph.p_type == PT_LOAD && !(ph.p_flags & PF_W) && nreadonly < MAX_SEGMENTS) {
+            readonly[nreadonly].lo = ph.p_vaddr;
+            readonly[nreadonly].hi = ph.p_vaddr + ph.p_memsz;
+            nreadonly++;
+        }
+    }
+    fclose(f);
+    return nreadonly > 0 ? 0 : -1;
+}
+
+static int in_readonly(uintptr_t off) {
+    for (int i = 0; i < nreadonly; i++)
+        if (off >= readonly[i].lo && off < readonly[i].hi) return 1;
+    return 0;
+}
+
+// The summary line of a process that dropped its code, once it is gone.
+static void gone(struct proc *p) {
+    if (p->phase == 1) fprintf(out, "wait %d %d\n", p->pid, p->waited);
+}
+
 static long reg(pid_t pid, size_t offset) {
     errno = 0;
     return ptrace(PTRACE_PEEKUSER, pid, (void *)offset, 0);
@@ -101,6 +158,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     inode = st.st_ino;
+    if (segments(argv[1]) != 0) {
+        fprintf(stderr, "trace: %s: no read-only PT_LOAD segment found (not an ELF64 file?)\n",
+                argv[1]);
+        return 2;
+    }
     span = (uintptr_t)st.st_size + (64u << 20); // the image is larger than the file by its bss
     seen[0] = calloc(span / 8 + 1, 1);
     seen[1] = calloc(span / 8 + 1, 1);
@@ -130,14 +192,17 @@ int main(int argc, char **argv) {
         if (pid < 0) break;
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
             if (pid == child) code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            struct proc *gone = find(pid, 0); // none: let go of at an exec
-            if (gone) {
-                gone->pid = 0;
+            struct proc *ended = find(pid, 0); // none: let go of at an exec
+            if (ended) {
+                gone(ended);
+                ended->pid = 0;
                 live--;
             }
             continue;
         }
         struct proc *p = find(pid, 1);
+        // One step that took over a second: a system call that blocked.
+        if (p->phase == 1 && p->resumed > 0 && now() - p->resumed > 1.0) p->waited = 1;
         int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
         if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
             event == PTRACE_EVENT_CLONE) {
@@ -154,6 +219,7 @@ int main(int argc, char **argv) {
             p->phase = 0;
             if (p->end == 0 && had) { // the binary ran another program: let it go
                 ptrace(PTRACE_DETACH, pid, 0, 0);
+                gone(p);
                 p->pid = 0;
                 live--;
                 continue;
@@ -167,16 +233,18 @@ int main(int argc, char **argv) {
         long rip = reg(pid, offsetof(struct user_regs_struct, rip));
         if (errno == 0) {
             record(p, (uintptr_t)rip);
-            // The syscall instruction of madvise(a range of the binary,
-            // .., MADV_DONTNEED): what runs from here on runs after the shed.
+            // The syscall instruction of madvise(a range of a read-only
+            // segment of the binary, .., MADV_DONTNEED): what runs from
+            // here on runs after the shed.
             if (p->phase == 0 && reg(pid, offsetof(struct user_regs_struct, rax)) == MADVISE) {
                 long insn = ptrace(PTRACE_PEEKTEXT, pid, (void *)rip, 0);
                 uintptr_t addr = (uintptr_t)reg(pid, offsetof(struct user_regs_struct, rdi));
                 if ((insn & 0xffff) == 0x050f && reg(pid, offsetof(struct user_regs_struct, rdx)) == DONTNEED &&
-                    addr >= p->base && addr < p->end)
+                    addr >= p->base && addr < p->end && in_readonly(addr - p->base))
                     p->phase = 1;
             }
         }
+        p->resumed = now();
         ptrace(PTRACE_SINGLESTEP, pid, 0, deliver);
     }
     fclose(out);
