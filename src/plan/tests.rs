@@ -131,6 +131,8 @@ fn normalize_paths() {
     assert_eq!(validate::normalize("//usr/./lib//"), "/usr/lib");
     assert_eq!(validate::normalize("/"), "/");
     assert_eq!(validate::normalize("/."), "/");
+    assert_eq!(validate::normalize(""), "/");
+    assert_eq!(validate::normalize("usr//lib/."), "/usr/lib");
 }
 
 #[test]

@@ -74,11 +74,17 @@ pub fn check_protect_pattern(p: &str) -> Result<(), String> {
 /// The path with repeated and trailing slashes and `.` components removed,
 /// so that `/usr/`, `//usr` and `/usr/.` compare equal.
 pub fn normalize(path: &str) -> String {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    format!("/{}", parts.join("/"))
+    // One allocation: validation normalizes every path of a plan, twice
+    // for a launch.
+    let mut out = String::with_capacity(path.len() + 1);
+    for part in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Checks an environment operation: a name without '=' or NUL, not empty;
