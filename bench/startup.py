@@ -525,15 +525,25 @@ def main():
                 print(f"  {label:<48} {fmt(ph['evaluation'], '{:.3f}')}  ("
                       + ", ".join(f"{n} {fmt(d.get(n), '{:.3f}')}" for n in EVAL_PHASES) + ")")
 
-        print("\nmoksha plan of each shipped profile (whole process, median wall ms):")
-        shipped = sorted(f for f in os.listdir(os.path.join(REPO, "profiles")) if f.endswith(".rhai"))
+        # Round-robin, as the tools are: run one after another, a profile's
+        # runs all fell in one stretch of the machine's noise, and which
+        # profile was slowest changed from run to run.
+        rounds = max(TIMING_RUNS // 2, 10)
+        print(f"\nmoksha plan of each shipped profile (whole process, {rounds} rounds "
+              "round-robin, median and p25-p75 wall ms):")
+        shipped = sorted(f[:-5] for f in os.listdir(os.path.join(REPO, "profiles"))
+                         if f.endswith(".rhai"))
+        walls = {name: [] for name in shipped}
+        for _ in range(rounds):
+            for name in shipped:
+                x = run_once(ctx, prefix, [ctx["moksha"], "plan", name], retries=RETRIES)[0]
+                walls[name].append(x["wall"] if x else None)
         results["plan_ms"] = {}
-        for f in shipped:
-            cmd = [ctx["moksha"], "plan", f[:-5]]
-            xs = [run_once(ctx, prefix, cmd, retries=RETRIES)[0] for _ in range(max(TIMING_RUNS // 5, 5))]
-            w = median([x["wall"] for x in xs if x])
-            results["plan_ms"][f[:-5]] = w
-            print(f"  {f[:-5]:<12} {fmt(w)}")
+        for name in shipped:
+            w = median(walls[name])
+            results["plan_ms"][name] = w
+            lo, hi = quartiles(walls[name])
+            print(f"  {name:<12} {fmt(w)}  ({fmt(lo)}-{fmt(hi)})")
 
         counts = [int(n) for n in os.environ.get("BENCH_MEMORY", "1,20").split(",") if n]
         if counts:
