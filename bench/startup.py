@@ -534,8 +534,9 @@ def main():
         shipped = sorted(f[:-5] for f in os.listdir(os.path.join(REPO, "profiles"))
                          if f.endswith(".rhai"))
         walls = {name: [] for name in shipped}
-        for _ in range(rounds):
-            for name in shipped:
+        for r in range(rounds):
+            # The order rotates each round: no profile always follows the same one.
+            for name in shipped[r % len(shipped):] + shipped[:r % len(shipped)]:
                 x = run_once(ctx, prefix, [ctx["moksha"], "plan", name], retries=RETRIES)[0]
                 walls[name].append(x["wall"] if x else None)
         results["plan_ms"] = {}

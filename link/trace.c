@@ -9,7 +9,8 @@
 // "wait PID 0|1": 1 if, after the drop, it made a system call that blocked
 // for over a second (its wait for the program): 0 means the traced
 // program ended before the process got to its wait, so the trace lacks
-// the wait's code. link/order turns all this into link/order.txt, the
+// the wait's code. (Offsets are from the image's start, which is vaddr 0
+// in moksha's static PIE, as the segments' addresses are.) link/order turns all this into link/order.txt, the
 // linker's symbol order. A development tool: nothing ships it.
 //
 //   cc -O2 -o trace link/trace.c
@@ -41,8 +42,10 @@ struct proc {
     uintptr_t base, end; // the binary's image in this process; end 0: none
     int phase;
     int started;    // its first stop (SIGSTOP) was seen
-    int waited;     // blocked for over a second in phase 1
+    int shed;       // it dropped the binary's code itself (not inherited)
+    int waited;     // a system call of its blocked for over a second after
     double resumed; // when it was last let run (monotonic seconds)
+    uintptr_t at;   // the instruction it was let run at
 };
 
 // The binary's read-only PT_LOAD segments, as offsets from its load
@@ -112,7 +115,7 @@ static int segments(const char *path) {
     FILE *f = fopen(path, "rb");
     Elf64_Ehdr eh;
     if (!f || fread(&eh, sizeof eh, 1, f) != 1 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64) {
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr)) {
         if (f) fclose(f);
         return -1;
     }
@@ -137,9 +140,11 @@ static int in_readonly(uintptr_t off) {
     return 0;
 }
 
-// The summary line of a process that dropped its code, once it is gone.
+// The summary line of a process that dropped its code, once it is gone
+// or runs another program.
 static void gone(struct proc *p) {
-    if (p->phase == 1) fprintf(out, "wait %d %d\n", p->pid, p->waited);
+    if (p->shed) fprintf(out, "wait %d %d\n", p->pid, p->waited);
+    p->shed = p->waited = 0;
 }
 
 static long reg(pid_t pid, size_t offset) {
@@ -201,8 +206,10 @@ int main(int argc, char **argv) {
             continue;
         }
         struct proc *p = find(pid, 1);
-        // One step that took over a second: a system call that blocked.
-        if (p->phase == 1 && p->resumed > 0 && now() - p->resumed > 1.0) p->waited = 1;
+        // A step over a system call that took over a second: it blocked.
+        if (p->shed && p->at && now() - p->resumed > 1.0 &&
+            (ptrace(PTRACE_PEEKTEXT, pid, (void *)p->at, 0) & 0xffff) == 0x050f)
+            p->waited = 1;
         int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
         if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
             event == PTRACE_EVENT_CLONE) {
@@ -215,11 +222,11 @@ int main(int argc, char **argv) {
             live++;
         } else if (event == PTRACE_EVENT_EXEC) {
             int had = p->end != 0;
+            gone(p);
             image(p);
             p->phase = 0;
             if (p->end == 0 && had) { // the binary ran another program: let it go
                 ptrace(PTRACE_DETACH, pid, 0, 0);
-                gone(p);
                 p->pid = 0;
                 live--;
                 continue;
@@ -231,6 +238,7 @@ int main(int argc, char **argv) {
         }
         p->started = 1;
         long rip = reg(pid, offsetof(struct user_regs_struct, rip));
+        p->at = errno == 0 ? (uintptr_t)rip : 0;
         if (errno == 0) {
             record(p, (uintptr_t)rip);
             // The syscall instruction of madvise(a range of a read-only
@@ -241,7 +249,7 @@ int main(int argc, char **argv) {
                 uintptr_t addr = (uintptr_t)reg(pid, offsetof(struct user_regs_struct, rdi));
                 if ((insn & 0xffff) == 0x050f && reg(pid, offsetof(struct user_regs_struct, rdx)) == DONTNEED &&
                     addr >= p->base && addr < p->end && in_readonly(addr - p->base))
-                    p->phase = 1;
+                    p->phase = p->shed = 1;
             }
         }
         p->resumed = now();
