@@ -33,3 +33,4 @@ pub mod suggest;
 pub mod sys;
 pub mod table;
 pub mod text;
+pub mod xdg;

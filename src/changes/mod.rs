@@ -85,8 +85,7 @@ pub struct Manifest {
 
 /// `$XDG_DATA_HOME/moksha/changes` (`~/.local/share/moksha/changes`).
 pub fn base() -> Result<PathBuf> {
-    let dirs = directories::BaseDirs::new()
-        .filter(|b| b.home_dir().is_absolute())
+    let dirs = crate::xdg::base_dirs()
         .ok_or("no home directory for the changes store (set HOME or XDG_DATA_HOME)")?;
     Ok(dirs.data_dir().join("moksha/changes"))
 }

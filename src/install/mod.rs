@@ -35,9 +35,8 @@ struct Places {
 
 impl Places {
     fn find() -> Result<Places, String> {
-        let base = directories::BaseDirs::new()
-            .filter(|b| b.home_dir().is_absolute())
-            .ok_or("no home directory: set HOME to an absolute path")?;
+        let base =
+            crate::xdg::base_dirs().ok_or("no home directory: set HOME to an absolute path")?;
         let bin = base
             .executable_dir()
             .ok_or("no directory for programs (set XDG_BIN_HOME)")?

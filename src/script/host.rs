@@ -1,6 +1,7 @@
 //! Read-only questions a profile may ask about the host. Nothing here changes
 //! anything; these are the only ways a profile learns about the machine.
 
+use crate::xdg::base_dirs;
 use std::path::Path;
 
 /// The kernel release, e.g. "6.18.4".
@@ -35,19 +36,6 @@ pub fn user_name() -> String {
         .map(|u| u.name)
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| uid().to_string())
-}
-
-/// The XDG base directories (`directories`: `$HOME`, else the password
-/// database; each `XDG_*` variable when it is an absolute path, else its
-/// default under the home). A relative home is not a home.
-///
-/// Found once per process: moksha never changes its own environment, and
-/// profiles ask for them often (20 times in `moksha plan chromium`, 1.6%
-/// of its instructions when each call built them again).
-fn base_dirs() -> Option<&'static directories::BaseDirs> {
-    static DIRS: std::sync::OnceLock<Option<directories::BaseDirs>> = std::sync::OnceLock::new();
-    DIRS.get_or_init(|| directories::BaseDirs::new().filter(|b| b.home_dir().is_absolute()))
-        .as_ref()
 }
 
 /// A host path as profile text, lossless (`crate::arg::path_text`); the

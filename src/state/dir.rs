@@ -64,9 +64,7 @@ fn primary(uid: u32) -> PathBuf {
 
 /// `$XDG_STATE_HOME/moksha/run`, under an absolute home.
 fn fallback() -> Result<PathBuf> {
-    let base = directories::BaseDirs::new()
-        .filter(|b| b.home_dir().is_absolute())
-        .ok_or("no home directory (set HOME)")?;
+    let base = crate::xdg::base_dirs().ok_or("no home directory (set HOME)")?;
     let state = base
         .state_dir()
         .ok_or("no XDG state directory (set XDG_STATE_HOME)")?;
