@@ -1,7 +1,8 @@
 //! Embeds every `stdlib/*.rhai` and `profiles/*.rhai` file into the binary,
-//! so a new file needs no code change to ship. The stdlib also goes in
-//! with its comment lines blanked (`STDLIB_CODE`, see src/script/strip.rs):
-//! that copy is what imports compile.
+//! so a new file needs no code change to ship. Each also goes in with its
+//! comment lines blanked and its code lines unindented (`STDLIB_CODE`,
+//! `PROFILES_CODE`, and `DROPPED` the blanks taken from each line's start,
+//! by display name; see src/script/strip.rs): that copy is what compiles.
 
 use std::fs;
 use std::path::Path;
@@ -161,20 +162,29 @@ fn main() {
     flush_tcache();
     let out_dir = std::env::var("OUT_DIR").unwrap();
     let mut out = String::new();
-    let stdlib = rhai_files("stdlib");
-    table(&mut out, "STDLIB", &stdlib);
-    let code_dir = Path::new(&out_dir).join("stdlib-code");
-    fs::create_dir_all(&code_dir).unwrap();
-    let code: Vec<(String, String)> = stdlib
-        .iter()
-        .map(|(stem, path)| {
-            let text = fs::read_to_string(path).unwrap();
-            let dest = code_dir.join(format!("{stem}.rhai"));
-            fs::write(&dest, strip::blank_comment_lines(&text)).unwrap();
-            (stem.clone(), dest.display().to_string())
-        })
-        .collect();
-    table(&mut out, "STDLIB_CODE", &code);
-    table(&mut out, "PROFILES", &rhai_files("profiles"));
+    let mut dropped = String::from("pub const DROPPED: &[(&str, &[u8])] = &[\n");
+    for (konst, dir, prefix) in [
+        ("STDLIB", "stdlib", "<stdlib>"),
+        ("PROFILES", "profiles", "<profiles>"),
+    ] {
+        let files = rhai_files(dir);
+        table(&mut out, konst, &files);
+        let code_dir = Path::new(&out_dir).join(format!("{dir}-code"));
+        fs::create_dir_all(&code_dir).unwrap();
+        let code: Vec<(String, String)> = files
+            .iter()
+            .map(|(stem, path)| {
+                let text = fs::read_to_string(path).unwrap();
+                let dest = code_dir.join(format!("{stem}.rhai"));
+                let (code, blanks) = strip::compact(&text);
+                fs::write(&dest, code).unwrap();
+                dropped.push_str(&format!("    (\"{prefix}/{stem}.rhai\", &{blanks:?}),\n"));
+                (stem.clone(), dest.display().to_string())
+            })
+            .collect();
+        table(&mut out, &format!("{konst}_CODE"), &code);
+    }
+    out.push_str(&dropped);
+    out.push_str("];\n");
     fs::write(Path::new(&out_dir).join("embedded.rs"), out).unwrap();
 }

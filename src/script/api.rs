@@ -37,10 +37,12 @@ fn err<T>(msg: impl Into<String>) -> Res<T> {
 /// The script position of the current call.
 fn pos(ctx: &NativeCallContext) -> Pos {
     let p = ctx.call_position();
+    let file = ctx.call_source().unwrap_or("<profile>");
+    let line = p.line().unwrap_or(0);
     Pos {
-        file: ctx.call_source().unwrap_or("<profile>").to_string(),
-        line: p.line().unwrap_or(0),
-        col: p.position().unwrap_or(0),
+        file: file.to_string(),
+        line,
+        col: super::resolver::original_column(file, line, p.position().unwrap_or(0)),
     }
 }
 

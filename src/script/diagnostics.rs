@@ -112,10 +112,11 @@ impl std::fmt::Display for ProfileError {
 impl std::error::Error for ProfileError {}
 
 fn to_pos(file: &str, p: rhai::Position) -> Option<Pos> {
+    let line = p.line()?;
     Some(Pos {
         file: file.to_string(),
-        line: p.line()?,
-        col: p.position().unwrap_or(1),
+        line,
+        col: super::resolver::original_column(file, line, p.position().unwrap_or(1)),
     })
 }
 

@@ -240,7 +240,7 @@ fn evaluate_here(
     let args: rhai::Array = args.iter().cloned().map(Dynamic::from).collect();
     scope.push_constant("ARGS", args);
     let mut ast = engine
-        .compile_with_scope(&scope, &profile.text)
+        .compile_with_scope(&scope, resolver::compiled(&profile.name, &profile.text))
         .map_err(|e| script_err(EvalAltResult::ErrorParsing(*e.0, e.1), &sources))?;
     ast.set_source(profile.name.as_str());
     timings.compile = t.elapsed();

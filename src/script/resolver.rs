@@ -26,14 +26,41 @@ pub fn stdlib() -> &'static [(&'static str, &'static str)] {
     embedded::STDLIB
 }
 
-/// What an import of the embedded stdlib module `name` compiles: its text
-/// with the comment lines blank (build.rs). Errors still show `stdlib()`'s
-/// text, line for line the same.
-pub(crate) fn stdlib_code(name: &str) -> Option<&'static str> {
-    embedded::STDLIB_CODE
+/// What compiles for `text` of the file a message calls `file`: for an
+/// embedded stdlib module or profile (`<stdlib>/base.rhai`,
+/// `<profiles>/firefox.rhai`) with its own text, not a file that overrides
+/// it, the copy with the comment lines blank and the code lines unindented
+/// (build.rs, `strip::compact`); `text` for any other. Errors still show
+/// `text`, line for line the same, at the columns `original_column` gives.
+pub(crate) fn compiled<'a>(file: &str, text: &'a str) -> &'a str {
+    let find = |prefix: &str, originals: &[(&str, &str)], codes: &'static [(&str, &str)]| {
+        let stem = file.strip_prefix(prefix)?.strip_suffix(".rhai")?;
+        originals.iter().find(|(n, t)| *n == stem && *t == text)?;
+        codes
+            .iter()
+            .find(|(n, _)| *n == stem)
+            .map(|(_, code)| *code)
+    };
+    find("<stdlib>/", stdlib(), embedded::STDLIB_CODE)
+        .or_else(|| find("<profiles>/", embedded_profiles(), embedded::PROFILES_CODE))
+        .unwrap_or(text)
+}
+
+/// The column in the original text of an embedded stdlib module or profile
+/// of a position Rhai gives in its compiled copy (`compiled`), which lacks
+/// each code line's indentation: `col` of any other file as it is.
+pub fn original_column(file: &str, line: usize, col: usize) -> usize {
+    if !file.starts_with('<') {
+        return col;
+    }
+    let dropped = embedded::DROPPED
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, code)| *code)
+        .find(|(n, _)| *n == file)
+        .and_then(|(_, d)| d.get(line.checked_sub(1)?));
+    match dropped {
+        Some(&d) if col > 0 => col + usize::from(d),
+        _ => col,
+    }
 }
 
 /// The profiles embedded at build time: (name, source).
@@ -342,14 +369,7 @@ impl Resolver {
                 pos,
             ))
         };
-        // The stdlib's own text (not a file that overrides it) compiles
-        // without its comments.
-        let code = name
-            .strip_prefix("<stdlib>/")
-            .and_then(|n| n.strip_suffix(".rhai"))
-            .filter(|n| stdlib().iter().any(|(s, t)| s == n && *t == text))
-            .and_then(stdlib_code)
-            .unwrap_or(text);
+        let code = compiled(name, text);
         let mut ast = engine
             .compile(code)
             .map_err(|e| in_module(EvalAltResult::ErrorParsing(*e.0, e.1)))?;

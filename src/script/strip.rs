@@ -1,13 +1,16 @@
-//! Whole-line comments blanked out of a Rhai source, for the copy of the
-//! embedded stdlib that is compiled (build.rs includes this file too).
+//! The copy of the embedded stdlib that is compiled (build.rs includes
+//! this file too): whole-line comments blanked out, code lines unindented.
 //!
-//! Rhai's tokenizer reads a comment character by character: the stdlib's
-//! comments were a tenth of `moksha plan firefox`'s instructions. A line
-//! whose first non-blank characters start a `//` comment becomes empty;
-//! every line stays where it was, so positions in errors are the same,
-//! and errors show the original text. Lines inside strings (`"...\`
-//! continued, backtick strings and their `${...}`) and block comments are
-//! kept as they are.
+//! Rhai's tokenizer reads every character on its own (~120 instructions
+//! for a space, more in a comment): the stdlib's comments were a tenth of
+//! `moksha plan firefox`'s instructions, its indentation 2.5% of `moksha
+//! plan chromium`'s. A line whose first non-blank characters start a `//`
+//! comment becomes empty, and a code line loses its leading blanks; every
+//! line stays where it was, so lines in errors are the same, and the
+//! blanks taken from each line's start (`compact`'s table) are added back
+//! to columns (`resolver::stdlib_column`); errors show the original text.
+//! Lines inside strings (`"...\` continued, backtick strings and their
+//! `${...}`) and block comments are kept as they are.
 
 /// Where the scanner is at the end of a line.
 #[derive(Clone, Copy, PartialEq)]
@@ -22,23 +25,34 @@ enum Ctx {
 }
 
 /// `src` with each line that is only a `//` comment (outside strings and
-/// block comments) replaced by an empty line.
-pub fn blank_comment_lines(src: &str) -> String {
+/// block comments) replaced by an empty line and the leading spaces and
+/// tabs of every other such line dropped (at most 255), and per line the
+/// number of characters dropped from its start.
+pub fn compact(src: &str) -> (String, Vec<u8>) {
     let mut out = String::with_capacity(src.len());
+    let mut dropped = Vec::new();
     let mut stack = vec![Ctx::Code(0)];
     let mut block = 0usize;
     for line in src.split_inclusive('\n') {
         let top_level = block == 0 && stack.len() == 1;
-        if top_level && line.trim_start().starts_with("//") {
+        let code = if top_level {
+            let blanks = line.len() - line.trim_start_matches([' ', '\t']).len();
+            &line[blanks.min(255)..]
+        } else {
+            line
+        };
+        if top_level && code.starts_with("//") {
+            dropped.push(0);
             if line.ends_with('\n') {
                 out.push('\n');
             }
             continue;
         }
-        out.push_str(line);
-        scan(line.as_bytes(), &mut stack, &mut block);
+        dropped.push((line.len() - code.len()) as u8);
+        out.push_str(code);
+        scan(code.as_bytes(), &mut stack, &mut block);
     }
-    out
+    (out, dropped)
 }
 
 /// Follows strings, interpolations and block comments through one line.
@@ -103,26 +117,41 @@ fn scan(b: &[u8], stack: &mut Vec<Ctx>, block: &mut usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::blank_comment_lines;
+    use super::compact;
 
     #[test]
-    fn only_comment_lines_outside_strings_go() {
-        let src =
-            "// a\n  /// doc\nfn f() { 1 } // kept\nlet s = `x\n// in a string\n${ \"}\" }`;\n\
-                   /* block\n// in a block\n*/\nlet t = \"a\\\n// continued\";\n'\"' // c\n// last";
-        let out = blank_comment_lines(src);
+    fn comment_lines_go_and_code_lines_lose_their_indentation() {
+        let src = "// a\n  /// doc\nfn f() { 1 } // kept\n    let s = `x\n  // in a string\n${ \"}\" }`;\n\
+                   /* block\n// in a block\n*/\n\tlet t = \"a\\\n  // continued\";\n'\"' // c\n// last";
+        let (out, dropped) = compact(src);
         assert_eq!(out.split('\n').count(), src.split('\n').count());
+        assert_eq!(dropped.len(), src.split('\n').count());
         let kept: Vec<&str> = out.lines().filter(|l| l.contains("//")).collect();
         assert_eq!(
             kept,
             [
                 "fn f() { 1 } // kept",
-                "// in a string",
+                "  // in a string",
                 "// in a block",
-                "// continued\";",
+                "  // continued\";",
                 "'\"' // c"
             ]
         );
         assert!(out.starts_with("\n\nfn f()") && out.ends_with("// c\n"));
+        assert!(out.contains("\nlet s = `x\n") && out.contains("\nlet t = "));
+        assert_eq!(dropped, [0, 0, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+        // Each line is the original's end: a column plus what its line
+        // dropped is the original column.
+        for ((o, c), d) in src.split('\n').zip(out.split('\n')).zip(&dropped) {
+            assert!(c.is_empty() || o[*d as usize..] == *c, "{o:?} {c:?}");
+        }
+    }
+
+    #[test]
+    fn at_most_255_blanks_are_counted() {
+        let src = format!("{}let x = 1;\n", " ".repeat(300));
+        let (out, dropped) = compact(&src);
+        assert_eq!(dropped, [255]);
+        assert_eq!(out, format!("{}let x = 1;\n", " ".repeat(45)));
     }
 }

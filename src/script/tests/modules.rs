@@ -21,26 +21,126 @@ fn every_stdlib_module_compiles_and_evaluates() {
     }
 }
 
-/// What imports compile (the comment lines blanked) is the stdlib itself:
-/// the same functions, and every statement where the original has it.
+/// What the embedded stdlib and profiles compile (the comment lines
+/// blanked, the code unindented) is their text itself: the same functions and statements, each on the
+/// original's line, at the original's column once `stdlib_column` adds
+/// back what its line lost.
 #[test]
-fn the_compiled_stdlib_is_the_stdlib_less_its_comments() {
+fn the_compiled_copies_are_the_embedded_files_less_comments_and_indentation() {
     let (engine, _) = engine_for(&source(""), Default::default());
-    for (name, text) in resolver::stdlib() {
-        let code = resolver::stdlib_code(name).unwrap();
-        assert_eq!(code, strip::blank_comment_lines(text), "{name}");
+    let profiles = resolver::embedded_profiles().iter();
+    let files = resolver::stdlib()
+        .iter()
+        .map(|(name, text)| (resolver::stdlib_source_name(name), *text))
+        .chain(profiles.map(|(name, text)| (format!("<profiles>/{name}.rhai"), *text)));
+    for (name, text) in files {
+        let file = name.as_str();
+        let code = resolver::compiled(file, text);
+        assert_ne!(code, text, "{name}: compiled as it is");
+        assert_eq!(code, strip::compact(text).0, "{name}");
         assert_eq!(code.split('\n').count(), text.split('\n').count(), "{name}");
-        let fns = |src: &str| {
-            let ast = engine.compile(src).unwrap();
+        let fns = |src: &str, map: bool| {
+            let mut scope = Scope::new();
+            scope.push_constant("ARGS", rhai::Array::new());
+            let ast = engine.compile_with_scope(&scope, src).unwrap();
             let mut fns: Vec<String> = ast
                 .iter_functions()
-                .map(|f| format!("{}({})", f.name, f.params.join(",")))
+                .map(|f| {
+                    // A closure's name hashes its text.
+                    let name = if f.name.starts_with("anon$") {
+                        "anon"
+                    } else {
+                        f.name
+                    };
+                    format!("{name}({})", f.params.join(","))
+                })
                 .collect();
             fns.sort();
-            (fns, format!("{:?}", ast.statements()))
+            // Every position of the AST's Debug form (`@ line:col`),
+            // mapped back for the compiled copy.
+            let body = format!("{ast:?}");
+            let number = |s: &str| -> (usize, usize) {
+                let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+                (digits.parse().unwrap_or(0), digits.len())
+            };
+            let mut positions: Vec<(usize, usize)> = body
+                .split(" @ ")
+                .skip(1)
+                .filter_map(|rest| {
+                    let (line, len) = number(rest);
+                    let col = match rest[len..].strip_prefix(':') {
+                        Some(after) => number(after).0,
+                        None => 0,
+                    };
+                    let col = if map {
+                        resolver::original_column(file, line, col)
+                    } else {
+                        col
+                    };
+                    (line > 0).then_some((line, col))
+                })
+                .collect();
+            // In the order of the functions' hashes, which a closure's changes.
+            positions.sort();
+            (fns, positions)
         };
-        assert_eq!(fns(code), fns(text), "{name}");
+        let (compiled, original) = (fns(code, true), fns(text, false));
+        assert!(!original.1.is_empty(), "{name}: no positions found");
+        assert_eq!(compiled, original, "{name}");
     }
+}
+
+/// The positions a plan records for the stdlib's calls, and an error's
+/// inside it, are the original text's: the same as those of a copy of it
+/// beside the profile, which is compiled as it is.
+#[test]
+fn stdlib_positions_are_the_original_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "import \"base\" as base;\nlet s = sandbox(\"t\");\nbase::minimal(s);\n\
+                s.exec([\"/bin/true\"]);\n";
+    let embedded = evaluate(&source(text), &[]).unwrap().0;
+    let original = resolver::stdlib()
+        .iter()
+        .find(|(n, _)| *n == "base")
+        .unwrap()
+        .1;
+    let copy = write(dir.path(), "base.rhai", original);
+    let beside = in_dir(dir.path(), text).unwrap();
+    let at = |plan: &Plan| -> Vec<(usize, usize)> {
+        plan.fs.iter().map(|s| (s.at.line, s.at.col)).collect()
+    };
+    assert!(embedded
+        .fs
+        .iter()
+        .all(|s| s.at.file == "<stdlib>/base.rhai"));
+    assert!(beside.fs.iter().all(|s| s.at.file == copy));
+    assert_eq!(at(&embedded), at(&beside));
+    assert!(
+        embedded.fs.iter().any(|s| s.at.col > 5),
+        "{:?}",
+        at(&embedded)
+    );
+
+    let bad = "import \"base\" as base;\nbase::etc(5);\n";
+    let error = |src: &ProfileSource| -> Vec<(usize, usize)> {
+        let e = evaluate(src, &[]).unwrap_err();
+        let (_, pos, chain) = e.parts();
+        let mut all: Vec<Pos> = chain.into_iter().map(|(_, p)| p).collect();
+        all.extend(pos);
+        all.iter().map(|p| (p.line, p.col)).collect()
+    };
+    let embedded = error(&source(bad));
+    let beside = error(&ProfileSource {
+        name: write(dir.path(), "p.rhai", bad),
+        text: bad.into(),
+        dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    });
+    assert_eq!(embedded, beside);
+    assert!(
+        embedded.len() >= 2 && embedded.last().unwrap().1 > 5,
+        "{embedded:?}"
+    );
 }
 
 #[test]
