@@ -198,16 +198,13 @@ pub fn evaluate_with(
 /// ms (bench/compare.py). Fails, with what to do, when no such stack can
 /// be mapped.
 pub fn on_own_stack<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    crate::sys::can_map_stack(limits::STACK_BYTES).map_err(|e| {
+    crate::sys::on_new_stack(limits::STACK_BYTES, || host::with_own_glob_budget(f)).map_err(|e| {
         format!(
             "cannot map the {} MiB stack profiles are evaluated on: {e} (is `ulimit -v` \
              set lower than that?)",
             limits::STACK_BYTES >> 20
         )
-    })?;
-    Ok(host::with_own_glob_budget(|| {
-        stacker::grow(limits::STACK_BYTES, f)
-    }))
+    })
 }
 
 /// `evaluate` on the calling thread.

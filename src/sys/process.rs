@@ -407,31 +407,47 @@ pub fn dup_onto(fd: &OwnedFd, target: RawFd) -> Result<()> {
     .map(drop)
 }
 
-/// Whether a stack of `bytes` can be mapped, read-write, now: mapped and
-/// unmapped again, as the `stacker` crate maps one (which asserts, so a
-/// refusal there would be a panic). Fails under a small `ulimit -v` or
-/// strict overcommit.
-pub fn can_map_stack(bytes: usize) -> Result<()> {
-    // SAFETY: a new private anonymous mapping; nothing else refers to it,
-    // and it is unmapped before returning.
+/// Runs `f` on a stack of its own of `bytes` (rounded up to pages), with an
+/// inaccessible page below it and one above, unmapped again afterwards; a
+/// panic in `f` goes on from here. The `stacker` crate's way, without what
+/// it costs first: glibc's bounds of the current stack (`stacker` asks for
+/// them to restore its own limit after), which read /proc/self/maps, a
+/// tenth of `moksha plan`'s system calls. Fails, having run nothing, when
+/// the stack cannot be mapped (a small `ulimit -v`, strict overcommit).
+pub fn on_new_stack<R>(bytes: usize, f: impl FnOnce() -> R) -> Result<R> {
+    let page = page_size();
+    let stack = bytes.div_ceil(page).max(1) * page;
+    let mapped = stack + 2 * page;
+    // SAFETY: a new private anonymous mapping that nothing else refers to;
+    // unmapped below on every path, after `on_stack` has returned (a panic
+    // in `f` is caught on that stack and resumed only here).
     unsafe {
         let at = libc::mmap(
             std::ptr::null_mut(),
-            bytes,
+            mapped,
             libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
         );
         if at == libc::MAP_FAILED {
             return Err(SysError::new("mmap(stack)", Errno::last()));
         }
-        let rw = libc::mprotect(at, bytes, libc::PROT_READ | libc::PROT_WRITE);
-        let errno = Errno::last();
-        libc::munmap(at, bytes);
-        match rw {
-            0 => Ok(()),
-            _ => Err(SysError::new("mprotect(stack, read-write)", errno)),
+        let base = at.cast::<u8>().add(page);
+        if libc::mprotect(base.cast(), stack, libc::PROT_READ | libc::PROT_WRITE) != 0 {
+            let errno = Errno::last();
+            libc::munmap(at, mapped);
+            return Err(SysError::new("mprotect(stack, read-write)", errno));
+        }
+        // psm's contract: a page-aligned base and size (more than the
+        // target's alignment), and a callback that does not unwind.
+        let outcome = psm::on_stack(base, stack, move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        });
+        libc::munmap(at, mapped);
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     }
 }
@@ -584,7 +600,7 @@ fn flush_thread_cache() {
 /// procfs the sandbox mounted: the kernel keeps a gap of unmapped pages
 /// below the main thread's stack (stack_guard_gap, 1 MiB unless set
 /// otherwise at boot) and places other mappings far below it. Only there:
-/// a thread's stack, or one `stacker` made, is a mapping of its own with a
+/// a thread's stack, or the evaluation's (`on_new_stack`), is a mapping of its own with a
 /// PROT_NONE guard page under it, which mincore counts as mapped, and the
 /// walk would go on into whatever lies below. Returns how many bytes it
 /// cut.
@@ -701,6 +717,29 @@ mod tests {
         let fields: Vec<&[u8]> = super::stat_fields(stat).unwrap().collect();
         assert_eq!(fields[..3], [&b"S"[..], b"1", b"42"]);
         assert!(super::stat_fields(b"42 no name").is_none());
+    }
+
+    /// `on_new_stack` runs its function on the new stack, deeper (4 MiB and
+    /// more) than a test thread's 2 MiB would hold, returns its value, and
+    /// lets a panic go on from the caller's stack.
+    #[test]
+    fn a_new_stack_runs_deep_frames_and_passes_panics_on() {
+        #[inline(never)]
+        fn deep(n: usize) -> usize {
+            let frame = std::hint::black_box([1u8; 1024]);
+            frame[0] as usize + if n == 0 { 0 } else { deep(n - 1) }
+        }
+        let outer = super::stack_pointer();
+        let (inner, sum) =
+            super::on_new_stack(32 << 20, || (super::stack_pointer(), deep(4096))).unwrap();
+        assert_eq!(sum, 4096 + 1);
+        assert!(outer.abs_diff(inner) > 1 << 20, "{outer:#x} {inner:#x}");
+        let panicked = std::panic::catch_unwind(|| {
+            super::on_new_stack(1 << 20, || panic!("inside")).unwrap();
+        });
+        let message = panicked.unwrap_err();
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"inside"));
+        assert!(super::on_new_stack(usize::MAX / 2, || ()).is_err());
     }
 
     /// A thread's stack is a mapping of its own, with a guard page under it
