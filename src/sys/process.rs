@@ -600,10 +600,10 @@ fn flush_thread_cache() {
 /// procfs the sandbox mounted: the kernel keeps a gap of unmapped pages
 /// below the main thread's stack (stack_guard_gap, 1 MiB unless set
 /// otherwise at boot) and places other mappings far below it. Only there:
-/// a thread's stack, or the evaluation's (`on_new_stack`), is a mapping of its own with a
-/// PROT_NONE guard page under it, which mincore counts as mapped, and the
-/// walk would go on into whatever lies below. Returns how many bytes it
-/// cut.
+/// a thread's stack, or the evaluation's (`on_new_stack`), is a mapping of
+/// its own with a PROT_NONE guard page under it, which mincore counts as
+/// mapped, and the walk would go on into whatever lies below. Returns how
+/// many bytes it cut.
 #[inline(never)]
 fn drop_dead_stack() -> usize {
     /// Kept below the stack pointer: madvise's own call.

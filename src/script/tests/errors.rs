@@ -196,8 +196,26 @@ fn unknown_variable_is_an_error() {
 
 #[test]
 fn eval_is_disabled() {
-    let (_, pos, _) = failure("eval(\"s.bind(`/usr`)\");");
-    assert_eq!(pos.map(|p| p.line), Some(2));
+    // Wherever it is written, `eval` is refused where it stands, before
+    // anything runs (as a method or a function's name it is no name); a
+    // name that only begins with it is a name.
+    const OFF: &str = "reserved keyword 'eval' is disabled";
+    for (body, col, expected) in [
+        ("eval(\"s.bind(`/usr`)\");", 1, OFF),
+        ("let x = `${eval(\"1\")}`;", 12, OFF),
+        ("let m = #{ a: eval(\"1\") };", 15, OFF),
+        ("let x = \"1\".eval();", 13, "Expecting name of a property"),
+        ("fn eval(x) { x }", 4, "Expecting function name"),
+        ("let f = Fn(\"eval\");", 12, "reserved keyword"),
+        ("call(\"eval\", \"1\");", 6, "expecting Fn"),
+    ] {
+        let (message, pos, _) = failure(body);
+        assert!(message.contains(expected), "{body}: {message}");
+        let at = pos.map(|p| (p.line, p.col));
+        assert_eq!(at, Some((2, col)), "{body}: {message}");
+    }
+    let evaluate = "fn evaluate(x) { x }\nlet s = sandbox(\"t\");\ns.exec([evaluate(\"x\")]);\n";
+    eval_args(evaluate, &[]).unwrap();
 }
 
 #[test]
