@@ -269,3 +269,29 @@ both!(
         }
     }
 );
+
+// A library the profile imports cannot evaluate text it builds: `eval`,
+// even in a function nobody calls, is refused at its own line and column
+// before the sandbox exists, and the program never runs.
+both!(
+    eval_in_an_imported_library_is_refused_before_anything_runs,
+    |who| {
+        let dir = world_dir();
+        let lib = write_profile(
+            dir.path(),
+            "lib.rhai",
+            "fn run(s) {\n    s.exec([\"/bin/echo\", \"ran\"]); eval(\"s\")\n}\n",
+        );
+        let text = format!("import \"lib\" as lib;\n{}", sh_profile("", "echo ran"));
+        let path = write_profile(dir.path(), "p.rhai", &text);
+        let r = Run::from(moksha(who, &["exec", &path]).output().unwrap()).expect_code(1);
+        assert!(
+            r.stderr.starts_with(&format!(
+                "{lib}:2:35: error: syntax error: reserved keyword 'eval' is disabled"
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("ran"), "the program ran: {}", r.stdout);
+    }
+);

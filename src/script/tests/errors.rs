@@ -207,6 +207,8 @@ fn eval_is_disabled() {
         ("let x = \"1\".eval();", 13, "Expecting name of a property"),
         ("fn eval(x) { x }", 4, "Expecting function name"),
         ("let f = Fn(\"eval\");", 12, "reserved keyword"),
+        // Built at run time, the name is refused by Fn itself.
+        ("let f = Fn(\"ev\" + \"al\");", 17, "reserved keyword"),
         ("call(\"eval\", \"1\");", 6, "expecting Fn"),
     ] {
         let (message, pos, _) = failure(body);
