@@ -136,6 +136,56 @@ fn instance_name(name: &str) -> Result<String, String> {
     crate::state::check_name(name).map(|()| name.to_string())
 }
 
+// `exec`'s and `plan`'s arguments, shared by `Command` and the parser that
+// builds only the subcommand given (`parse`). (Plain comments: see `Target`.)
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Print how long each phase of startup took, to stderr.
+    #[arg(long)]
+    pub timings: bool,
+    /// Instance name for `moksha ps/logs/stop/enter` (default: the
+    /// sandbox name plus a short id, or the profile's `s.name()`).
+    #[arg(long, value_parser = instance_name)]
+    pub name: Option<String>,
+    /// Return once the program runs; its output goes to log files.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Trace mode (the profile's s.trace(true)): record what the program
+    /// is refused (seccomp refusals, paths not in its view or not
+    /// writable, connections refused) and print a summary at exit, each
+    /// with its count and the profile line or default that caused it.
+    /// The program gets the same answers as without it.
+    #[arg(long)]
+    pub trace: bool,
+    #[command(flatten)]
+    pub quick: Quick,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan `moksha exec` would run with the same options: with
+    /// what the launcher adds (helper binds, the network's resolv.conf,
+    /// the rules for root launches) and the mount operations that build
+    /// the root. It is what the instance record stores.
+    #[arg(long)]
+    pub resolved: bool,
+    /// With --resolved: the instance name `moksha exec --name` would get.
+    #[arg(long, requires = "resolved")]
+    pub name: Option<String>,
+    /// With --resolved: as `moksha exec --detach` would run it.
+    #[arg(long, short = 'd', requires = "resolved")]
+    pub detach: bool,
+    #[command(flatten)]
+    pub quick: Quick,
+    #[command(flatten)]
+    pub target: Target,
+}
+
 /// Each subcommand's arguments are built only when it is the one given
 /// (`defer`): building all of them was half of `moksha --version`'s own
 /// instructions. Help, man pages and completions build the whole tree.
@@ -143,51 +193,9 @@ fn instance_name(name: &str) -> Result<String, String> {
 #[command(defer = true)]
 pub enum Command {
     /// Run a program in the sandbox a profile describes.
-    Exec {
-        /// Print how long each phase of startup took, to stderr.
-        #[arg(long)]
-        timings: bool,
-        /// Instance name for `moksha ps/logs/stop/enter` (default: the
-        /// sandbox name plus a short id, or the profile's `s.name()`).
-        #[arg(long, value_parser = instance_name)]
-        name: Option<String>,
-        /// Return once the program runs; its output goes to log files.
-        #[arg(long, short = 'd')]
-        detach: bool,
-        /// Trace mode (the profile's s.trace(true)): record what the program
-        /// is refused (seccomp refusals, paths not in its view or not
-        /// writable, connections refused) and print a summary at exit, each
-        /// with its count and the profile line or default that caused it.
-        /// The program gets the same answers as without it.
-        #[arg(long)]
-        trace: bool,
-        #[command(flatten)]
-        quick: Quick,
-        #[command(flatten)]
-        target: Target,
-    },
+    Exec(ExecArgs),
     /// Print the plan a profile evaluates to, without running anything.
-    Plan {
-        /// Print the plan as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Print the plan `moksha exec` would run with the same options: with
-        /// what the launcher adds (helper binds, the network's resolv.conf,
-        /// the rules for root launches) and the mount operations that build
-        /// the root. It is what the instance record stores.
-        #[arg(long)]
-        resolved: bool,
-        /// With --resolved: the instance name `moksha exec --name` would get.
-        #[arg(long, requires = "resolved")]
-        name: Option<String>,
-        /// With --resolved: as `moksha exec --detach` would run it.
-        #[arg(long, short = 'd', requires = "resolved")]
-        detach: bool,
-        #[command(flatten)]
-        quick: Quick,
-        #[command(flatten)]
-        target: Target,
-    },
+    Plan(PlanArgs),
     /// What the program in a profile's sandbox can reach, in words: files
     /// (path inside, access, host source, the profile line that granted
     /// it), environment, network, devices, D-Bus names, syscalls refused,
@@ -568,7 +576,7 @@ impl Command {
     pub fn only_prints(&self) -> bool {
         matches!(
             self,
-            Command::Plan { .. }
+            Command::Plan(_)
                 | Command::Explain { .. }
                 | Command::Check { .. }
                 | Command::Ps { .. }
@@ -584,20 +592,53 @@ impl Command {
     }
 }
 
+/// `exec` and `plan` alone: the commands run most often, parsed without
+/// building the other subcommands (building and dropping the whole tree
+/// was 0.14 M of `moksha plan bench/workload.rhai`'s 1.55 M instructions,
+/// measured with callgrind).
+#[derive(Parser, Debug)]
+#[command(name = "moksha", version)]
+struct Hot {
+    #[command(subcommand)]
+    command: HotCommand,
+}
+
+#[derive(Subcommand, Debug)]
+#[command(defer = true)]
+enum HotCommand {
+    Exec(ExecArgs),
+    Plan(PlanArgs),
+}
+
+/// The command line parsed by `Hot` when it names `exec` or `plan` and
+/// `Hot` accepts it; anything else, an error or a request for help
+/// included, is left to the whole tree, which words it.
+fn parse_hot(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Cli> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if !matches!(args.get(1)?.to_str()?, "exec" | "plan") {
+        return None;
+    }
+    let command = match Hot::try_parse_from(args).ok()?.command {
+        HotCommand::Exec(a) => Command::Exec(a),
+        HotCommand::Plan(a) => Command::Plan(a),
+    };
+    Some(Cli { command })
+}
+
 /// Parses the command line; exits with status 2 and usage on bad input,
 /// including one of moksha's options written where the program's
 /// arguments start.
 pub fn parse() -> Cli {
     use clap::CommandFactory;
-    let mut cli = Cli::parse();
+    let mut cli = parse_hot(std::env::args_os()).unwrap_or_else(Cli::parse);
     // `moksha explain A --diff B`, as one reads it: the profile to compare
     // with may follow the first one.
     if let Command::Explain { diff, target, .. } = &mut cli.command {
         target.diff_after_profile(diff);
     }
     let (name, target) = match &cli.command {
-        Command::Exec { target, .. } => ("exec", target),
-        Command::Plan { target, .. } => ("plan", target),
+        Command::Exec(ExecArgs { target, .. }) => ("exec", target),
+        Command::Plan(PlanArgs { target, .. }) => ("plan", target),
         Command::Explain { target, .. } => ("explain", target),
         Command::Learn { target, .. } => ("learn", target),
         _ => return cli,
@@ -660,7 +701,7 @@ mod tests {
     fn help_after_the_profile_is_the_program_s() {
         use clap::CommandFactory;
         let cli = Cli::try_parse_from(["moksha", "exec", "ls", "-h"]).unwrap();
-        let Command::Exec { target, .. } = &cli.command else {
+        let Command::Exec(ExecArgs { target, .. }) = &cli.command else {
             panic!("{cli:?}")
         };
         let mut cmd = Cli::command();
@@ -669,9 +710,37 @@ mod tests {
         assert_eq!(target.misplaced_option(exec), None);
         assert_eq!(target.args(), (vec!["-h".to_string()], false));
         let cli = Cli::try_parse_from(["moksha", "exec", "ls", "--detach"]).unwrap();
-        let Command::Exec { target, .. } = &cli.command else {
+        let Command::Exec(ExecArgs { target, .. }) = &cli.command else {
             panic!("{cli:?}")
         };
         assert_eq!(target.misplaced_option(exec), Some("--detach"));
+    }
+
+    #[test]
+    fn the_hot_parser_takes_exactly_what_the_whole_tree_takes() {
+        // Each line an argv after "moksha"; both parsers on each.
+        let table = "exec ls|exec -d --name n.1 --trace --timings ls -l|exec --net none \
+            --home private --bind /etc:/opt/e --rw-bind /tmp --env A=b=c --cwd /tmp ls|\
+            exec ls -- -d|exec ls --detach|exec -- ls|plan --json demo|plan --resolved \
+            --name n -d demo x|plan --net=host demo|plan -dj demo|plan --name n demo|\
+            exec|exec --help|exec -h|exec -V|exec --version|exec --bogus ls|\
+            exec --net bogus ls|exec --name .x ls|exec --bind /nonexistent/x ls|\
+            exec --env A ls|exec --timings=x ls|plan --home|exe ls|EXEC ls|\
+            --version|help exec|explain ls|ps";
+        for line in table.split('|') {
+            let argv: Vec<std::ffi::OsString> = std::iter::once("moksha")
+                .chain(line.split_whitespace())
+                .map(Into::into)
+                .collect();
+            let whole = Cli::try_parse_from(&argv).map(|c| format!("{c:?}"));
+            let hot = parse_hot(argv.clone()).map(|c| format!("{c:?}"));
+            let hot_named = matches!(argv[1].to_str(), Some("exec" | "plan"));
+            match (&whole, &hot) {
+                (Ok(w), Some(h)) => assert_eq!(w, h, "{line}"),
+                (Ok(_), None) => assert!(!hot_named, "{line}: left to the whole tree"),
+                (Err(_), Some(h)) => panic!("{line}: the hot parser took {h}"),
+                (Err(_), None) => {}
+            }
+        }
     }
 }

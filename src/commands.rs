@@ -6,7 +6,8 @@
 //! inside.
 
 use crate::cli::{
-    Builtin, Cli, Command, ImportFrom, LibAction, Nested, ProfilesAction, StdlibAction,
+    Builtin, Cli, Command, ExecArgs, ImportFrom, LibAction, Nested, PlanArgs, ProfilesAction,
+    StdlibAction,
 };
 use crate::plan::validate::FilterFor;
 use crate::plan::Plan;
@@ -20,14 +21,14 @@ pub const EXIT_PROFILE: i32 = 1;
 
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Exec {
+        Command::Exec(ExecArgs {
             timings,
             name,
             detach,
             trace,
             quick,
             target,
-        } => {
+        }) => {
             let opts = launch::Options {
                 timings,
                 name,
@@ -53,14 +54,14 @@ pub fn run(cli: Cli) -> i32 {
         Command::Logs { name, follow, net } => manage::logs(&name, follow, net),
         Command::Stop { name, timeout } => manage::stop(&name, timeout),
         Command::Enter { name, command } => manage::enter(&name, command),
-        Command::Plan {
+        Command::Plan(PlanArgs {
             json,
             resolved,
             name,
             detach,
             quick,
             target,
-        } => {
+        }) => {
             let resolve = resolved.then_some(launch::Options {
                 timings: false,
                 name,
