@@ -291,16 +291,11 @@ impl Default for Seccomp {
             .collect();
         Seccomp {
             base: Base::Default,
-            mode: Mode::Denylist,
-            mode_at: None,
-            unlisted: Action::EPERM,
             rules,
             socket_families: Some(DEFAULT_FAMILIES.to_vec()),
             nested_namespaces: false,
-            nested_namespaces_at: None,
             any_personality: false,
-            i386: false,
-            x32: false,
+            ..Seccomp::empty()
         }
     }
 }
@@ -466,13 +461,20 @@ impl Seccomp {
     /// An empty policy: no rules, any socket family, nested namespaces and
     /// any personality allowed. 32-bit ABIs stay refused.
     pub fn empty() -> Self {
+        // Written out, not `..Seccomp::default()`: building the default's
+        // rules (and sorting them) was 44 k instructions, thrown away.
         Seccomp {
             base: Base::Empty,
+            mode: Mode::Denylist,
+            mode_at: None,
+            unlisted: Action::EPERM,
             rules: BTreeMap::new(),
             socket_families: None,
             nested_namespaces: true,
+            nested_namespaces_at: None,
             any_personality: true,
-            ..Seccomp::default()
+            i386: false,
+            x32: false,
         }
     }
 
@@ -765,6 +767,20 @@ mod tests {
             line: 3,
             col: 2,
         }
+    }
+
+    #[test]
+    fn the_empty_policy_differs_from_the_default_only_in_what_it_drops() {
+        let (default, empty) = (Seccomp::default(), Seccomp::empty());
+        let dropped = Seccomp {
+            base: Base::Empty,
+            rules: BTreeMap::new(),
+            socket_families: None,
+            nested_namespaces: true,
+            any_personality: true,
+            ..default
+        };
+        assert_eq!(dropped, empty);
     }
 
     #[test]
