@@ -17,6 +17,7 @@ mod relro;
 mod resolve;
 pub mod seccomp;
 pub mod signal;
+pub mod start;
 
 pub use fs::*;
 pub use mount::*;

@@ -14,10 +14,11 @@
 //! A touch faults: `on_fault`, a SIGSEGV handler, applies the page's
 //! relocations to the file's bytes again, makes the page readable and
 //! returns to the instruction, which runs again and finds what was there.
-//! Faults anywhere else go on to the handler there was before (Rust's
-//! stack overflow report, or the default action); a SIGSEGV another
-//! process sends is let pass (Rust's handler would put the default action
-//! back, and the next touch of a dropped page would end the process).
+//! Faults anywhere else go on to the action there was before (the default
+//! one: moksha's entry installs no stack overflow report, `sys::start`); a
+//! SIGSEGV another process sends is let pass (a handler that put the
+//! default action back would let the next touch of a dropped page end the
+//! process).
 //!
 //! Only a process of one thread lets go, and it must stay so: a page
 //! being tried or mended holds the file's bytes for a moment, which

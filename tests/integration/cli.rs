@@ -611,3 +611,39 @@ fn a_closed_pipe_ends_a_printing_command_quietly() {
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+// moksha started with its standard input and output closed opens /dev/null
+// in their place before anything else, as the Rust runtime's start would
+// (moksha has its own entry, src/sys/start.rs): otherwise the first file it
+// opened would become fd 0 or 1, and the program would be handed that file.
+// The program sees what it sees when moksha is given /dev/null.
+crate::both!(closed_standard_descriptors_become_dev_null, |who| {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let script = "stat -L -c %F:%s /proc/self/fd/0 /proc/self/fd/1 >&2";
+    let args = ["exec", "default", "--", "sh", "-c", script];
+    let mut closed = moksha(who, &args);
+    closed.stdin(Stdio::inherit()).stdout(Stdio::inherit());
+    // SAFETY: close(2) only, between fork and exec (of the inherited
+    // descriptors, which std leaves alone).
+    unsafe {
+        closed.pre_exec(|| {
+            libc::close(0);
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let closed = closed.output().unwrap();
+    let null = moksha(who, &args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let (got, want) = (
+        String::from_utf8_lossy(&closed.stderr),
+        String::from_utf8_lossy(&null.stderr),
+    );
+    assert!(closed.status.success(), "{:?}: {got}", closed.status);
+    assert!(null.status.success() && want.lines().count() == 2, "{want}");
+    assert_eq!(got, want);
+});
