@@ -42,6 +42,14 @@ pub fn with_blocked<T>(signals: &SigSet, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// SIGPIPE ignored, as moksha runs (`sys::start`): a write to a closed
+/// pipe fails with EPIPE instead of ending moksha.
+pub fn ignore_broken_pipe() {
+    // SAFETY: ignoring a signal installs no handler.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
+}
+
 /// SIGPIPE back to its default action for a command that only prints:
 /// `moksha api | head` ends quietly, as other tools do, instead of
 /// panicking on the write that fails.
